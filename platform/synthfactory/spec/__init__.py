@@ -1,0 +1,21 @@
+"""The job spec: models, loading and validation."""
+
+from synthfactory.spec.generators import (
+    GaussianCopulaConfig,
+    GeneratorConfig,
+    PythonGeneratorConfig,
+)
+from synthfactory.spec.load import json_schema, load_spec
+from synthfactory.spec.model import JobSpec, Resources, RetryPolicy, StorageOptions
+
+__all__ = [
+    "GaussianCopulaConfig",
+    "GeneratorConfig",
+    "JobSpec",
+    "PythonGeneratorConfig",
+    "Resources",
+    "RetryPolicy",
+    "StorageOptions",
+    "json_schema",
+    "load_spec",
+]

@@ -1,0 +1,112 @@
+"""Read a spec from YAML, JSON, a Python file or a dict, and explain every mistake."""
+
+from __future__ import annotations
+
+import difflib
+import json
+import runpy
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from synthfactory.errors import SpecError
+from synthfactory.spec.generators import GENERATOR_CONFIGS
+from synthfactory.spec.model import JobSpec
+
+
+def load_spec(source: str | Path | Mapping[str, Any] | JobSpec, **overrides: Any) -> JobSpec:
+    """Parse and validate a spec. Raises SpecError listing every problem at once.
+
+    ``overrides`` replace top-level fields (``output=...``, ``rows=...``) before validation.
+    """
+    if isinstance(source, JobSpec):
+        data: dict[str, Any] = source.model_dump(mode="json", exclude_unset=True)
+    elif isinstance(source, Mapping):
+        data = dict(source)
+    else:
+        data = _read_file(Path(source))
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return JobSpec.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(format_validation_error(exc), fix=_FIX) from None
+
+
+_FIX = "edit the fields above; `synthfactory schema` prints every field with its allowed values"
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise SpecError(f"spec file not found: {path}", fix="pass the path of a .yaml or .py spec")
+    if path.suffix == ".py":
+        namespace = runpy.run_path(str(path))
+        found = namespace.get("spec")
+        if isinstance(found, JobSpec):
+            return found.model_dump(mode="json", exclude_unset=True)
+        if isinstance(found, Mapping):
+            return dict(found)
+        raise SpecError(
+            f"{path} defines no `spec`", fix="assign a JobSpec or a dict to a variable named spec"
+        )
+    text = path.read_text()
+    try:
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (yaml.YAMLError, json.JSONDecodeError) as exc:
+        raise SpecError(f"{path} is not valid YAML/JSON: {exc}", fix="fix the syntax") from None
+    if not isinstance(data, dict):
+        raise SpecError(f"{path} must hold a mapping of fields, got {type(data).__name__}")
+    return data
+
+
+def format_validation_error(exc: ValidationError) -> str:
+    lines = [f"invalid job spec ({exc.error_count()} problem(s)):"]
+    for err in exc.errors(include_url=False):
+        loc = [str(p) for p in err["loc"]]
+        kind = None
+        # pydantic puts the union tag into the path ("generator.gaussian_copula.source"): drop it
+        if len(loc) >= 3 and loc[0] == "generator":
+            kind, loc = loc[1], [loc[0], *loc[2:]]
+        where = ".".join(loc) or "(top level)"
+        given = err.get("input")
+        if err["type"] == "extra_forbidden":
+            lines.append(f"  {where}: unknown field{_suggest(loc, kind)}")
+        elif err["type"] == "missing":
+            lines.append(f"  {where}: required field is missing")
+        elif not loc:
+            lines.append(f"  {err['msg'].removeprefix('Value error, ')}")
+        else:
+            shown = json.dumps(given, default=str)
+            if len(shown) > 80:
+                shown = shown[:77] + "..."
+            msg = err["msg"].removeprefix("Value error, ")
+            lines.append(f"  {where}: {msg} (given: {shown})")
+    return "\n".join(lines)
+
+
+def _suggest(loc: list[str], kind: str | None) -> str:
+    """For an unknown key, name the closest allowed key."""
+    model: type[BaseModel] | None = JobSpec
+    for part in loc[:-1]:
+        if part == "generator" and model is JobSpec:
+            model = GENERATOR_CONFIGS.get(kind or "")
+            continue
+        field = model.model_fields.get(part) if model else None
+        annotation = getattr(field, "annotation", None)
+        is_model = isinstance(annotation, type) and issubclass(annotation, BaseModel)
+        model = annotation if is_model else None
+    if model is None:
+        return ""
+    close = difflib.get_close_matches(loc[-1], list(model.model_fields), n=1)
+    allowed = ", ".join(model.model_fields)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    return f"{hint} (allowed: {allowed})"
+
+
+def json_schema() -> dict[str, Any]:
+    schema = JobSpec.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "synthfactory job spec"
+    return schema

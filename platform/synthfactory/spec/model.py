@@ -1,0 +1,103 @@
+"""The job spec: what to generate, how much, where to, with which resources."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from synthfactory.spec.generators import GeneratorConfig, Modality
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Resources(_Strict):
+    """Ray actor pool sizing. Becomes the actors' ``.options(...)``."""
+
+    actors: int = Field(1, ge=1, le=10_000, description="Actors in the pool.")
+    num_cpus: float = Field(1.0, gt=0, description="CPUs reserved per actor (fractions allowed).")
+    num_gpus: float = Field(
+        0.0, ge=0, description="GPUs per actor; >0 places actors on GPU nodes and runs on CUDA."
+    )
+    batch_size: int = Field(256, ge=1, description="Items per model call inside an actor.")
+    custom_resources: dict[str, float] = Field(
+        default_factory=dict,
+        description="Named Ray resources each actor needs, e.g. {A100: 1} to use only such nodes.",
+    )
+    math_threads: int | None = Field(
+        None, ge=1, description="Cap BLAS/OpenMP/torch threads per actor (default: num_cpus)."
+    )
+
+
+class StorageOptions(_Strict):
+    """Object-store settings. Credentials never go here: use the standard AWS chain."""
+
+    endpoint_url: str | None = Field(
+        None,
+        description="S3-compatible endpoint (MinIO, Ceph, R2). Defaults to AWS_ENDPOINT_URL(_S3).",
+    )
+    region: str | None = Field(None, description="Region name; defaults to the AWS chain.")
+    addressing_style: Literal["auto", "path", "virtual"] = Field(
+        "auto", description="'path' for most self-hosted S3-compatible stores."
+    )
+    verify_tls: bool = Field(True, description="Verify the endpoint's TLS certificate.")
+    multipart_threshold_mb: int = Field(
+        64, ge=5, description="Objects larger than this upload in parts."
+    )
+
+
+class RetryPolicy(_Strict):
+    shard_retries: int = Field(
+        3, ge=0, le=100, description="Retries per shard for transient errors."
+    )
+    retry_delay_seconds: float = Field(
+        1.0, ge=0, description="First retry delay; doubles on each retry."
+    )
+
+
+class JobSpec(_Strict):
+    """One synthetic dataset: the unit a flow run produces."""
+
+    name: str = Field(
+        pattern=r"^[a-z0-9][a-z0-9._-]{0,99}$",
+        description="Dataset name: lowercase letters, digits, '.', '_', '-'.",
+    )
+    modality: Modality = Field(description="What rows hold: tabular, text or image.")
+    generator: GeneratorConfig = Field(description="The generator and its settings.")
+    rows: int = Field(ge=1, le=10_000_000_000, description="Rows in the finished dataset.")
+    shard_rows: int = Field(
+        10_000, ge=1, description="Rows per shard: the unit of work, retry and resume."
+    )
+    seed: int = Field(0, ge=0, lt=2**63, description="Master seed; shard seeds derive from it.")
+    output: str = Field(description="Where the dataset goes: ./folder or s3://bucket/prefix.")
+    resources: Resources = Field(default_factory=Resources)  # type: ignore[arg-type]
+    storage: StorageOptions = Field(default_factory=StorageOptions)  # type: ignore[arg-type]
+    retries: RetryPolicy = Field(default_factory=RetryPolicy)  # type: ignore[arg-type]
+    description: str = Field("", description="Free text for the dataset card.")
+
+    @model_validator(mode="after")
+    def _modality_matches_generator(self) -> JobSpec:
+        allowed = type(self.generator).modalities
+        if self.modality not in allowed:
+            raise ValueError(
+                f"generator kind '{self.generator.kind}' makes {' or '.join(allowed)} data, "
+                f"not {self.modality}: change 'modality' or 'generator.kind'"
+            )
+        return self
+
+    @property
+    def shard_count(self) -> int:
+        return -(-self.rows // self.shard_rows)
+
+    def content_hash(self, extra: dict[str, str] | None = None) -> str:
+        """Hash of everything that decides the data (not where it goes or how it runs)."""
+        payload = self.model_dump(
+            mode="json", exclude={"output", "resources", "storage", "retries", "description"}
+        )
+        payload["_extra"] = extra or {}
+        blob = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
+        return hashlib.sha256(blob).hexdigest()

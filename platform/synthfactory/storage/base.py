@@ -1,0 +1,65 @@
+"""The object-store contract: flat keys under a root URI, atomic whole-object writes."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pyarrow.fs
+
+
+class ObjectStore(ABC):
+    """A root URI plus keys below it ('a/b/c.parquet').
+
+    ``put_bytes`` is atomic: readers see the old object, or the whole new one, never
+    part of it. That property is what makes shard commit markers and manifests safe.
+    Stores pickle by settings only, so they can be shipped to Ray actors.
+    """
+
+    uri: str
+
+    @abstractmethod
+    def child(self, *parts: str) -> ObjectStore:
+        """A store rooted at a sub-prefix."""
+
+    @abstractmethod
+    def put_bytes(self, key: str, data: bytes) -> None: ...
+
+    @abstractmethod
+    def get_bytes(self, key: str) -> bytes:
+        """Raises FileNotFoundError for a missing key."""
+
+    @abstractmethod
+    def size(self, key: str) -> int | None:
+        """Object size in bytes, or None if it does not exist."""
+
+    @abstractmethod
+    def list(self, prefix: str = "") -> list[str]:
+        """Every key below ``prefix`` (recursive), relative to the root, sorted."""
+
+    @abstractmethod
+    def delete(self, key: str) -> None: ...
+
+    @abstractmethod
+    def check_access(self, write: bool = True) -> None:
+        """Fail fast (StorageAccessError naming the URI) if the store is unusable."""
+
+    @abstractmethod
+    def arrow_filesystem(self) -> tuple[pyarrow.fs.FileSystem, str]:
+        """A pyarrow filesystem and the root path inside it, for dataset readers."""
+
+    def exists(self, key: str) -> bool:
+        return self.size(key) is not None
+
+    def url(self, key: str = "") -> str:
+        return f"{self.uri.rstrip('/')}/{key}" if key else self.uri
+
+    def get_text(self, key: str) -> str:
+        return self.get_bytes(key).decode()
+
+    def put_text(self, key: str, text: str) -> None:
+        self.put_bytes(key, text.encode())
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.uri!r})"

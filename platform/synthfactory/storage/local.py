@@ -1,0 +1,87 @@
+"""A local folder as an object store; writes go through a temp file and an atomic rename."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from synthfactory.errors import StorageAccessError, StorageError
+from synthfactory.storage.base import ObjectStore
+
+if TYPE_CHECKING:
+    import pyarrow.fs
+
+
+class LocalStore(ObjectStore):
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root).expanduser().resolve()
+        self.uri = str(self.root)
+
+    def child(self, *parts: str) -> LocalStore:
+        return LocalStore(self.root.joinpath(*parts))
+
+    def _path(self, key: str) -> Path:
+        path = (self.root / key).resolve()
+        if path != self.root and self.root not in path.parents:
+            raise StorageError(f"key {key!r} escapes the store root {self.root}")
+        return path
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        path = self._path(key)
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise StorageError(f"cannot write {path}: {exc}") from exc
+
+    def get_bytes(self, key: str) -> bytes:
+        return self._path(key).read_bytes()
+
+    def size(self, key: str) -> int | None:
+        try:
+            return self._path(key).stat().st_size
+        except FileNotFoundError:
+            return None
+
+    def list(self, prefix: str = "") -> list[str]:
+        base = self._path(prefix) if prefix else self.root
+        if base.is_file():
+            return [prefix]
+        if not base.is_dir():
+            return []
+        return sorted(
+            str(p.relative_to(self.root))
+            for p in base.rglob("*")
+            if p.is_file() and not p.name.endswith(".tmp")
+        )
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
+    def check_access(self, write: bool = True) -> None:
+        probe = self.root
+        while not probe.exists():
+            probe = probe.parent
+        if not probe.is_dir():
+            raise StorageAccessError(
+                f"output {self.uri} is under {probe}, which is a file",
+                fix="choose an output folder that is not inside a file",
+            )
+        if write and not os.access(probe, os.W_OK):
+            raise StorageAccessError(
+                f"cannot write to {self.uri} ({probe} is not writable)",
+                fix="choose a writable output folder or fix its permissions",
+            )
+
+    def arrow_filesystem(self) -> tuple[pyarrow.fs.FileSystem, str]:
+        import pyarrow.fs
+
+        return pyarrow.fs.LocalFileSystem(), str(self.root)

@@ -1,0 +1,193 @@
+"""S3 and S3-compatible stores through boto3 and the standard AWS credential chain."""
+
+from __future__ import annotations
+
+import io
+import os
+from typing import TYPE_CHECKING, Any
+
+from synthfactory.errors import StorageAccessError, StorageError
+from synthfactory.spec.model import StorageOptions
+from synthfactory.storage.base import ObjectStore
+
+if TYPE_CHECKING:
+    import pyarrow.fs
+
+_ACCESS_CODES = {
+    "NoSuchBucket": "the bucket does not exist",
+    "AccessDenied": "access is denied",
+    "403": "access is denied",
+    "InvalidAccessKeyId": "the access key is not recognised",
+    "SignatureDoesNotMatch": "the secret key does not match the access key",
+    "InvalidBucketName": "the bucket name is invalid",
+    "404": "the bucket does not exist",
+}
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    rest = uri.removeprefix("s3://")
+    bucket, _, prefix = rest.partition("/")
+    return bucket, prefix.strip("/")
+
+
+class S3Store(ObjectStore):
+    def __init__(self, uri: str, options: StorageOptions | None = None) -> None:
+        self.uri = uri.rstrip("/")
+        self.bucket, self.prefix = split_s3_uri(self.uri)
+        if not self.bucket:
+            raise StorageAccessError(f"{uri!r} names no bucket", fix="use s3://bucket/prefix")
+        self.options = options or StorageOptions()  # type: ignore[call-arg]
+        self._client: Any = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"uri": self.uri, "options": self.options}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["uri"], state["options"])  # type: ignore[misc]
+
+    def child(self, *parts: str) -> S3Store:
+        return S3Store("/".join([self.uri, *(p.strip("/") for p in parts)]), self.options)
+
+    @property
+    def endpoint_url(self) -> str | None:
+        return (
+            self.options.endpoint_url
+            or os.environ.get("AWS_ENDPOINT_URL_S3")
+            or os.environ.get("AWS_ENDPOINT_URL")
+        )
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            import boto3
+            from botocore.config import Config
+
+            config = Config(
+                s3={"addressing_style": self.options.addressing_style},
+                retries={"mode": "standard", "max_attempts": 5},
+                region_name=self.options.region,
+            )
+            self._client = boto3.session.Session().client(
+                "s3",
+                endpoint_url=self.endpoint_url,
+                verify=self.options.verify_tls,
+                config=config,
+            )
+        return self._client
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def _error(self, exc: Exception, action: str, key: str = "") -> StorageError:
+        from botocore.exceptions import ClientError, NoCredentialsError
+
+        target = self.url(key)
+        if isinstance(exc, NoCredentialsError):
+            return StorageAccessError(
+                f"cannot {action} {target}: no AWS credentials found",
+                fix="set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE or an instance role",
+            )
+        if isinstance(exc, ClientError):
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            if code in _ACCESS_CODES:
+                return StorageAccessError(
+                    f"cannot {action} {target}: {_ACCESS_CODES[code]} ({code})",
+                    fix="check the bucket name, the endpoint URL and the AWS credentials",
+                )
+        return StorageError(f"cannot {action} {target}: {exc}")
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        from boto3.s3.transfer import TransferConfig
+
+        threshold = self.options.multipart_threshold_mb * 1024 * 1024
+        try:
+            if len(data) <= threshold:
+                self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
+            else:
+                config = TransferConfig(
+                    multipart_threshold=threshold, multipart_chunksize=threshold
+                )
+                self.client.upload_fileobj(
+                    io.BytesIO(data), self.bucket, self._key(key), Config=config
+                )
+        except Exception as exc:
+            raise self._error(exc, "write", key) from exc
+
+    def get_bytes(self, key: str) -> bytes:
+        from botocore.exceptions import ClientError
+
+        try:
+            body = self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"]
+            return bytes(body.read())
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                raise FileNotFoundError(self.url(key)) from None
+            raise self._error(exc, "read", key) from exc
+        except Exception as exc:
+            raise self._error(exc, "read", key) from exc
+
+    def size(self, key: str) -> int | None:
+        from botocore.exceptions import ClientError
+
+        try:
+            head = self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+            return int(head["ContentLength"])
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
+                return None
+            raise self._error(exc, "read", key) from exc
+        except Exception as exc:
+            raise self._error(exc, "read", key) from exc
+
+    def list(self, prefix: str = "") -> list[str]:
+        root = f"{self.prefix}/" if self.prefix else ""
+        full = root + prefix
+        keys: list[str] = []
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=full
+            )
+            for page in pages:
+                keys.extend(obj["Key"][len(root) :] for obj in page.get("Contents", []))
+        except Exception as exc:
+            raise self._error(exc, "list", prefix) from exc
+        return sorted(keys)
+
+    def delete(self, key: str) -> None:
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+        except Exception as exc:
+            raise self._error(exc, "delete", key) from exc
+
+    def check_access(self, write: bool = True) -> None:
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+            if write:
+                probe = self._key(".synthfactory-write-check")
+                self.client.put_object(Bucket=self.bucket, Key=probe, Body=b"")
+                self.client.delete_object(Bucket=self.bucket, Key=probe)
+        except Exception as exc:
+            err = self._error(exc, "write to" if write else "read", "")
+            if not isinstance(err, StorageAccessError):
+                err = StorageAccessError(err.message, fix="check the endpoint URL and network")
+            raise err from exc
+
+    def arrow_filesystem(self) -> tuple[pyarrow.fs.FileSystem, str]:
+        import pyarrow.fs
+
+        creds = self.client._request_signer._credentials
+        frozen = creds.get_frozen_credentials() if creds else None
+        endpoint = self.endpoint_url
+        kwargs: dict[str, Any] = {"region": self.client.meta.region_name or "us-east-1"}
+        if frozen:
+            kwargs.update(
+                access_key=frozen.access_key,
+                secret_key=frozen.secret_key,
+                session_token=frozen.token,
+            )
+        if endpoint:
+            scheme, _, host = endpoint.partition("://")
+            kwargs.update(endpoint_override=host, scheme=scheme)
+        if self.options.addressing_style == "virtual":
+            kwargs["force_virtual_addressing"] = True
+        return pyarrow.fs.S3FileSystem(**kwargs), f"{self.bucket}/{self.prefix}".rstrip("/")

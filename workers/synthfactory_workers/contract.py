@@ -1,0 +1,84 @@
+"""The generator contract every modality implements.
+
+A generator is built from its spec, checked cheaply in the driver (``preflight``),
+prepared once per job (``prepare``: fit a synthesizer, validate a model), loaded once
+per actor (``load``) and then asked for shards (``generate``). Heavy libraries are
+imported inside ``prepare``/``load``/``generate``, never at module import.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from synthfactory.spec import JobSpec
+    from synthfactory.storage import ObjectStore
+
+
+@dataclass(frozen=True, slots=True)
+class ShardTask:
+    """Shard ``index`` covers rows [row_start, row_start + rows) and is generated from ``seed``."""
+
+    index: int
+    row_start: int
+    rows: int
+    seed: int
+
+
+@dataclass(slots=True)
+class ShardOutput:
+    """A generated shard: the accepted rows, rows rejected with a ``reason`` column, counters."""
+
+    table: pa.Table
+    rejected: pa.Table | None = None
+    stats: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class GeneratorContext:
+    """What a generator gets besides its spec."""
+
+    artifacts: ObjectStore
+    """Where ``prepare`` may cache job-wide artifacts (fitted models), shared by all actors."""
+    prepared: dict[str, Any] = field(default_factory=dict)
+    """What ``prepare`` returned."""
+    device: str = "cpu"
+    """'cuda' when the actor was given a GPU, else 'cpu'."""
+
+
+class Generator(ABC):
+    """Base class for generators. Subclasses live one per file, registered by spec kind."""
+
+    def __init__(self, spec: JobSpec, context: GeneratorContext) -> None:
+        self.spec = spec
+        self.context = context
+
+    @classmethod
+    def preflight(cls, spec: JobSpec) -> dict[str, str]:
+        """Cheap checks in the driver before anything starts (paths exist, templates parse).
+
+        Raise ConfigError with a fix. Return facts that decide the data but are not in
+        the spec (e.g. a source file's checksum); they join the dataset's content hash.
+        """
+        return {}
+
+    @classmethod
+    def prepare(cls, spec: JobSpec, artifacts: ObjectStore) -> dict[str, Any]:
+        """Run once per job, before actors start, with one actor's resources."""
+        return {}
+
+    @abstractmethod
+    def load(self) -> None:
+        """Load models into this process. Called once per actor."""
+
+    @abstractmethod
+    def generate(self, shard: ShardTask) -> ShardOutput:
+        """Produce exactly ``shard.rows`` accepted rows, deterministically from ``shard.seed``."""
+
+    def identity(self) -> dict[str, str]:
+        """Generator and model identity for lineage (model id, revision, ...)."""
+        return {"generator": self.spec.generator.kind}
