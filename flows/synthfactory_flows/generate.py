@@ -1,0 +1,186 @@
+"""The generation flow: plan shards, run them on the Ray pool, publish the manifest."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import time
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.futures import PrefectFuture
+from prefect.runtime import flow_run
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from synthfactory.dataset import DatasetVersion, Manifest, ShardEntry, layout
+from synthfactory.dataset.manifest import SchemaInfo, utcnow
+from synthfactory.errors import GenerationError
+from synthfactory.lineage import lineage
+from synthfactory.spec import JobSpec, load_spec
+from synthfactory.storage import open_store
+from synthfactory_flows.plan import SEED_DERIVATION, plan_shards
+from synthfactory_flows.progress import Progress, Snapshot
+from synthfactory_flows.tasks import prepare_generator, shard_task
+from synthfactory_workers.contract import ShardTask
+from synthfactory_workers.pool import ActorPool
+from synthfactory_workers.ray_runtime import connect
+from synthfactory_workers.registry import generator_class
+
+FLOW_NAME = "synthfactory-generate"
+
+
+@flow(name=FLOW_NAME, task_runner=ThreadPoolTaskRunner(max_workers=256),  # type: ignore[arg-type]
+      validate_parameters=False)
+def generate_dataset(spec: dict[str, Any], ray_address: str | None = None,
+                     version: str | None = None) -> dict[str, Any]:
+    """Generate the dataset a spec describes; resume whatever an earlier run committed."""
+    logger = get_run_logger()
+    started = time.perf_counter()
+    job = load_spec(spec)
+    fingerprints = generator_class(job).preflight(job)
+    spec_hash = job.content_hash(fingerprints)
+    root = open_store(job.output, job.storage)
+    root.check_access()
+    target = DatasetVersion(root, version or layout.version_label(spec_hash))
+    existing = target.manifest()
+    if existing is not None:
+        logger.info("%s is already complete (%d rows); nothing to do", target.uri, existing.rows)
+        return summary(existing, target.uri, time.perf_counter() - started, resumed=True)
+    target.claim(job.model_dump(mode="json"), spec_hash)
+
+    plan = plan_shards(job)
+    done = {i: e for i, e in target.committed_shards().items() if i < len(plan)}
+    pending = [t for t in plan if t.index not in done]
+    progress = Progress(
+        Snapshot(name=job.name, version=target.version, uri=target.uri, target_rows=job.rows,
+                 shards_total=len(plan), shards_done=len(done),
+                 rows_done=sum(e.rows for e in done.values()),
+                 rows_resumed=sum(e.rows for e in done.values()),
+                 actors=job.resources.actors, flow_run_id=str(flow_run.get_id() or "")),
+        sink=target.write_progress,
+    )
+    if done:
+        logger.info("resuming: %d of %d shards already committed", len(done), len(plan))
+    progress.update(state="starting", force=True)
+
+    timings: dict[str, float | str] = {"started_at": utcnow()}
+    identity: dict[str, str] = {}
+    if pending:
+        t0 = time.perf_counter()
+        timings["ray_connect_seconds"] = connect(ray_address)
+        t1 = time.perf_counter()
+        prepared = prepare_generator(job, root.url("_artifacts"))
+        timings["prepare_seconds"] = time.perf_counter() - t1
+        pool = ActorPool(job, prepared, target.uri, root.url("_artifacts"))
+        try:
+            pool.start()
+            timings["actor_start_seconds"] = pool.startup_seconds
+            timings["startup_seconds"] = time.perf_counter() - t0
+            identity = pool.info[0]["identity"] if pool.info else {}
+            progress.generation_started()
+            progress.update(state="running", force=True)
+            t2 = time.perf_counter()
+            try:
+                for entry in run_shards(job, pool, pending, progress):
+                    done[entry.index] = entry
+            except BaseException as exc:
+                progress.update(state="failed", message=str(exc), force=True)
+                raise
+            timings["generate_seconds"] = time.perf_counter() - t2
+        finally:
+            pool.stop()
+
+    entries = [done[i] for i in sorted(done)]
+    total = sum(e.rows for e in entries)
+    if total != job.rows:
+        raise GenerationError(
+            f"{target.uri}: shards hold {total} rows but the spec asks for {job.rows}",
+            fix="the generator returned fewer rows than asked; see its rejected rows",
+        )
+    schema = _schema(target, entries)
+    timings["finished_at"] = utcnow()
+    timings["seconds"] = time.perf_counter() - started
+    manifest = Manifest(
+        name=job.name, version=target.version, modality=job.modality, rows=total,
+        rejected_rows=sum(e.rejected_rows for e in entries), shards=entries,
+        schema=SchemaInfo.from_arrow(schema), spec=job.model_dump(mode="json"),
+        spec_hash=spec_hash, fingerprints=fingerprints,
+        seeds={"master": job.seed, "derivation": SEED_DERIVATION},
+        generator=identity or {"generator": job.generator.kind}, lineage=lineage(),
+        timings=timings, stats=_sum_stats(entries),
+        flow_run={"id": str(flow_run.get_id() or ""), "name": str(flow_run.get_name() or "")},
+    )
+    target.publish(manifest)
+    progress.update(state="completed", rows_done=total, force=True)
+    logger.info("published %s: %d rows in %d shards", target.uri, total, len(entries))
+    return summary(manifest, target.uri, time.perf_counter() - started)
+
+
+def run_shards(job: JobSpec, pool: ActorPool, pending: list[ShardTask],
+               progress: Progress) -> list[ShardEntry]:
+    """Keep one Prefect task in flight per actor; stop submitting on the first hard failure."""
+    runner = shard_task(job)
+    queue = list(reversed(pending))
+    in_flight: dict[concurrent.futures.Future[Any], PrefectFuture[Any]] = {}
+    results: list[ShardEntry] = []
+    error: BaseException | None = None
+    while queue or in_flight:
+        while queue and error is None and len(in_flight) < pool.size:
+            future = runner.submit(pool, queue.pop())
+            in_flight[future.wrapped_future] = future  # type: ignore[attr-defined]
+        finished, _ = concurrent.futures.wait(in_flight, return_when="FIRST_COMPLETED")
+        for raw in finished:
+            future = in_flight.pop(raw)
+            try:
+                entry = ShardEntry.model_validate(future.result())
+            except BaseException as exc:
+                progress.update(failures=progress.snap.failures + 1)
+                error = error or exc
+                continue
+            results.append(entry)
+            progress.shard_done(entry.rows, entry.stats)
+            progress.update(actors_busy=pool.busy, retries=pool.replaced)
+    if error is not None:
+        raise error
+    return results
+
+
+def _schema(target: DatasetVersion, entries: list[ShardEntry]) -> Any:
+    from synthfactory.dataset.parquet import decode
+
+    if not entries:
+        raise GenerationError("the job produced no shards")
+    return decode(target.store.get_bytes(entries[0].path)).schema
+
+
+def _sum_stats(entries: list[ShardEntry]) -> dict[str, float]:
+    totals: dict[str, float] = {}
+    for entry in entries:
+        for key, value in entry.stats.items():
+            totals[key] = totals.get(key, 0.0) + value
+    return totals
+
+
+def summary(manifest: Manifest, uri: str, seconds: float, resumed: bool = False) -> dict[str, Any]:
+    return {
+        "uri": uri,
+        "name": manifest.name,
+        "version": manifest.version,
+        "status": manifest.status,
+        "rows": manifest.rows,
+        "shards": len(manifest.shards),
+        "rejected_rows": manifest.rejected_rows,
+        "seconds": seconds,
+        "already_complete": resumed,
+        "timings": manifest.timings,
+    }
+
+
+def run_job(spec: JobSpec | dict[str, Any], ray_address: str | None = None,
+            version: str | None = None) -> dict[str, Any]:
+    """Validate, then run the flow in this process (Prefect's ephemeral server if none set)."""
+    job = load_spec(spec) if isinstance(spec, dict) else spec
+    name = f"{job.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    result: dict[str, Any] = generate_dataset.with_options(flow_run_name=name)(
+        job.model_dump(mode="json"), ray_address=ray_address, version=version
+    )
+    return result

@@ -1,0 +1,57 @@
+"""Prefect tasks: one per shard (never per row), plus the one-off prepare step."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import Task, task
+from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import TaskRun
+from prefect.states import State
+
+from synthfactory.errors import is_transient
+from synthfactory.spec import JobSpec
+from synthfactory_workers.contract import ShardTask
+from synthfactory_workers.pool import ActorPool, actor_options, unwrap
+
+
+def transient_only(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> bool:
+    """Retry storage hiccups and lost actors; never a user error."""
+    try:
+        state.result()
+    except BaseException as exc:  # the task's own exception, re-raised by result()
+        return is_transient(exc)
+    return False
+
+
+@task(name="generate-shard", cache_policy=NO_CACHE, task_run_name="shard-{shard.index}",
+      retry_condition_fn=transient_only)
+def generate_shard(pool: ActorPool, shard: ShardTask) -> dict[str, Any]:
+    return pool.run(shard)
+
+
+def shard_task(spec: JobSpec) -> Task[..., dict[str, Any]]:
+    retries = spec.retries.shard_retries
+    delays = [spec.retries.retry_delay_seconds * 2**i for i in range(retries)] or 0
+    return generate_shard.with_options(retries=retries, retry_delay_seconds=delays,
+                                       retry_jitter_factor=0.2)
+
+
+@task(name="prepare-generator", cache_policy=NO_CACHE)
+def prepare_generator(spec: JobSpec, artifacts_uri: str) -> dict[str, Any]:
+    """Run the generator's one-off preparation (e.g. fit a synthesizer) on one pool slot."""
+    import ray
+
+    from synthfactory_workers.prepare import run_prepare
+
+    options = actor_options(spec)
+    options.pop("max_restarts")
+    options.pop("max_task_retries")
+    remote = ray.remote(run_prepare).options(**options, max_retries=1)
+    try:
+        result: dict[str, Any] = ray.get(
+            remote.remote(spec.model_dump(mode="json"), artifacts_uri)
+        )
+    except Exception as exc:
+        raise unwrap(exc) from None
+    return result

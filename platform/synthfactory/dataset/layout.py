@@ -1,0 +1,47 @@
+"""Where each part of a dataset version lives, relative to the version's prefix.
+
+    {output}/{version}/
+        _job.json                 spec + hash, written when the job starts (claims the version)
+        _progress.json            live progress, rewritten by the flow while it runs
+        _shards/part-00000.json   commit marker: written only after the shard's files are whole
+        data/part-00000.parquet   accepted rows
+        rejected/part-00000.parquet  rows dropped by filters, with a `reason` column
+        _sidecar/part-00000.parquet  private `__` columns (dedup hashes) used by whole-dataset passes
+        manifest.json             the commit point: a version is visible only once this exists
+"""
+
+from __future__ import annotations
+
+JOB = "_job.json"
+PROGRESS = "_progress.json"
+MANIFEST = "manifest.json"
+METRICS = "metrics.json"
+CARD = "README.md"
+MARKERS = "_shards/"
+SIDECAR_PREFIX = "__"
+
+
+def shard_name(index: int) -> str:
+    return f"part-{index:05d}"
+
+
+def data_key(index: int, generation: int = 0) -> str:
+    suffix = f"-r{generation}" if generation else ""
+    return f"data/{shard_name(index)}{suffix}.parquet"
+
+
+def rejected_key(index: int) -> str:
+    return f"rejected/{shard_name(index)}.parquet"
+
+
+def sidecar_key(index: int) -> str:
+    return f"_sidecar/{shard_name(index)}.parquet"
+
+
+def marker_key(index: int) -> str:
+    return f"{MARKERS}{shard_name(index)}.json"
+
+
+def version_label(spec_hash: str) -> str:
+    """Default version name: content-addressed, so the same spec resumes the same version."""
+    return f"v-{spec_hash[:12]}"

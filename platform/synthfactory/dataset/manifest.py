@@ -1,0 +1,88 @@
+"""The manifest: the one file that makes a dataset version exist."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+FORMAT = "synthfactory.dataset/1"
+Status = Literal["published", "quarantined"]
+
+
+def utcnow() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+class ShardEntry(BaseModel):
+    """One committed shard. Also the content of its commit marker."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    index: int
+    row_start: int
+    seed: int
+    rows: int
+    path: str
+    bytes: int
+    sha256: str
+    rejected_path: str | None = None
+    rejected_rows: int = 0
+    sidecar_path: str | None = None
+    stats: dict[str, float] = Field(default_factory=dict)
+    seconds: float = 0.0
+    worker: str = ""
+    committed_at: str = Field(default_factory=utcnow)
+
+
+class SchemaInfo(BaseModel):
+    fields: list[dict[str, Any]]
+    arrow: str = Field(description="The Arrow schema, IPC-serialised, base64.")
+
+    @classmethod
+    def from_arrow(cls, schema: pa.Schema) -> SchemaInfo:
+        fields = [
+            {"name": f.name, "type": str(f.type), "nullable": f.nullable} for f in schema
+        ]
+        return cls(fields=fields, arrow=base64.b64encode(schema.serialize().to_pybytes()).decode())
+
+    def to_arrow(self) -> pa.Schema:
+        import pyarrow as pa
+
+        return pa.ipc.read_schema(pa.py_buffer(base64.b64decode(self.arrow)))
+
+
+class Manifest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    format: str = FORMAT
+    name: str
+    version: str
+    status: Status = "published"
+    modality: str
+    created_at: str = Field(default_factory=utcnow)
+    rows: int
+    rejected_rows: int = 0
+    shards: list[ShardEntry]
+    data_schema: SchemaInfo = Field(alias="schema")
+    spec: dict[str, Any]
+    spec_hash: str
+    fingerprints: dict[str, str] = Field(default_factory=dict)
+    seeds: dict[str, Any] = Field(default_factory=dict)
+    generator: dict[str, str] = Field(default_factory=dict)
+    lineage: dict[str, Any] = Field(default_factory=dict)
+    timings: dict[str, float | str] = Field(default_factory=dict)
+    stats: dict[str, float] = Field(default_factory=dict)
+    metrics: str | None = None
+    gates: list[dict[str, Any]] = Field(default_factory=list)
+    flow_run: dict[str, str] = Field(default_factory=dict)
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    def to_json(self) -> str:
+        return self.model_dump_json(indent=2, by_alias=True)

@@ -1,0 +1,90 @@
+"""Write one shard: data, rejected rows and sidecar first, the commit marker last."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from synthfactory.dataset import layout, parquet
+from synthfactory.dataset.manifest import ShardEntry
+from synthfactory.errors import GenerationError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from synthfactory.storage import ObjectStore
+
+
+def split_sidecar(table: pa.Table) -> tuple[pa.Table, pa.Table | None]:
+    """Columns named ``__*`` are private (dedup hashes): they go to a sidecar file."""
+    private = [n for n in table.column_names if n.startswith(layout.SIDECAR_PREFIX)]
+    if not private:
+        return table, None
+    return table.drop_columns(private), table.select(private)
+
+
+def write_shard(
+    store: ObjectStore,
+    *,
+    index: int,
+    row_start: int,
+    seed: int,
+    max_rows: int,
+    table: pa.Table,
+    rejected: pa.Table | None = None,
+    stats: dict[str, float] | None = None,
+    seconds: float = 0.0,
+    worker: str = "",
+) -> ShardEntry:
+    """Persist a generated shard under ``store`` (a version prefix) and commit it.
+
+    Every file is written whole (atomic puts) before the marker, so a marker always
+    names complete files; a crash in between leaves an uncommitted shard that a
+    re-run simply regenerates.
+    """
+    if len(table) > max_rows:
+        raise GenerationError(
+            f"shard {index} produced {len(table)} rows but was asked for {max_rows}",
+            fix="a generator must return at most shard.rows rows",
+        )
+    started = time.perf_counter()
+    data, sidecar = split_sidecar(table)
+    blob = parquet.encode(data)
+    path = layout.data_key(index)
+    store.put_bytes(path, blob)
+    rejected_path = None
+    if rejected is not None and len(rejected):
+        rejected_path = layout.rejected_key(index)
+        store.put_bytes(rejected_path, parquet.encode(rejected))
+    sidecar_path = None
+    if sidecar is not None:
+        sidecar_path = layout.sidecar_key(index)
+        store.put_bytes(sidecar_path, parquet.encode(sidecar))
+    entry = ShardEntry(
+        index=index,
+        row_start=row_start,
+        seed=seed,
+        rows=len(data),
+        path=path,
+        bytes=len(blob),
+        sha256=parquet.sha256(blob),
+        rejected_path=rejected_path,
+        rejected_rows=0 if rejected is None else len(rejected),
+        sidecar_path=sidecar_path,
+        stats={**(stats or {}), "write_seconds": time.perf_counter() - started},
+        seconds=seconds,
+        worker=worker,
+    )
+    store.put_text(layout.marker_key(index), entry.model_dump_json())
+    return entry
+
+
+def read_marker(store: ObjectStore, key: str) -> ShardEntry | None:
+    """A marker, if it and the data file it names are both whole; else None (redo the shard)."""
+    try:
+        entry = ShardEntry.model_validate_json(store.get_bytes(key))
+    except (FileNotFoundError, ValueError):
+        return None
+    if store.size(entry.path) != entry.bytes:
+        return None
+    return entry

@@ -1,0 +1,85 @@
+"""The Ray actor: builds a generator once, then turns shard tasks into committed shards."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from typing import Any
+
+from synthfactory.dataset.shards import write_shard
+from synthfactory.spec import load_spec
+from synthfactory.storage import open_store
+from synthfactory_workers.contract import GeneratorContext, ShardOutput, ShardTask
+from synthfactory_workers.registry import generator_class
+
+
+def detect_device() -> str:
+    """'cuda' when Ray gave this actor a GPU, else 'cpu'."""
+    try:
+        import ray
+
+        if ray.is_initialized() and ray.get_gpu_ids():
+            return "cuda"
+    except Exception:  # outside Ray (direct use) there are no GPU ids to ask for
+        pass
+    return "cpu"
+
+
+class ShardWorker:
+    """Plain class (wrapped with ``ray.remote`` by the pool) so it is testable without Ray."""
+
+    def __init__(
+        self,
+        spec: dict[str, Any],
+        prepared: dict[str, Any],
+        version_uri: str,
+        artifacts_uri: str,
+    ) -> None:
+        self.spec = load_spec(spec)
+        self.version_store = open_store(version_uri, self.spec.storage)
+        self.context = GeneratorContext(
+            artifacts=open_store(artifacts_uri, self.spec.storage),
+            prepared=prepared,
+            device=detect_device(),
+        )
+        self.generator = generator_class(self.spec)(self.spec, self.context)
+        self.name = f"{socket.gethostname()}:{os.getpid()}"
+        self.load_seconds = 0.0
+
+    def setup(self) -> dict[str, Any]:
+        """Load the model. Separate from __init__ so load errors surface as ordinary errors."""
+        started = time.perf_counter()
+        self.generator.load()
+        self.load_seconds = time.perf_counter() - started
+        return {
+            "worker": self.name,
+            "device": self.context.device,
+            "load_seconds": self.load_seconds,
+            "identity": self.generator.identity(),
+        }
+
+    def run_shard(self, task: ShardTask) -> dict[str, Any]:
+        import pyarrow as pa
+
+        started = time.perf_counter()
+        out = self.generator.generate(task)
+        if isinstance(out, pa.Table):
+            out = ShardOutput(out)
+        seconds = time.perf_counter() - started
+        entry = write_shard(
+            self.version_store,
+            index=task.index,
+            row_start=task.row_start,
+            seed=task.seed,
+            max_rows=task.rows,
+            table=out.table,
+            rejected=out.rejected,
+            stats=out.stats,
+            seconds=seconds,
+            worker=self.name,
+        )
+        return entry.model_dump()
+
+    def pid(self) -> int:
+        return os.getpid()

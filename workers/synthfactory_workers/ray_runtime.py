@@ -1,0 +1,46 @@
+"""Connecting to Ray: a local instance by default, or a cluster by address."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+LOCAL_DEFAULTS = {"RAY_USAGE_STATS_ENABLED": "0"}
+
+
+def code_modules() -> list[str]:
+    """The project's package folders, shipped to remote workers through runtime_env."""
+    import synthfactory
+    import synthfactory_flows
+    import synthfactory_workers
+
+    return [str(Path(m.__file__).parent) for m in (synthfactory, synthfactory_flows,
+                                                   synthfactory_workers) if m.__file__]
+
+
+def connect(address: str | None = None, *, log_to_driver: bool = False) -> float:
+    """Start or join Ray; returns the seconds it took (0 if already connected).
+
+    With no address (and no RAY_ADDRESS) a local Ray starts inside this program. With
+    an address (``host:port``, ``auto`` or ``ray://host:10001``) the job joins that
+    cluster and ships this project's code to it via ``runtime_env.py_modules``, so no
+    shared filesystem or matching working directory is assumed.
+    """
+    import ray
+
+    if ray.is_initialized():
+        return 0.0
+    for key, value in LOCAL_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    started = time.perf_counter()
+    kwargs: dict[str, Any] = {"log_to_driver": log_to_driver, "logging_level": "WARNING"}
+    if address:
+        kwargs["address"] = address
+        kwargs["runtime_env"] = {"py_modules": code_modules()}
+    else:
+        kwargs["include_dashboard"] = False
+    ray.init(**kwargs)
+    return time.perf_counter() - started

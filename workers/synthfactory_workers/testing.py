@@ -1,0 +1,76 @@
+"""A small deterministic generator for demos, benchmarks of the platform itself, and
+fault-injection tests (``kind: python, factory: synthfactory_workers.testing:SequenceGenerator``).
+
+Faults are real: ``crash_on_shard`` kills the actor's process with ``os._exit``;
+``block_write_on_shard`` puts a directory where the shard's file must go, so the real
+write fails with an OSError, and removes it again on the retry. Each fires once per
+``fault_dir`` (a marker file remembers it fired).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from synthfactory_workers.contract import ShardTask
+
+
+class SequenceGenerator:
+    def __init__(self, crash_on_shard: int | None = None,
+                 block_write_on_shard: int | None = None, fault_dir: str | None = None,
+                 output_dir: str | None = None, text_length: int = 24,
+                 sleep_seconds: float = 0.0) -> None:
+        self.crash_on_shard = crash_on_shard
+        self.block_write_on_shard = block_write_on_shard
+        self.fault_dir = Path(fault_dir) if fault_dir else None
+        self.output_dir = Path(output_dir) if output_dir else None
+        self.text_length = text_length
+        self.sleep_seconds = sleep_seconds
+
+    def load(self) -> None:
+        import numpy  # noqa: F401  (what a real generator would load)
+
+    def _fire_once(self, name: str) -> bool:
+        assert self.fault_dir is not None, "fault injection needs fault_dir"
+        marker = self.fault_dir / name
+        if marker.exists():
+            return False
+        self.fault_dir.mkdir(parents=True, exist_ok=True)
+        marker.write_text("fired")
+        return True
+
+    def generate(self, shard: ShardTask) -> pa.Table:
+        import time
+
+        import numpy as np
+        import pyarrow as pa
+
+        if shard.index == self.crash_on_shard and self._fire_once(f"crash-{shard.index}"):
+            os._exit(1)
+        if shard.index == self.block_write_on_shard and self.output_dir is not None:
+            blocker = next(self.output_dir.glob(f"*/data/part-{shard.index:05d}.parquet"), None)
+            if self._fire_once(f"block-{shard.index}"):
+                for version in self.output_dir.glob("*/_job.json"):
+                    (version.parent / f"data/part-{shard.index:05d}.parquet/x").mkdir(
+                        parents=True, exist_ok=True)
+            elif blocker is not None and blocker.is_dir():
+                import shutil
+
+                shutil.rmtree(blocker)
+        if self.sleep_seconds:
+            time.sleep(self.sleep_seconds)
+        rng = np.random.default_rng(shard.seed)
+        ids = np.arange(shard.row_start, shard.row_start + shard.rows, dtype=np.int64)
+        letters = np.frombuffer(b"abcdefghijklmnopqrstuvwxyz", dtype=np.uint8)
+        chars = letters[rng.integers(0, 26, size=(shard.rows, self.text_length))]
+        text = [f"{i}-{row.tobytes().decode()}" for i, row in zip(ids, chars, strict=True)]
+        return pa.table({
+            "id": ids,
+            "value": rng.normal(size=shard.rows),
+            "category": pa.array(rng.choice(["red", "green", "blue"], size=shard.rows)),
+            "text": pa.array(text),
+        })
