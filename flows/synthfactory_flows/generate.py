@@ -28,10 +28,14 @@ from synthfactory_workers.registry import generator_class
 FLOW_NAME = "synthfactory-generate"
 
 
-@flow(name=FLOW_NAME, task_runner=ThreadPoolTaskRunner(max_workers=256),  # type: ignore[arg-type]
-      validate_parameters=False)
-def generate_dataset(spec: dict[str, Any], ray_address: str | None = None,
-                     version: str | None = None) -> dict[str, Any]:
+@flow(
+    name=FLOW_NAME,
+    task_runner=ThreadPoolTaskRunner(max_workers=256),  # type: ignore[arg-type]
+    validate_parameters=False,
+)
+def generate_dataset(
+    spec: dict[str, Any], ray_address: str | None = None, version: str | None = None
+) -> dict[str, Any]:
     """Generate the dataset a spec describes; resume whatever an earlier run committed."""
     logger = get_run_logger()
     started = time.perf_counter()
@@ -51,11 +55,18 @@ def generate_dataset(spec: dict[str, Any], ray_address: str | None = None,
     done = {i: e for i, e in target.committed_shards().items() if i < len(plan)}
     pending = [t for t in plan if t.index not in done]
     progress = Progress(
-        Snapshot(name=job.name, version=target.version, uri=target.uri, target_rows=job.rows,
-                 shards_total=len(plan), shards_done=len(done),
-                 rows_done=sum(e.rows for e in done.values()),
-                 rows_resumed=sum(e.rows for e in done.values()),
-                 actors=job.resources.actors, flow_run_id=str(flow_run.get_id() or "")),
+        Snapshot(
+            name=job.name,
+            version=target.version,
+            uri=target.uri,
+            target_rows=job.rows,
+            shards_total=len(plan),
+            shards_done=len(done),
+            rows_done=sum(e.rows for e in done.values()),
+            rows_resumed=sum(e.rows for e in done.values()),
+            actors=job.resources.actors,
+            flow_run_id=str(flow_run.get_id() or ""),
+        ),
         sink=target.write_progress,
     )
     if done:
@@ -100,13 +111,21 @@ def generate_dataset(spec: dict[str, Any], ray_address: str | None = None,
     timings["finished_at"] = utcnow()
     timings["seconds"] = time.perf_counter() - started
     manifest = Manifest(
-        name=job.name, version=target.version, modality=job.modality, rows=total,
-        rejected_rows=sum(e.rejected_rows for e in entries), shards=entries,
-        schema=SchemaInfo.from_arrow(schema), spec=job.model_dump(mode="json"),
-        spec_hash=spec_hash, fingerprints=fingerprints,
+        name=job.name,
+        version=target.version,
+        modality=job.modality,
+        rows=total,
+        rejected_rows=sum(e.rejected_rows for e in entries),
+        shards=entries,
+        schema=SchemaInfo.from_arrow(schema),
+        spec=job.model_dump(mode="json"),
+        spec_hash=spec_hash,
+        fingerprints=fingerprints,
         seeds={"master": job.seed, "derivation": SEED_DERIVATION},
-        generator=identity or {"generator": job.generator.kind}, lineage=lineage(),
-        timings=timings, stats=_sum_stats(entries),
+        generator=identity or {"generator": job.generator.kind},
+        lineage=lineage(),
+        timings=timings,
+        stats=_sum_stats(entries),
         flow_run={"id": str(flow_run.get_id() or ""), "name": str(flow_run.get_name() or "")},
     )
     target.publish(manifest)
@@ -115,15 +134,16 @@ def generate_dataset(spec: dict[str, Any], ray_address: str | None = None,
     return summary(manifest, target.uri, time.perf_counter() - started)
 
 
-def run_shards(job: JobSpec, pool: ActorPool, pending: list[ShardTask],
-               progress: Progress) -> list[ShardEntry]:
+def run_shards(
+    job: JobSpec, pool: ActorPool, pending: list[ShardTask], progress: Progress
+) -> list[ShardEntry]:
     """Keep one Prefect task in flight per actor; stop submitting on the first hard failure."""
     runner = shard_task(job)
     queue = list(reversed(pending))
     in_flight: dict[concurrent.futures.Future[Any], PrefectFuture[Any]] = {}
     results: list[ShardEntry] = []
     error: BaseException | None = None
-    while queue or in_flight:
+    while (queue and error is None) or in_flight:
         while queue and error is None and len(in_flight) < pool.size:
             future = runner.submit(pool, queue.pop())
             in_flight[future.wrapped_future] = future  # type: ignore[attr-defined]
@@ -175,8 +195,9 @@ def summary(manifest: Manifest, uri: str, seconds: float, resumed: bool = False)
     }
 
 
-def run_job(spec: JobSpec | dict[str, Any], ray_address: str | None = None,
-            version: str | None = None) -> dict[str, Any]:
+def run_job(
+    spec: JobSpec | dict[str, Any], ray_address: str | None = None, version: str | None = None
+) -> dict[str, Any]:
     """Validate, then run the flow in this process (Prefect's ephemeral server if none set)."""
     job = load_spec(spec) if isinstance(spec, dict) else spec
     name = f"{job.name}-{time.strftime('%Y%m%d-%H%M%S')}"

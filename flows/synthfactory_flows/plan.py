@@ -15,8 +15,9 @@ def shard_seed(master: int, index: int) -> int:
     return int(state) & (2**63 - 1)
 
 
-def plan_shards(spec: JobSpec, *, start_index: int = 0, rows: int | None = None,
-                row_start: int = 0) -> list[ShardTask]:
+def plan_shards(
+    spec: JobSpec, *, start_index: int = 0, rows: int | None = None, row_start: int = 0
+) -> list[ShardTask]:
     """Shards for ``rows`` rows (default: the spec's), numbered from ``start_index``.
 
     Top-up rounds plan more shards with later indices, so their seeds never repeat.

@@ -47,8 +47,12 @@ class Snapshot:
 
 
 class Progress:
-    def __init__(self, snapshot: Snapshot, sink: Callable[[dict[str, Any]], None] | None = None,
-                 interval: float = 1.0) -> None:
+    def __init__(
+        self,
+        snapshot: Snapshot,
+        sink: Callable[[dict[str, Any]], None] | None = None,
+        interval: float = 1.0,
+    ) -> None:
         self.snap = snapshot
         self._sink = sink
         self._interval = interval

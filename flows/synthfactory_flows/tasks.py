@@ -24,8 +24,12 @@ def transient_only(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -
     return False
 
 
-@task(name="generate-shard", cache_policy=NO_CACHE, task_run_name="shard-{shard.index}",
-      retry_condition_fn=transient_only)
+@task(
+    name="generate-shard",
+    cache_policy=NO_CACHE,
+    task_run_name="shard-{shard.index}",
+    retry_condition_fn=transient_only,
+)
 def generate_shard(pool: ActorPool, shard: ShardTask) -> dict[str, Any]:
     return pool.run(shard)
 
@@ -33,8 +37,9 @@ def generate_shard(pool: ActorPool, shard: ShardTask) -> dict[str, Any]:
 def shard_task(spec: JobSpec) -> Task[..., dict[str, Any]]:
     retries = spec.retries.shard_retries
     delays = [spec.retries.retry_delay_seconds * 2**i for i in range(retries)] or 0
-    return generate_shard.with_options(retries=retries, retry_delay_seconds=delays,
-                                       retry_jitter_factor=0.2)
+    return generate_shard.with_options(
+        retries=retries, retry_delay_seconds=delays, retry_jitter_factor=0.2
+    )
 
 
 @task(name="prepare-generator", cache_policy=NO_CACHE)
@@ -49,9 +54,7 @@ def prepare_generator(spec: JobSpec, artifacts_uri: str) -> dict[str, Any]:
     options.pop("max_task_retries")
     remote = ray.remote(run_prepare).options(**options, max_retries=1)
     try:
-        result: dict[str, Any] = ray.get(
-            remote.remote(spec.model_dump(mode="json"), artifacts_uri)
-        )
+        result: dict[str, Any] = ray.get(remote.remote(spec.model_dump(mode="json"), artifacts_uri))
     except Exception as exc:
         raise unwrap(exc) from None
     return result

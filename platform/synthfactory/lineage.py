@@ -10,8 +10,17 @@ from pathlib import Path
 from typing import Any
 
 TRACKED = (
-    "synthfactory", "ray", "prefect", "pyarrow", "numpy", "pandas", "scipy",
-    "torch", "transformers", "diffusers", "boto3",
+    "synthfactory",
+    "ray",
+    "prefect",
+    "pyarrow",
+    "numpy",
+    "pandas",
+    "scipy",
+    "torch",
+    "transformers",
+    "diffusers",
+    "boto3",
 )
 
 
@@ -30,10 +39,21 @@ def code_version() -> str:
     """The git commit of the checkout the package runs from (+'-dirty'), else the version."""
     here = Path(__file__).resolve().parent
     try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
-                             text=True, timeout=5, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=here, capture_output=True, text=True, timeout=5).stdout.strip()
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
         return sha + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "synthfactory-" + metadata.version("synthfactory")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 import time
@@ -21,6 +22,7 @@ def actor_options(spec: JobSpec) -> dict[str, Any]:
     threads = str(res.math_threads or max(1, int(res.num_cpus)))
     env = {k: threads for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
     env["SYNTHFACTORY_TORCH_THREADS"] = threads
+    env.update(forwarded_environment())
     options: dict[str, Any] = {
         "num_cpus": res.num_cpus,
         "num_gpus": res.num_gpus,
@@ -31,6 +33,48 @@ def actor_options(spec: JobSpec) -> dict[str, Any]:
     if res.custom_resources:
         options["resources"] = dict(res.custom_resources)
     return options
+
+
+FORWARDED = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_DEFAULT_REGION",
+    "AWS_REGION",
+    "AWS_PROFILE",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_CA_BUNDLE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_CONFIG_FILE",
+    "HF_HUB_OFFLINE",
+    "HF_HOME",
+)
+
+
+def forwarded_environment() -> dict[str, str]:
+    """The driver's AWS/HF settings, for actors on a cluster that runs on this machine.
+
+    A local Ray keeps the environment it started with, so settings made later in the
+    driver would never reach it. Remote clusters use their own credential chain
+    (instance roles, their env) unless SYNTHFACTORY_FORWARD_ENV=1 asks otherwise.
+    """
+    mode = os.environ.get("SYNTHFACTORY_FORWARD_ENV", "auto")
+    if mode == "0" or (mode == "auto" and not cluster_is_local()):
+        return {}
+    return {k: os.environ[k] for k in FORWARDED if k in os.environ}
+
+
+def cluster_is_local() -> bool:
+    import ray
+
+    if not ray.is_initialized():
+        return True
+    import psutil
+
+    local = {"127.0.0.1", "localhost", ray.util.get_node_ip_address()}
+    local |= {a.address for addrs in psutil.net_if_addrs().values() for a in addrs}
+    return all(node.get("NodeManagerAddress") in local for node in ray.nodes() if node["Alive"])
 
 
 def unwrap(exc: BaseException) -> BaseException:
@@ -46,11 +90,12 @@ class ActorPool:
     """Hands one idle actor to each caller; a dead actor is replaced and the call fails
     with WorkerLostError (transient), so the caller's retry runs on a fresh actor."""
 
-    def __init__(self, spec: JobSpec, prepared: dict[str, Any], version_uri: str,
-                 artifacts_uri: str) -> None:
+    def __init__(
+        self, spec: JobSpec, prepared: dict[str, Any], version_uri: str, artifacts_uri: str
+    ) -> None:
         import ray
 
-        self._remote = ray.remote(ShardWorker).options(**actor_options(spec))
+        self._remote: Any = ray.remote(ShardWorker).options(**actor_options(spec))
         self._args = (spec.model_dump(mode="json"), prepared, version_uri, artifacts_uri)
         self._idle: queue.Queue[Any] = queue.Queue()
         self._lock = threading.Lock()
@@ -67,7 +112,7 @@ class ActorPool:
         import ray
 
         started = time.perf_counter()
-        actors = [self._remote.remote(*self._args) for _ in range(self.size)]
+        actors: list[Any] = [self._remote.remote(*self._args) for _ in range(self.size)]
         try:
             self.info = ray.get([a.setup.remote() for a in actors])
         except Exception as exc:

@@ -16,8 +16,11 @@ def code_modules() -> list[str]:
     import synthfactory_flows
     import synthfactory_workers
 
-    return [str(Path(m.__file__).parent) for m in (synthfactory, synthfactory_flows,
-                                                   synthfactory_workers) if m.__file__]
+    return [
+        str(Path(m.__file__).parent)
+        for m in (synthfactory, synthfactory_flows, synthfactory_workers)
+        if m.__file__
+    ]
 
 
 def connect(address: str | None = None, *, log_to_driver: bool = False) -> float:

@@ -20,16 +20,24 @@ if TYPE_CHECKING:
 
 
 class SequenceGenerator:
-    def __init__(self, crash_on_shard: int | None = None,
-                 block_write_on_shard: int | None = None, fault_dir: str | None = None,
-                 output_dir: str | None = None, text_length: int = 24,
-                 sleep_seconds: float = 0.0) -> None:
+    def __init__(
+        self,
+        crash_on_shard: int | None = None,
+        block_write_on_shard: int | None = None,
+        fault_dir: str | None = None,
+        output_dir: str | None = None,
+        text_length: int = 24,
+        sleep_seconds: float = 0.0,
+        fail_on_shard: int | None = None,
+    ) -> None:
         self.crash_on_shard = crash_on_shard
         self.block_write_on_shard = block_write_on_shard
         self.fault_dir = Path(fault_dir) if fault_dir else None
         self.output_dir = Path(output_dir) if output_dir else None
         self.text_length = text_length
         self.sleep_seconds = sleep_seconds
+        self.fail_on_shard = fail_on_shard
+        self.calls = 0
 
     def load(self) -> None:
         import numpy  # noqa: F401  (what a real generator would load)
@@ -49,6 +57,15 @@ class SequenceGenerator:
         import numpy as np
         import pyarrow as pa
 
+        self.calls += 1
+        if self.fault_dir is not None:
+            self.fault_dir.mkdir(parents=True, exist_ok=True)
+            with open(self.fault_dir / "calls.log", "a") as log:
+                log.write(f"{shard.index}\n")
+        if shard.index == self.fail_on_shard:
+            from synthfactory.errors import GenerationError
+
+            raise GenerationError(f"shard {shard.index} asked to fail", fix="it is a test")
         if shard.index == self.crash_on_shard and self._fire_once(f"crash-{shard.index}"):
             os._exit(1)
         if shard.index == self.block_write_on_shard and self.output_dir is not None:
@@ -56,7 +73,8 @@ class SequenceGenerator:
             if self._fire_once(f"block-{shard.index}"):
                 for version in self.output_dir.glob("*/_job.json"):
                     (version.parent / f"data/part-{shard.index:05d}.parquet/x").mkdir(
-                        parents=True, exist_ok=True)
+                        parents=True, exist_ok=True
+                    )
             elif blocker is not None and blocker.is_dir():
                 import shutil
 
@@ -68,9 +86,11 @@ class SequenceGenerator:
         letters = np.frombuffer(b"abcdefghijklmnopqrstuvwxyz", dtype=np.uint8)
         chars = letters[rng.integers(0, 26, size=(shard.rows, self.text_length))]
         text = [f"{i}-{row.tobytes().decode()}" for i, row in zip(ids, chars, strict=True)]
-        return pa.table({
-            "id": ids,
-            "value": rng.normal(size=shard.rows),
-            "category": pa.array(rng.choice(["red", "green", "blue"], size=shard.rows)),
-            "text": pa.array(text),
-        })
+        return pa.table(
+            {
+                "id": ids,
+                "value": rng.normal(size=shard.rows),
+                "category": pa.array(rng.choice(["red", "green", "blue"], size=shard.rows)),
+                "text": pa.array(text),
+            }
+        )

@@ -90,8 +90,9 @@ class Dataset:
 
         fs, root = self.store.arrow_filesystem()
         paths = [f"{root}/{s.path}" for s in self.manifest.shards]
-        return ds.dataset(paths, filesystem=fs, format="parquet",
-                          schema=self.manifest.data_schema.to_arrow())
+        return ds.dataset(
+            paths, filesystem=fs, format="parquet", schema=self.manifest.data_schema.to_arrow()
+        )
 
     def head(self, n: int = 5) -> pa.Table:
         from synthfactory.dataset.parquet import decode

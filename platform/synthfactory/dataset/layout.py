@@ -1,13 +1,13 @@
 """Where each part of a dataset version lives, relative to the version's prefix.
 
-    {output}/{version}/
-        _job.json                 spec + hash, written when the job starts (claims the version)
-        _progress.json            live progress, rewritten by the flow while it runs
-        _shards/part-00000.json   commit marker: written only after the shard's files are whole
-        data/part-00000.parquet   accepted rows
-        rejected/part-00000.parquet  rows dropped by filters, with a `reason` column
-        _sidecar/part-00000.parquet  private `__` columns (dedup hashes) used by whole-dataset passes
-        manifest.json             the commit point: a version is visible only once this exists
+{output}/{version}/
+    _job.json                 spec + hash, written when the job starts (claims the version)
+    _progress.json            live progress, rewritten by the flow while it runs
+    _shards/part-00000.json   commit marker: written only after the shard's files are whole
+    data/part-00000.parquet   accepted rows
+    rejected/part-00000.parquet  rows dropped by filters, with a `reason` column
+    _sidecar/part-00000.parquet  private `__` columns (dedup hashes) for whole-dataset passes
+    manifest.json             the commit point: a version is visible only once this exists
 """
 
 from __future__ import annotations

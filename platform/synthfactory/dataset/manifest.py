@@ -46,9 +46,7 @@ class SchemaInfo(BaseModel):
 
     @classmethod
     def from_arrow(cls, schema: pa.Schema) -> SchemaInfo:
-        fields = [
-            {"name": f.name, "type": str(f.type), "nullable": f.nullable} for f in schema
-        ]
+        fields = [{"name": f.name, "type": str(f.type), "nullable": f.nullable} for f in schema]
         return cls(fields=fields, arrow=base64.b64encode(schema.serialize().to_pybytes()).decode())
 
     def to_arrow(self) -> pa.Schema:

@@ -25,8 +25,12 @@ def dictionary_columns(table: pa.Table) -> list[str]:
     keep: list[str] = []
     for field in table.schema:
         column = table.column(field.name)
-        if not (pa.types.is_string(field.type) or pa.types.is_large_string(field.type)
-                or pa.types.is_binary(field.type) or pa.types.is_large_binary(field.type)):
+        if not (
+            pa.types.is_string(field.type)
+            or pa.types.is_large_string(field.type)
+            or pa.types.is_binary(field.type)
+            or pa.types.is_large_binary(field.type)
+        ):
             if not pa.types.is_nested(field.type):
                 keep.append(field.name)
             continue

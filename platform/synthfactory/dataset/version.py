@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -57,8 +58,8 @@ class DatasetVersion:
     def write_progress(self, progress: dict[str, Any]) -> None:
         try:
             self.store.put_text(layout.PROGRESS, json.dumps(progress))
-        except StorageError:
-            pass  # progress is advisory; a failed update must not fail the job
+        except StorageError as exc:  # advisory: a failed update must not fail the job
+            logging.getLogger(__name__).warning("progress update failed: %s", exc)
 
     def publish(self, manifest: Manifest) -> None:
         """Commit: verify every shard the manifest names is whole, then write the manifest."""

@@ -16,3 +16,8 @@ class GeneratorConfigBase(BaseModel):
 
     implementation: ClassVar[str]
     modalities: ClassVar[tuple[str, ...]]
+    path_fields: ClassVar[tuple[str, ...]] = ()
+    """Fields holding local paths; relative ones are resolved against the spec file's folder."""
+    maybe_path_fields: ClassVar[tuple[str, ...]] = ()
+    """Fields holding a local path *or* a name (a Hugging Face id): resolved only if the path
+    exists relative to the spec file's folder."""

@@ -27,7 +27,7 @@ def load_spec(source: str | Path | Mapping[str, Any] | JobSpec, **overrides: Any
     elif isinstance(source, Mapping):
         data = dict(source)
     else:
-        data = _read_file(Path(source))
+        data = resolve_paths(_read_file(Path(source)), Path(source).resolve().parent)
     data.update({k: v for k, v in overrides.items() if v is not None})
     try:
         return JobSpec.model_validate(data)
@@ -36,6 +36,31 @@ def load_spec(source: str | Path | Mapping[str, Any] | JobSpec, **overrides: Any
 
 
 _FIX = "edit the fields above; `synthfactory schema` prints every field with its allowed values"
+
+
+def _is_local(value: object) -> bool:
+    return isinstance(value, str) and "://" not in value and not Path(value).is_absolute()
+
+
+def resolve_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
+    """Make a spec file's relative paths absolute, relative to the file's folder, so the spec
+    means the same thing from any working directory and on every Ray worker."""
+    data = dict(data)
+    if _is_local(data.get("output")):
+        data["output"] = str((base / data["output"]).resolve())
+    generator = data.get("generator")
+    if isinstance(generator, dict):
+        config = GENERATOR_CONFIGS.get(str(generator.get("kind", "")))
+        generator = dict(generator)
+        for name in config.path_fields if config else ():
+            if _is_local(generator.get(name)):
+                generator[name] = str((base / generator[name]).resolve())
+        for name in config.maybe_path_fields if config else ():
+            value = generator.get(name)
+            if _is_local(value) and (base / str(value)).exists():
+                generator[name] = str((base / str(value)).resolve())
+        data["generator"] = generator
+    return data
 
 
 def _read_file(path: Path) -> dict[str, Any]:

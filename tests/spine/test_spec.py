@@ -1,0 +1,130 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from synthfactory.errors import SpecError
+from synthfactory.spec import JobSpec, load_spec
+
+VALID = {
+    "name": "demo",
+    "modality": "tabular",
+    "generator": {"kind": "python", "factory": "synthfactory_workers.testing:SequenceGenerator"},
+    "rows": 100,
+    "shard_rows": 30,
+    "output": "/tmp/out",
+}
+
+
+def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "synthfactory.cli", *args], capture_output=True, text=True, cwd=cwd
+    )
+
+
+def test_valid_spec_and_shard_count() -> None:
+    spec = load_spec(VALID)
+    assert spec.shard_count == 4
+    assert spec.resources.actors == 1
+
+
+def test_errors_name_the_field_the_value_and_the_fix() -> None:
+    bad = {
+        **VALID,
+        "rows": 0,
+        "shard_rowz": 5,
+        "resources": {"actors": 2, "num_gpu": 1},
+        "generator": {"kind": "gaussian_copula", "sorce": "x.csv"},
+    }
+    with pytest.raises(SpecError) as info:
+        load_spec(bad)
+    text = str(info.value)
+    assert "rows: Input should be greater than or equal to 1 (given: 0)" in text
+    assert "shard_rowz: unknown field; did you mean 'shard_rows'?" in text
+    assert "resources.num_gpu: unknown field; did you mean 'num_gpus'?" in text
+    assert "generator.sorce: unknown field; did you mean 'source'?" in text
+    assert "generator.source: required field is missing" in text
+    assert "fix:" in text
+
+
+def test_unknown_generator_kind_lists_the_allowed_ones() -> None:
+    with pytest.raises(SpecError, match="'gaussian_copula'"):
+        load_spec({**VALID, "generator": {"kind": "gpt9"}})
+
+
+def test_modality_must_match_generator() -> None:
+    with pytest.raises(SpecError, match="makes tabular data, not text"):
+        load_spec(
+            {
+                **VALID,
+                "modality": "text",
+                "generator": {"kind": "gaussian_copula", "source": "a.csv"},
+            }
+        )
+
+
+def test_content_hash_ignores_where_and_how_but_not_what() -> None:
+    a = load_spec(VALID)
+    assert (
+        a.content_hash()
+        == load_spec({**VALID, "output": "s3://b/x", "resources": {"actors": 4}}).content_hash()
+    )
+    assert a.content_hash() != load_spec({**VALID, "seed": 1}).content_hash()
+    assert a.content_hash() != a.content_hash({"source_sha256": "abc"})
+
+
+def test_relative_paths_resolve_against_the_spec_file(tmp_path: Path) -> None:
+    (tmp_path / "specs").mkdir()
+    path = tmp_path / "specs" / "job.yaml"
+    data = {
+        **VALID,
+        "output": "../out",
+        "generator": {"kind": "gaussian_copula", "source": "data/t.csv"},
+    }
+    path.write_text(yaml.safe_dump(data))
+    spec = load_spec(path)
+    assert spec.output == str(tmp_path / "out")
+    assert spec.generator.source == str(tmp_path / "specs" / "data" / "t.csv")  # type: ignore[union-attr]
+
+
+def test_python_spec_file(tmp_path: Path) -> None:
+    path = tmp_path / "job.py"
+    path.write_text(
+        f"from synthfactory.spec import JobSpec\nspec = JobSpec.model_validate({VALID!r})\n"
+    )
+    assert load_spec(path).rows == 100
+
+
+def test_cli_validate_exit_codes(tmp_path: Path) -> None:
+    good = tmp_path / "good.yaml"
+    good.write_text(yaml.safe_dump(VALID))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({**VALID, "rows": "many"}))
+    ok = cli("validate", str(good))
+    assert ok.returncode == 0, ok.stderr
+    assert "4 shards" in ok.stdout
+    fail = cli("validate", str(bad))
+    assert fail.returncode == 2
+    assert "rows: Input should be a valid integer" in fail.stderr
+    assert "Traceback" not in fail.stderr
+    missing = cli("validate", str(tmp_path / "nope.yaml"))
+    assert missing.returncode == 2 and "not found" in missing.stderr
+
+
+def test_cli_schema_is_valid_json_schema() -> None:
+    import jsonschema
+
+    out = cli("schema")
+    assert out.returncode == 0
+    schema = json.loads(out.stdout)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    assert "generator" in schema["properties"]
+    jsonschema.validate(VALID, schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({**VALID, "rowz": 1}, schema)
+    assert JobSpec.model_json_schema()["additionalProperties"] is False

@@ -1,0 +1,87 @@
+"""Local and S3 stores behave the same; S3 runs over real HTTP against moto's server."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import boto3
+import pytest
+
+from synthfactory.errors import StorageAccessError
+from synthfactory.spec import StorageOptions
+from synthfactory.storage import LocalStore, ObjectStore, S3Store, open_store
+
+
+def exercise(store: ObjectStore) -> None:
+    store.put_bytes("a/b/one.bin", b"12345")
+    store.put_text("a/two.txt", "hello")
+    assert store.get_bytes("a/b/one.bin") == b"12345"
+    assert store.size("a/b/one.bin") == 5
+    assert store.size("missing") is None
+    assert not store.exists("missing")
+    assert store.list("a/") == ["a/b/one.bin", "a/two.txt"]
+    assert store.child("a").list() == ["b/one.bin", "two.txt"]
+    with pytest.raises(FileNotFoundError):
+        store.get_bytes("missing")
+    store.put_bytes("a/two.txt", b"replaced")
+    assert store.get_text("a/two.txt") == "replaced"
+    store.delete("a/two.txt")
+    assert store.list() == ["a/b/one.bin"]
+
+
+def test_local_store(tmp_path: Path) -> None:
+    store = open_store(str(tmp_path / "root"))
+    assert isinstance(store, LocalStore)
+    exercise(store)
+    assert not list((tmp_path / "root").rglob("*.tmp"))
+
+
+def test_local_store_refuses_a_file_as_root(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(StorageAccessError, match="is a file"):
+        open_store(str(tmp_path / "file" / "sub")).check_access()
+
+
+def test_s3_store(s3_bucket: str) -> None:
+    store = open_store(f"{s3_bucket}/some/prefix")
+    assert isinstance(store, S3Store)
+    store.check_access()
+    exercise(store)
+
+
+def test_s3_multipart_upload(s3_bucket: str, s3_endpoint: str) -> None:
+    store = S3Store(f"{s3_bucket}/big", StorageOptions(multipart_threshold_mb=5))
+    blob = os.urandom(11 * 1024 * 1024)
+    store.put_bytes("blob.bin", blob)
+    assert store.get_bytes("blob.bin") == blob
+    bucket = s3_bucket.removeprefix("s3://")
+    head = boto3.client("s3", endpoint_url=s3_endpoint).head_object(
+        Bucket=bucket, Key="big/blob.bin"
+    )
+    assert "-" in head["ETag"], "a multipart upload has an ETag with a part count"
+
+
+def test_s3_missing_bucket_is_a_clear_error(s3_endpoint: str) -> None:
+    with pytest.raises(StorageAccessError) as info:
+        open_store("s3://no-such-bucket-here/x").check_access()
+    assert "s3://no-such-bucket-here/x" in str(info.value)
+    assert "does not exist" in str(info.value)
+    assert "fix:" in str(info.value)
+
+
+def test_s3_store_pickles_without_its_client(s3_bucket: str) -> None:
+    import pickle
+
+    store = S3Store(s3_bucket)
+    store.put_text("k", "v")
+    clone = pickle.loads(pickle.dumps(store))
+    assert clone.get_text("k") == "v"
+
+
+def test_arrow_filesystem_reads_what_the_store_wrote(s3_bucket: str) -> None:
+    store = open_store(f"{s3_bucket}/fs")
+    store.put_bytes("x.bin", b"abc")
+    fs, root = store.arrow_filesystem()
+    with fs.open_input_file(f"{root}/x.bin") as fh:
+        assert fh.read() == b"abc"
