@@ -17,6 +17,7 @@ class GaussianCopulaConfig(GeneratorConfigBase):
 
     implementation: ClassVar[str] = "synthfactory_workers.tabular.generator:CopulaGenerator"
     modalities: ClassVar[tuple[str, ...]] = ("tabular",)
+    path_fields: ClassVar[tuple[str, ...]] = ("source",)
 
     kind: Literal["gaussian_copula"] = "gaussian_copula"
     source: str = Field(
