@@ -18,23 +18,37 @@ DICTIONARY_PAGE_LIMIT = 1 << 20  # pyarrow's default dictionary_pagesize_limit
 _SAFE_DICTIONARY_BYTES = DICTIONARY_PAGE_LIMIT // 2
 
 
-def dictionary_columns(table: pa.Table) -> list[str]:
+def _is_stringlike(field: pa.Field) -> bool:
     import pyarrow as pa
+
+    t = field.type
+    return bool(
+        pa.types.is_string(t)
+        or pa.types.is_large_string(t)
+        or pa.types.is_binary(t)
+        or pa.types.is_large_binary(t)
+    )
+
+
+def dictionary_columns(table: pa.Table, sample: int = 4096) -> list[str]:
+    """Columns to dictionary-encode: all flat non-string columns, and string columns whose
+    distinct values fit safely in one dictionary page (checked cheaply: total size first,
+    then a sample to rule out high-cardinality columns, then the exact distinct size)."""
     import pyarrow.compute as pc
 
     keep: list[str] = []
     for field in table.schema:
-        column = table.column(field.name)
-        if not (
-            pa.types.is_string(field.type)
-            or pa.types.is_large_string(field.type)
-            or pa.types.is_binary(field.type)
-            or pa.types.is_large_binary(field.type)
-        ):
-            if not pa.types.is_nested(field.type):
-                keep.append(field.name)
+        if pa_nested(field):
             continue
-        if column.null_count == len(column):
+        column = table.column(field.name)
+        head = column.slice(0, sample)
+        if len(head) > 64 and len(pc.unique(head)) > 0.5 * len(head):
+            continue  # high cardinality: a dictionary buys little and costs time
+        if not _is_stringlike(field):
+            keep.append(field.name)
+            continue
+        total = int(pc.sum(pc.binary_length(column)).as_py() or 0) + 4 * len(column)
+        if total <= _SAFE_DICTIONARY_BYTES:
             keep.append(field.name)
             continue
         unique = pc.unique(column.drop_null())
@@ -42,6 +56,12 @@ def dictionary_columns(table: pa.Table) -> list[str]:
         if size <= _SAFE_DICTIONARY_BYTES:
             keep.append(field.name)
     return keep
+
+
+def pa_nested(field: pa.Field) -> bool:
+    import pyarrow as pa
+
+    return bool(pa.types.is_nested(field.type))
 
 
 def encode(table: pa.Table, row_group_rows: int | None = None) -> bytes:
