@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import math
 import time
 from typing import Any
 
@@ -16,9 +17,10 @@ from synthfactory.dataset.manifest import SchemaInfo, utcnow
 from synthfactory.errors import GenerationError
 from synthfactory.lineage import lineage
 from synthfactory.spec import JobSpec, load_spec
-from synthfactory.storage import open_store
+from synthfactory.storage import ObjectStore, open_store
 from synthfactory_flows.plan import SEED_DERIVATION, plan_shards
 from synthfactory_flows.progress import Progress, Snapshot
+from synthfactory_flows.select import Selection, rewrite, select, trim
 from synthfactory_flows.tasks import prepare_generator, shard_task
 from synthfactory_workers.contract import ShardTask
 from synthfactory_workers.pool import ActorPool
@@ -52,8 +54,8 @@ def generate_dataset(
     target.claim(job.model_dump(mode="json"), spec_hash)
 
     plan = plan_shards(job)
-    done = {i: e for i, e in target.committed_shards().items() if i < len(plan)}
-    pending = [t for t in plan if t.index not in done]
+    committed = target.committed_shards()
+    done = {t.index: committed[t.index] for t in plan if t.index in committed}
     progress = Progress(
         Snapshot(
             name=job.name,
@@ -72,41 +74,51 @@ def generate_dataset(
     if done:
         logger.info("resuming: %d of %d shards already committed", len(done), len(plan))
     progress.update(state="starting", force=True)
+    runner = ShardRunner(job, target, root, ray_address, progress)
+    try:
+        runner.run([t for t in plan if t.index not in committed], done)
+        known = list(plan)
+        rounds = 0
+        while True:  # top up until the accepted target is met or the budget is spent
+            entries = [done[t.index] for t in known]
+            selection = select(target.store, entries)
+            if selection.accepted >= job.rows or rounds >= job.top_up_rounds:
+                break
+            rounds += 1
+            extra = top_up_plan(job, known, selection)
+            logger.info(
+                "round %d: %d of %d rows accepted; generating %d more shard(s)",
+                rounds,
+                selection.accepted,
+                job.rows,
+                len(extra),
+            )
+            progress.update(
+                shards_total=progress.snap.shards_total + len(extra), rows_done=selection.accepted
+            )
+            runner.run([t for t in extra if t.index not in committed], done)
+            done.update({t.index: committed[t.index] for t in extra if t.index in committed})
+            known += extra
+    except BaseException as exc:
+        progress.update(state="failed", message=str(exc), force=True)
+        raise
+    finally:
+        runner.stop()
 
-    timings: dict[str, float | str] = {"started_at": utcnow()}
-    identity: dict[str, str] = {}
-    if pending:
-        t0 = time.perf_counter()
-        timings["ray_connect_seconds"] = connect(ray_address)
-        t1 = time.perf_counter()
-        prepared = prepare_generator(job, root.url("_artifacts"))
-        timings["prepare_seconds"] = time.perf_counter() - t1
-        pool = ActorPool(job, prepared, target.uri, root.url("_artifacts"))
-        try:
-            pool.start()
-            timings["actor_start_seconds"] = pool.startup_seconds
-            timings["startup_seconds"] = time.perf_counter() - t0
-            identity = pool.info[0]["identity"] if pool.info else {}
-            progress.generation_started()
-            progress.update(state="running", force=True)
-            t2 = time.perf_counter()
-            try:
-                for entry in run_shards(job, pool, pending, progress):
-                    done[entry.index] = entry
-            except BaseException as exc:
-                progress.update(state="failed", message=str(exc), force=True)
-                raise
-            timings["generate_seconds"] = time.perf_counter() - t2
-        finally:
-            pool.stop()
-
-    entries = [done[i] for i in sorted(done)]
+    final = trim(selection, entries, job.rows)
+    entries = [rewrite(target.store, e, final[e.index], selection.keep[e.index]) for e in entries]
+    entries = [e for e in entries if e.rows > 0]
     total = sum(e.rows for e in entries)
-    if total != job.rows:
-        raise GenerationError(
-            f"{target.uri}: shards hold {total} rows but the spec asks for {job.rows}",
-            fix="the generator returned fewer rows than asked; see its rejected rows",
+    target_met = total == job.rows
+    if not target_met:
+        logger.warning(
+            "target not met: %d of %d rows accepted after %d top-up round(s)",
+            total,
+            job.rows,
+            rounds,
         )
+    timings = runner.timings
+    identity = runner.identity
     schema = _schema(target, entries)
     timings["finished_at"] = utcnow()
     timings["seconds"] = time.perf_counter() - started
@@ -125,13 +137,82 @@ def generate_dataset(
         generator=identity or {"generator": job.generator.kind},
         lineage=lineage(),
         timings=timings,
-        stats=_sum_stats(entries),
+        stats={
+            **_sum_stats(entries),
+            **{f"dropped_{k}": float(v) for k, v in selection.dropped.items()},
+            "rows_generated": float(selection.produced),
+            "top_up_rounds": float(rounds),
+        },
+        target_rows=job.rows,
+        target_met=target_met,
         flow_run={"id": str(flow_run.get_id() or ""), "name": str(flow_run.get_name() or "")},
     )
     target.publish(manifest)
     progress.update(state="completed", rows_done=total, force=True)
     logger.info("published %s: %d rows in %d shards", target.uri, total, len(entries))
     return summary(manifest, target.uri, time.perf_counter() - started)
+
+
+class ShardRunner:
+    """Starts Ray and the actor pool on first use, so a finished job starts neither."""
+
+    def __init__(
+        self,
+        job: JobSpec,
+        target: DatasetVersion,
+        root: ObjectStore,
+        ray_address: str | None,
+        progress: Progress,
+    ) -> None:
+        self.job, self.target, self.root = job, target, root
+        self.ray_address = ray_address
+        self.progress = progress
+        self.pool: ActorPool | None = None
+        self.timings: dict[str, float | str] = {"started_at": utcnow(), "generate_seconds": 0.0}
+        self.identity: dict[str, str] = {}
+
+    def _start(self) -> ActorPool:
+        t0 = time.perf_counter()
+        self.timings["ray_connect_seconds"] = connect(self.ray_address)
+        t1 = time.perf_counter()
+        prepared = prepare_generator(self.job, self.root.url("_artifacts"))
+        self.timings["prepare_seconds"] = time.perf_counter() - t1
+        pool = ActorPool(self.job, prepared, self.target.uri, self.root.url("_artifacts"))
+        self.pool = pool
+        pool.start()
+        self.timings["actor_start_seconds"] = pool.startup_seconds
+        self.timings["startup_seconds"] = time.perf_counter() - t0
+        self.identity = pool.info[0]["identity"] if pool.info else {}
+        self.progress.generation_started()
+        self.progress.update(state="running", force=True)
+        return pool
+
+    def run(self, tasks: list[ShardTask], done: dict[int, ShardEntry]) -> None:
+        if not tasks:
+            return
+        pool = self.pool or self._start()
+        started = time.perf_counter()
+        for entry in run_shards(self.job, pool, tasks, self.progress):
+            done[entry.index] = entry
+        self.timings["generate_seconds"] = float(self.timings["generate_seconds"]) + (
+            time.perf_counter() - started
+        )
+
+    def stop(self) -> None:
+        if self.pool is not None:
+            self.pool.stop()
+
+
+def top_up_plan(job: JobSpec, known: list[ShardTask], selection: Selection) -> list[ShardTask]:
+    """More shards for the missing rows, sized by the acceptance rate seen so far."""
+    asked = sum(t.rows for t in known)
+    rate = max(selection.accepted / asked, 0.05) if asked else 1.0
+    missing = job.rows - selection.accepted
+    rows = min(math.ceil(missing / rate * 1.2) + 1, max(job.rows, job.shard_rows) * 20)
+    last = known[-1]
+    return plan_shards(
+        job, start_index=last.index + 1, rows=rows, row_start=last.row_start + last.rows
+    )
 
 
 def run_shards(
@@ -189,6 +270,8 @@ def summary(manifest: Manifest, uri: str, seconds: float, resumed: bool = False)
         "rows": manifest.rows,
         "shards": len(manifest.shards),
         "rejected_rows": manifest.rejected_rows,
+        "target_rows": manifest.target_rows or manifest.rows,
+        "target_met": manifest.target_met,
         "seconds": seconds,
         "already_complete": resumed,
         "timings": manifest.timings,

@@ -113,6 +113,12 @@ def _print_summary(result: dict[str, Any]) -> None:
         f"  status: {result['status']}, rows: {result['rows']}, shards: {result['shards']}, "
         f"rejected: {result['rejected_rows']}, elapsed: {result['seconds']:.1f}s"
     )
+    if not result.get("target_met", True):
+        click.secho(
+            f"  warning: only {result['rows']} of {result['target_rows']} rows were accepted "
+            "(top-up budget spent); raise top_up_rounds or loosen the filters",
+            fg="yellow",
+        )
     timings = result.get("timings", {})
     if "generate_seconds" in timings and not result.get("already_complete"):
         click.echo(

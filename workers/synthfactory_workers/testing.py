@@ -13,6 +13,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from synthfactory_workers.contract import ShardOutput
+
 if TYPE_CHECKING:
     import pyarrow as pa
 
@@ -29,6 +31,8 @@ class SequenceGenerator:
         text_length: int = 24,
         sleep_seconds: float = 0.0,
         fail_on_shard: int | None = None,
+        duplicate_every: int | None = None,
+        reject_every: int | None = None,
     ) -> None:
         self.crash_on_shard = crash_on_shard
         self.block_write_on_shard = block_write_on_shard
@@ -37,6 +41,8 @@ class SequenceGenerator:
         self.text_length = text_length
         self.sleep_seconds = sleep_seconds
         self.fail_on_shard = fail_on_shard
+        self.duplicate_every = duplicate_every
+        self.reject_every = reject_every
         self.calls = 0
 
     def load(self) -> None:
@@ -51,7 +57,7 @@ class SequenceGenerator:
         marker.write_text("fired")
         return True
 
-    def generate(self, shard: ShardTask) -> pa.Table:
+    def generate(self, shard: ShardTask) -> pa.Table | ShardOutput:
         import time
 
         import numpy as np
@@ -86,7 +92,7 @@ class SequenceGenerator:
         letters = np.frombuffer(b"abcdefghijklmnopqrstuvwxyz", dtype=np.uint8)
         chars = letters[rng.integers(0, 26, size=(shard.rows, self.text_length))]
         text = [f"{i}-{row.tobytes().decode()}" for i, row in zip(ids, chars, strict=True)]
-        return pa.table(
+        table = pa.table(
             {
                 "id": ids,
                 "value": rng.normal(size=shard.rows),
@@ -94,3 +100,17 @@ class SequenceGenerator:
                 "text": pa.array(text),
             }
         )
+        if self.duplicate_every:
+            # every n-th row repeats the previous row's key: a planted duplicate, which may
+            # sit in the previous shard (the first row of a shard repeats the last of the one
+            # before), so only a whole-dataset pass catches all of them
+            keys = np.where(ids % self.duplicate_every == 0, ids - 1, ids).astype(np.uint64)
+            table = table.append_column("__exact", pa.array(keys, pa.uint64()))
+        if self.reject_every:
+            bad = ids % self.reject_every == 0
+            rejected = table.filter(pa.array(bad)).drop_columns(
+                [c for c in table.column_names if c.startswith("__")]
+            )
+            rejected = rejected.append_column("reason", pa.array(["filtered"] * len(rejected)))
+            return ShardOutput(table.filter(pa.array(~bad)), rejected, {"attempts": shard.rows})
+        return table

@@ -65,6 +65,8 @@ class Manifest(BaseModel):
     modality: str
     created_at: str = Field(default_factory=utcnow)
     rows: int
+    target_rows: int = 0
+    target_met: bool = True
     rejected_rows: int = 0
     shards: list[ShardEntry]
     data_schema: SchemaInfo = Field(alias="schema")

@@ -78,6 +78,13 @@ class JobSpec(_Strict):
     storage: StorageOptions = Field(default_factory=StorageOptions)  # type: ignore[arg-type]
     retries: RetryPolicy = Field(default_factory=RetryPolicy)  # type: ignore[arg-type]
     description: str = Field("", description="Free text for the dataset card.")
+    top_up_rounds: int = Field(
+        5,
+        ge=0,
+        le=100,
+        description="When filters or dedup leave fewer than `rows` accepted rows, generate "
+        "more shards up to this many times; then publish what there is and report it.",
+    )
 
     @model_validator(mode="after")
     def _modality_matches_generator(self) -> JobSpec:
@@ -96,7 +103,8 @@ class JobSpec(_Strict):
     def content_hash(self, extra: dict[str, str] | None = None) -> str:
         """Hash of everything that decides the data (not where it goes or how it runs)."""
         payload = self.model_dump(
-            mode="json", exclude={"output", "resources", "storage", "retries", "description"}
+            mode="json",
+            exclude={"output", "resources", "storage", "retries", "description", "top_up_rounds"},
         )
         payload["_extra"] = extra or {}
         blob = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()

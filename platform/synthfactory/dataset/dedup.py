@@ -1,0 +1,104 @@
+"""Whole-dataset duplicate detection over the private ``__`` sidecar columns.
+
+Generators put compact keys in sidecars; this module decides, deterministically, which
+rows repeat an *earlier* row in dataset order (shard index, then position):
+
+    __exact      uint64   equal keys are duplicates (exact text/row hash)
+    __lsh_bands  list<uint64>  rows sharing any LSH band hash are near-duplicates (MinHash)
+    __phash      uint64   Hamming distance <= the field's ``max_distance`` metadata (default 0)
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+COLUMNS = ("__exact", "__lsh_bands", "__phash")
+
+
+def first_seen(keys: np.ndarray) -> np.ndarray:
+    """True where a key already appeared at an earlier position."""
+    _, first = np.unique(keys, return_index=True)
+    dup = np.ones(len(keys), dtype=bool)
+    dup[first] = False
+    return dup
+
+
+def band_duplicates(bands: np.ndarray, alive: np.ndarray) -> np.ndarray:
+    """bands: (n, b) uint64. A row is a duplicate if any band matches a kept earlier row."""
+    n = len(bands)
+    dup = np.zeros(n, dtype=bool)
+    owner: list[dict[int, int]] = [{} for _ in range(bands.shape[1])]
+    for i in range(n):
+        if not alive[i]:
+            continue
+        row = bands[i]
+        if any(int(h) in owner[b] for b, h in enumerate(row)):
+            dup[i] = True
+            continue
+        for b, h in enumerate(row):
+            owner[b][int(h)] = i
+    return dup
+
+
+def hamming_duplicates(
+    hashes: np.ndarray, max_distance: int, alive: np.ndarray, chunk: int = 4096
+) -> np.ndarray:
+    """A row is a duplicate if its 64-bit hash is within ``max_distance`` bits of a kept
+    earlier row. Exact matches use hashing; near matches a chunked popcount scan."""
+    if max_distance <= 0:
+        keys = np.where(
+            alive, hashes, np.arange(len(hashes), dtype=np.uint64) ^ np.uint64(0xFFFFFFFFFFFFFFFF)
+        )
+        return first_seen(keys) & alive
+    dup = np.zeros(len(hashes), dtype=bool)
+    kept: list[int] = []
+    kept_arr = np.empty(0, dtype=np.uint64)
+    for i, h in enumerate(hashes):
+        if not alive[i]:
+            continue
+        if len(kept) != len(kept_arr):
+            kept_arr = np.asarray(kept, dtype=np.uint64)
+        close = False
+        for start in range(0, len(kept_arr), chunk):
+            x = np.bitwise_xor(kept_arr[start : start + chunk], h)
+            if (
+                np.unpackbits(x.view(np.uint8).reshape(-1, 8), axis=1).sum(1) <= max_distance
+            ).any():
+                close = True
+                break
+        if close:
+            dup[i] = True
+        else:
+            kept.append(int(h))
+    return dup
+
+
+def duplicate_mask(sidecar: pa.Table) -> tuple[np.ndarray, dict[str, int]]:
+    """Rows of the concatenated sidecar that repeat an earlier row, and counts per rule."""
+    n = len(sidecar)
+    dup = np.zeros(n, dtype=bool)
+    counts: dict[str, int] = {}
+    if "__exact" in sidecar.column_names:
+        keys = sidecar.column("__exact").to_numpy(zero_copy_only=False).astype(np.uint64)
+        hit = first_seen(keys)
+        counts["exact_duplicate"] = int(hit.sum())
+        dup |= hit
+    if "__lsh_bands" in sidecar.column_names:
+        bands = np.asarray(sidecar.column("__lsh_bands").to_pylist(), dtype=np.uint64)
+        hit = band_duplicates(bands.reshape(n, -1), ~dup) if n else np.zeros(0, bool)
+        counts["near_duplicate"] = int(hit.sum())
+        dup |= hit
+    if "__phash" in sidecar.column_names:
+        field = sidecar.schema.field("__phash")
+        meta = field.metadata or {}
+        max_distance = int(meta.get(b"max_distance", b"0"))
+        hashes = sidecar.column("__phash").to_numpy(zero_copy_only=False).astype(np.uint64)
+        hit = hamming_duplicates(hashes, max_distance, ~dup)
+        counts["near_duplicate_image"] = int(hit.sum())
+        dup |= hit
+    return dup, counts

@@ -1,0 +1,57 @@
+"""Whole-dataset dedup and topping up to an accepted-row target."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from synthfactory.dataset import open_dataset
+from synthfactory_flows.generate import run_job
+
+from .helpers import sequence_spec
+
+pytestmark = pytest.mark.usefixtures("ray_local", "prefect_server")
+
+
+def test_duplicates_across_shards_are_dropped_and_topped_up(tmp_path: Path) -> None:
+    spec = sequence_spec(str(tmp_path / "out"), rows=1000, shard_rows=250, duplicate_every=10)
+    run_job(spec)
+    ds = open_dataset(str(tmp_path / "out"))
+    ids = np.asarray(ds.to_arrow()["id"].to_pylist())
+    assert len(ids) == ds.manifest.rows == 1000 and ds.manifest.target_met
+    planted = ids[(ids % 10 == 0) & (ids > 0)]
+    assert len(planted) == 0, "a planted duplicate survived"
+    assert 250 not in ids and 500 not in ids, "cross-shard duplicates need the global pass"
+    assert len(np.unique(ids)) == 1000
+    assert ds.manifest.stats["dropped_exact_duplicate"] >= 99
+    assert ds.manifest.stats["top_up_rounds"] >= 1
+    assert len(ds.manifest.shards) > 4
+    rejected = [
+        pq.read_table(Path(ds.uri) / s.rejected_path) for s in ds.manifest.shards if s.rejected_path
+    ]
+    reasons = {r for t in rejected for r in t["reason"].to_pylist()}
+    assert reasons == {"duplicate_across_dataset"}
+    assert "__exact" not in ds.to_arrow().column_names
+
+
+def test_filtered_rows_are_replaced_until_the_target_is_met(tmp_path: Path) -> None:
+    spec = sequence_spec(str(tmp_path / "out"), rows=800, shard_rows=200, reject_every=4)
+    result = run_job(spec)
+    ds = open_dataset(result["uri"])
+    ids = np.asarray(ds.to_arrow()["id"].to_pylist())
+    assert len(ids) == 800 and not (ids % 4 == 0).any()
+    assert ds.manifest.target_met
+    assert ds.manifest.rejected_rows >= 200
+
+
+def test_spent_budget_publishes_what_there_is_and_says_so(tmp_path: Path) -> None:
+    spec = sequence_spec(str(tmp_path / "out"), rows=400, shard_rows=100, reject_every=2)
+    spec["top_up_rounds"] = 0
+    result = run_job(spec)
+    ds = open_dataset(result["uri"])
+    assert ds.manifest.rows == 200 and not ds.manifest.target_met
+    assert ds.manifest.target_rows == 400
+    assert result["rows"] == 200
