@@ -1,0 +1,1 @@
+"""Tabular synthesizers: shared interface, column metadata, and one file per method."""
