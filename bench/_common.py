@@ -16,7 +16,17 @@ os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="sf-bench-prefect-
 
 def run_direct(spec: Any, output: str) -> dict[str, float]:
     """The baseline: the same generator called in this process, the same Parquet written
-    through the same shard writer, no Prefect and no Ray."""
+    through the same shard writer, no Prefect and no Ray, with the same math-library
+    thread limit as one actor."""
+
+    from threadpoolctl import threadpool_limits
+
+    threads = spec.resources.math_threads or max(1, int(spec.resources.num_cpus))
+    with threadpool_limits(limits=threads):
+        return _run_direct(spec, output)
+
+
+def _run_direct(spec: Any, output: str) -> dict[str, float]:
     from synthfactory.dataset import write_shard
     from synthfactory.storage import open_store
     from synthfactory_flows.plan import plan_shards

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import argparse
 import tempfile
+from pathlib import Path
 
 from _common import run_direct, run_platform
 from synthfactory.spec import load_spec
 
+ROOT = Path(__file__).resolve().parents[1]
+
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("spec", nargs="?", default="examples/tabular_penguins.yaml")
+    parser.add_argument("spec", nargs="?", default=str(ROOT / "examples/tabular_penguins.yaml"))
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--shard-rows", type=int, default=100_000)
     args = parser.parse_args()

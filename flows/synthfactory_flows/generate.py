@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import math
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from prefect import flow, get_run_logger
@@ -46,12 +48,50 @@ def generate_dataset(
     spec_hash = job.content_hash(fingerprints)
     root = open_store(job.output, job.storage)
     root.check_access()
-    target = DatasetVersion(root, version or layout.version_label(spec_hash))
+    target = DatasetVersion(root, version_name(version, spec_hash))
     existing = target.manifest()
     if existing is not None:
         logger.info("%s is already complete (%d rows); nothing to do", target.uri, existing.rows)
         return summary(existing, target.uri, time.perf_counter() - started, resumed=True)
     target.claim(job.model_dump(mode="json"), spec_hash)
+    with pool_slot(job):
+        return _generate(job, target, root, spec_hash, fingerprints, ray_address, started)
+
+
+def version_name(version: str | None, spec_hash: str) -> str:
+    """None: content-addressed (re-runs resume). 'per-run': one version per scheduled run
+    (a retry of that run resumes it). Anything else: that label."""
+    base = layout.version_label(spec_hash)
+    if version == "per-run":
+        when = flow_run.get_scheduled_start_time()
+        return f"{base}-{when.strftime('%Y%m%dT%H%M%SZ')}"
+    return version or base
+
+
+@contextlib.contextmanager
+def pool_slot(job: JobSpec) -> Iterator[None]:
+    """Hold one slot of the job's shared pool (a Prefect global concurrency limit)."""
+    if not job.concurrency.pool:
+        yield
+        return
+    from prefect.concurrency.sync import concurrency
+
+    from synthfactory_flows.deploy import pool_limit_name
+
+    with concurrency(pool_limit_name(job.concurrency.pool), occupy=1):
+        yield
+
+
+def _generate(
+    job: JobSpec,
+    target: DatasetVersion,
+    root: ObjectStore,
+    spec_hash: str,
+    fingerprints: dict[str, str],
+    ray_address: str | None,
+    started: float,
+) -> dict[str, Any]:
+    logger = get_run_logger()
 
     plan = plan_shards(job)
     committed = target.committed_shards()
@@ -225,7 +265,9 @@ def run_shards(
     results: list[ShardEntry] = []
     error: BaseException | None = None
     while (queue and error is None) or in_flight:
-        while queue and error is None and len(in_flight) < pool.size:
+        # two tasks per actor in flight: the next shard is queued while one runs, which
+        # hides Prefect's per-task latency behind the work itself
+        while queue and error is None and len(in_flight) < 2 * pool.size:
             future = runner.submit(pool, queue.pop())
             in_flight[future.wrapped_future] = future  # type: ignore[attr-defined]
         finished, _ = concurrent.futures.wait(in_flight, return_when="FIRST_COMPLETED")

@@ -49,8 +49,13 @@ class ShardWorker:
 
     def setup(self) -> dict[str, Any]:
         """Load the model. Separate from __init__ so load errors surface as ordinary errors."""
+        import pyarrow as pa
+
+        from synthfactory.dataset.parquet import encode
+
         started = time.perf_counter()
         self.generator.load()
+        encode(pa.table({"warm": [1]}))  # import the writer now, not during the first shard
         self.load_seconds = time.perf_counter() - started
         return {
             "worker": self.name,

@@ -59,6 +59,20 @@ class RetryPolicy(_Strict):
     )
 
 
+class ConcurrencyPolicy(_Strict):
+    """How many runs may go at once (enforced by Prefect when the job is deployed)."""
+
+    limit: int | None = Field(None, ge=1, description="Runs of this job's deployment at once.")
+    pool: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9][a-z0-9._-]*$",
+        description="A shared pool (e.g. 'gpu-a100') whose slots this job's runs occupy.",
+    )
+    pool_limit: int | None = Field(
+        None, ge=1, description="Runs at once across every job in `pool` (sets the pool's limit)."
+    )
+
+
 class JobSpec(_Strict):
     """One synthetic dataset: the unit a flow run produces."""
 
@@ -78,6 +92,7 @@ class JobSpec(_Strict):
     storage: StorageOptions = Field(default_factory=StorageOptions)  # type: ignore[arg-type]
     retries: RetryPolicy = Field(default_factory=RetryPolicy)  # type: ignore[arg-type]
     description: str = Field("", description="Free text for the dataset card.")
+    concurrency: ConcurrencyPolicy = Field(default_factory=ConcurrencyPolicy)  # type: ignore[arg-type]
     top_up_rounds: int = Field(
         5,
         ge=0,
@@ -104,7 +119,8 @@ class JobSpec(_Strict):
         """Hash of everything that decides the data (not where it goes or how it runs)."""
         payload = self.model_dump(
             mode="json",
-            exclude={"output", "resources", "storage", "retries", "description", "top_up_rounds"},
+            exclude={"output", "resources", "storage", "retries", "description", "top_up_rounds",
+                     "concurrency"},
         )
         payload["_extra"] = extra or {}
         blob = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()

@@ -75,6 +75,8 @@ class CopulaGenerator(Generator):
             pa.py_buffer(bytes.fromhex(self.context.artifacts.get_text(schema_key)))
         )
 
+        self.generate(ShardTask(0, 0, 8, 0))  # warm every code path before the first shard
+
     def generate(self, shard: ShardTask) -> ShardOutput:
         df = self.model.sample(shard.rows, shard.seed)
         fill_ids(df, self.model.columns, shard.row_start)
