@@ -99,12 +99,14 @@ def list_deployments() -> list[dict[str, Any]]:
         FlowRunFilterStateType,
     )
     from prefect.client.schemas.objects import StateType
-    from prefect.client.schemas.sorting import FlowRunSort
+    from prefect.client.schemas.sorting import DeploymentSort, FlowRunSort
 
     async def read() -> list[dict[str, Any]]:
         async with get_client() as client:
             deployments = await client.read_deployments(
-                deployment_filter=DeploymentFilter(tags=DeploymentFilterTags(all_=[TAG]))
+                deployment_filter=DeploymentFilter(tags=DeploymentFilterTags(all_=[TAG])),
+                limit=200,
+                sort=DeploymentSort.NAME_ASC,
             )
             rows = []
             for dep in deployments:
@@ -140,8 +142,15 @@ def list_deployments() -> list[dict[str, Any]]:
     return asyncio.run(read())
 
 
-def _find(client: Any, name: str) -> Any:
-    return client.read_deployment_by_name(f"synthfactory-generate/{name}")
+async def _find(client: Any, name: str) -> Any:
+    from prefect.exceptions import ObjectNotFound
+
+    try:
+        return await client.read_deployment_by_name(f"synthfactory-generate/{name}")
+    except ObjectNotFound:
+        raise ConfigError(
+            f"no deployment named {name!r}", fix="`synthfactory deployments ls` lists them"
+        ) from None
 
 
 def set_paused(name: str, paused: bool) -> None:

@@ -32,8 +32,16 @@ from synthfactory_workers.registry import generator_class
 FLOW_NAME = "synthfactory-generate"
 
 
+def run_name() -> str:
+    """Flow runs are named after the dataset and when they were meant to start."""
+    spec = flow_run.get_parameters().get("spec") or {}
+    when = flow_run.get_scheduled_start_time()
+    return f"{spec.get('name', 'dataset')}-{when.strftime('%Y%m%d-%H%M%S')}"
+
+
 @flow(
     name=FLOW_NAME,
+    flow_run_name=run_name,
     task_runner=ThreadPoolTaskRunner(max_workers=256),  # type: ignore[arg-type]
     validate_parameters=False,
 )

@@ -131,6 +131,220 @@ def _print_summary(result: dict[str, Any]) -> None:
     click.echo(f"  inspect: synthfactory datasets show {ds.uri}")
 
 
+@main.command()
+@click.argument("spec", type=click.Path())
+@click.option("--cron", help="Cron schedule, e.g. '0 2 * * *' (02:00 daily).")
+@click.option("--interval", type=float, help="Run every this many seconds.")
+@click.option("--name", help="Deployment name (default: the spec's name).")
+@click.option("--output", "-o", help="Override the spec's output.")
+@click.option("--rows", type=int, help="Override the number of rows.")
+@click.option("--concurrency", type=int, help="At most this many runs of it at once.")
+@click.option("--pool", help="Shared pool (e.g. gpu-a100) whose slots the runs occupy.")
+@click.option("--pool-limit", type=int, help="Runs at once across every job in --pool.")
+@click.option("--paused", is_flag=True, help="Create it paused.")
+@click.option("--ray-address", envvar="RAY_ADDRESS", help="Ray cluster the runs use.")
+@friendly_errors
+def deploy(
+    spec: str,
+    cron: str | None,
+    interval: float | None,
+    name: str | None,
+    output: str | None,
+    rows: int | None,
+    concurrency: int | None,
+    pool: str | None,
+    pool_limit: int | None,
+    paused: bool,
+    ray_address: str | None,
+) -> None:
+    """Schedule SPEC as a Prefect deployment; each run writes a new dataset version."""
+    from synthfactory.spec import load_spec
+
+    job = load_spec(spec, output=output, rows=rows)
+    if pool or pool_limit:
+        policy = job.concurrency.model_copy(
+            update={k: v for k, v in {"pool": pool, "pool_limit": pool_limit}.items() if v}
+        )
+        job = load_spec(job, concurrency=policy.model_dump())
+    _require_prefect_server()
+    from synthfactory_flows.deploy import WORK_POOL
+    from synthfactory_flows.deploy import deploy as create
+
+    deployment_id = create(
+        job,
+        cron=cron,
+        interval_seconds=interval,
+        name=name,
+        concurrency_limit=concurrency,
+        paused=paused,
+        ray_address=ray_address,
+    )
+    click.echo(f"deployment {name or job.name} ({deployment_id}) on work pool {WORK_POOL}")
+    click.echo("runs start when a worker serves the pool: `synthfactory serve`")
+
+
+def _require_prefect_server() -> None:
+    if not os.environ.get("PREFECT_API_URL"):
+        from prefect.settings import PREFECT_API_URL
+
+        if not PREFECT_API_URL.value():
+            raise ConfigError(
+                "deployments need a Prefect server, and PREFECT_API_URL is not set",
+                fix="start one with `synthfactory serve` (it prints the URL) and export "
+                "PREFECT_API_URL=http://127.0.0.1:4200/api",
+            )
+
+
+@main.group()
+def deployments() -> None:
+    """List, pause, resume and delete scheduled jobs."""
+
+
+@deployments.command("ls")
+@friendly_errors
+def deployments_ls() -> None:
+    """Deployments with their schedule and next run."""
+    _require_prefect_server()
+    from synthfactory_flows.deploy import list_deployments
+
+    rows = list_deployments()
+    if not rows:
+        click.echo("no synthfactory deployments")
+        return
+    click.echo(f"{'NAME':<24} {'STATE':<7} {'SCHEDULE':<18} {'NEXT RUN':<26} OUTPUT")
+    for row in rows:
+        state = "paused" if row["paused"] else "active"
+        schedule = ", ".join(row["schedules"]) or "-"
+        click.echo(
+            f"{row['name']:<24} {state:<7} {schedule:<18} {row['next_run'] or '-':<26} "
+            f"{row['output']}"
+        )
+
+
+@deployments.command("pause")
+@click.argument("name")
+@friendly_errors
+def deployments_pause(name: str) -> None:
+    _require_prefect_server()
+    from synthfactory_flows.deploy import set_paused
+
+    set_paused(name, True)
+    click.echo(f"paused {name}")
+
+
+@deployments.command("resume")
+@click.argument("name")
+@friendly_errors
+def deployments_resume(name: str) -> None:
+    _require_prefect_server()
+    from synthfactory_flows.deploy import set_paused
+
+    set_paused(name, False)
+    click.echo(f"resumed {name}")
+
+
+@deployments.command("delete")
+@click.argument("name")
+@friendly_errors
+def deployments_delete(name: str) -> None:
+    _require_prefect_server()
+    from synthfactory_flows.deploy import delete
+
+    delete(name)
+    click.echo(f"deleted {name}")
+
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+@main.command()
+@click.option(
+    "--datasets",
+    "roots",
+    multiple=True,
+    required=True,
+    help="Folder or s3:// prefix holding datasets (repeatable).",
+)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8765, show_default=True, help="Dashboard port.")
+@click.option(
+    "--prefect-port",
+    default=4200,
+    show_default=True,
+    help="Port of the Prefect server started when PREFECT_API_URL is not set.",
+)
+@click.option("--allow-remote", is_flag=True, help="Allow binding beyond loopback.")
+@click.option(
+    "--token",
+    envvar="SYNTHFACTORY_DASHBOARD_TOKEN",
+    help="Access token (required with --allow-remote; generated otherwise).",
+)
+@click.option("--no-worker", is_flag=True, help="Do not start a worker for the work pool.")
+@click.option("--worker-limit", type=int, help="Flow runs one worker executes at once.")
+@click.option("--logs", default=".synthfactory/logs", show_default=True, type=click.Path())
+@friendly_errors
+def serve(
+    roots: tuple[str, ...],
+    host: str,
+    port: int,
+    prefect_port: int,
+    allow_remote: bool,
+    token: str | None,
+    no_worker: bool,
+    worker_limit: int | None,
+    logs: str,
+) -> None:
+    """Start a Prefect server (unless PREFECT_API_URL is set), a worker and the dashboard."""
+    import secrets
+    import signal
+    from pathlib import Path
+
+    import uvicorn
+
+    from synthfactory.dashboard.app import create_app
+    from synthfactory.serve import Services, start_prefect_server, start_worker
+
+    remote = host not in LOOPBACK
+    if remote and not allow_remote:
+        raise ConfigError(
+            f"--host {host} is reachable from other machines",
+            fix="add --allow-remote and set --token, or bind to 127.0.0.1",
+        )
+    if remote and not token:
+        raise ConfigError(
+            "--allow-remote needs an access token",
+            fix="pass --token or set SYNTHFACTORY_DASHBOARD_TOKEN",
+        )
+    token = token or secrets.token_urlsafe(16)
+    env = dict(os.environ)
+    env.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    env.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    services = Services()
+    log_dir = Path(logs)
+    # uvicorn re-raises SIGTERM after its own shutdown; make that an exit that runs `finally`
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        if not env.get("PREFECT_API_URL"):
+            api = start_prefect_server(services, env, "127.0.0.1", prefect_port, log_dir)
+            env["PREFECT_API_URL"] = os.environ["PREFECT_API_URL"] = api
+            click.echo(f"Prefect UI:   {api.removesuffix('/api')}")
+        else:
+            click.echo(f"Prefect API:  {env['PREFECT_API_URL']} (existing server)")
+        if not no_worker:
+            from synthfactory_flows.deploy import WORK_POOL, ensure_work_pool
+
+            ensure_work_pool(WORK_POOL)
+            start_worker(services, env, WORK_POOL, log_dir, worker_limit)
+            click.echo(f"worker:       serving work pool '{WORK_POOL}' (logs in {log_dir})")
+        app = create_app(list(roots), token=token, require_token_to_read=remote)
+        shown = f"http://{host}:{port}/" + (f"?token={token}" if remote else "")
+        click.echo(f"dashboard:    {shown}")
+        click.echo(f"actions token: {token}")
+        uvicorn.run(app, host=host, port=port, log_level="warning")
+    finally:
+        services.stop()
+
+
 @main.group()
 def datasets() -> None:
     """Browse datasets on a local folder or S3."""
