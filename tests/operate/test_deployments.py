@@ -117,5 +117,5 @@ def test_concurrency_limit_of_one_holds_the_second_run(
             break
         time.sleep(3)
     assert [s[0] for s in states] == ["COMPLETED", "COMPLETED"], states
-    (_, start_a, end_a), (_, start_b, end_b) = sorted(states, key=lambda s: s[1])
+    (_, _start_a, end_a), (_, start_b, _end_b) = sorted(states, key=lambda s: s[1])
     assert start_b >= end_a - 0.5, "the second run started before the first one ended"
