@@ -33,6 +33,7 @@ class SequenceGenerator:
         fail_on_shard: int | None = None,
         duplicate_every: int | None = None,
         reject_every: int | None = None,
+        image_size: int | None = None,
     ) -> None:
         self.crash_on_shard = crash_on_shard
         self.block_write_on_shard = block_write_on_shard
@@ -43,6 +44,7 @@ class SequenceGenerator:
         self.fail_on_shard = fail_on_shard
         self.duplicate_every = duplicate_every
         self.reject_every = reject_every
+        self.image_size = image_size
         self.calls = 0
 
     def load(self) -> None:
@@ -100,6 +102,8 @@ class SequenceGenerator:
                 "text": pa.array(text),
             }
         )
+        if self.image_size:
+            table = table.append_column("image", _images(rng, shard.rows, self.image_size))
         if self.duplicate_every:
             # every n-th row repeats the previous row's key: a planted duplicate, which may
             # sit in the previous shard (the first row of a shard repeats the last of the one
@@ -114,3 +118,24 @@ class SequenceGenerator:
             rejected = rejected.append_column("reason", pa.array(["filtered"] * len(rejected)))
             return ShardOutput(table.filter(pa.array(~bad)), rejected, {"attempts": shard.rows})
         return table
+
+
+def _images(rng: object, count: int, size: int) -> pa.Array:
+    """PNG images (random colour blocks) in the struct Hugging Face `datasets` reads."""
+    import io
+
+    import numpy as np
+    import pyarrow as pa
+    from PIL import Image
+
+    assert isinstance(rng, np.random.Generator)
+    out = []
+    for _ in range(count):
+        pixels = np.kron(
+            rng.integers(0, 255, (4, 4, 3), dtype=np.uint8),
+            np.ones((size // 4, size // 4, 1), dtype=np.uint8),
+        )
+        buf = io.BytesIO()
+        Image.fromarray(pixels).save(buf, format="PNG")
+        out.append({"bytes": buf.getvalue(), "path": None})
+    return pa.array(out, pa.struct([("bytes", pa.binary()), ("path", pa.string())]))
