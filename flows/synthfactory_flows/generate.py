@@ -16,10 +16,17 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from synthfactory.dataset import DatasetVersion, Manifest, ShardEntry, layout
 from synthfactory.dataset.manifest import SchemaInfo, utcnow
-from synthfactory.errors import GenerationError
+from synthfactory.errors import GateFailedError, GenerationError
 from synthfactory.lineage import lineage
+from synthfactory.metrics.gates import evaluate as evaluate_gates
 from synthfactory.spec import JobSpec, load_spec
 from synthfactory.storage import ObjectStore, open_store
+from synthfactory_flows.evaluate import (
+    compute_metrics,
+    publish_artifacts,
+    write_card,
+    write_report,
+)
 from synthfactory_flows.plan import SEED_DERIVATION, plan_shards
 from synthfactory_flows.progress import Progress, Snapshot
 from synthfactory_flows.select import Selection, rewrite, select, trim
@@ -195,7 +202,30 @@ def _generate(
         target_met=target_met,
         flow_run={"id": str(flow_run.get_id() or ""), "name": str(flow_run.get_name() or "")},
     )
+    report = None
+    if job.metrics.enabled:
+        progress.update(state="evaluating", force=True)
+        report = compute_metrics(job, target.store, entries)
+        write_report(target.store, report)
+        manifest.metrics = layout.METRICS
+    manifest.gates = evaluate_gates(job.gates, report or {})
+    failed = [g for g in manifest.gates if not g["passed"]]
+    if failed:
+        manifest.status = "quarantined"
+    write_card(job, target.store, manifest, report)
     target.publish(manifest)
+    publish_artifacts(manifest, report)
+    if failed:
+        progress.update(state="quarantined", rows_done=total, force=True)
+        described = "; ".join(
+            f"{g['metric']} {g['condition']} failed (value: "
+            f"{g['value'] if g['value'] is not None else g.get('reason')})"
+            for g in failed
+        )
+        raise GateFailedError(
+            f"{target.uri} was quarantined, not published: {described}",
+            fix="see metrics.json and README.md beside the data; adjust the generator or gates",
+        )
     progress.update(state="completed", rows_done=total, force=True)
     logger.info("published %s: %d rows in %d shards", target.uri, total, len(entries))
     return summary(manifest, target.uri, time.perf_counter() - started)

@@ -345,6 +345,56 @@ def serve(
         services.stop()
 
 
+@main.command()
+@click.argument("uri")
+@click.option("--reference", help="Real table to compare with (default: the spec's source).")
+@click.option("--target", help="Target column for utility and fairness metrics.")
+@click.option("--sensitive", multiple=True, help="Sensitive column for bias metrics.")
+@click.option("--json", "as_json", is_flag=True, help="Print the whole report as JSON.")
+@friendly_errors
+def metrics(
+    uri: str, reference: str | None, target: str | None, sensitive: tuple[str, ...], as_json: bool
+) -> None:
+    """Compute quality, privacy and bias metrics for an existing dataset; store them beside it."""
+    from synthfactory.dataset import open_dataset
+    from synthfactory.metrics.report import flatten, tabular_report, to_json
+    from synthfactory.sources import read_table
+    from synthfactory.spec import load_spec
+    from synthfactory_flows.evaluate import read_synthetic, reference_uri, write_report
+
+    ds = open_dataset(uri)
+    job = load_spec(ds.manifest.spec)
+    config = job.metrics.model_copy(
+        update={
+            k: v
+            for k, v in {
+                "reference": reference,
+                "target_column": target,
+                "sensitive_columns": list(sensitive) or None,
+            }.items()
+            if v
+        }
+    )
+    ref = config.reference or reference_uri(job)
+    if ref is None:
+        raise ConfigError("no reference table to compare with", fix="pass --reference")
+    real = read_table(ref, job.storage).to_pandas()
+    synthetic = read_synthetic(ds.store, ds.manifest.shards, config.max_rows, config.seed)
+    report = tabular_report(real, synthetic, config)
+    report["reference"] = ref
+    write_report(ds.store, report)
+    ds.store.put_text(
+        "manifest.json", ds.manifest.model_copy(update={"metrics": "metrics.json"}).to_json()
+    )
+    if as_json:
+        click.echo(to_json(report))
+        return
+    for name, value in flatten(report):
+        if not name.startswith(("quality.columns.", "quality.pairs.")):
+            click.echo(f"{name:<48} {value:.4f}")
+    click.echo(f"written: {ds.store.url('metrics.json')}")
+
+
 @main.group()
 def datasets() -> None:
     """Browse datasets on a local folder or S3."""

@@ -139,3 +139,26 @@ def _images(rng: object, count: int, size: int) -> pa.Array:
         Image.fromarray(pixels).save(buf, format="PNG")
         out.append({"bytes": buf.getvalue(), "path": None})
     return pa.array(out, pa.struct([("bytes", pa.binary()), ("path", pa.string())]))
+
+
+class BiasedTable:
+    """A loan-like table whose label depends on `group` with strength ``bias`` (0 = fair):
+    a known-answer input for bias metrics and gates."""
+
+    def __init__(self, bias: float = 0.0) -> None:
+        self.bias = bias
+
+    def load(self) -> None:
+        pass
+
+    def generate(self, shard: ShardTask) -> pa.Table:
+        import numpy as np
+        import pyarrow as pa
+
+        rng = np.random.default_rng(shard.seed)
+        group = rng.choice(["a", "b"], size=shard.rows)
+        income = rng.normal(50, 10, shard.rows)
+        base = 1 / (1 + np.exp(-(income - 50) / 5))
+        shift = np.where(group == "a", self.bias, -self.bias)
+        approved = rng.random(shard.rows) < np.clip(base + shift, 0, 1)
+        return pa.table({"group": group, "income": income.round(2), "approved": approved})

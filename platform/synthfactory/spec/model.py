@@ -6,7 +6,7 @@ import hashlib
 import json
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from synthfactory.spec.generators import GeneratorConfig, Modality
 
@@ -73,6 +73,29 @@ class ConcurrencyPolicy(_Strict):
     )
 
 
+class MetricsConfig(_Strict):
+    """Quality, privacy and bias metrics computed after generation (see the README)."""
+
+    enabled: bool = Field(True, description="Compute metrics and write metrics.json.")
+    reference: str | None = Field(
+        None,
+        description="Real table to compare with (CSV/Parquet/JSONL, local or s3://); "
+        "defaults to the generator's source table.",
+    )
+    target_column: str | None = Field(
+        None, description="Enables train-on-synthetic/test-on-real and fairness metrics."
+    )
+    sensitive_columns: list[str] = Field(
+        default_factory=list, description="Columns whose groups bias metrics compare."
+    )
+    max_rows: int = Field(
+        1_000_000, ge=100, description="Rows read for metrics; larger datasets are sampled."
+    )
+    max_pairs: int = Field(500, ge=1, description="Column pairs scored (seeded sample).")
+    privacy_sample: int = Field(5000, ge=10, description="Rows per side for distances.")
+    seed: int = Field(0, ge=0, description="Seed for every sample a metric takes.")
+
+
 class JobSpec(_Strict):
     """One synthetic dataset: the unit a flow run produces."""
 
@@ -92,6 +115,13 @@ class JobSpec(_Strict):
     storage: StorageOptions = Field(default_factory=StorageOptions)  # type: ignore[arg-type]
     retries: RetryPolicy = Field(default_factory=RetryPolicy)  # type: ignore[arg-type]
     description: str = Field("", description="Free text for the dataset card.")
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)  # type: ignore[arg-type]
+    gates: dict[str, str] = Field(
+        default_factory=dict,
+        description="Conditions a dataset must meet to be published, e.g. "
+        "{quality.overall: '>= 0.8', privacy.exact_copy_rate: '== 0'}; a failing dataset is "
+        "quarantined.",
+    )
     concurrency: ConcurrencyPolicy = Field(default_factory=ConcurrencyPolicy)  # type: ignore[arg-type]
     top_up_rounds: int = Field(
         5,
@@ -111,6 +141,15 @@ class JobSpec(_Strict):
             )
         return self
 
+    @field_validator("gates")
+    @classmethod
+    def _gates_parse(cls, gates: dict[str, str]) -> dict[str, str]:
+        from synthfactory.metrics.gates import parse
+
+        for metric, condition in gates.items():
+            parse(metric, condition)
+        return gates
+
     @property
     def shard_count(self) -> int:
         return -(-self.rows // self.shard_rows)
@@ -119,8 +158,17 @@ class JobSpec(_Strict):
         """Hash of everything that decides the data (not where it goes or how it runs)."""
         payload = self.model_dump(
             mode="json",
-            exclude={"output", "resources", "storage", "retries", "description", "top_up_rounds",
-                     "concurrency"},
+            exclude={
+                "output",
+                "resources",
+                "storage",
+                "retries",
+                "description",
+                "top_up_rounds",
+                "concurrency",
+                "metrics",
+                "gates",
+            },
         )
         payload["_extra"] = extra or {}
         blob = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()

@@ -1,0 +1,1 @@
+"""Quality, privacy and bias metrics, gates, and the dataset card."""

@@ -1,0 +1,188 @@
+"""The dataset card (README.md, Hugging Face style) and its plots, written beside the data."""
+
+from __future__ import annotations
+
+import io
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from synthfactory.metrics.columns import NUMERIC, kind, numeric_values
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from synthfactory.dataset.manifest import Manifest
+
+MEANINGS = {
+    "quality.overall": "mean of column shapes and column pair trends (1 = same distributions)",
+    "quality.column_shapes": "mean KSComplement/TVComplement: each column's marginal matches",
+    "quality.column_pair_trends": "mean Correlation/ContingencySimilarity: pairs move together",
+    "quality.detection.score": "1 - (2*AUC - 1) of a classifier telling real from synthetic",
+    "privacy.exact_copy_rate": "share of synthetic rows identical to a real row (want 0)",
+    "privacy.dcr_median": "median Gower distance from a synthetic row to its closest real row",
+    "privacy.dcr_ratio": "DCR synthetic->real over DCR holdout->real (~1 safe, <<1 copying)",
+    "privacy.nndr_median": "nearest/second-nearest real distance ratio (near 0 = singled out)",
+    "utility.score": "train-on-synthetic/test-on-real score over train-on-real score",
+    "bias.max_share_change": "largest change of a sensitive group's share, source to output",
+    "bias.demographic_parity_difference": "largest selection-rate gap between groups",
+    "bias.equalized_odds_difference": "largest TPR/FPR gap between groups",
+}
+
+
+def _value(report: dict[str, Any], path: str) -> Any:
+    node: Any = report
+    for part in path.split("."):
+        if not isinstance(node, dict):
+            return None
+        node = node.get(part)
+    return node
+
+
+def plots(
+    real: pd.DataFrame | None, synthetic: pd.DataFrame, max_columns: int = 12
+) -> dict[str, bytes]:
+    """PNG plots: per-column real vs synthetic distributions and correlation heatmaps."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    out: dict[str, bytes] = {}
+    columns = [c for c in synthetic.columns if kind(synthetic[c]) is not None][:max_columns]
+
+    def save(fig: Any, name: str) -> None:
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+        plt.close(fig)
+        out[name] = buf.getvalue()
+
+    for c in columns:
+        fig, ax = plt.subplots(figsize=(4.5, 3))
+        if kind(synthetic[c]) == NUMERIC:
+            s = numeric_values(synthetic[c])
+            r = numeric_values(real[c]) if real is not None and c in real else None
+            values = s if r is None else np.concatenate([r.to_numpy(), s.to_numpy()])
+            bins: Any = np.histogram_bin_edges(values, bins=30) if len(values) else 10
+            if r is not None:
+                ax.hist(r, bins=bins, density=True, alpha=0.5, label="real")
+            ax.hist(s, bins=bins, density=True, alpha=0.5, label="synthetic")
+        else:
+            s = synthetic[c].astype(str).value_counts(normalize=True).head(15)
+            frame = {"synthetic": s}
+            if real is not None and c in real:
+                frame["real"] = real[c].astype(str).value_counts(normalize=True)
+            import pandas as pd
+
+            pd.DataFrame(frame).reindex(s.index).fillna(0).plot.bar(ax=ax)
+        ax.set_title(str(c))
+        ax.legend()
+        save(fig, f"plots/column_{_slug(c)}.png")
+    numeric = [c for c in columns if kind(synthetic[c]) == NUMERIC]
+    if len(numeric) >= 2:
+        frames = [("synthetic", synthetic)] + ([("real", real)] if real is not None else [])
+        fig, axes = plt.subplots(1, len(frames), figsize=(5 * len(frames), 4))
+        for ax, (label, df) in zip(np.atleast_1d(axes), frames, strict=True):
+            corr = df[numeric].apply(lambda c: numeric_values(c).reindex(c.index)).corr()
+            image = ax.imshow(corr, vmin=-1, vmax=1, cmap="coolwarm")
+            ax.set_xticks(range(len(numeric)), numeric, rotation=90)
+            ax.set_yticks(range(len(numeric)), numeric)
+            ax.set_title(f"{label} correlations")
+        fig.colorbar(image, ax=axes)
+        save(fig, "plots/correlation.png")
+    return out
+
+
+def _slug(name: object) -> str:
+    return "".join(ch if ch.isalnum() else "_" for ch in str(name))[:60]
+
+
+def render(
+    manifest: Manifest, report: dict[str, Any] | None, sample: pd.DataFrame, plot_names: list[str]
+) -> str:
+    header = {
+        "pretty_name": manifest.name,
+        "size_categories": [_size(manifest.rows)],
+        "tags": ["synthetic", manifest.modality, "synthfactory"],
+        "configs": [{"config_name": "default", "data_files": "data/*.parquet"}],
+    }
+    lines = [
+        "---",
+        yaml.safe_dump(header, sort_keys=False).strip(),
+        "---",
+        "",
+        f"# {manifest.name}",
+        "",
+    ]
+    if manifest.spec.get("description"):
+        lines += [str(manifest.spec["description"]), ""]
+    lines += [
+        f"Synthetic **{manifest.modality}** dataset generated by synthfactory.",
+        "",
+        f"- status: **{manifest.status}**",
+        f"- rows: {manifest.rows:,} in {len(manifest.shards)} Parquet shards "
+        f"({manifest.rejected_rows:,} rejected rows kept under `rejected/`)",
+        f"- generator: `{manifest.generator}`",
+        f"- spec hash: `{manifest.spec_hash[:16]}`, master seed {manifest.seeds.get('master')}",
+        f"- code: `{manifest.lineage.get('code_version')}`, created {manifest.created_at}",
+        "",
+    ]
+    if report:
+        lines += ["## Metrics", "", "| metric | value | meaning |", "| --- | --- | --- |"]
+        for path, meaning in MEANINGS.items():
+            value = _value(report, path)
+            shown = (
+                f"{value:.4f}"
+                if isinstance(value, float)
+                else ("n/a" if value is None else str(value))
+            )
+            lines.append(f"| `{path}` | {shown} | {meaning} |")
+        lines.append("")
+    if manifest.gates:
+        lines += ["## Gates", "", "| gate | value | result |", "| --- | --- | --- |"]
+        for gate in manifest.gates:
+            value = gate.get("value")
+            shown = f"{value:.4f}" if isinstance(value, float) else gate.get("reason", "n/a")
+            result = "pass" if gate["passed"] else "**FAIL**"
+            lines.append(f"| `{gate['metric']} {gate['condition']}` | {shown} | {result} |")
+        lines.append("")
+    if len(sample):
+        lines += ["## Sample rows", "", _markdown_table(sample), ""]
+    if plot_names:
+        lines += ["## Plots", ""] + [f"![{n}]({n})" for n in plot_names] + [""]
+    lines += [
+        "## Spec",
+        "",
+        "```yaml",
+        yaml.safe_dump(manifest.spec, sort_keys=False).strip(),
+        "```",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _size(rows: int) -> str:
+    for limit, label in (
+        (1_000, "n<1K"),
+        (10_000, "1K<n<10K"),
+        (100_000, "10K<n<100K"),
+        (1_000_000, "100K<n<1M"),
+        (10_000_000, "1M<n<10M"),
+    ):
+        if rows < limit:
+            return label
+    return "n>10M"
+
+
+def _markdown_table(df: pd.DataFrame) -> str:
+    def cell(v: object) -> str:
+        if isinstance(v, dict) and "bytes" in v:
+            return "(image)"
+        text = str(v).replace("|", "\\|").replace("\n", " ")
+        return text[:60] + ("…" if len(text) > 60 else "")
+
+    head = "| " + " | ".join(map(str, df.columns)) + " |"
+    rule = "| " + " | ".join("---" for _ in df.columns) + " |"
+    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join([head, rule, *body])

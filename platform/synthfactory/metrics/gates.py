@@ -1,0 +1,79 @@
+"""Gates: conditions on metrics that decide whether a dataset is published.
+
+gates:
+  quality.overall: ">= 0.8"
+  privacy.exact_copy_rate: "== 0"
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import re
+from collections.abc import Callable
+from typing import Any
+
+OPS: dict[str, Callable[[float, float], bool]] = {
+    ">=": operator.ge,
+    "<=": operator.le,
+    ">": operator.gt,
+    "<": operator.lt,
+    "==": lambda a, b: math.isclose(a, b, abs_tol=1e-12),
+    "!=": operator.ne,
+}
+PATTERN = re.compile(r"^\s*(>=|<=|==|!=|>|<)\s*(-?\d+(\.\d*)?([eE]-?\d+)?)\s*$")
+METRIC = re.compile(r"^[a-z_]+(\.[A-Za-z0-9_ |-]+)+$")
+
+
+def parse(metric: str, condition: str) -> tuple[str, float]:
+    """Raise ValueError (shown as a spec error) for a malformed gate."""
+    if not METRIC.match(metric):
+        raise ValueError(
+            f"gate {metric!r}: name a metric like 'quality.overall' or 'privacy.exact_copy_rate'"
+        )
+    match = PATTERN.match(str(condition))
+    if not match:
+        raise ValueError(f"gate {metric}: {condition!r} is not a condition; write e.g. '>= 0.8'")
+    return match.group(1), float(match.group(2))
+
+
+def lookup(report: dict[str, Any], path: str) -> Any:
+    node: Any = report
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def evaluate(gates: dict[str, str], report: dict[str, Any]) -> list[dict[str, Any]]:
+    results: list[dict[str, Any]] = []
+    for metric, condition in gates.items():
+        op, threshold = parse(metric, condition)
+        value = lookup(report, metric)
+        if isinstance(value, dict) and "score" in value:
+            value = value["score"]
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or math.isnan(value):
+            reason = (
+                lookup(report, metric.rsplit(".", 1)[0] + ".not_applicable")
+                or "metric was not computed for this dataset"
+            )
+            results.append(
+                {
+                    "metric": metric,
+                    "condition": condition,
+                    "value": None,
+                    "passed": False,
+                    "reason": str(reason),
+                }
+            )
+            continue
+        results.append(
+            {
+                "metric": metric,
+                "condition": condition,
+                "value": float(value),
+                "passed": bool(OPS[op](float(value), threshold)),
+            }
+        )
+    return results

@@ -1,0 +1,100 @@
+"""Compute the metrics report for a dataset and store it beside the data."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import TYPE_CHECKING, Any
+
+from synthfactory.metrics import bias, privacy, tabular_models, tabular_quality
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
+    from synthfactory.spec.model import MetricsConfig
+
+
+def tabular_report(
+    real: pd.DataFrame, synthetic: pd.DataFrame, config: MetricsConfig
+) -> dict[str, Any]:
+    seed = config.seed
+    report: dict[str, Any] = {
+        "modality": "tabular",
+        "quality": tabular_quality.quality_report(
+            real, synthetic, max_pairs=config.max_pairs, seed=seed
+        ),
+        "privacy": privacy.privacy_report(real, synthetic, sample=config.privacy_sample, seed=seed),
+    }
+    report["quality"]["detection"] = tabular_models.detection_score(real, synthetic, seed)
+    sensitive = list(config.sensitive_columns)
+    bias_part: dict[str, Any] = {"representation": bias.representation(real, synthetic, sensitive)}
+    changes = [
+        v["max_share_change"]
+        for v in bias_part["representation"].values()
+        if "max_share_change" in v
+    ]
+    if changes:
+        bias_part["max_share_change"] = max(changes)
+    if config.target_column:
+        utility = tabular_models.tstr(real, synthetic, config.target_column, sensitive, seed)
+        report["utility"] = utility
+        fair = utility.get("fairness", {})
+        bias_part["fairness"] = fair
+        for key in ("demographic_parity_difference", "equalized_odds_difference"):
+            values = [v[key] for v in fair.values() if key in v]
+            if values:
+                bias_part[key] = max(values)
+        ratios = [
+            v["demographic_parity_ratio"] for v in fair.values() if "demographic_parity_ratio" in v
+        ]
+        if ratios:
+            bias_part["demographic_parity_ratio"] = min(ratios)
+    else:
+        report["utility"] = {"not_applicable": "no metrics.target_column declared"}
+    if not sensitive:
+        bias_part["not_applicable"] = "no metrics.sensitive_columns declared"
+    elif not config.target_column:
+        bias_part["fairness"] = {"not_applicable": "fairness needs metrics.target_column"}
+    report["bias"] = bias_part
+    return clean(report)
+
+
+def clean(value: Any) -> Any:
+    """JSON-safe: NaN/inf become None, numpy scalars become Python numbers."""
+    if isinstance(value, dict):
+        return {str(k): clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [clean(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def flatten(report: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    rows: list[tuple[str, Any]] = []
+    for key, value in report.items():
+        name = f"{prefix}.{key}" if prefix else key
+        if isinstance(value, dict):
+            rows.extend(flatten(value, name))
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            rows.append((name, value))
+    return rows
+
+
+def to_arrow(report: dict[str, Any]) -> pa.Table:
+    import pyarrow as pa
+
+    rows = flatten(report)
+    return pa.table(
+        {
+            "metric": [r[0] for r in rows],
+            "value": pa.array([float(r[1]) for r in rows], pa.float64()),
+        }
+    )
+
+
+def to_json(report: dict[str, Any]) -> str:
+    return json.dumps(report, indent=2, sort_keys=True)

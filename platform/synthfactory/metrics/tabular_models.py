@@ -1,0 +1,147 @@
+"""Model-based scores: detection (can a classifier tell synthetic from real?) and
+train-on-synthetic / test-on-real (TSTR) utility, plus fairness of that model."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from synthfactory.metrics.columns import NUMERIC, kind
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def _features(frames: list[pd.DataFrame], columns: list[str]) -> list[np.ndarray]:
+    import pandas as pd
+
+    joined = pd.concat([f[columns] for f in frames], keys=range(len(frames)))
+    parts = []
+    for c in columns:
+        k = kind(joined[c])
+        if k == NUMERIC:
+            v = pd.to_numeric(
+                joined[c].astype("int64")
+                if pd.api.types.is_datetime64_any_dtype(joined[c].dtype)
+                else joined[c],
+                errors="coerce",
+            ).astype(float)
+            parts.append(v.fillna(v.median()).to_frame())
+            parts.append(v.isna().astype(float).to_frame(f"{c}__null"))
+        elif k is not None:
+            parts.append(
+                pd.get_dummies(joined[c].astype(object).fillna("<null>"), prefix=c, dtype=float)
+            )
+    matrix = pd.concat(parts, axis=1) if parts else pd.DataFrame(index=joined.index)
+    return [matrix.xs(i).to_numpy(dtype=float) for i in range(len(frames))]
+
+
+def detection_score(
+    real: pd.DataFrame, synthetic: pd.DataFrame, seed: int = 0, sample: int = 10_000
+) -> dict[str, Any]:
+    """SDMetrics' LogisticDetection: 1 - (2 * max(AUC, 0.5) - 1), cross-validated AUC of a
+    logistic regression separating real from synthetic rows. 1 = indistinguishable."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import cross_val_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    r = real.sample(min(sample, len(real)), random_state=seed)
+    s = synthetic.sample(min(sample, len(synthetic)), random_state=seed)
+    columns = [c for c in r.columns if c in s.columns]
+    xr, xs = _features([r, s], columns)
+    x = np.vstack([xr, xs])
+    y = np.r_[np.zeros(len(xr)), np.ones(len(xs))]
+    if len(np.unique(y)) < 2 or min(len(xr), len(xs)) < 10:
+        return {"not_applicable": "needs at least 10 real and 10 synthetic rows"}
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500))
+    auc = float(np.mean(cross_val_score(model, x, y, cv=3, scoring="roc_auc")))
+    return {"score": 1.0 - (2 * max(auc, 0.5) - 1), "auc": auc, "rows": len(x)}
+
+
+def tstr(
+    real: pd.DataFrame, synthetic: pd.DataFrame, target: str, sensitive: list[str], seed: int = 0
+) -> dict[str, Any]:
+    """Train on synthetic, test on real (accuracy or R^2), compared with train-on-real; and
+    the fairness of the synthetic-trained classifier on real data (fairlearn)."""
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+    from sklearn.model_selection import train_test_split
+
+    if target not in real.columns or target not in synthetic.columns:
+        return {"not_applicable": f"target column {target!r} is not in both tables"}
+    real = real.dropna(subset=[target])
+    synthetic = synthetic.dropna(subset=[target])
+    train_real, test_real = train_test_split(real, test_size=0.3, random_state=seed)
+    columns = [c for c in real.columns if c != target and c in synthetic.columns]
+    xs, xtr, xte = _features([synthetic, train_real, test_real], columns)
+    is_class = kind(real[target]) != NUMERIC or real[target].nunique() <= 10
+    if is_class:
+        labels = {v: i for i, v in enumerate(sorted(real[target].astype(str).unique()))}
+
+        def enc(series: pd.Series) -> np.ndarray:
+            return series.astype(str).map(labels).fillna(-1).to_numpy(dtype=int)
+
+        ys, ytr, yte = enc(synthetic[target]), enc(train_real[target]), enc(test_real[target])
+        if len(np.unique(ys)) < 2:
+            return {"not_applicable": "the synthetic target has a single class"}
+        model = HistGradientBoostingClassifier(random_state=seed)
+        syn_score = float(model.fit(xs, ys).score(xte, yte))
+        predictions = model.predict(xte)
+        real_score = float(
+            HistGradientBoostingClassifier(random_state=seed).fit(xtr, ytr).score(xte, yte)
+        )
+        metric = "accuracy"
+    else:
+        model = HistGradientBoostingRegressor(random_state=seed)
+        syn_score = float(model.fit(xs, synthetic[target]).score(xte, test_real[target]))
+        real_score = float(
+            HistGradientBoostingRegressor(random_state=seed)
+            .fit(xtr, train_real[target])
+            .score(xte, test_real[target])
+        )
+        predictions, yte = None, None
+        metric = "r2"
+    out: dict[str, Any] = {
+        "metric": metric,
+        "train_synthetic_test_real": syn_score,
+        "train_real_test_real": real_score,
+        "score": syn_score / real_score if real_score > 0 else None,
+    }
+    if predictions is not None and yte is not None:
+        out["fairness"] = fairness(test_real, yte, predictions, sensitive)
+    return out
+
+
+def fairness(
+    test: pd.DataFrame, y_true: np.ndarray, y_pred: np.ndarray, sensitive: list[str]
+) -> dict[str, Any]:
+    from fairlearn.metrics import (
+        demographic_parity_difference,
+        demographic_parity_ratio,
+        equalized_odds_difference,
+    )
+
+    out: dict[str, Any] = {}
+    positive = int(np.bincount(y_true).argmin()) if len(np.unique(y_true)) == 2 else None
+    for column in sensitive:
+        groups = test[column].astype(str).fillna("<null>").to_numpy()
+        if len(np.unique(groups)) < 2:
+            out[column] = {"not_applicable": "only one group in the test data"}
+            continue
+        if positive is None:
+            out[column] = {"not_applicable": "fairness metrics need a binary target"}
+            continue
+        yt, yp = (y_true == positive).astype(int), (y_pred == positive).astype(int)
+        out[column] = {
+            "demographic_parity_difference": float(
+                demographic_parity_difference(yt, yp, sensitive_features=groups)
+            ),
+            "demographic_parity_ratio": float(
+                demographic_parity_ratio(yt, yp, sensitive_features=groups)
+            ),
+            "equalized_odds_difference": float(
+                equalized_odds_difference(yt, yp, sensitive_features=groups)
+            ),
+        }
+    return out

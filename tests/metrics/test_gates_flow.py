@@ -1,0 +1,99 @@
+"""Metrics, card and gates inside a real flow: publish when gates pass, quarantine when not."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from synthfactory.dataset import list_versions, open_dataset
+from synthfactory.errors import GateFailedError
+from synthfactory.storage import open_store
+from synthfactory_flows.generate import run_job
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.usefixtures("ray_local", "prefect_server")
+
+
+def test_penguins_with_metrics_card_and_passing_gates(tmp_path: Path) -> None:
+    spec = {
+        "name": "penguins",
+        "modality": "tabular",
+        "rows": 4000,
+        "shard_rows": 2000,
+        "output": str(tmp_path / "out"),
+        "generator": {
+            "kind": "gaussian_copula",
+            "source": str(ROOT / "examples/data/penguins.csv"),
+        },
+        "metrics": {"target_column": "species", "sensitive_columns": ["sex"]},
+        "gates": {"quality.overall": ">= 0.7", "privacy.exact_copy_rate": "<= 0.05"},
+        "resources": {"actors": 2, "num_cpus": 0.5},
+    }
+    result = run_job(spec)
+    ds = open_dataset(result["uri"])
+    assert ds.manifest.status == "published" and ds.manifest.metrics == "metrics.json"
+    assert all(g["passed"] for g in ds.manifest.gates) and len(ds.manifest.gates) == 2
+    report = json.loads(ds.store.get_bytes("metrics.json"))
+    assert 0.7 <= report["quality"]["overall"] <= 1.0
+    assert report["quality"]["columns"]["species"]["metric"] == "TVComplement"
+    assert report["quality"]["columns"]["body_mass_g"]["metric"] == "KSComplement"
+    assert report["utility"]["metric"] == "accuracy"
+    assert "sex" in report["bias"]["representation"]
+    table = pq.read_table(Path(ds.uri) / "metrics.parquet")
+    assert "quality.overall" in table["metric"].to_pylist()
+    card = (Path(ds.uri) / "README.md").read_text()
+    assert card.startswith("---\npretty_name: penguins")
+    assert "quality.overall" in card and "## Gates" in card and "## Sample rows" in card
+    assert (Path(ds.uri) / "plots" / "correlation.png").read_bytes()[:4] == b"\x89PNG"
+    assert "![plots/column_species.png]" in card
+
+
+def test_biased_dataset_trips_the_parity_gate_and_is_quarantined(tmp_path: Path) -> None:
+    reference = tmp_path / "fair.parquet"
+    from synthfactory_workers.contract import ShardTask
+    from synthfactory_workers.testing import BiasedTable
+
+    pq.write_table(BiasedTable(0.0).generate(ShardTask(0, 0, 3000, 1)), reference)
+    out = tmp_path / "out"
+    spec = {
+        "name": "loans",
+        "modality": "tabular",
+        "rows": 3000,
+        "shard_rows": 1500,
+        "output": str(out),
+        "generator": {
+            "kind": "python",
+            "factory": "synthfactory_workers.testing:BiasedTable",
+            "options": {"bias": 0.45},
+        },
+        "metrics": {
+            "reference": str(reference),
+            "target_column": "approved",
+            "sensitive_columns": ["group"],
+        },
+        "gates": {"bias.demographic_parity_difference": "<= 0.1"},
+        "resources": {"actors": 1, "num_cpus": 0.5},
+    }
+    with pytest.raises(GateFailedError, match=r"demographic_parity_difference <= 0\.1 failed"):
+        run_job(spec)
+    (version,) = list_versions(open_store(str(out)))
+    assert version.status == "quarantined"
+    assert version.manifest is not None and not version.manifest.gates[0]["passed"]
+    assert version.manifest.gates[0]["value"] > 0.3
+    ls = subprocess.run(
+        [sys.executable, "-m", "synthfactory.cli", "datasets", "ls", str(out)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "quarantined" in ls.stdout
+    fair = dict(spec, name="loans-fair", output=str(tmp_path / "fair-out"))
+    fair["generator"] = {**spec["generator"], "options": {"bias": 0.0}}
+    assert open_dataset(run_job(fair)["uri"]).manifest.status == "published"
+    assert isinstance(pa.__version__, str)
