@@ -14,6 +14,7 @@ from pydantic import Field, field_validator
 
 from synthfactory.spec.base import GeneratorConfigBase, Modality
 from synthfactory.spec.tabular import GaussianCopulaConfig
+from synthfactory.spec.text import LLMConfig
 
 
 class PythonGeneratorConfig(GeneratorConfigBase):
@@ -40,14 +41,14 @@ class PythonGeneratorConfig(GeneratorConfigBase):
 
 
 GeneratorConfig = Annotated[
-    GaussianCopulaConfig | PythonGeneratorConfig,
+    GaussianCopulaConfig | LLMConfig | PythonGeneratorConfig,
     Field(discriminator="kind"),
 ]
 
 #: kind -> config model (keep in step with the union above)
 GENERATOR_CONFIGS: dict[str, type[GeneratorConfigBase]] = {
     model.model_fields["kind"].default: model
-    for model in (GaussianCopulaConfig, PythonGeneratorConfig)
+    for model in (GaussianCopulaConfig, LLMConfig, PythonGeneratorConfig)
 }
 
 __all__ = ["GENERATOR_CONFIGS", "GeneratorConfig", "GeneratorConfigBase", "Modality"]

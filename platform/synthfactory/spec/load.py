@@ -53,14 +53,30 @@ def resolve_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
         config = GENERATOR_CONFIGS.get(str(generator.get("kind", "")))
         generator = dict(generator)
         for name in config.path_fields if config else ():
-            if _is_local(generator.get(name)):
-                generator[name] = str((base / generator[name]).resolve())
+            _resolve(generator, name.split("."), base, must_exist=False)
         for name in config.maybe_path_fields if config else ():
-            value = generator.get(name)
-            if _is_local(value) and (base / str(value)).exists():
-                generator[name] = str((base / str(value)).resolve())
+            _resolve(generator, name.split("."), base, must_exist=True)
         data["generator"] = generator
+    metrics = data.get("metrics")
+    if isinstance(metrics, dict):
+        metrics = dict(metrics)
+        _resolve(metrics, ["reference"], base, must_exist=False)
+        data["metrics"] = metrics
     return data
+
+
+def _resolve(node: dict[str, Any], path: list[str], base: Path, must_exist: bool) -> None:
+    """Resolve node[path...] in place (copying nested dicts on the way)."""
+    head, rest = path[0], path[1:]
+    if rest:
+        child = node.get(head)
+        if isinstance(child, dict):
+            node[head] = child = dict(child)
+            _resolve(child, rest, base, must_exist)
+        return
+    value = node.get(head)
+    if _is_local(value) and (not must_exist or (base / str(value)).exists()):
+        node[head] = str((base / str(value)).resolve())
 
 
 def _read_file(path: Path) -> dict[str, Any]:

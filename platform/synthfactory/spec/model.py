@@ -170,6 +170,8 @@ class JobSpec(_Strict):
                 "gates",
             },
         )
+        # batch composition changes floating-point results of model-based generators
+        payload["_batch_size"] = self.resources.batch_size
         payload["_extra"] = extra or {}
         blob = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
         return hashlib.sha256(blob).hexdigest()

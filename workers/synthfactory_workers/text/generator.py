@@ -1,0 +1,322 @@
+"""Text generation: prompts from templates (and a source dataset) -> LLM completions ->
+filters, JSON validation and dedup -> accepted rows, with rejected rows and their reasons."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from synthfactory.errors import ConfigError
+from synthfactory.minhash import band_hashes, exact_key, signatures
+from synthfactory.spec.text import LLMConfig
+from synthfactory_workers.contract import Generator, ShardOutput, ShardTask
+from synthfactory_workers.prompts import PromptSampler, check
+from synthfactory_workers.text.backend import Completion, Request, TextBackend
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from synthfactory.spec import JobSpec
+
+
+def _config(spec: JobSpec) -> LLMConfig:
+    assert isinstance(spec.generator, LLMConfig)
+    return spec.generator
+
+
+def row_seed(shard_seed: int, index: int, attempt: int, completion: int) -> int:
+    state = np.random.SeedSequence([shard_seed, index, attempt, completion]).generate_state(2)
+    return int(state[0]) << 32 | int(state[1])
+
+
+def extract_json(text: str) -> Any:
+    """The first JSON object or array in a completion (models often wrap it in prose)."""
+    fenced = re.search(r"```(?:json)?\s*(.+?)```", text, re.S)
+    candidate = fenced.group(1) if fenced else text
+    start = min((i for i in (candidate.find("{"), candidate.find("[")) if i >= 0), default=-1)
+    if start < 0:
+        raise ValueError("no JSON object in the completion")
+    value, _ = json.JSONDecoder().raw_decode(candidate[start:])
+    return value
+
+
+class LLMGenerator(Generator):
+    @classmethod
+    def preflight(cls, spec: JobSpec) -> dict[str, str]:
+        from synthfactory.sources import fingerprint, read_table
+        from synthfactory_workers.text.models import resolve
+
+        config = _config(spec)
+        resolve(config.model, config.gguf_file)  # raises for a missing local model
+        columns = None
+        facts: dict[str, str] = {}
+        if config.prompt.source:
+            columns = read_table(config.prompt.source, spec.storage).column_names
+            facts["source_sha256"] = fingerprint(config.prompt.source, spec.storage)
+        check(config.prompt, columns)
+        for pattern in [*config.filters.require_regex, *config.filters.exclude_regex]:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ConfigError(f"filter regex {pattern!r} does not compile: {exc}") from None
+        return facts
+
+    def __init__(self, spec: JobSpec, context: Any) -> None:
+        super().__init__(spec, context)
+        self.config = _config(spec)
+        self.backend: TextBackend | None = None
+
+    def load(self) -> None:
+        from synthfactory.sources import read_table
+        from synthfactory_workers.text.transformers_backend import TransformersBackend
+
+        source = (
+            read_table(self.config.prompt.source, self.spec.storage)
+            if self.config.prompt.source
+            else None
+        )
+        self.prompts = PromptSampler(self.config.prompt, source)
+        self.backend = TransformersBackend(self.config, self.context.device)
+        self.backend.load()
+        if self.config.json_schema is not None:
+            import jsonschema
+
+            self.validator: Any = jsonschema.Draft202012Validator(self.config.json_schema)
+
+    def identity(self) -> dict[str, str]:
+        backend = self.backend
+        return {
+            "generator": "llm",
+            "backend": self.config.backend,
+            "model": backend.model_id if backend else self.config.model,
+            "revision": backend.revision if backend else (self.config.revision or ""),
+        }
+
+    # -- one shard -------------------------------------------------------------------------
+
+    def generate(self, shard: ShardTask) -> ShardOutput:
+        assert self.backend is not None
+        n = self.config.n
+        wanted = shard.rows
+        accepted: list[dict[str, Any]] = []
+        rejected: list[dict[str, Any]] = []
+        seen_exact: set[int] = set()
+        bands_seen: list[dict[int, int]] = []
+        stats = {"prompt_tokens": 0.0, "completion_tokens": 0.0, "attempts": 0.0}
+        prompt_index = shard.row_start // n
+        attempt = 0
+        budget = self.config.max_attempts_per_row * max(1, -(-wanted // n))
+        while len(accepted) < wanted and attempt < budget:
+            missing = wanted - len(accepted)
+            prompts_needed = -(-missing // n)
+            batch = [prompt_index + k for k in range(prompts_needed)]
+            prompt_index += prompts_needed
+            attempt += prompts_needed
+            rows = self._complete(batch, shard.seed, stats)
+            for row in rows:
+                reason = self._reject_reason(row, seen_exact, bands_seen)
+                if reason:
+                    rejected.append({**row, "reason": reason})
+                elif len(accepted) < wanted:
+                    accepted.append(row)
+        stats["completion_tokens_accepted"] = float(sum(r["completion_tokens"] for r in accepted))
+        return ShardOutput(
+            self._table(accepted, sidecar=True),
+            self._table(rejected, sidecar=False) if rejected else None,
+            stats,
+        )
+
+    def _complete(
+        self, prompt_indexes: list[int], seed: int, stats: dict[str, float]
+    ) -> list[dict[str, Any]]:
+        """Completions for these prompts (n each), with JSON retries; rows ready to filter."""
+        assert self.backend is not None
+        config = self.config
+        rendered = {i: self.prompts.render(i, seed) for i in prompt_indexes}
+        pending = [(i, j) for i in prompt_indexes for j in range(config.n)]
+        rows: dict[tuple[int, int], dict[str, Any]] = {}
+        for attempt in range(config.max_retries + 1 if config.json_schema else 1):
+            if not pending:
+                break
+            requests = [
+                Request(self._messages(rendered[i].text), row_seed(seed, i, attempt, j))
+                for i, j in pending
+            ]
+            completions = self.backend.generate(requests, self.spec.resources.batch_size)
+            still: list[tuple[int, int]] = []
+            for (i, j), request, completion in zip(pending, requests, completions, strict=True):
+                stats["prompt_tokens"] += completion.prompt_tokens
+                stats["completion_tokens"] += completion.completion_tokens
+                stats["attempts"] += 1
+                row = self._row(i, j, rendered[i], request.seed, completion, attempt)
+                if config.json_schema is not None:
+                    error = self._parse(row)
+                    if error and attempt < config.max_retries:
+                        still.append((i, j))
+                        continue
+                    if error:
+                        row["reason_json"] = error
+                rows[(i, j)] = row
+            pending = still
+        return [rows[key] for key in sorted(rows)]
+
+    def _messages(self, user: str) -> list[dict[str, str]]:
+        messages = []
+        if self.config.system_prompt:
+            messages.append({"role": "system", "content": self.config.system_prompt})
+        messages.append({"role": "user", "content": user})
+        return messages
+
+    def _row(
+        self,
+        index: int,
+        completion_index: int,
+        rendered: Any,
+        seed: int,
+        completion: Completion,
+        attempt: int,
+    ) -> dict[str, Any]:
+        s = self.config.sampling
+        row: dict[str, Any] = {
+            "prompt": rendered.text,
+            "completion": completion.text,
+            "prompt_index": index,
+            "completion_index": completion_index,
+            "seed": seed & (2**63 - 1),
+            "json_attempt": attempt,
+            "prompt_tokens": completion.prompt_tokens,
+            "completion_tokens": completion.completion_tokens,
+            "finish_reason": completion.finish_reason,
+            "model_id": self.backend.model_id if self.backend else self.config.model,
+            "model_revision": self.backend.revision if self.backend else "",
+            "temperature": 0.0 if s.greedy else s.temperature,
+            "top_p": s.top_p,
+            "top_k": s.top_k,
+            "max_new_tokens": s.max_new_tokens,
+            "source_row": rendered.source_row,
+            "repeats_system_prompt": self._repeats_system_prompt(completion.text),
+        }
+        for name, value in rendered.variables.items():
+            row[f"var_{name}"] = None if value is None else str(value)
+        return row
+
+    def _repeats_system_prompt(self, text: str) -> bool:
+        system = (self.config.system_prompt or "").strip().lower()
+        if len(system) < 20:
+            return False
+        words = system.split()
+        probes = [" ".join(words[i : i + 6]) for i in range(0, max(1, len(words) - 5), 3)]
+        lowered = " ".join(text.lower().split())
+        return any(p in lowered for p in probes)
+
+    def _parse(self, row: dict[str, Any]) -> str | None:
+        try:
+            value = extract_json(row["completion"])
+        except ValueError as exc:
+            return f"invalid_json: {exc}"
+        errors = sorted(self.validator.iter_errors(value), key=lambda e: list(e.path))
+        if errors:
+            return f"schema_violation: {errors[0].message}"
+        row["parsed"] = value
+        return None
+
+    def _reject_reason(
+        self, row: dict[str, Any], seen_exact: set[int], bands_seen: list[dict[int, int]]
+    ) -> str | None:
+        f = self.config.filters
+        text = row["completion"]
+        if "reason_json" in row:
+            return str(row.pop("reason_json"))
+        if len(text) < f.min_chars:
+            return f"too_short: {len(text)} < {f.min_chars} chars"
+        if f.max_chars is not None and len(text) > f.max_chars:
+            return f"too_long: {len(text)} > {f.max_chars} chars"
+        lowered = text.lower()
+        for word in f.blocklist:
+            if word.lower() in lowered:
+                return f"blocklist: {word}"
+        for pattern in f.require_regex:
+            if not re.search(pattern, text):
+                return f"missing_regex: {pattern}"
+        for pattern in f.exclude_regex:
+            if re.search(pattern, text):
+                return f"excluded_regex: {pattern}"
+        d = self.config.dedup
+        key = exact_key(text)
+        row["__exact"] = key
+        if d.exact:
+            if key in seen_exact:
+                return "exact_duplicate"
+            seen_exact.add(key)
+        if d.near:
+            bands = band_hashes(signatures([text], d.num_perm), d.threshold)[0]
+            if not bands_seen:
+                bands_seen.extend({} for _ in bands)
+            if any(int(h) in bands_seen[b] for b, h in enumerate(bands)):
+                return "near_duplicate"
+            for b, h in enumerate(bands):
+                bands_seen[b][int(h)] = 1
+            row["__lsh_bands"] = [int(h) for h in bands]
+        return None
+
+    def _table(self, rows: list[dict[str, Any]], sidecar: bool) -> pa.Table:
+        import pyarrow as pa
+
+        records = []
+        for row in rows:
+            record = {
+                k: v
+                for k, v in row.items()
+                if k != "parsed" and (sidecar or not k.startswith("__"))
+            }
+            if not sidecar:
+                record.pop("__exact", None)
+                record.pop("__lsh_bands", None)
+            parsed = row.get("parsed")
+            if isinstance(parsed, dict):
+                for key, value in parsed.items():
+                    record[f"json_{key}"] = value
+            elif parsed is not None:
+                record["json_value"] = json.dumps(parsed)
+            records.append(record)
+        if not sidecar:
+            return pa.Table.from_pylist(records)
+        schema_fields = self._json_fields()
+        if not records:
+            return pa.schema([("prompt", pa.string()), ("completion", pa.string())]).empty_table()
+        exact = [r.pop("__exact", 0) for r in records]
+        bands = [r.pop("__lsh_bands", []) for r in records]
+        table = pa.Table.from_pylist(records)
+        if self.config.dedup.exact:
+            table = table.append_column("__exact", pa.array(exact, pa.uint64()))
+        if self.config.dedup.near:
+            table = table.append_column("__lsh_bands", pa.array(bands, pa.list_(pa.uint64())))
+        for name, arrow_type in schema_fields.items():
+            if name in table.column_names:
+                try:
+                    index = table.schema.get_field_index(name)
+                    table = table.set_column(index, name, table[name].cast(arrow_type))
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                    pass  # keep what the values are; the schema check already passed
+        return table
+
+    def _json_fields(self) -> dict[str, pa.DataType]:
+        """Arrow types for the JSON Schema's top-level properties (typed columns)."""
+        import pyarrow as pa
+
+        schema = self.config.json_schema or {}
+        mapping = {
+            "string": pa.string(),
+            "integer": pa.int64(),
+            "number": pa.float64(),
+            "boolean": pa.bool_(),
+        }
+        out = {}
+        for key, prop in (schema.get("properties") or {}).items():
+            kind = prop.get("type") if isinstance(prop, dict) else None
+            if isinstance(kind, str) and kind in mapping:
+                out[f"json_{key}"] = mapping[kind]
+        return out
