@@ -72,7 +72,7 @@ def test_s3_run_over_http(s3_bucket: str) -> None:
     assert_exact(uri, 600)
     keys = open_store(uri).list()
     assert any(k.endswith("manifest.json") for k in keys)
-    assert sum(k.endswith(".parquet") for k in keys) == 3
+    assert sum(k.endswith(".parquet") and "/data/" in k for k in keys) == 3
 
 
 def test_killed_actor_is_replaced_and_shard_retried(tmp_path: Path) -> None:
