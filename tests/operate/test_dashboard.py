@@ -49,6 +49,17 @@ def spec(path: Path, output: Path, rows: int, shard_rows: int, **options: object
     return path
 
 
+def write_fair_table(tmp: Path) -> Path:
+    import pyarrow.parquet as pq
+
+    from synthfactory_workers.contract import ShardTask
+    from synthfactory_workers.testing import BiasedTable
+
+    path = tmp / "fair.parquet"
+    pq.write_table(BiasedTable(0.0).generate(ShardTask(0, 0, 1000, 1)), path)
+    return path
+
+
 def run(env: dict[str, str], *args: str, wait: bool = True) -> subprocess.Popen[str]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "synthfactory.cli", *args],
@@ -127,6 +138,33 @@ def test_catalog_progress_thumbnails_and_storage_errors(
         str(spec(tmp_path / "pictures.yaml", root / "pictures", 12, 6, image_size=32)),
         "-q",
     )
+    biased = tmp_path / "loans.yaml"
+    biased.write_text(
+        yaml.safe_dump(
+            {
+                "name": "loans",
+                "modality": "tabular",
+                "rows": 400,
+                "shard_rows": 400,
+                "output": str(root / "loans"),
+                "generator": {
+                    "kind": "python",
+                    "factory": "synthfactory_workers.testing:BiasedTable",
+                    "options": {"bias": 0.45},
+                },
+                "metrics": {
+                    "reference": str(write_fair_table(tmp_path)),
+                    "target_column": "approved",
+                    "sensitive_columns": ["group"],
+                },
+                "gates": {"bias.demographic_parity_difference": "<= 0.1"},
+                "resources": {"actors": 1, "num_cpus": 0.5},
+            }
+        )
+    )
+    gated = run(env, "run", str(biased), "-q", wait=False)
+    out, _ = gated.communicate(timeout=300)
+    assert gated.returncode == 1 and "quarantined" in out, out
     slow = run(
         env,
         "run",
@@ -142,6 +180,11 @@ def test_catalog_progress_thumbnails_and_storage_errors(
             page.wait_for_selector("#catalog tbody tr[data-uri]", timeout=30_000)
             catalog = page.inner_text("#catalog")
             assert "tables" in catalog and "pictures" in catalog and "published" in catalog
+            quarantined = page.inner_text("#catalog tr[data-uri*='loans'] td.status")
+            assert quarantined == "quarantined"
+            assert "demographic_parity_difference" in page.inner_text(
+                "#catalog tr[data-uri*='loans']"
+            )
             assert "storage error for s3://no-such-bucket-for-dashboard/x" in page.inner_text(
                 "#errors"
             )
