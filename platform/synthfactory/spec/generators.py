@@ -13,6 +13,7 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import Field, field_validator
 
 from synthfactory.spec.base import GeneratorConfigBase, Modality
+from synthfactory.spec.image import DiffusionConfig
 from synthfactory.spec.tabular import GaussianCopulaConfig
 from synthfactory.spec.text import LLMConfig
 
@@ -41,14 +42,14 @@ class PythonGeneratorConfig(GeneratorConfigBase):
 
 
 GeneratorConfig = Annotated[
-    GaussianCopulaConfig | LLMConfig | PythonGeneratorConfig,
+    GaussianCopulaConfig | LLMConfig | DiffusionConfig | PythonGeneratorConfig,
     Field(discriminator="kind"),
 ]
 
 #: kind -> config model (keep in step with the union above)
 GENERATOR_CONFIGS: dict[str, type[GeneratorConfigBase]] = {
     model.model_fields["kind"].default: model
-    for model in (GaussianCopulaConfig, LLMConfig, PythonGeneratorConfig)
+    for model in (GaussianCopulaConfig, LLMConfig, DiffusionConfig, PythonGeneratorConfig)
 }
 
 __all__ = ["GENERATOR_CONFIGS", "GeneratorConfig", "GeneratorConfigBase", "Modality"]

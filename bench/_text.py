@@ -1,0 +1,89 @@
+"""Shared pieces of the text benchmarks: one spec, its prompts, a bare transformers model."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from typing import Any
+
+import _common  # noqa: F401  (env defaults)
+from synthfactory.spec import load_spec
+
+PRODUCTS = ["mug", "lamp", "bike", "tent", "chair", "kettle", "scarf", "drone"]
+
+
+def spec(prompts: int, max_new_tokens: int, batch_size: int, output: str | None = None) -> Any:
+    return load_spec(
+        {
+            "name": "bench-text",
+            "modality": "text",
+            "rows": prompts,
+            "shard_rows": prompts,
+            "seed": 1,
+            "output": output or tempfile.mkdtemp(prefix="sf-bench-text-"),
+            "generator": {
+                "kind": "llm",
+                "model": "builtin:smollm2",
+                "prompt": {
+                    "template": "Write a short review of a {{ p }}.",
+                    "variables": {"p": PRODUCTS},
+                },
+                "sampling": {"max_new_tokens": max_new_tokens, "temperature": 0.8},
+                "dedup": {"exact": False, "near": False},
+                "filters": {"min_chars": 0},
+            },
+            "metrics": {"enabled": False},
+            "resources": {"actors": 1, "num_cpus": 1, "math_threads": 2, "batch_size": batch_size},
+        }
+    )
+
+
+def bare_model(job: Any) -> tuple[Any, Any, list[str]]:
+    """The same model, dtype and chat-formatted prompts, loaded with plain transformers."""
+    from synthfactory_workers.prompts import PromptSampler
+    from synthfactory_workers.text.transformers_backend import TransformersBackend
+
+    backend = TransformersBackend(job.generator)
+    backend.load()
+    sampler = PromptSampler(job.generator.prompt)
+    texts = []
+    for i in range(job.rows):
+        messages = [{"role": "user", "content": sampler.render(i, 1).text}]
+        texts.append(
+            backend.tokenizer.apply_chat_template(
+                messages, tokenize=False, add_generation_prompt=True
+            )
+        )
+    return backend.model, backend.tokenizer, texts
+
+
+def generate_bare(
+    model: Any, tokenizer: Any, prompts: list[str], batch_size: int, max_new_tokens: int
+) -> tuple[int, float]:
+    """(generated tokens, seconds) with model.generate's own sampling, batches as given."""
+    import torch
+
+    tokens = 0
+    started = time.perf_counter()
+    for start in range(0, len(prompts), batch_size):
+        batch = tokenizer(
+            prompts[start : start + batch_size],
+            return_tensors="pt",
+            padding=True,
+            add_special_tokens=False,
+        )
+        with torch.inference_mode():
+            out = model.generate(
+                **batch,
+                max_new_tokens=max_new_tokens,
+                do_sample=True,
+                temperature=0.8,
+                top_p=0.95,
+                top_k=50,
+                pad_token_id=tokenizer.pad_token_id,
+            )
+        new = out[:, batch["input_ids"].shape[1] :]
+        eos = {tokenizer.eos_token_id, tokenizer.pad_token_id}
+        for row in new.tolist():
+            tokens += next((i for i, t in enumerate(row) if t in eos), len(row))
+    return tokens, time.perf_counter() - started

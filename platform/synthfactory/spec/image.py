@@ -1,0 +1,89 @@
+"""Image generation with diffusers pipelines."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import Field, model_validator
+
+from synthfactory.spec.base import GeneratorConfigBase
+from synthfactory.spec.prompts import PromptConfig
+
+
+class DiffusionConfig(GeneratorConfigBase):
+    """Any diffusers pipeline: a Hugging Face id, a local folder, or 'builtin:digits' (a
+    tiny DDPM trained on scikit-learn's digits, shipped with synthfactory)."""
+
+    implementation: ClassVar[str] = "synthfactory_workers.image.generator:DiffusionGenerator"
+    modalities: ClassVar[tuple[str, ...]] = ("image",)
+    path_fields: ClassVar[tuple[str, ...]] = ("source", "prompt.source")
+    maybe_path_fields: ClassVar[tuple[str, ...]] = ("model",)
+
+    kind: Literal["diffusion"] = "diffusion"
+    model: str = Field(description="Hugging Face id, local pipeline folder, or builtin:digits.")
+    revision: str | None = None
+    pipeline_class: str | None = Field(
+        None,
+        description="diffusers pipeline class, e.g. StableDiffusionImg2ImgPipeline "
+        "(default: the class saved with the model).",
+    )
+    mode: Literal["auto", "text2img", "img2img", "unconditional"] = Field(
+        "auto",
+        description="auto: img2img with a source, text2img with a prompt, else unconditional.",
+    )
+    prompt: PromptConfig | None = None
+    negative_prompt: str | None = None
+    source: str | None = Field(
+        None,
+        description="img2img source images: Parquet with an image column (bytes or "
+        "the Hugging Face Image struct) or a folder of image files; local or s3://.",
+    )
+    source_image_column: str = "image"
+    strength: float = Field(0.6, gt=0, le=1, description="img2img: how far from the source.")
+    scheduler: str | None = Field(None, description="diffusers scheduler class name.")
+    steps: int = Field(30, ge=1, le=1000)
+    guidance_scale: float = Field(7.5, ge=0)
+    width: int | None = Field(None, ge=8, le=4096)
+    height: int | None = Field(None, ge=8, le=4096)
+    images_per_prompt: int = Field(1, ge=1, le=64)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto", description="auto: fp16 on CUDA, fp32 on CPU."
+    )
+    attention_slicing: bool = False
+    vae_tiling: bool = False
+    safety: Literal["flag", "filter"] = Field(
+        "flag",
+        description="With a pipeline safety checker: keep its verdict in an `nsfw` "
+        "column (flag) or reject flagged images (filter).",
+    )
+    format: Literal["png", "webp", "jpeg"] = "png"
+    quality: int = Field(90, ge=1, le=100, description="WebP/JPEG quality.")
+    blank_threshold: float = Field(
+        2.0, ge=0, description="Reject images whose pixel standard deviation is below this."
+    )
+    dedup_max_distance: int = Field(
+        4, ge=-1, le=64, description="pHash Hamming distance counted as a duplicate; -1: off."
+    )
+
+    @model_validator(mode="after")
+    def _mode_inputs(self) -> DiffusionConfig:
+        if self.mode == "img2img" and not self.source:
+            raise ValueError("mode img2img needs generator.source (the images to vary)")
+        if self.resolved_mode == "img2img" and int(self.steps * self.strength) < 1:
+            raise ValueError(
+                f"img2img runs int(steps * strength) = "
+                f"{int(self.steps * self.strength)} denoising steps; raise steps "
+                "or strength so that it is at least 1"
+            )
+        if self.mode == "text2img" and self.prompt is None:
+            raise ValueError("mode text2img needs generator.prompt")
+        return self
+
+    @property
+    def resolved_mode(self) -> str:
+        if self.mode != "auto":
+            return self.mode
+        if self.source:
+            return "img2img"
+        return "text2img" if self.prompt is not None else "unconditional"
