@@ -26,6 +26,16 @@ def detect_device() -> str:
     return "cpu"
 
 
+def node_id() -> str:
+    """The Ray node this actor runs on ('' outside Ray)."""
+    try:
+        import ray
+
+        return str(ray.get_runtime_context().get_node_id()) if ray.is_initialized() else ""
+    except Exception:  # outside a Ray worker there is no runtime context
+        return ""
+
+
 class ShardWorker:
     """Plain class (wrapped with ``ray.remote`` by the pool) so it is testable without Ray."""
 
@@ -44,7 +54,7 @@ class ShardWorker:
             device=detect_device(),
         )
         self.generator = generator_class(self.spec)(self.spec, self.context)
-        self.name = f"{socket.gethostname()}:{os.getpid()}"
+        self.name = f"{socket.gethostname()}:{os.getpid()}:{node_id()[:12]}"
         self.load_seconds = 0.0
 
     def setup(self) -> dict[str, Any]:

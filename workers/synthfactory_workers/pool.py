@@ -124,10 +124,17 @@ class ActorPool:
         self.startup_seconds = time.perf_counter() - started
 
     def _new_actor(self) -> Any:
+        """A replacement actor, or an error if the cluster cannot place one in time (e.g.
+        its node died and no other node has the resources): the pool then shrinks."""
         import ray
 
         actor = self._remote.remote(*self._args)
-        ray.get(actor.setup.remote())
+        timeout = float(os.environ.get("SYNTHFACTORY_ACTOR_START_TIMEOUT", "600"))
+        try:
+            ray.get(actor.setup.remote(), timeout=timeout)
+        except Exception:
+            ray.kill(actor)
+            raise
         return actor
 
     def _acquire(self) -> Any:
