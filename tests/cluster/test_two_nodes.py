@@ -37,7 +37,9 @@ def cluster(tmp_path: Path) -> Iterator[dict[str, Any]]:
     env.update(RAY_AUTH_MODE="disabled", RAY_USAGE_STATS_ENABLED="0")
     port = free_port()
     address = f"127.0.0.1:{port}"
-    temp = tmp_path / "ray"
+    import tempfile
+
+    temp = Path(tempfile.mkdtemp(prefix="r", dir="/tmp"))  # AF_UNIX paths must stay short
     head = subprocess.run(
         [
             RAY,
@@ -79,7 +81,18 @@ def cluster(tmp_path: Path) -> Iterator[dict[str, Any]]:
     }
     run_env.pop("PREFECT_API_URL", None)
     yield {"address": address, "env": run_env}
-    subprocess.run([RAY, "stop", "--force"], env=env, capture_output=True, timeout=120)
+    # stop only this cluster (`ray stop` would also stop other Ray instances on the host)
+    mine = [
+        p
+        for p in psutil.process_iter(["cmdline"])
+        if str(temp) in " ".join(p.info["cmdline"] or [])
+        or f":{port}" in " ".join(p.info["cmdline"] or [])
+    ]
+    for proc in mine:
+        for child in proc.children(recursive=True):
+            child.kill()
+        proc.kill()
+    psutil.wait_procs(mine, timeout=30)
 
 
 def raylets() -> list[psutil.Process]:
