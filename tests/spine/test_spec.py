@@ -128,3 +128,11 @@ def test_cli_schema_is_valid_json_schema() -> None:
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({**VALID, "rowz": 1}, schema)
     assert JobSpec.model_json_schema()["additionalProperties"] is False
+
+
+def test_every_example_spec_validates() -> None:
+    examples = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.yaml"))
+    examples += sorted((Path(__file__).resolve().parents[2] / "examples").glob("*_s3.py"))
+    assert len(examples) >= 4
+    for path in examples:
+        assert load_spec(path).rows > 0, path

@@ -99,6 +99,18 @@ def create_app(
         _inside(uri, roots)
         return Response(cat.thumbnail(uri, row, column), media_type="image/png")
 
+    @app.get("/api/file")
+    def dataset_file(request: Request, uri: str, key: str) -> Response:
+        check(request, require_token_to_read)
+        _inside(uri, roots)
+        try:
+            data, media = cat.dataset_file(uri, key)
+        except PermissionError:
+            raise HTTPException(403, "only plots and the dataset card are served") from None
+        except FileNotFoundError:
+            raise HTTPException(404, "no such file") from None
+        return Response(data, media_type=media)
+
     @app.get("/api/runs")
     async def runs(request: Request) -> JSONResponse:
         check(request, require_token_to_read)

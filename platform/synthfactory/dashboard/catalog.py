@@ -68,8 +68,11 @@ def detail(uri: str, sample: int = 8) -> dict[str, Any]:
         import json
 
         metrics = json.loads(ds.store.get_bytes(layout.METRICS))
+    plots = [k for k in ds.store.list("plots/") if k.endswith(".png")]
     return {
         "uri": ds.uri,
+        "plots": [f"/api/file?uri={ds.uri}&key={k}" for k in plots[:24]],
+        "card": f"/api/file?uri={ds.uri}&key=README.md" if ds.store.exists("README.md") else None,
         "manifest": m.model_dump(mode="json", by_alias=True, exclude={"shards"}),
         "shards": [s.model_dump(mode="json") for s in m.shards[:200]],
         "sample": [{k: _show(v) for k, v in r.items()} for r in records],
@@ -114,3 +117,16 @@ def _show(value: Any) -> Any:
     if isinstance(value, list):
         return [_show(v) for v in value[:20]]
     return str(value)
+
+
+def dataset_file(uri: str, key: str) -> tuple[bytes, str]:
+    """A plot or the card of a dataset version; only those are served."""
+    from synthfactory.storage import open_store
+
+    if not (
+        key == "README.md"
+        or (key.startswith("plots/") and key.endswith(".png") and ".." not in key)
+    ):
+        raise PermissionError(key)
+    media = "text/markdown" if key.endswith(".md") else "image/png"
+    return open_store(uri).get_bytes(key), media
