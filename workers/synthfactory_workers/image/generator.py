@@ -172,6 +172,8 @@ class DiffusionGenerator(Generator):
         )
         self.model_id = config.model
         self.revision = str(getattr(pipe.config, "_commit_hash", None) or config.revision or "")
+        if self.mode == "unconditional":  # warm the pipeline before the first shard
+            pipe(batch_size=1, num_inference_steps=2)
 
     def identity(self) -> dict[str, str]:
         config = _config(self.spec)
