@@ -363,6 +363,8 @@ def run_job(
 ) -> dict[str, Any]:
     """Validate, then run the flow in this process (Prefect's ephemeral server if none set)."""
     job = load_spec(spec) if isinstance(spec, dict) else spec
+    # fail on a missing bucket or refused credentials before a flow run even starts
+    open_store(job.output, job.storage).check_access()
     name = f"{job.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     result: dict[str, Any] = generate_dataset.with_options(flow_run_name=name)(
         job.model_dump(mode="json"), ray_address=ray_address, version=version
