@@ -4,12 +4,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh dev
-# The dashboard tests drive Debian's Chromium (browser downloads do not work here).
-if ! command -v chromium >/dev/null 2>&1; then
+# System packages some tests use: Debian's Chromium (the dashboard is tested in a real
+# browser; browser downloads do not work here) and PostgreSQL (a Prefect server on it).
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
+if [[ ${#missing[@]} -gt 0 ]]; then
   if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   else
-    echo "chromium not found: the dashboard browser tests will be skipped" >&2
+    echo "missing ${missing[*]}: the tests that need them will be skipped" >&2
   fi
 fi
 export RAY_USAGE_STATS_ENABLED=0 RAY_AUTH_MODE=disabled PREFECT_SERVER_ANALYTICS_ENABLED=false
