@@ -36,6 +36,7 @@ def cluster(tmp_path: Path) -> Iterator[dict[str, Any]]:
     env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS",)}
     env.update(RAY_AUTH_MODE="disabled", RAY_USAGE_STATS_ENABLED="0")
     port = free_port()
+    client_port = free_port()
     address = f"127.0.0.1:{port}"
     import tempfile
 
@@ -80,7 +81,7 @@ def cluster(tmp_path: Path) -> Iterator[dict[str, Any]]:
         "SYNTHFACTORY_ACTOR_START_TIMEOUT": "60",
     }
     run_env.pop("PREFECT_API_URL", None)
-    yield {"address": address, "env": run_env}
+    yield {"address": address, "client": f"ray://127.0.0.1:{client_port}", "env": run_env}
     # stop only this cluster (`ray stop` would also stop other Ray instances on the host)
     mine = [
         p
