@@ -110,8 +110,7 @@ def publish_artifacts(manifest: Manifest, report: dict[str, Any] | None) -> None
         mark = "pass" if gate["passed"] else "FAIL"
         why = f", {gate['reason']}" if "reason" in gate else ""
         lines.append(
-            f"- {mark}: `{gate['metric']} {gate['condition']}` "
-            f"(value {gate.get('value')}{why})"
+            f"- {mark}: `{gate['metric']} {gate['condition']}` (value {gate.get('value')}{why})"
         )
     create_markdown_artifact(
         "\n".join(lines), key=f"{key}-summary", description="synthfactory dataset summary"
