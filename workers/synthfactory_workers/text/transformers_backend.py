@@ -164,18 +164,17 @@ class SeededSampler:
         import torch
 
         logits = scores.float() / self.s.temperature
-        if self.s.top_k:
-            k = min(self.s.top_k, logits.shape[-1])
-            kth = torch.topk(logits, k, dim=-1).values[:, -1:]
-            logits = logits.masked_fill(logits < kth, float("-inf"))
+        k = min(self.s.top_k, logits.shape[-1]) if self.s.top_k else logits.shape[-1]
+        # work in the top-k space: sorting k candidates instead of the whole vocabulary
+        values, index = torch.topk(logits, k, dim=-1)
+        probs = torch.softmax(values, dim=-1)
         if self.s.top_p < 1.0:
-            sorted_logits, idx = torch.sort(logits, descending=True, dim=-1)
-            cum = torch.softmax(sorted_logits, dim=-1).cumsum(dim=-1)
-            drop = cum - torch.softmax(sorted_logits, dim=-1) > self.s.top_p
-            logits = logits.scatter(-1, idx, sorted_logits.masked_fill(drop, float("-inf")))
-        probs = torch.softmax(logits, dim=-1).cpu()
-        chosen = torch.stack(
-            [torch.multinomial(probs[i], 1, generator=g) for i, g in enumerate(self.generators)]
-        ).to(scores.device)
+            before = probs.cumsum(dim=-1) - probs  # mass of the candidates ranked above
+            probs = probs.masked_fill(before > self.s.top_p, 0.0)
+            probs = probs / probs.sum(dim=-1, keepdim=True)
+        cdf = probs.cumsum(dim=-1).cpu()
+        draws = torch.stack([torch.rand(1, generator=g) for g in self.generators])
+        position = torch.searchsorted(cdf, draws * cdf[:, -1:]).clamp(max=k - 1)
+        chosen = index.gather(-1, position.to(index.device))
         out = torch.full_like(scores, float("-inf"))
         return out.scatter(-1, chosen, 0.0)
