@@ -1,6 +1,6 @@
 """The same job as tabular_penguins.yaml, written in Python and sent to S3.
 
-    AWS_ENDPOINT_URL=http://127.0.0.1:9000 synthfactory run examples/tabular_penguins_s3.py
+AWS_ENDPOINT_URL=http://127.0.0.1:9000 synthfactory run examples/tabular_penguins_s3.py
 """
 
 from pathlib import Path

@@ -81,7 +81,7 @@ def deploy(
         concurrency_limit=concurrency_limit or spec.concurrency.limit,
         paused=paused,
         tags=[TAG, f"dataset:{spec.name}"],
-        description=spec.description or f"Generate {spec.rows} {spec.modality} rows",
+        description=spec.description or f"Generate {spec.rows or 'balanced'} {spec.modality} rows",
         entrypoint_type=EntrypointType.MODULE_PATH,
     )
     deployment_id = deployment.apply(work_pool_name=work_pool)

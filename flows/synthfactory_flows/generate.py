@@ -34,7 +34,7 @@ from synthfactory_flows.tasks import prepare_generator, shard_task
 from synthfactory_workers.contract import ShardTask
 from synthfactory_workers.pool import ActorPool
 from synthfactory_workers.ray_runtime import connect
-from synthfactory_workers.registry import generator_class
+from synthfactory_workers.registry import generator_class, with_derived_rows
 
 FLOW_NAME = "synthfactory-generate"
 
@@ -58,7 +58,7 @@ def generate_dataset(
     """Generate the dataset a spec describes; resume whatever an earlier run committed."""
     logger = get_run_logger()
     started = time.perf_counter()
-    job = load_spec(spec)
+    job = with_derived_rows(load_spec(spec))
     fingerprints = generator_class(job).preflight(job)
     spec_hash = job.content_hash(fingerprints)
     root = open_store(job.output, job.storage)
@@ -116,7 +116,7 @@ def _generate(
             name=job.name,
             version=target.version,
             uri=target.uri,
-            target_rows=job.rows,
+            target_rows=job.target_rows,
             shards_total=len(plan),
             shards_done=len(done),
             rows_done=sum(e.rows for e in done.values()),
@@ -137,7 +137,7 @@ def _generate(
         while True:  # top up until the accepted target is met or the budget is spent
             entries = [done[t.index] for t in known]
             selection = select(target.store, entries)
-            if selection.accepted >= job.rows or rounds >= job.top_up_rounds:
+            if selection.accepted >= job.target_rows or rounds >= job.top_up_rounds:
                 break
             rounds += 1
             extra = top_up_plan(job, known, selection)
@@ -145,7 +145,7 @@ def _generate(
                 "round %d: %d of %d rows accepted; generating %d more shard(s)",
                 rounds,
                 selection.accepted,
-                job.rows,
+                job.target_rows,
                 len(extra),
             )
             progress.update(
@@ -160,16 +160,16 @@ def _generate(
     finally:
         runner.stop()
 
-    final = trim(selection, entries, job.rows)
+    final = trim(selection, entries, job.target_rows)
     entries = [rewrite(target.store, e, final[e.index], selection.keep[e.index]) for e in entries]
     entries = [e for e in entries if e.rows > 0]
     total = sum(e.rows for e in entries)
-    target_met = total == job.rows
+    target_met = total == job.target_rows
     if not target_met:
         logger.warning(
             "target not met: %d of %d rows accepted after %d top-up round(s)",
             total,
-            job.rows,
+            job.target_rows,
             rounds,
         )
     timings = runner.timings
@@ -198,7 +198,7 @@ def _generate(
             "rows_generated": float(selection.produced),
             "top_up_rounds": float(rounds),
         },
-        target_rows=job.rows,
+        target_rows=job.target_rows,
         target_met=target_met,
         flow_run={"id": str(flow_run.get_id() or ""), "name": str(flow_run.get_name() or "")},
     )
@@ -285,8 +285,8 @@ def top_up_plan(job: JobSpec, known: list[ShardTask], selection: Selection) -> l
     """More shards for the missing rows, sized by the acceptance rate seen so far."""
     asked = sum(t.rows for t in known)
     rate = max(selection.accepted / asked, 0.05) if asked else 1.0
-    missing = job.rows - selection.accepted
-    rows = min(math.ceil(missing / rate * 1.2) + 1, max(job.rows, job.shard_rows) * 20)
+    missing = job.target_rows - selection.accepted
+    rows = min(math.ceil(missing / rate * 1.2) + 1, max(job.target_rows, job.shard_rows) * 20)
     last = known[-1]
     return plan_shards(
         job, start_index=last.index + 1, rows=rows, row_start=last.row_start + last.rows

@@ -22,7 +22,7 @@ def plan_shards(
 
     Top-up rounds plan more shards with later indices, so their seeds never repeat.
     """
-    total = spec.rows if rows is None else rows
+    total = spec.target_rows if rows is None else rows
     tasks = []
     for offset in range(0, total, spec.shard_rows):
         index = start_index + offset // spec.shard_rows

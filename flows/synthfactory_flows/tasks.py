@@ -57,4 +57,33 @@ def prepare_generator(spec: JobSpec, artifacts_uri: str) -> dict[str, Any]:
         result: dict[str, Any] = ray.get(remote.remote(spec.model_dump(mode="json"), artifacts_uri))
     except Exception as exc:
         raise unwrap(exc) from None
+    report_training(spec, result)
     return result
+
+
+def report_training(spec: JobSpec, prepared: dict[str, Any]) -> None:
+    """A fitted model's loss per epoch in the task's log and as a Prefect table artifact."""
+    from prefect import get_run_logger
+    from prefect.artifacts import create_table_artifact
+
+    history: list[dict[str, float]] = prepared.get("training") or []
+    if not history:
+        return
+    logger = get_run_logger()
+    if prepared.get("reused"):
+        logger.info(
+            "reusing fitted %s %s (%d epochs)",
+            spec.generator.kind,
+            prepared.get("model_key"),
+            len(history),
+        )
+        return
+    for epoch in history:
+        losses = ", ".join(f"{k}={v:.4f}" for k, v in epoch.items() if k != "epoch")
+        logger.info("%s epoch %d: %s", spec.generator.kind, int(epoch["epoch"]), losses)
+    key = "".join(c if c.isalnum() else "-" for c in f"{spec.name}-training".lower())
+    create_table_artifact(
+        [{k: round(float(v), 6) for k, v in epoch.items()} for epoch in history],
+        key=key,
+        description=f"{spec.generator.kind} loss per epoch",
+    )

@@ -50,10 +50,8 @@ def validate(specs: tuple[str, ...]) -> None:
 
     for path in specs:
         job = load_spec(path)
-        click.echo(
-            f"ok: {path} ({job.modality}, {job.generator.kind}, {job.rows} rows, "
-            f"{job.shard_count} shards -> {job.output})"
-        )
+        size = f"{job.rows} rows, {job.shard_count} shards" if job.rows else "rows derived"
+        click.echo(f"ok: {path} ({job.modality}, {job.generator.kind}, {size} -> {job.output})")
 
 
 @main.command()
@@ -85,8 +83,9 @@ def run(
 ) -> None:
     """Generate the dataset SPEC describes, resuming any earlier partial run."""
     from synthfactory.spec import load_spec
+    from synthfactory_workers.registry import with_derived_rows
 
-    job = load_spec(spec, output=output, rows=rows)
+    job = with_derived_rows(load_spec(spec, output=output, rows=rows))
     if not verbose:
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")

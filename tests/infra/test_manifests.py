@@ -28,13 +28,21 @@ def test_compose_file_is_valid_compose() -> None:
     text = (INFRA / "compose" / "docker-compose.yaml").read_text()
     # YAML merge keys (<<) are resolved by the YAML loader, as docker compose does
     compose = compose_spec.PyCompose.from_json(json.dumps(yaml.safe_load(text)))
-    for service in ("postgres", "prefect-server", "minio", "ray-head", "ray-gpu-worker",
-                    "prefect-worker", "dashboard"):
+    for service in (
+        "postgres",
+        "prefect-server",
+        "minio",
+        "ray-head",
+        "ray-gpu-worker",
+        "prefect-worker",
+        "dashboard",
+    ):
         assert compose.get_service(service) is not None, service
     data = yaml.safe_load(text)
     images = {name: s.get("image") for name, s in data["services"].items()}
-    assert all(image and ":" in image and not image.endswith(":latest")
-               for image in images.values()), images
+    assert all(
+        image and ":" in image and not image.endswith(":latest") for image in images.values()
+    ), images
     gpu = data["services"]["ray-gpu-worker"]["deploy"]["resources"]["reservations"]["devices"]
     assert gpu[0]["capabilities"] == ["gpu"]
     server_env = data["services"]["prefect-server"]["environment"]
@@ -42,8 +50,11 @@ def test_compose_file_is_valid_compose() -> None:
     assert "password" not in text.lower().replace("_password", ""), "no literal secrets"
 
 
-@pytest.mark.parametrize("name,doc", [d for d in k8s_documents() if d[1]["kind"] != "RayCluster"],
-                         ids=lambda v: v if isinstance(v, str) else v["kind"])
+@pytest.mark.parametrize(
+    "name,doc",
+    [d for d in k8s_documents() if d[1]["kind"] != "RayCluster"],
+    ids=lambda v: v if isinstance(v, str) else v["kind"],
+)
 def test_kubernetes_objects_match_the_official_schema(name: str, doc: dict[str, Any]) -> None:
     import kubernetes_validate
 
@@ -57,13 +68,18 @@ def test_raycluster_pod_templates_are_valid_and_gpus_are_requested() -> None:
     assert cluster["apiVersion"] == "ray.io/v1"
     spec = cluster["spec"]
     assert re.fullmatch(r"\d+\.\d+\.\d+", spec["rayVersion"])
-    groups = [("head", spec["headGroupSpec"])] + [(g["groupName"], g)
-                                                  for g in spec["workerGroupSpecs"]]
+    groups = [("head", spec["headGroupSpec"])] + [
+        (g["groupName"], g) for g in spec["workerGroupSpecs"]
+    ]
     for name, group in groups:
         assert isinstance(group["rayStartParams"], dict)
         assert all(isinstance(v, str) for v in group["rayStartParams"].values()), name
-        template = {"apiVersion": "v1", "kind": "PodTemplate",
-                    "metadata": {"name": f"{name}-template"}, "template": group["template"]}
+        template = {
+            "apiVersion": "v1",
+            "kind": "PodTemplate",
+            "metadata": {"name": f"{name}-template"},
+            "template": group["template"],
+        }
         kubernetes_validate.validate(template, K8S_VERSION, strict=True)
     worker = spec["workerGroupSpecs"][0]
     assert worker["minReplicas"] <= worker["replicas"] <= worker["maxReplicas"]

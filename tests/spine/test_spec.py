@@ -52,6 +52,17 @@ def test_errors_name_the_field_the_value_and_the_fix() -> None:
     assert "fix:" in text
 
 
+def test_rows_is_required_unless_the_generator_derives_it() -> None:
+    missing = {k: v for k, v in VALID.items() if k != "rows"}
+    with pytest.raises(SpecError, match="rows: say how many rows"):
+        load_spec(missing)
+    copula = {"kind": "gaussian_copula", "source": "a.csv"}
+    with pytest.raises(SpecError, match="rows: say how many rows"):
+        load_spec({**missing, "generator": copula})
+    balanced = load_spec({**missing, "generator": {**copula, "augment": {"balance": "label"}}})
+    assert balanced.rows is None
+
+
 def test_unknown_generator_kind_lists_the_allowed_ones() -> None:
     with pytest.raises(SpecError, match="'gaussian_copula'"):
         load_spec({**VALID, "generator": {"kind": "gpt9"}})

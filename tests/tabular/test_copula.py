@@ -18,27 +18,7 @@ from synthfactory_workers.tabular.copula import GaussianCopula
 from synthfactory_workers.tabular.generator import CopulaGenerator
 from synthfactory_workers.tabular.metadata import detect_types
 
-ROOT = Path(__file__).resolve().parents[2]
-PENGUINS = ROOT / "examples" / "data" / "penguins.csv"
-
-
-def mixed_table(n: int = 600, seed: int = 0) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    x = rng.normal(50, 10, n)
-    df = pd.DataFrame(
-        {
-            "customer_id": np.arange(1000, 1000 + n),
-            "amount": np.round(x * 3 + rng.normal(0, 5, n), 2),
-            "score": x,
-            "count": rng.poisson(4, n),
-            "plan": rng.choice(["basic", "pro", "team"], n, p=[0.6, 0.3, 0.1]),
-            "active": rng.random(n) < 0.7,
-            "signup": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 365, n), "D"),
-        }
-    )
-    df.loc[rng.random(n) < 0.15, "score"] = np.nan
-    df.loc[rng.random(n) < 0.1, "plan"] = None
-    return df
+from .tables import PENGUINS, mixed_table, spec_dict
 
 
 def test_detects_types() -> None:
@@ -101,14 +81,7 @@ def test_parametric_marginals(distribution: str) -> None:
 
 
 def spec_for(source: Path, output: Path, **generator: object) -> dict[str, object]:
-    return {
-        "name": "t",
-        "modality": "tabular",
-        "rows": 1000,
-        "shard_rows": 500,
-        "output": str(output),
-        "generator": {"kind": "gaussian_copula", "source": str(source), **generator},
-    }
+    return spec_dict(source, output, **generator)
 
 
 def test_generator_contract_fit_once_and_regenerated_ids(tmp_path: Path) -> None:
@@ -129,8 +102,9 @@ def test_generator_contract_fit_once_and_regenerated_ids(tmp_path: Path) -> None
         table.schema == pa.Table.from_pandas(pd.read_parquet(source), preserve_index=False).schema
     )
     ids = table["customer_id"].to_pylist()
-    assert ids == list(range(500, 1000)), "ids are regenerated from global row numbers"
-    assert not set(ids) & set(mixed_table()["customer_id"]) or min(ids) >= 500
+    first_new = int(mixed_table()["customer_id"].max()) + 1
+    assert ids == list(range(first_new + 500, first_new + 1000)), "from global row numbers"
+    assert not set(ids) & set(mixed_table()["customer_id"]), "never a source id"
     # a changed source is a new fingerprint, so a new model
     changed = mixed_table(seed=1)
     changed.to_parquet(source)
@@ -161,3 +135,34 @@ def test_bad_column_override_and_missing_source(tmp_path: Path) -> None:
         )
     with pytest.raises(ConfigError, match="does not exist"):
         CopulaGenerator.preflight(load_spec(spec_for(tmp_path / "missing.csv", tmp_path)))
+
+
+def test_conditions_are_exact_and_shift_correlated_columns() -> None:
+    real = mixed_table()
+    model = GaussianCopula()
+    model.fit(real, detect_types(real))
+    team = model.sample(2000, 4, {"plan": "team"})
+    assert (team["plan"] == "team").all()
+    high = model.sample(2000, 4, {"score": 70})
+    low = model.sample(2000, 4, {"score": 30})
+    assert (high["score"] == 70).all() and (low["score"] == 30).all()
+    # amount ~ 3 x score in the source: conditioning on score moves amount with it
+    assert high["amount"].mean() - low["amount"].mean() > 80
+    assert high["amount"].mean() == pytest.approx(210, abs=15)
+    when = model.sample(50, 4, {"signup": "2024-03-01"})
+    assert (when["signup"] == pd.Timestamp("2024-03-01")).all()
+    pd.testing.assert_frame_equal(team, model.sample(2000, 4, {"plan": "team"}))
+
+
+def test_conditions_that_can_never_hold_are_config_errors() -> None:
+    real = mixed_table()
+    model = GaussianCopula()
+    model.fit(real, detect_types(real))
+    with pytest.raises(ConfigError, match="never occurs"):
+        model.sample(10, 0, {"plan": "enterprise"})
+    with pytest.raises(ConfigError, match="outside the source's range"):
+        model.sample(10, 0, {"score": 1e6})
+    with pytest.raises(ConfigError, match="not in the fitted table"):
+        model.sample(10, 0, {"nope": 1})
+    with pytest.raises(ConfigError, match="id column"):
+        model.sample(10, 0, {"customer_id": 1000})

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from synthfactory.dataset import open_dataset
 from synthfactory.storage import open_store
 from synthfactory_flows.generate import run_job
+
+from .tables import TINY_TVAE, people_table, spec_dict, write
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT / "examples" / "tabular_penguins.yaml"
@@ -87,3 +91,46 @@ def test_source_and_output_on_s3(s3_bucket: str) -> None:
     # same spec, new output version label: the cached fit is reused, same rows come out
     again = run_job(spec, version="again")
     assert open_dataset(again["uri"]).to_arrow().equals(ds.to_arrow())
+
+
+@pytest.mark.usefixtures("ray_local", "prefect_server")
+def test_tvae_job_balances_with_constraints_on_the_pool(tmp_path: Path) -> None:
+    """A TVAE fitted once, sampled by two actors: a combined, balanced dataset (its row count
+    derived from the source) whose rows all meet the constraints, with the rejections in the
+    manifest and no source email copied."""
+    real = people_table(200)
+    source = write(real, tmp_path)
+    counts = real["plan"].value_counts()
+    rows = len(real) + int((counts.max() - counts).sum())
+    spec = spec_dict(
+        source,
+        tmp_path / "out",
+        "tvae",
+        augment={"balance": "plan", "combined": True},
+        constraints=[{"kind": "range", "column": "amount", "min": 100, "max": 200}],
+        **TINY_TVAE,
+    )
+    del spec["rows"]  # derived: exactly the rows that balance the classes, plus the source
+    spec.update(shard_rows=150, resources={"actors": 2, "num_cpus": 0.5})
+    ds = open_dataset(run_job(spec)["uri"])
+    df = ds.to_arrow().to_pandas()
+    assert len(df) == rows and (df["plan"].value_counts() == counts.max()).all()
+    synthetic = df[df["is_synthetic"]]
+    assert synthetic["amount"].between(100, 200).all()
+    assert not set(synthetic["contact"]) & set(real["contact"])
+    assert ds.manifest.rejected_rows > 0
+    assert ds.manifest.stats["constraint_rejections"] == ds.manifest.rejected_rows
+    # the fit's loss per epoch reached Prefect as a table artifact, and the metrics too
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["t-training", "t-metrics"]))
+        )
+    by_key = {a.key: a for a in found}
+    assert set(by_key) == {"t-training", "t-metrics"}
+    epochs = by_key["t-training"].data
+    epochs = json.loads(epochs) if isinstance(epochs, str) else epochs
+    assert [int(e["epoch"]) for e in epochs] == [1, 2, 3]
+    assert all(np.isfinite(e["loss"]) for e in epochs)

@@ -67,6 +67,12 @@ class Generator(ABC):
         return {}
 
     @classmethod
+    def derived_rows(cls, spec: JobSpec) -> int | None:
+        """The dataset's row count when the generator decides it (e.g. class balancing);
+        None when the spec's ``rows`` does."""
+        return None
+
+    @classmethod
     def prepare(cls, spec: JobSpec, artifacts: ObjectStore) -> dict[str, Any]:
         """Run once per job, before actors start, with one actor's resources."""
         return {}

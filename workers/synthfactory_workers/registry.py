@@ -36,3 +36,16 @@ def generator_class(spec: JobSpec) -> type[Generator]:
     if not (isinstance(cls, type) and issubclass(cls, Generator)):
         raise ConfigError(f"{type(spec.generator).implementation} is not a Generator class")
     return cls
+
+
+def with_derived_rows(spec: JobSpec) -> JobSpec:
+    """The spec with ``rows`` filled in when the generator derives it (``rows`` left out)."""
+    if spec.rows:
+        return spec
+    rows = generator_class(spec).derived_rows(spec)
+    if not rows:
+        raise ConfigError(
+            f"generator {spec.generator.kind!r} cannot derive the row count",
+            fix="set rows: N in the spec",
+        )
+    return spec.model_copy(update={"rows": rows})

@@ -14,7 +14,7 @@ from pydantic import Field, field_validator
 
 from synthfactory.spec.base import GeneratorConfigBase, Modality
 from synthfactory.spec.image import DiffusionConfig
-from synthfactory.spec.tabular import GaussianCopulaConfig
+from synthfactory.spec.tabular import CTGANConfig, GaussianCopulaConfig, TVAEConfig
 from synthfactory.spec.text import LLMConfig
 
 
@@ -42,14 +42,26 @@ class PythonGeneratorConfig(GeneratorConfigBase):
 
 
 GeneratorConfig = Annotated[
-    GaussianCopulaConfig | LLMConfig | DiffusionConfig | PythonGeneratorConfig,
+    GaussianCopulaConfig
+    | CTGANConfig
+    | TVAEConfig
+    | LLMConfig
+    | DiffusionConfig
+    | PythonGeneratorConfig,
     Field(discriminator="kind"),
 ]
 
 #: kind -> config model (keep in step with the union above)
 GENERATOR_CONFIGS: dict[str, type[GeneratorConfigBase]] = {
     model.model_fields["kind"].default: model
-    for model in (GaussianCopulaConfig, LLMConfig, DiffusionConfig, PythonGeneratorConfig)
+    for model in (
+        GaussianCopulaConfig,
+        CTGANConfig,
+        TVAEConfig,
+        LLMConfig,
+        DiffusionConfig,
+        PythonGeneratorConfig,
+    )
 }
 
 __all__ = ["GENERATOR_CONFIGS", "GeneratorConfig", "GeneratorConfigBase", "Modality"]

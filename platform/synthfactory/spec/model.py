@@ -105,7 +105,13 @@ class JobSpec(_Strict):
     )
     modality: Modality = Field(description="What rows hold: tabular, text or image.")
     generator: GeneratorConfig = Field(description="The generator and its settings.")
-    rows: int = Field(ge=1, le=10_000_000_000, description="Rows in the finished dataset.")
+    rows: int | None = Field(
+        None,
+        ge=1,
+        le=10_000_000_000,
+        description="Rows in the finished dataset. Required, except with "
+        "generator.augment, which derives it from the source when left out.",
+    )
     shard_rows: int = Field(
         10_000, ge=1, description="Rows per shard: the unit of work, retry and resume."
     )
@@ -141,6 +147,15 @@ class JobSpec(_Strict):
             )
         return self
 
+    @model_validator(mode="after")
+    def _rows_given(self) -> JobSpec:
+        if self.rows is None and getattr(self.generator, "augment", None) is None:
+            raise ValueError(
+                "rows: say how many rows the dataset has, e.g. 'rows: 1000' (only "
+                "generator.augment derives the count)"
+            )
+        return self
+
     @field_validator("gates")
     @classmethod
     def _gates_parse(cls, gates: dict[str, str]) -> dict[str, str]:
@@ -151,8 +166,15 @@ class JobSpec(_Strict):
         return gates
 
     @property
+    def target_rows(self) -> int:
+        """``rows``, once known (a derived count is filled in before a job runs)."""
+        if self.rows is None:
+            raise ValueError("rows is derived by the generator and not known yet")
+        return self.rows
+
+    @property
     def shard_count(self) -> int:
-        return -(-self.rows // self.shard_rows)
+        return -(-self.target_rows // self.shard_rows)
 
     def content_hash(self, extra: dict[str, str] | None = None) -> str:
         """Hash of everything that decides the data (not where it goes or how it runs)."""

@@ -1,36 +1,209 @@
-"""Tabular generator configurations."""
+"""Tabular generator configurations: the shared source/metadata/constraint options and one
+config per synthesizer (Gaussian copula, CTGAN, TVAE)."""
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from synthfactory.spec.base import GeneratorConfigBase
 
 ColumnType = Literal["numerical", "categorical", "boolean", "datetime", "id", "text"]
 Distribution = Literal["empirical", "auto", "norm", "beta", "truncnorm", "uniform", "gamma"]
+PiiKind = Literal[
+    "name", "first_name", "last_name", "email", "phone", "address", "ssn", "ip_address"
+]
+Scalar = str | int | float | bool
 
 
-class GaussianCopulaConfig(GeneratorConfigBase):
-    """Gaussian copula over per-column marginals (Patki et al. 2016, the SDV method)."""
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
-    implementation: ClassVar[str] = "synthfactory_workers.tabular.generator:CopulaGenerator"
+
+class RangeConstraint(_Strict):
+    """Every row has ``min <= column <= max`` (either bound may be left out)."""
+
+    kind: Literal["range"] = "range"
+    column: str
+    min: float | str | None = Field(None, description="Lower bound (a number or a date).")
+    max: float | str | None = Field(None, description="Upper bound (a number or a date).")
+    strict: bool = Field(False, description="Exclude the bounds themselves.")
+
+
+class InequalityConstraint(_Strict):
+    """Every row has ``low < high`` (``<=`` when not strict), e.g. start < end."""
+
+    kind: Literal["inequality"] = "inequality"
+    low: str
+    high: str
+    strict: bool = True
+
+
+class FixedCombinationsConstraint(_Strict):
+    """Only combinations of these columns' values that occur in the source appear."""
+
+    kind: Literal["fixed_combinations"] = "fixed_combinations"
+    columns: list[str] = Field(min_length=2)
+
+
+class UniqueConstraint(_Strict):
+    """No two rows of a shard share these columns' values (id columns are unique anyway:
+    they are regenerated from global row numbers)."""
+
+    kind: Literal["unique"] = "unique"
+    columns: list[str] = Field(min_length=1)
+
+
+class RoundingConstraint(_Strict):
+    """Round a numerical column to ``digits`` decimal places (a transform, never a rejection)."""
+
+    kind: Literal["rounding"] = "rounding"
+    column: str
+    digits: int = Field(ge=0, le=12)
+
+
+Constraint = Annotated[
+    RangeConstraint
+    | InequalityConstraint
+    | FixedCombinationsConstraint
+    | UniqueConstraint
+    | RoundingConstraint,
+    Field(discriminator="kind"),
+]
+
+
+class AugmentConfig(_Strict):
+    """Class balancing: generate exactly the rows that bring every class of ``balance`` up to
+    the largest class's count in the source."""
+
+    balance: str = Field(description="The label column whose classes are balanced.")
+    combined: bool = Field(
+        False,
+        description="Write source + synthetic rows as one dataset with an `is_synthetic` "
+        "column (the job's rows are then source rows + rows needed).",
+    )
+
+
+class TabularConfigBase(GeneratorConfigBase):
+    """What every tabular synthesizer shares: the source, column metadata, personal data,
+    constraints, conditions and augmentation."""
+
     modalities: ClassVar[tuple[str, ...]] = ("tabular",)
     path_fields: ClassVar[tuple[str, ...]] = ("source",)
 
-    kind: Literal["gaussian_copula"] = "gaussian_copula"
+    kind: str
     source: str = Field(
-        description="Table to fit on: a CSV or Parquet file, local path or s3:// URI."
+        description="Table to fit on: a CSV, Parquet or JSONL file, local path or s3:// URI."
     )
     column_types: dict[str, ColumnType] = Field(
         default_factory=dict,
         description="Override detected column types, e.g. {zip: categorical, id: id}.",
     )
+    pii_columns: dict[str, PiiKind] = Field(
+        default_factory=dict,
+        description="Columns holding personal data and what they hold, e.g. {mail: email}; "
+        "they are replaced with fake values, never copied.",
+    )
+    detect_pii: bool = Field(
+        True, description="Also detect names, emails, phone numbers and addresses by content."
+    )
+    pii_locale: str = Field("en_US", description="Faker locale for fake personal data.")
+    enforce_min_max: bool = Field(True, description="Clip numbers to the source's range.")
+    fit_seed: int = Field(0, ge=0, description="Seed for fitting (part of the model's key).")
+    constraints: list[Constraint] = Field(
+        default_factory=list,
+        description="Rules every output row satisfies; candidates breaking them are rejected "
+        "and counted.",
+    )
+    conditions: dict[str, Scalar] = Field(
+        default_factory=dict,
+        description="Fixed column values for every generated row, e.g. {label: fraud}.",
+    )
+    augment: AugmentConfig | None = Field(
+        None, description="Balance a label's classes, e.g. {balance: label}."
+    )
+
+    @model_validator(mode="after")
+    def _conditions_or_augment(self) -> TabularConfigBase:
+        if self.augment is not None and self.conditions:
+            raise ValueError("use either 'conditions' or 'augment', not both")
+        return self
+
+    #: fields that change the fitted model (the rest only change how it is sampled)
+    FIT_EXCLUDE: ClassVar[set[str]] = {
+        "source",
+        "constraints",
+        "conditions",
+        "augment",
+        "pii_locale",
+        "device",
+    }
+
+
+class GaussianCopulaConfig(TabularConfigBase):
+    """Gaussian copula over per-column marginals (Patki et al. 2016, the SDV method)."""
+
+    implementation: ClassVar[str] = "synthfactory_workers.tabular.generator:CopulaGenerator"
+
+    kind: Literal["gaussian_copula"] = "gaussian_copula"
     default_distribution: Distribution = Field(
         "empirical",
         description="Marginal for numerical columns: 'empirical' (interpolated quantiles, "
         "reproduces any shape), 'auto' (best parametric family by KS statistic) or a "
         "named family.",
     )
-    enforce_min_max: bool = Field(True, description="Clip numbers to the source's range.")
+
+
+class _NeuralConfig(TabularConfigBase):
+    epochs: int = Field(300, ge=1, le=100_000, description="Training epochs.")
+    batch_size: int = Field(500, ge=2, description="Training batch size.")
+    embedding_dim: int = Field(128, ge=1, description="Size of the noise / latent vector.")
+    max_modes: int = Field(
+        10, ge=1, le=50, description="Most modes per continuous column (Bayesian GMM)."
+    )
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="Where to train and sample: 'auto' uses a GPU when there is one."
+    )
+
+
+class CTGANConfig(_NeuralConfig):
+    """Conditional tabular GAN (Xu et al. 2019): mode-specific normalisation, conditional
+    vector with training-by-sampling, PacGAN discriminator, WGAN-GP loss."""
+
+    implementation: ClassVar[str] = "synthfactory_workers.tabular.generator:CTGANGenerator"
+
+    kind: Literal["ctgan"] = "ctgan"
+    generator_dims: list[int] = Field(default_factory=lambda: [256, 256], min_length=1)
+    discriminator_dims: list[int] = Field(default_factory=lambda: [256, 256], min_length=1)
+    generator_lr: float = Field(2e-4, gt=0)
+    discriminator_lr: float = Field(2e-4, gt=0)
+    generator_decay: float = Field(1e-6, ge=0)
+    discriminator_decay: float = Field(1e-6, ge=0)
+    discriminator_steps: int = Field(1, ge=1, le=20)
+    pac: int = Field(10, ge=1, le=64, description="Rows the discriminator judges together.")
+
+    @model_validator(mode="after")
+    def _batch_multiple_of_pac(self) -> CTGANConfig:
+        if self.batch_size % self.pac:
+            raise ValueError(
+                f"batch_size ({self.batch_size}) must be a multiple of pac ({self.pac})"
+            )
+        return self
+
+
+class TVAEConfig(_NeuralConfig):
+    """Tabular VAE (Xu et al. 2019): the same data transform, a Gaussian encoder and a
+    decoder with per-column output distributions."""
+
+    implementation: ClassVar[str] = "synthfactory_workers.tabular.generator:TVAEGenerator"
+
+    kind: Literal["tvae"] = "tvae"
+    compress_dims: list[int] = Field(default_factory=lambda: [128, 128], min_length=1)
+    decompress_dims: list[int] = Field(default_factory=lambda: [128, 128], min_length=1)
+    learning_rate: float = Field(1e-3, gt=0)
+    l2scale: float = Field(1e-5, ge=0)
+    loss_factor: float = Field(2.0, gt=0)
+
+
+TabularConfig = GaussianCopulaConfig | CTGANConfig | TVAEConfig

@@ -24,6 +24,15 @@ import numpy as np
 
 from synthfactory.errors import ConfigError
 from synthfactory_workers.tabular.base import Synthesizer
+from synthfactory_workers.tabular.columns import (
+    as_float,
+    finish_numbers,
+    key,
+    numeric_summary,
+    plain,
+    restore_category,
+    restore_numbers,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -119,11 +128,11 @@ class Intervals:
         freq = np.array([c for _, c in order], dtype=float) / len(column)
         bounds = np.concatenate([[0.0], np.cumsum(freq)])
         bounds[-1] = 1.0
-        return cls([_plain(v) for v, _ in order], bounds.tolist())
+        return cls([plain(v) for v, _ in order], bounds.tolist())
 
     def to_uniform(self, column: pd.Series, rng: np.random.Generator) -> np.ndarray:
-        index = {(_key(v)): i for i, v in enumerate(self.values)}
-        codes = np.array([index[_key(_plain(v))] for v in column.astype(object)], dtype=int)
+        index = {key(v): i for i, v in enumerate(self.values)}
+        codes = np.array([index[key(plain(v))] for v in column.astype(object)], dtype=int)
         lo, hi = self.bounds[codes], self.bounds[codes + 1]
         return np.asarray(lo + (hi - lo) * rng.uniform(0.0, 1.0, len(codes)))
 
@@ -138,33 +147,9 @@ class Intervals:
         return {"values": self.values, "bounds": self.bounds.tolist()}
 
 
-def _plain(value: Any) -> Any:
-    """JSON-friendly scalar: numpy types to Python, NaN/NA to None."""
-    if value is None:
-        return None
-    try:
-        if value != value:  # NaN
-            return None
-    except (TypeError, ValueError):
-        return None
-    return value.item() if hasattr(value, "item") else value
-
-
-def _key(value: Any) -> str:
-    return json.dumps(value, default=str)
-
-
-def _decimals(values: np.ndarray) -> int:
-    """Decimal places the source uses (at most 6)."""
-    sample = values[:2000]
-    for places in range(7):
-        if np.allclose(sample, np.round(sample, places), rtol=0, atol=1e-9):
-            return places
-    return 6
-
-
 class GaussianCopula(Synthesizer):
     name: ClassVar[str] = "gaussian_copula"
+    exact_conditions: ClassVar[bool] = True
 
     def __init__(
         self, default_distribution: str = "empirical", enforce_min_max: bool = True, seed: int = 0
@@ -195,7 +180,7 @@ class GaussianCopula(Synthesizer):
                 continue
             nulls = series.isna().to_numpy()
             if kind in ("numerical", "datetime"):
-                x = _as_float(series)
+                x = as_float(series, datetime=kind == "datetime")
                 observed = x[~nulls]
                 if len(observed) == 0:
                     col["all_null"] = True
@@ -203,10 +188,7 @@ class GaussianCopula(Synthesizer):
                 marginal = Marginal.fit(observed, self.default_distribution)
                 col.update(
                     marginal=marginal.to_dict(),
-                    min=float(observed.min()),
-                    max=float(observed.max()),
-                    integer=bool(np.allclose(observed, np.round(observed))),
-                    decimals=_decimals(observed),
+                    **numeric_summary(observed, datetime=kind == "datetime"),
                 )
                 u = np.empty(len(x))
                 u[~nulls] = marginal.cdf(observed)
@@ -233,19 +215,20 @@ class GaussianCopula(Synthesizer):
         else:
             self.correlation = np.eye(0)
 
-    def sample(self, n: int, seed: int, conditions: dict[str, Any] | None = None) -> pd.DataFrame:
+    def categories(self, column: dict[str, Any]) -> list[Any]:
+        return list(column["intervals"]["values"]) if "intervals" in column else []
+
+    def _sample(self, n: int, seed: int, conditions: dict[str, Any]) -> pd.DataFrame:
         import pandas as pd
         from scipy.special import ndtr
 
-        if conditions:
-            raise ConfigError(
-                "the Gaussian copula does not support conditions yet",
-                fix="remove the conditions from the spec",
-            )
         rng = np.random.default_rng(seed)
         d = len(self.dims)
-        chol = np.linalg.cholesky(self.correlation) if d else np.eye(0)
-        u = ndtr(rng.standard_normal((n, d)) @ chol.T) if d else np.empty((n, 0))
+        if conditions:
+            u = ndtr(self._conditional_scores(n, rng, conditions))
+        else:
+            chol = np.linalg.cholesky(self.correlation) if d else np.eye(0)
+            u = ndtr(rng.standard_normal((n, d)) @ chol.T) if d else np.empty((n, 0))
         position = {(dim["column"], dim["role"]): i for i, dim in enumerate(self.dims)}
         data: dict[str, Any] = {}
         for col in self.columns:
@@ -257,19 +240,55 @@ class GaussianCopula(Synthesizer):
             elif kind in ("numerical", "datetime"):
                 marginal = Marginal(col["marginal"]["kind"], col["marginal"]["params"])
                 x = marginal.ppf(u[:, position[(name, "value")]])
-                if self.enforce_min_max:
-                    x = np.clip(x, col["min"], col["max"])
-                x = np.round(x) if col["integer"] else np.round(x, col["decimals"])
+                x = finish_numbers(x, col, self.enforce_min_max)
                 mask = np.zeros(n, dtype=bool)
                 if "nulls" in col:
                     ind = Intervals(col["nulls"]["values"], col["nulls"]["bounds"])
                     mask = ind.from_uniform(u[:, position[(name, "null")]]).astype(bool)
-                data[name] = _restore(x, mask, col)
+                if name in conditions:
+                    x, mask = np.full(n, float(conditions[name])), np.zeros(n, dtype=bool)
+                data[name] = restore_numbers(x, mask, col)
             else:
                 enc = Intervals(col["intervals"]["values"], col["intervals"]["bounds"])
                 values = enc.from_uniform(u[:, position[(name, "category")]])
-                data[name] = _restore_category(values, col)
+                data[name] = restore_category(values, col)
         return pd.DataFrame(data, columns=[c["name"] for c in self.columns])
+
+    def _conditional_scores(
+        self, n: int, rng: np.random.Generator, conditions: dict[str, Any]
+    ) -> np.ndarray:
+        """Normal scores with the conditioned dimensions fixed and the others drawn from
+        the Gaussian conditioned on them (exact conditioning of the copula)."""
+        from scipy.special import ndtri
+
+        position = {(dim["column"], dim["role"]): i for i, dim in enumerate(self.dims)}
+        fixed: dict[int, np.ndarray] = {}
+        for name, value in conditions.items():
+            col = self.column(name)
+            if col["type"] in ("numerical", "datetime"):
+                marginal = Marginal(col["marginal"]["kind"], col["marginal"]["params"])
+                u = float(np.clip(marginal.cdf(np.array([float(value)]))[0], EPS, 1 - EPS))
+                fixed[position[(name, "value")]] = np.full(n, float(ndtri(u)))
+                if "nulls" in col:  # a conditioned value is never null
+                    fixed[position[(name, "null")]] = _inside(col["nulls"], False, n, rng)
+            else:
+                fixed[position[(name, "category")]] = _inside(col["intervals"], value, n, rng)
+        given = sorted(fixed)
+        rest = [i for i in range(len(self.dims)) if i not in fixed]
+        z = np.empty((n, len(self.dims)))
+        z_given = np.column_stack([fixed[i] for i in given])
+        z[:, given] = z_given
+        if rest:
+            s = self.correlation
+            s_cc = s[np.ix_(given, given)]
+            s_rc = s[np.ix_(rest, given)]
+            weights = np.linalg.solve(s_cc, s_rc.T)  # |C| x |R|
+            cov = s[np.ix_(rest, rest)] - s_rc @ weights
+            cov = (cov + cov.T) / 2 + 1e-9 * np.eye(len(rest))
+            values, vectors = np.linalg.eigh(cov)
+            root = vectors * np.sqrt(np.clip(values, 0, None))
+            z[:, rest] = z_given @ weights + rng.standard_normal((n, len(rest))) @ root.T
+        return z
 
     def save(self) -> bytes:
         return json.dumps(
@@ -295,44 +314,15 @@ class GaussianCopula(Synthesizer):
         return model
 
 
-def _as_float(series: pd.Series) -> np.ndarray:
-    import pandas as pd
+def _inside(intervals: dict[str, Any], value: Any, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Normal scores drawn uniformly inside ``value``'s frequency interval."""
+    from scipy.special import ndtri
 
-    if pd.api.types.is_datetime64_any_dtype(series.dtype):
-        return np.asarray(series.astype("int64").astype(float).where(series.notna(), np.nan))
-    return np.asarray(pd.to_numeric(series, errors="coerce").astype(float))
-
-
-def _restore(x: np.ndarray, nulls: np.ndarray, col: dict[str, Any]) -> pd.Series:
-    import pandas as pd
-
-    dtype = col["dtype"]
-    if col["type"] == "datetime":
-        values = pd.Series(x.astype("int64")).astype(dtype)
-        return values.mask(nulls)
-    series = pd.Series(x)
-    if "int" in dtype.lower():
-        series = series.astype("Int64") if nulls.any() or dtype[0] == "I" else series.astype(dtype)
-        return series.mask(nulls) if nulls.any() else series
-    return series.mask(nulls).astype(dtype if "float" in dtype.lower() else "float64")
-
-
-def _restore_category(values: np.ndarray, col: dict[str, Any]) -> pd.Series:
-    import pandas as pd
-
-    series = pd.Series(values, dtype=object)
-    dtype = col["dtype"]
-    if dtype == "bool" and not series.isna().any():
-        return series.astype(bool)
-    if dtype in ("bool", "boolean"):
-        return series.astype("boolean")
-    if "int" in dtype.lower() and not series.isna().any():
-        return series.astype(dtype)
-    if "int" in dtype.lower():
-        return series.astype("Int64")
-    if "float" in dtype.lower():
-        return series.astype("float64")
-    return series.astype("string") if dtype in ("string", "str") else series
+    index = [key(v) for v in intervals["values"]].index(key(plain(value)))
+    lo, hi = intervals["bounds"][index], intervals["bounds"][index + 1]
+    width = hi - lo
+    u = lo + width * (0.01 + 0.98 * rng.uniform(0.0, 1.0, n))
+    return np.asarray(ndtri(np.clip(u, EPS, 1 - EPS)))
 
 
 def _correlation(z: np.ndarray, observed: np.ndarray) -> np.ndarray:

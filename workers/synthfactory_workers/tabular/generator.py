@@ -1,14 +1,21 @@
-"""The Gaussian copula as a synthfactory generator: fit once per job, sample per shard."""
+"""Tabular synthesizers as synthfactory generators: fit once per source and config (cached in
+the artifact store), sample per shard with fake personal data, regenerated ids,
+constraints, conditions and class balancing."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from synthfactory.errors import ConfigError
 from synthfactory.sources import fingerprint, read_table
-from synthfactory.spec.tabular import GaussianCopulaConfig
+from synthfactory.spec.tabular import (
+    CTGANConfig,
+    GaussianCopulaConfig,
+    TabularConfigBase,
+    TVAEConfig,
+)
 from synthfactory_workers.contract import Generator, ShardOutput, ShardTask
 
 if TYPE_CHECKING:
@@ -17,89 +24,404 @@ if TYPE_CHECKING:
 
     from synthfactory.spec import JobSpec
     from synthfactory.storage import ObjectStore
+    from synthfactory_workers.tabular.base import Synthesizer
+
+SYNTHETIC_FLAG = "is_synthetic"
+BALANCE_TYPES = ("categorical", "boolean")
 
 
-def _config(spec: JobSpec) -> GaussianCopulaConfig:
-    assert isinstance(spec.generator, GaussianCopulaConfig)
+def _config(spec: JobSpec) -> TabularConfigBase:
+    if not isinstance(spec.generator, TabularConfigBase):
+        raise ConfigError(f"generator kind {spec.generator.kind!r} is not a tabular synthesizer")
     return spec.generator
 
 
-def model_key(source_sha256: str, config: GaussianCopulaConfig) -> str:
-    """Fitted models are addressed by the source's checksum and the fitting config."""
-    blob = json.dumps(
-        [source_sha256, config.model_dump(mode="json", exclude={"source"})], sort_keys=True
-    )
-    return f"gaussian_copula/{hashlib.sha256(blob.encode()).hexdigest()[:24]}.json"
+def model_key(source_sha256: str, config: TabularConfigBase) -> str:
+    """Fitted models are addressed by the source's checksum and the fitting config (the
+    sampling-only options, such as constraints and conditions, are left out)."""
+    fit = config.model_dump(mode="json", exclude=TabularConfigBase.FIT_EXCLUDE)
+    blob = json.dumps([source_sha256, fit], sort_keys=True)
+    return f"{config.kind}/{hashlib.sha256(blob.encode()).hexdigest()[:24]}"
 
 
-class CopulaGenerator(Generator):
-    @classmethod
-    def preflight(cls, spec: JobSpec) -> dict[str, str]:
-        config = _config(spec)
-        table = read_table(config.source, spec.storage)
-        unknown = sorted(set(config.column_types) - set(table.column_names))
+def required_rows(spec: JobSpec, df: pd.DataFrame | None = None) -> int | None:
+    """With ``augment.balance``: the rows the job must have (synthetic rows that balance
+    the classes, plus the source rows when ``combined``); None otherwise."""
+    from synthfactory_workers.tabular.sampling import balance_plan
+
+    config = _config(spec)
+    if config.augment is None:
+        return None
+    if df is None:
+        df = read_table(config.source, spec.storage).to_pandas()
+    needed = sum(n for _, n in balance_plan(df[config.augment.balance]))
+    return needed + (len(df) if config.augment.combined else 0)
+
+
+def _check_columns(
+    config: TabularConfigBase, df: pd.DataFrame
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Everything about the spec that the source alone can refute; returns the column types
+    and the personal-data columns."""
+    from synthfactory_workers.tabular import constraints
+    from synthfactory_workers.tabular.metadata import detect_pii, detect_types
+
+    columns = [str(c) for c in df.columns]
+    for field in ("column_types", "pii_columns", "conditions"):
+        unknown = sorted(set(getattr(config, field)) - set(columns))
         if unknown:
             raise ConfigError(
-                f"generator.column_types names column(s) not in {config.source}: {unknown}",
-                fix=f"use the source's columns: {table.column_names}",
+                f"generator.{field} names column(s) not in {config.source}: {unknown}",
+                fix=f"use the source's columns: {columns}",
             )
+    types = detect_types(df, dict(config.column_types))
+    personal = detect_pii(
+        df, dict(config.pii_columns), config.detect_pii, skip=set(config.column_types)
+    )
+    constraints.validate(list(config.constraints), types, set(personal))
+    for name in config.conditions:
+        if name in personal or types[name] == "id":
+            raise ConfigError(
+                f"condition on {name!r}: its values are regenerated, never sampled",
+                fix="drop the condition",
+            )
+    if config.augment is not None:
+        label = config.augment.balance
+        if label not in types:
+            raise ConfigError(
+                f"generator.augment.balance names {label!r}, which is not in {config.source}",
+                fix=f"use one of the source's columns: {columns}",
+            )
+        if types[label] not in BALANCE_TYPES or label in personal:
+            raise ConfigError(
+                f"generator.augment.balance needs a categorical column; {label!r} is "
+                f"{types[label]}",
+                fix=f"set generator.column_types.{label}: categorical",
+            )
+    return types, personal
+
+
+class TabularGenerator(Generator):
+    """Any tabular synthesizer; subclasses name which."""
+
+    synthesizer: ClassVar[str]
+
+    @classmethod
+    def preflight(cls, spec: JobSpec) -> dict[str, str]:
+        from synthfactory_workers.tabular.sampling import balance_plan
+
+        config = _config(spec)
+        df = read_table(config.source, spec.storage).to_pandas()
+        _check_columns(config, df)
+        if config.augment is not None:
+            plan = balance_plan(df[config.augment.balance])
+            expected = required_rows(spec, df)
+            if not sum(n for _, n in plan):
+                raise ConfigError(
+                    f"{config.augment.balance!r} is already balanced in the source",
+                    fix="drop generator.augment",
+                )
+            if spec.rows and spec.rows != expected:
+                what = ", ".join(f"{v}: +{n}" for v, n in plan)
+                raise ConfigError(
+                    f"balancing {config.augment.balance!r} takes exactly {expected} rows "
+                    f"({what}{', plus the source rows' if config.augment.combined else ''}); "
+                    f"the spec asks for {spec.rows}",
+                    fix=f"set rows: {expected}, or leave rows out to have it derived",
+                )
         return {"source_sha256": fingerprint(config.source, spec.storage)}
 
     @classmethod
+    def derived_rows(cls, spec: JobSpec) -> int | None:
+        return required_rows(spec)
+
+    @classmethod
     def prepare(cls, spec: JobSpec, artifacts: ObjectStore) -> dict[str, Any]:
-        from synthfactory_workers.tabular.copula import GaussianCopula
-        from synthfactory_workers.tabular.metadata import detect_types
+        """Fit (or reuse the cached fit), then check conditions against the fitted model."""
+        from synthfactory_workers.tabular import constraints
+        from synthfactory_workers.tabular.sampling import balance_plan
 
         config = _config(spec)
         key = model_key(fingerprint(config.source, spec.storage), config)
-        if artifacts.exists(key):
-            return {"model_key": key, "reused": True}
-        table = read_table(config.source, spec.storage)
-        df = table.to_pandas()
-        types = detect_types(df, dict(config.column_types))
-        model = GaussianCopula(config.default_distribution, config.enforce_min_max, seed=spec.seed)
-        model.fit(df, types)
-        artifacts.put_bytes(key, model.save())
-        artifacts.put_text(key.replace(".json", ".schema"), _schema_text(table.schema))
-        return {"model_key": key, "reused": False, "column_types": types}
+        reused = artifacts.exists(f"{key}.meta.json")
+        df: pd.DataFrame | None = None
+        if reused:
+            meta = json.loads(artifacts.get_text(f"{key}.meta.json"))
+        else:
+            table = read_table(config.source, spec.storage)
+            df = table.to_pandas()
+            meta = cls._fit(spec, df, table.schema, artifacts, key)
+        model = cls._load_model(artifacts.get_bytes(f"{key}.model"), "cpu")
+        out: dict[str, Any] = {
+            "model_key": key,
+            "reused": reused,
+            "column_types": meta["types"],
+            "pii_columns": meta["pii"],
+            "training": meta["training"],
+        }
+        if config.conditions:
+            model.resolve_conditions(dict(config.conditions))
+        needs_source = config.augment is not None or any(
+            c.kind == "fixed_combinations" for c in config.constraints
+        )
+        if needs_source and df is None:
+            df = read_table(config.source, spec.storage).to_pandas()
+        if df is not None:
+            out["constraint_facts"] = constraints.source_facts(list(config.constraints), df)
+        if config.augment is not None and df is not None:
+            plan = balance_plan(df[config.augment.balance])
+            for value, _ in plan:  # every class must be one the model can produce
+                model.resolve_conditions({config.augment.balance: value})
+            out["balance"] = [[value, need] for value, need in plan]
+            out["source_rows"] = len(df)
+        return out
 
+    @classmethod
+    def _fit(
+        cls, spec: JobSpec, df: pd.DataFrame, schema: pa.Schema, artifacts: ObjectStore, key: str
+    ) -> dict[str, Any]:
+        from synthfactory_workers.tabular import pii
+
+        config = _config(spec)
+        types, found = _check_columns(config, df)
+        salt = pii.new_salt()
+        model = cls._new_model(spec)
+        modelled = [c for c in df.columns if str(c) not in found]
+        model.fit(df[modelled], {c: types[c] for c in modelled})
+        meta = {
+            "synthesizer": cls.synthesizer,
+            "types": types,
+            "pii": found,
+            "salt": salt,
+            "digests": {c: pii.digests(df[c].tolist(), salt) for c in found},
+            "id_start": _id_starts(df, {c: t for c, t in types.items() if c not in found}),
+            "schema": _schema_text(_output_schema(schema, found)),
+            "training": list(getattr(model, "history", [])),
+        }
+        artifacts.put_bytes(f"{key}.model", model.save())
+        artifacts.put_text(f"{key}.meta.json", json.dumps(meta))  # written last: the marker
+        return meta
+
+    @classmethod
+    def _new_model(cls, spec: JobSpec) -> Synthesizer:
+        raise NotImplementedError
+
+    @classmethod
+    def _load_model(cls, data: bytes, device: str) -> Synthesizer:
+        from synthfactory_workers.tabular.base import synthesizer_class
+
+        return synthesizer_class(cls.synthesizer).load(data)
+
+    # -- per actor ------------------------------------------------------------------------
     def load(self) -> None:
         import pyarrow as pa
 
-        from synthfactory_workers.tabular.copula import GaussianCopula
-
+        config = _config(self.spec)
         key = self.context.prepared["model_key"]
-        self.model = GaussianCopula.load(self.context.artifacts.get_bytes(key))
-        schema_key = key.replace(".json", ".schema")
-        self.schema = pa.ipc.read_schema(
-            pa.py_buffer(bytes.fromhex(self.context.artifacts.get_text(schema_key)))
-        )
+        artifacts = self.context.artifacts
+        self.meta = json.loads(artifacts.get_text(f"{key}.meta.json"))
+        self.model = self._load_model(artifacts.get_bytes(f"{key}.model"), self.context.device)
+        self.schema = pa.ipc.read_schema(pa.py_buffer(bytes.fromhex(self.meta["schema"])))
+        self.forbidden = {c: set(d) for c, d in self.meta["digests"].items()}
+        self.source: pa.Table | None = None
+        if config.augment is not None and config.augment.combined:
+            self.source = read_table(config.source, self.spec.storage).cast(self.schema)
+            self.schema = self.schema.append(pa.field(SYNTHETIC_FLAG, pa.bool_()))
+        # warm every code path before the first shard
+        warm = self.model.sample(8, 0)
+        self._fill_pii(warm, 0)
 
-        self.generate(ShardTask(0, 0, 8, 0))  # warm every code path before the first shard
+    def _fill_pii(self, df: pd.DataFrame, seed: int) -> None:
+        from synthfactory_workers.tabular.pii import fake_values
+
+        config = _config(self.spec)
+        for i, (column, kind) in enumerate(sorted(self.meta["pii"].items())):
+            df[column] = fake_values(
+                kind,
+                len(df),
+                seed + i,
+                config.pii_locale,
+                self.forbidden.get(column, set()),
+                self.meta["salt"],
+            )
+
+    def _segments(self, shard: ShardTask) -> tuple[int, list[tuple[dict[str, Any], int, int]]]:
+        """(source rows first, [(conditions, rows, seed)]) for this shard."""
+        import numpy as np
+
+        from synthfactory_workers.tabular.sampling import segments
+
+        config = _config(self.spec)
+        if config.augment is None:
+            return 0, [(dict(config.conditions), shard.rows, shard.seed)]
+        offset = self.context.prepared["source_rows"] if config.augment.combined else 0
+        start, end = shard.row_start, shard.row_start + shard.rows
+        copied = max(0, min(end, offset) - start)
+        plan = [(v, n) for v, n in self.context.prepared["balance"]]
+        parts = []
+        for index, value, rows in segments(max(start, offset) - offset, shard.rows - copied, plan):
+            seed = int(np.random.SeedSequence([shard.seed, index]).generate_state(1)[0])
+            parts.append(({config.augment.balance: value}, rows, seed))
+        return copied, parts
 
     def generate(self, shard: ShardTask) -> ShardOutput:
-        df = self.model.sample(shard.rows, shard.seed)
-        fill_ids(df, self.model.columns, shard.row_start)
-        return ShardOutput(to_arrow(df, self.schema))
+        import pandas as pd
+        import pyarrow as pa
+
+        from synthfactory_workers.tabular.constraints import Checker
+        from synthfactory_workers.tabular.sampling import sample_valid
+
+        config = _config(self.spec)
+        checker = Checker(  # a fresh one per shard: uniqueness holds within a shard
+            list(config.constraints),
+            self.meta["types"],
+            self.context.prepared.get("constraint_facts", {}),
+        )
+        copied, parts = self._segments(shard)
+        frames, rejected = [], []
+        for conditions, rows, seed in parts:
+            got = sample_valid(self.model, rows, seed, conditions, checker, self._fill_pii)
+            frames.append(got.accepted)
+            rejected += got.rejected
+        names = [f.name for f in self.schema if f.name != SYNTHETIC_FLAG]
+        df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=names)
+        offset = self.context.prepared.get("source_rows", 0) if self.source is not None else 0
+        self._fill_ids(df, shard.row_start + copied - offset)
+        tables = []
+        if copied and self.source is not None:
+            tables.append(
+                self.source.slice(shard.row_start, copied).append_column(
+                    SYNTHETIC_FLAG, pa.array([False] * copied)
+                )
+            )
+        if len(df) or not tables:
+            if self.source is not None:
+                df[SYNTHETIC_FLAG] = True
+            tables.append(to_arrow(df, self.schema))
+        table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+        bad = None
+        if rejected:
+            frame = pd.concat(rejected, ignore_index=True)
+            base = pa.schema([f for f in self.schema if f.name != SYNTHETIC_FLAG])
+            bad = to_arrow(frame, base).append_column(
+                "reason", pa.array(frame["reason"], pa.string())
+            )
+        rejections = sum(len(r) for r in rejected)
+        stats = {
+            "candidates": float(len(df) + rejections),
+            "constraint_rejections": float(rejections),
+        }
+        return ShardOutput(table, bad, stats)
+
+    def _fill_ids(self, df: pd.DataFrame, first: int) -> None:
+        """Id columns are regenerated from global row numbers, past the source's largest
+        id: unique across shards and never a source id."""
+        import numpy as np
+
+        for column, start in self.meta["id_start"].items():
+            numbers = np.arange(first, first + len(df), dtype=np.int64)
+            df[column] = numbers + start if start is not None else [f"syn-{i}" for i in numbers]
 
     def identity(self) -> dict[str, str]:
         config = _config(self.spec)
         return {
-            "generator": "gaussian_copula",
+            "generator": config.kind,
             "model": self.context.prepared["model_key"],
             "source": config.source,
         }
 
 
-def fill_ids(df: pd.DataFrame, columns: list[dict[str, Any]], row_start: int) -> None:
-    """Id columns are regenerated from global row numbers: unique, never copied."""
-    import numpy as np
+class CopulaGenerator(TabularGenerator):
+    synthesizer: ClassVar[str] = "gaussian_copula"
 
-    for col in columns:
-        if col["type"] != "id":
+    @classmethod
+    def _new_model(cls, spec: JobSpec) -> Synthesizer:
+        from synthfactory_workers.tabular.copula import GaussianCopula
+
+        config = spec.generator
+        assert isinstance(config, GaussianCopulaConfig)
+        return GaussianCopula(config.default_distribution, config.enforce_min_max, config.fit_seed)
+
+
+class _NeuralGenerator(TabularGenerator):
+    OPTION_FIELDS: ClassVar[tuple[str, ...]]
+
+    @classmethod
+    def _new_model(cls, spec: JobSpec) -> Synthesizer:
+        from synthfactory_workers.tabular.base import synthesizer_class
+        from synthfactory_workers.tabular.neural import pick_device
+
+        config = spec.generator
+        assert isinstance(config, CTGANConfig | TVAEConfig)
+        options = {f: getattr(config, f) for f in cls.OPTION_FIELDS}
+        model_cls = synthesizer_class(cls.synthesizer)
+        return model_cls(  # type: ignore[call-arg]
+            options, config.enforce_min_max, config.fit_seed, pick_device(config.device)
+        )
+
+    @classmethod
+    def _load_model(cls, data: bytes, device: str) -> Synthesizer:
+        from synthfactory_workers.tabular.base import synthesizer_class
+
+        return synthesizer_class(cls.synthesizer).load(data, device=device)  # type: ignore[call-arg]
+
+
+class CTGANGenerator(_NeuralGenerator):
+    synthesizer: ClassVar[str] = "ctgan"
+    OPTION_FIELDS: ClassVar[tuple[str, ...]] = (
+        "epochs",
+        "batch_size",
+        "embedding_dim",
+        "generator_dims",
+        "discriminator_dims",
+        "generator_lr",
+        "discriminator_lr",
+        "generator_decay",
+        "discriminator_decay",
+        "discriminator_steps",
+        "pac",
+        "max_modes",
+    )
+
+
+class TVAEGenerator(_NeuralGenerator):
+    synthesizer: ClassVar[str] = "tvae"
+    OPTION_FIELDS: ClassVar[tuple[str, ...]] = (
+        "epochs",
+        "batch_size",
+        "embedding_dim",
+        "compress_dims",
+        "decompress_dims",
+        "learning_rate",
+        "l2scale",
+        "loss_factor",
+        "max_modes",
+    )
+
+
+def _id_starts(df: pd.DataFrame, types: dict[str, str]) -> dict[str, int | None]:
+    """Per id column: the first regenerated number (past the source's largest numeric id),
+    or None for text ids (regenerated as 'syn-<row>')."""
+    import pandas as pd
+
+    out: dict[str, int | None] = {}
+    for column, kind in types.items():
+        if kind != "id":
             continue
-        numbers = np.arange(row_start, row_start + len(df), dtype=np.int64)
-        df[col["name"]] = numbers if col.get("numeric") else [f"syn-{i}" for i in numbers]
+        series = df[column]
+        numeric = pd.api.types.is_numeric_dtype(series.dtype) and series.notna().any()
+        out[column] = int(series.max()) + 1 if numeric else None
+    return out
+
+
+def _output_schema(schema: pa.Schema, pii_columns: dict[str, str]) -> pa.Schema:
+    """The source's Arrow schema, with personal-data columns as strings (fake values)."""
+    import pyarrow as pa
+
+    for column in pii_columns:
+        i = schema.get_field_index(column)
+        schema = schema.set(i, pa.field(column, pa.string()))
+    return schema.remove_metadata()
 
 
 def to_arrow(df: pd.DataFrame, schema: pa.Schema) -> pa.Table:

@@ -1,0 +1,125 @@
+"""Column values in and out of a synthesizer: JSON-friendly scalars, numbers from any
+numeric or datetime column, the source's precision and range, and the source's dtypes."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+#: datetime resolutions tried, coarsest first (nanoseconds)
+DATETIME_STEPS = (86_400e9, 3_600e9, 60e9, 1e9, 1e6, 1e3, 1.0)
+
+
+def numeric_summary(observed: np.ndarray, datetime: bool = False) -> dict[str, Any]:
+    """What sampling needs to give numbers the source's range and precision back
+    (for datetimes, the coarsest of day/hour/minute/second/ms/us/ns they all fall on)."""
+    out: dict[str, Any] = {
+        "min": float(observed.min()),
+        "max": float(observed.max()),
+        "integer": bool(np.allclose(observed, np.round(observed))),
+        "decimals": decimals(observed),
+    }
+    if datetime:
+        sample = observed[:2000]
+        out["step"] = next(s for s in DATETIME_STEPS if np.all(np.fmod(sample, s) == 0))
+    return out
+
+
+def finish_numbers(x: np.ndarray, col: dict[str, Any], enforce_min_max: bool) -> np.ndarray:
+    """Clip to the source's range (when asked) and round to the source's precision."""
+    if enforce_min_max:
+        x = np.clip(x, col["min"], col["max"])
+    if col.get("step"):
+        return np.asarray(np.round(x / col["step"]) * col["step"])
+    return np.round(x) if col["integer"] else np.round(x, col["decimals"])
+
+
+def plain(value: Any) -> Any:
+    """JSON-friendly scalar: numpy types to Python, NaN/NA to None."""
+    if value is None:
+        return None
+    try:
+        if value != value:  # NaN
+            return None
+    except (TypeError, ValueError):
+        return None
+    return value.item() if hasattr(value, "item") else value
+
+
+def key(value: Any) -> str:
+    return json.dumps(value, default=str)
+
+
+def decimals(values: np.ndarray) -> int:
+    """Decimal places the source uses (at most 6)."""
+    sample = values[:2000]
+    for places in range(7):
+        if np.allclose(sample, np.round(sample, places), rtol=0, atol=1e-9):
+            return places
+    return 6
+
+
+def as_float(series: pd.Series, datetime: bool = False) -> np.ndarray:
+    """Numbers as floats; datetimes (or, with ``datetime``, date strings) as nanoseconds
+    since the epoch (UTC); anything unreadable as NaN."""
+    import pandas as pd
+
+    if datetime and not pd.api.types.is_datetime64_any_dtype(series.dtype):
+        series = pd.Series(pd.to_datetime(series, errors="coerce", format="mixed"))
+    if pd.api.types.is_datetime64_any_dtype(series.dtype):
+        ns = np.asarray(series.dt.as_unit("ns").array.asi8, dtype=float)
+        ns[series.isna().to_numpy()] = np.nan
+        return ns
+    return np.asarray(pd.to_numeric(series, errors="coerce").astype(float))
+
+
+def restore_numbers(x: np.ndarray, nulls: np.ndarray, col: dict[str, Any]) -> pd.Series:
+    import pandas as pd
+
+    dtype = col["dtype"]
+    if col["type"] == "datetime":
+        return _restore_datetimes(x, nulls, dtype)
+    series = pd.Series(x)
+    if "int" in dtype.lower():
+        series = series.astype("Int64") if nulls.any() or dtype[0] == "I" else series.astype(dtype)
+        return series.mask(nulls) if nulls.any() else series
+    return series.mask(nulls).astype(dtype if "float" in dtype.lower() else "float64")
+
+
+def restore_category(values: np.ndarray, col: dict[str, Any]) -> pd.Series:
+    import pandas as pd
+
+    series = pd.Series(values, dtype=object)
+    dtype = col["dtype"]
+    if dtype == "bool" and not series.isna().any():
+        return series.astype(bool)
+    if dtype in ("bool", "boolean"):
+        return series.astype("boolean")
+    if "int" in dtype.lower() and not series.isna().any():
+        return series.astype(dtype)
+    if "int" in dtype.lower():
+        return series.astype("Int64")
+    if "float" in dtype.lower():
+        return series.astype("float64")
+    return series.astype("string") if dtype in ("string", "str") else series
+
+
+def _restore_datetimes(x: np.ndarray, nulls: np.ndarray, dtype: str) -> pd.Series:
+    import pandas as pd
+
+    stamps = pd.Series(pd.to_datetime(x.astype("int64"), unit="ns"))
+    if not dtype.startswith("datetime64"):  # dates held as text in the source
+        midnight = bool((stamps.dt.normalize() == stamps).all())
+        text = stamps.dt.strftime("%Y-%m-%d" if midnight else "%Y-%m-%d %H:%M:%S")
+        return text.astype(object).mask(nulls, None)
+    target = pd.api.types.pandas_dtype(dtype)
+    tz = getattr(target, "tz", None)
+    if tz is not None:
+        stamps = stamps.dt.tz_localize("UTC").dt.tz_convert(tz)
+    return stamps.astype(target).mask(nulls)

@@ -1,0 +1,166 @@
+"""What the torch synthesizers (CTGAN, TVAE) share: the data transform, device choice,
+per-epoch loss logging, and a pickle-free file format (JSON header + safetensors)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import struct
+from abc import abstractmethod
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from synthfactory.errors import ConfigError
+from synthfactory_workers.tabular.base import Synthesizer
+from synthfactory_workers.tabular.transformer import DataTransformer
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import torch
+
+MAGIC = b"SFTAB1\n"
+log = logging.getLogger("synthfactory_workers.tabular")
+
+EpochCallback = Callable[[dict[str, float]], None]
+
+
+def pick_device(wanted: str) -> str:
+    import torch
+
+    if wanted == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(
+            "generator.device is 'cuda' but this worker has no GPU",
+            fix="set resources.num_gpus > 0 or generator.device: auto",
+        )
+    if wanted == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return wanted
+
+
+def pack(header: dict[str, Any], tensors: dict[str, torch.Tensor]) -> bytes:
+    from safetensors.torch import save
+
+    head = json.dumps(header).encode()
+    body = save({k: v.detach().cpu().contiguous() for k, v in tensors.items()})
+    return MAGIC + struct.pack("<Q", len(head)) + head + body
+
+
+def unpack(data: bytes) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    from safetensors.torch import load
+
+    if not data.startswith(MAGIC):
+        raise ConfigError(
+            "the cached synthesizer is not in synthfactory's format",
+            fix="delete the cached model under the output's _artifacts/ to refit",
+        )
+    at = len(MAGIC)
+    (size,) = struct.unpack("<Q", data[at : at + 8])
+    header = json.loads(data[at + 8 : at + 8 + size])
+    return header, load(data[at + 8 + size :])
+
+
+class NeuralSynthesizer(Synthesizer):
+    """A torch synthesizer over the mode-specific-normalisation transform."""
+
+    defaults: ClassVar[dict[str, Any]]
+
+    def __init__(
+        self,
+        options: dict[str, Any] | None = None,
+        enforce_min_max: bool = True,
+        seed: int = 0,
+        device: str = "cpu",
+        on_epoch: EpochCallback | None = None,
+    ) -> None:
+        unknown = set(options or {}) - set(self.defaults)
+        if unknown:
+            raise ConfigError(
+                f"unknown {self.name} option(s): {sorted(unknown)}",
+                fix=f"use {sorted(self.defaults)}",
+            )
+        self.options = {**self.defaults, **(options or {})}
+        self.enforce_min_max = enforce_min_max
+        self.seed = seed
+        self.device = device
+        self.on_epoch = on_epoch
+        self.transformer = DataTransformer(self.options["max_modes"], seed)
+        self.history: list[dict[str, float]] = []
+
+    @property
+    def columns(self) -> list[dict[str, Any]]:  # type: ignore[override]
+        return self.transformer.columns
+
+    def categories(self, column: dict[str, Any]) -> list[Any]:
+        return list(column.get("categories", []))
+
+    def fit(self, df: pd.DataFrame, column_types: dict[str, str]) -> None:
+        import numpy as np
+        import torch
+
+        if len(df) < 2:
+            raise ConfigError(f"the source table needs at least 2 rows to fit {self.name}")
+        torch.manual_seed(self.seed)
+        rng = np.random.default_rng(self.seed)
+        self.transformer.fit(df, column_types)
+        data = self.transformer.transform(df, rng)
+        self.history = []
+        self._train(data, rng)
+
+    def log_epoch(self, values: dict[str, float]) -> None:
+        self.history.append(values)
+        log.info(
+            "%s epoch %d: %s",
+            self.name,
+            int(values["epoch"]),
+            ", ".join(f"{k}={v:.4f}" for k, v in values.items() if k != "epoch"),
+        )
+        if self.on_epoch is not None:
+            self.on_epoch(values)
+
+    @abstractmethod
+    def _train(self, data: Any, rng: Any) -> None: ...
+
+    @abstractmethod
+    def _networks(self) -> dict[str, torch.nn.Module]:
+        """The modules whose weights are saved, built for the fitted transform."""
+
+    def save(self) -> bytes:
+        tensors = {
+            f"{part}.{k}": v
+            for part, net in self._networks().items()
+            for k, v in net.state_dict().items()
+        }
+        header = {
+            "synthesizer": self.name,
+            "options": self.options,
+            "enforce_min_max": self.enforce_min_max,
+            "seed": self.seed,
+            "transformer": self.transformer.to_dict(),
+            "history": self.history,
+        }
+        return pack(header, tensors)
+
+    @classmethod
+    def load(cls, data: bytes, device: str = "cpu") -> NeuralSynthesizer:
+        header, tensors = unpack(data)
+        if header.get("synthesizer") != cls.name:
+            raise ConfigError(
+                f"the cached model is a {header.get('synthesizer')}, not a {cls.name}",
+                fix="delete the cached model under the output's _artifacts/ to refit",
+            )
+        model = cls(header["options"], header["enforce_min_max"], header["seed"], device)
+        model.transformer = DataTransformer.from_dict(header["transformer"])
+        model.history = header["history"]
+        model._build()
+        for part, net in model._networks().items():
+            prefix = f"{part}."
+            net.load_state_dict(
+                {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+            )
+            net.to(device)
+            net.eval()
+        return model
+
+    @abstractmethod
+    def _build(self) -> None:
+        """Create the networks for the fitted transform (weights set by the caller)."""
