@@ -15,7 +15,7 @@ from synthfactory.errors import ConfigError, SpecError
 from synthfactory.spec import load_spec
 from synthfactory.storage import LocalStore
 from synthfactory_workers.contract import Generator, GeneratorContext, ShardOutput, ShardTask
-from synthfactory_workers.registry import generator_class
+from synthfactory_workers.registry import generator_class, with_derived_rows
 from synthfactory_workers.tabular.generator import required_rows
 from synthfactory_workers.tabular.metadata import detect_pii
 
@@ -233,6 +233,20 @@ def test_balance_needs_the_exact_row_count(tmp_path: Path) -> None:
         load_spec(
             spec_dict(source, tmp_path, augment={"balance": "plan"}, conditions={"plan": "pro"})
         )
+
+
+def test_derived_rows_and_an_unknown_faker_locale(tmp_path: Path) -> None:
+    real = people_table()
+    source = write(real, tmp_path)
+    counts = real["plan"].value_counts()
+    spec = spec_dict(source, tmp_path / "o", augment={"balance": "plan", "combined": True})
+    del spec["rows"]
+    job = with_derived_rows(load_spec(spec))
+    assert job.rows == len(real) + int((counts.max() - counts).sum())
+    generator_class(job).preflight(job)
+    bad = load_spec(spec_dict(source, tmp_path / "o", pii_locale="en_XX"))
+    with pytest.raises(ConfigError, match="pii_locale: Faker has no locale 'en_XX'"):
+        generator_class(bad).preflight(bad)
 
 
 @pytest.mark.parametrize("kind", ["ctgan", "tvae"])

@@ -79,6 +79,10 @@ def _check_columns(
         df, dict(config.pii_columns), config.detect_pii, skip=set(config.column_types)
     )
     constraints.validate(list(config.constraints), types, set(personal))
+    if personal:
+        from synthfactory_workers.tabular.pii import check_locale
+
+        check_locale(config.pii_locale)
     for name in config.conditions:
         if name in personal or types[name] == "id":
             raise ConfigError(

@@ -39,6 +39,20 @@ def digests(values: Iterable[object], salt: str) -> list[str]:
     return sorted({digest(v, salt) for v in values if v is not None and v == v})
 
 
+def check_locale(locale: str) -> None:
+    """ConfigError unless Faker knows ``locale``."""
+    from faker.config import AVAILABLE_LOCALES
+
+    from synthfactory.errors import ConfigError
+
+    if locale not in AVAILABLE_LOCALES:
+        close = [x for x in AVAILABLE_LOCALES if x.split("_")[0] == locale.split("_")[0]]
+        raise ConfigError(
+            f"generator.pii_locale: Faker has no locale {locale!r}",
+            fix=f"use one of {close or ['en_US', 'en_GB', 'de_DE', 'fr_FR']}",
+        )
+
+
 def fake_values(
     kind: str, n: int, seed: int, locale: str, forbidden: set[str], salt: str
 ) -> list[str]:
