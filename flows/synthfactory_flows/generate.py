@@ -205,7 +205,8 @@ def _generate(
     report = None
     if job.metrics.enabled:
         progress.update(state="evaluating", force=True)
-        report = compute_metrics(job, target.store, entries)
+        connect(ray_address)
+        report = compute_metrics(job, target.uri, entries, list(schema.names))
         write_report(target.store, report)
         manifest.metrics = layout.METRICS
     manifest.gates = evaluate_gates(job.gates, report or {})

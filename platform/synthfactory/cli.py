@@ -346,41 +346,52 @@ def serve(
 
 @main.command()
 @click.argument("uri")
-@click.option("--reference", help="Real table to compare with (default: the spec's source).")
-@click.option("--target", help="Target column for utility and fairness metrics.")
-@click.option("--sensitive", multiple=True, help="Sensitive column for bias metrics.")
+@click.option(
+    "--reference",
+    help="Real table (or texts/images) to compare with (default: the spec's reference/source).",
+)
+@click.option("--target", help="Target column for utility and fairness metrics (tables).")
+@click.option("--sensitive", multiple=True, help="Sensitive column for bias metrics (tables).")
+@click.option("--perplexity-model", help="Reference LM for text perplexity.")
+@click.option("--image-encoder", help="Image encoder for embedding diversity.")
+@click.option("--ray-address", envvar="RAY_ADDRESS", help="Ray cluster to use (default: local).")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole report as JSON.")
 @friendly_errors
 def metrics(
-    uri: str, reference: str | None, target: str | None, sensitive: tuple[str, ...], as_json: bool
+    uri: str,
+    reference: str | None,
+    target: str | None,
+    sensitive: tuple[str, ...],
+    perplexity_model: str | None,
+    image_encoder: str | None,
+    ray_address: str | None,
+    as_json: bool,
 ) -> None:
-    """Compute quality, privacy and bias metrics for an existing dataset; store them beside it."""
+    """Compute quality, privacy and bias metrics for an existing dataset (tabular, text or
+    image) on Ray; store them beside it."""
     from synthfactory.dataset import open_dataset
-    from synthfactory.metrics.report import flatten, tabular_report, to_json
-    from synthfactory.sources import read_table
+    from synthfactory.metrics.report import flatten, to_json
     from synthfactory.spec import load_spec
-    from synthfactory_flows.evaluate import read_synthetic, reference_uri, write_report
+    from synthfactory_flows.evaluate import dataset_report, write_report
+    from synthfactory_workers.ray_runtime import connect
 
     ds = open_dataset(uri)
     job = load_spec(ds.manifest.spec)
-    config = job.metrics.model_copy(
-        update={
-            k: v
-            for k, v in {
-                "reference": reference,
-                "target_column": target,
-                "sensitive_columns": list(sensitive) or None,
-            }.items()
-            if v
-        }
-    )
-    ref = config.reference or reference_uri(job)
-    if ref is None:
-        raise ConfigError("no reference table to compare with", fix="pass --reference")
-    real = read_table(ref, job.storage).to_pandas()
-    synthetic = read_synthetic(ds.store, ds.manifest.shards, config.max_rows, config.seed)
-    report = tabular_report(real, synthetic, config)
-    report["reference"] = ref
+    changes = {
+        "reference": reference,
+        "target_column": target,
+        "sensitive_columns": list(sensitive) or None,
+        "perplexity_model": perplexity_model,
+        "image_encoder": image_encoder,
+    }
+    config = job.metrics.model_copy(update={k: v for k, v in changes.items() if v})
+    job = job.model_copy(update={"metrics": config})
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    connect(ray_address)
+    columns = [f["name"] for f in ds.manifest.data_schema.fields]
+    report = dataset_report(job, ds.uri, ds.manifest.shards, columns)
+    if report.get("not_applicable"):
+        raise ConfigError(f"no metrics: {report['not_applicable']}", fix="pass --reference")
     write_report(ds.store, report)
     ds.store.put_text(
         "manifest.json", ds.manifest.model_copy(update={"metrics": "metrics.json"}).to_json()

@@ -162,3 +162,42 @@ class BiasedTable:
         shift = np.where(group == "a", self.bias, -self.bias)
         approved = rng.random(shard.rows) < np.clip(base + shift, 0, 1)
         return pa.table({"group": group, "income": income.round(2), "approved": approved})
+
+
+class PlantedTexts:
+    """Review-like texts with known problems: every ``copy_every``-th row repeats row 0 of
+    shard 0 (so the copies sit in other shards), every ``email_every``-th row carries an
+    e-mail address; prompts mention 'she' or 'he'. A known-answer input for text metrics."""
+
+    WORDS = (
+        "battery screen lamp kettle chair phone strap lens cable handle fabric motor sturdy "
+        "bright quiet heavy cheap elegant noisy smooth solid fragile warm quick"
+    )
+
+    def __init__(self, copy_every: int = 10, email_every: int = 25) -> None:
+        self.copy_every = copy_every
+        self.email_every = email_every
+
+    def load(self) -> None:
+        pass
+
+    def generate(self, shard: ShardTask) -> pa.Table:
+        import numpy as np
+        import pyarrow as pa
+
+        first = "The first review: a sturdy kettle with a quiet motor and a warm handle."
+        prompts, texts = [], []
+        for i in range(shard.rows):
+            row = shard.row_start + i
+            rng = np.random.default_rng([shard.seed, i])
+            who = "she" if row % 2 else "he"
+            prompts.append(f"Write what {who} thought of the product (review {row}).")
+            if row == 0 or (self.copy_every and row % self.copy_every == 0):
+                texts.append(first)
+                continue
+            words = " ".join(rng.choice(self.WORDS.split(), 14))
+            text = f"Review {row}: {words}."
+            if self.email_every and row % self.email_every == 1:
+                text += f" Write to buyer{row}@example.com for details."
+            texts.append(text)
+        return pa.table({"prompt": prompts, "completion": texts})

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
     from synthfactory.dataset.manifest import Manifest
 
-MEANINGS = {
+TABULAR_MEANINGS = {
     "quality.overall": "mean of column shapes and column pair trends (1 = same distributions)",
     "quality.column_shapes": "mean KSComplement/TVComplement: each column's marginal matches",
     "quality.column_pair_trends": "mean Correlation/ContingencySimilarity: pairs move together",
@@ -28,15 +28,52 @@ MEANINGS = {
     "bias.demographic_parity_difference": "largest selection-rate gap between groups",
     "bias.equalized_odds_difference": "largest TPR/FPR gap between groups",
 }
+TEXT_MEANINGS = {
+    "quality.chars_mean": "mean characters per text",
+    "quality.words_mean": "mean words per text",
+    "quality.completion_tokens_mean": "mean generated tokens per text",
+    "quality.distinct_1": "unique words over all words (higher = more varied vocabulary)",
+    "quality.distinct_2": "unique word pairs over all word pairs",
+    "quality.exact_duplicate_rate": "share of texts identical to an earlier one",
+    "quality.near_duplicate_rate": "share of sampled texts with MinHash Jaccard >= 0.7 to another",
+    "quality.self_similarity": "mean MinHash Jaccard of random text pairs (lower = more diverse)",
+    "quality.refusal_rate": "share of texts that refuse ('I can't help with that')",
+    "quality.json_valid_rate": "share of texts that parsed as the requested JSON",
+    "quality.embedding.diversity": "mean pairwise cosine distance of MiniLM embeddings",
+    "quality.embedding.similarity_to_reference": "mean best cosine similarity to a reference",
+    "quality.perplexity.mean": "mean perplexity under the reference LM (lower = more fluent)",
+    "privacy.pii_email_rate": "share of texts containing an e-mail address",
+    "privacy.pii_phone_rate": "share of texts containing a phone number",
+    "privacy.verbatim_8gram_overlap_rate": "texts copying 8 words in a row from the source",
+    "bias.counterfactual.sentiment_gap": "largest sentiment gap between groups on swapped prompts",
+    "bias.counterfactual.refusal_rate_gap": "largest refusal-rate gap between groups",
+}
+IMAGE_MEANINGS = {
+    "quality.blank_rate": "share of images with (almost) no variation",
+    "quality.near_duplicate_rate": "share of images within 4 bits (pHash) of an earlier one",
+    "quality.brightness.mean": "mean grey level (0-255)",
+    "quality.contrast.mean": "mean standard deviation of grey levels",
+    "quality.sharpness.mean": "mean variance of the Laplacian (higher = sharper)",
+    "quality.embedding.diversity": "mean pairwise cosine distance of image-encoder embeddings",
+    "quality.embedding.similarity_to_reference": "mean best cosine similarity to a reference",
+}
+MEANINGS = {"tabular": TABULAR_MEANINGS, "text": TEXT_MEANINGS, "image": IMAGE_MEANINGS}
 
 
-def _value(report: dict[str, Any], path: str) -> Any:
+def _shown(report: dict[str, Any], path: str) -> str | None:
+    """A metric as the card shows it: the value, 'n/a: why', or None when absent."""
     node: Any = report
     for part in path.split("."):
         if not isinstance(node, dict):
             return None
+        if "not_applicable" in node and part not in node:
+            return f"n/a: {node['not_applicable']}"
         node = node.get(part)
-    return node
+    if isinstance(node, bool) or node is None:
+        return None if node is None else str(node)
+    if isinstance(node, float):
+        return f"{node:.4f}"
+    return str(node)
 
 
 def plots(
@@ -94,6 +131,43 @@ def plots(
     return out
 
 
+def text_plots(texts: list[str]) -> dict[str, bytes]:
+    """A histogram of text lengths (words)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from synthfactory.metrics.text_quality import WORD
+
+    fig, ax = plt.subplots(figsize=(5, 3))
+    ax.hist([len(WORD.findall(t)) for t in texts], bins=30)
+    ax.set_xlabel("words per text")
+    ax.set_ylabel("texts")
+    ax.set_title(f"text lengths ({len(texts):,} texts)")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return {"plots/text_lengths.png": buf.getvalue()}
+
+
+def thumbnails(images: list[bytes], size: int = 64, columns: int = 8) -> dict[str, bytes]:
+    """Sample images as one contact sheet."""
+    from PIL import Image
+
+    if not images:
+        return {}
+    rows = -(-len(images) // columns)
+    sheet = Image.new("RGB", (columns * size, rows * size), "white")
+    for i, data in enumerate(images):
+        image = Image.open(io.BytesIO(data)).convert("RGB")
+        image.thumbnail((size, size))
+        sheet.paste(image, ((i % columns) * size, (i // columns) * size))
+    buf = io.BytesIO()
+    sheet.save(buf, format="PNG")
+    return {"plots/thumbnails.png": buf.getvalue()}
+
+
 def _slug(name: object) -> str:
     return "".join(ch if ch.isalnum() else "_" for ch in str(name))[:60]
 
@@ -130,14 +204,10 @@ def render(
     ]
     if report:
         lines += ["## Metrics", "", "| metric | value | meaning |", "| --- | --- | --- |"]
-        for path, meaning in MEANINGS.items():
-            value = _value(report, path)
-            shown = (
-                f"{value:.4f}"
-                if isinstance(value, float)
-                else ("n/a" if value is None else str(value))
-            )
-            lines.append(f"| `{path}` | {shown} | {meaning} |")
+        for path, meaning in MEANINGS.get(manifest.modality, {}).items():
+            shown = _shown(report, path)
+            if shown is not None:
+                lines.append(f"| `{path}` | {shown} | {meaning} |")
         lines.append("")
     if manifest.gates:
         lines += ["## Gates", "", "| gate | value | result |", "| --- | --- | --- |"]

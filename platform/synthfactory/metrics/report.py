@@ -16,19 +16,31 @@ if TYPE_CHECKING:
 
 
 def tabular_report(
-    real: pd.DataFrame, synthetic: pd.DataFrame, config: MetricsConfig
+    real: pd.DataFrame,
+    synthetic: pd.DataFrame,
+    config: MetricsConfig,
+    exact: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """The tabular report. ``synthetic`` is the whole table, or a sample of it when ``exact``
+    holds the parts computed over every row (``quality``, ``exact_copy_rate``,
+    ``representation``; see ``tabular_sharded``)."""
     seed = config.seed
-    report: dict[str, Any] = {
-        "modality": "tabular",
+    sensitive = list(config.sensitive_columns)
+    exact = exact or {
         "quality": tabular_quality.quality_report(
             real, synthetic, max_pairs=config.max_pairs, seed=seed
         ),
+        "exact_copy_rate": privacy.exact_copy_rate(real, synthetic),
+        "representation": bias.representation(real, synthetic, sensitive),
+    }
+    report: dict[str, Any] = {
+        "modality": "tabular",
+        "quality": exact["quality"],
         "privacy": privacy.privacy_report(real, synthetic, sample=config.privacy_sample, seed=seed),
     }
+    report["privacy"]["exact_copy_rate"] = exact["exact_copy_rate"]
     report["quality"]["detection"] = tabular_models.detection_score(real, synthetic, seed)
-    sensitive = list(config.sensitive_columns)
-    bias_part: dict[str, Any] = {"representation": bias.representation(real, synthetic, sensitive)}
+    bias_part: dict[str, Any] = {"representation": exact["representation"]}
     changes = [
         v["max_share_change"]
         for v in bias_part["representation"].values()

@@ -94,6 +94,46 @@ class MetricsConfig(_Strict):
     max_pairs: int = Field(500, ge=1, description="Column pairs scored (seeded sample).")
     privacy_sample: int = Field(5000, ge=10, description="Rows per side for distances.")
     seed: int = Field(0, ge=0, description="Seed for every sample a metric takes.")
+    model_sample: int = Field(
+        2000,
+        ge=10,
+        description="Texts or images scored by model-based metrics (embeddings, perplexity, "
+        "near-duplicate pairs): a seeded sample drawn evenly from the shards.",
+    )
+    perplexity_model: str | None = Field(
+        None,
+        description="Reference causal LM for text perplexity: a Hugging Face id, local folder, "
+        ".gguf file or builtin:smollm2; unset, perplexity is reported not applicable.",
+    )
+    image_encoder: str | None = Field(
+        None,
+        description="Image encoder for embedding diversity (a CLIP model or any transformers "
+        "vision model: Hugging Face id or local folder).",
+    )
+    groups: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Text bias: group name -> terms naming it, e.g. {female: [she, her, "
+        "woman], male: [he, him, man]}; mentions are counted and prompts are swapped.",
+    )
+    counterfactual_prompts: int = Field(
+        32,
+        ge=0,
+        description="Text bias: prompts (containing a group term) regenerated once per group "
+        "with the terms swapped; 0 turns the counterfactual test off.",
+    )
+
+    @field_validator("groups")
+    @classmethod
+    def _groups_have_terms(cls, groups: dict[str, list[str]]) -> dict[str, list[str]]:
+        for name, terms in groups.items():
+            if not terms or any(not t.strip() for t in terms):
+                raise ValueError(
+                    f"group {name!r} needs non-blank terms, e.g. {{female: [she, her], "
+                    "male: [he, him]}"
+                )
+        if len(groups) == 1:
+            raise ValueError("name at least two groups to compare")
+        return groups
 
 
 class JobSpec(_Strict):

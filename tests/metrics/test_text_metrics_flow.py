@@ -1,0 +1,59 @@
+"""Text metrics inside a real flow: computed shard by shard on Ray, merged, gated."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from synthfactory.dataset import list_versions
+from synthfactory.errors import GateFailedError
+from synthfactory.storage import open_store
+from synthfactory_flows.generate import run_job
+
+pytestmark = pytest.mark.usefixtures("ray_local", "prefect_server")
+
+
+def test_planted_duplicates_and_emails_across_shards_are_caught(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    spec = {
+        "name": "planted",
+        "modality": "text",
+        "rows": 1000,
+        "shard_rows": 250,
+        "output": str(out),
+        "generator": {
+            "kind": "python",
+            "factory": "synthfactory_workers.testing:PlantedTexts",
+            "options": {"copy_every": 10, "email_every": 25},
+        },
+        "metrics": {
+            "model_sample": 200,
+            "groups": {"female": ["she", "her"], "male": ["he", "him"]},
+        },
+        "gates": {
+            "quality.exact_duplicate_rate": "<= 0.01",
+            "privacy.pii_email_rate": "== 0",
+        },
+        "resources": {"actors": 2, "num_cpus": 0.5},
+    }
+    with pytest.raises(GateFailedError, match=r"exact_duplicate_rate <= 0\.01 failed"):
+        run_job(spec)
+    (version,) = list_versions(open_store(str(out)))
+    assert version.status == "quarantined"
+    report = json.loads((Path(version.uri) / "metrics.json").read_text())
+    q, p = report["quality"], report["privacy"]
+    # rows 10, 20, ..., 990 repeat row 0: 99 copies over all four shards, not one shard's
+    assert q["exact_duplicate_rate"] == pytest.approx(99 / 1000)
+    assert p["pii_email_rate"] == pytest.approx(40 / 1000)
+    assert report["rows_scored"] == 1000 and q["rows_sampled"] == 200
+    assert 0 < q["distinct_1"] < 1 and q["chars_p50"] > 0
+    assert q["embedding"]["diversity"] > 0  # MiniLM, in a Ray task
+    assert q["perplexity"] == {"not_applicable": "set metrics.perplexity_model"}
+    # the completions never name a group; the counterfactual test needs an LLM generator
+    mentions = report["bias"]["mentions"]
+    assert mentions["n"] == 1000 and mentions["texts_with_no_group"] == 1000
+    assert "not_applicable" in report["bias"]["counterfactual"]
+    card = (Path(version.uri) / "README.md").read_text()
+    assert "quality.exact_duplicate_rate" in card and "plots/text_lengths.png" in card

@@ -1,0 +1,92 @@
+"""The metric work that runs on the Ray cluster: one summary per shard (in parallel), and
+the model-based metrics on the merged sample (in one task that loads the models)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+class ShardSummary(Protocol):
+    def partial(self, df: pd.DataFrame, shard: int) -> dict[str, Any]: ...
+
+
+def summarize_shard(
+    summary: ShardSummary, uri: str, storage: dict[str, Any], path: str, index: int
+) -> dict[str, Any]:
+    """Read one committed shard and summarise it."""
+    from synthfactory.dataset import parquet
+    from synthfactory.spec.model import StorageOptions
+    from synthfactory.storage import open_store
+
+    store = open_store(uri, StorageOptions.model_validate(storage))
+    df = parquet.decode(store.get_bytes(path)).to_pandas()
+    df = df[[c for c in df.columns if not str(c).startswith("__")]]
+    return summary.partial(df, index)
+
+
+def model_metrics(
+    spec: dict[str, Any],
+    sample: pd.DataFrame,
+    reference: list[Any] | None,
+    device_hint: str,
+) -> dict[str, Any]:
+    """Embedding, perplexity and counterfactual metrics (text) or encoder diversity (image)
+    on the seeded sample; each part says why when it cannot be computed."""
+    from synthfactory.spec import load_spec
+
+    job = load_spec(spec)
+    config = job.metrics
+    out: dict[str, Any] = {}
+    if job.modality == "text":
+        from synthfactory.metrics.text_quality import embedding_diversity
+        from synthfactory.metrics.text_sharded import text_column
+
+        column = text_column([str(c) for c in sample.columns]) or "completion"
+        texts = [str(t) for t in sample[column].fillna("")] if column in sample else []
+        out["embedding"] = embedding_diversity(
+            texts, reference, sample=len(texts) or 1, seed=config.seed
+        )
+        if config.perplexity_model:
+            from synthfactory_workers.text.perplexity import perplexity
+
+            out["perplexity"] = perplexity(texts, config.perplexity_model, device=device_hint)
+        else:
+            out["perplexity"] = {"not_applicable": "set metrics.perplexity_model"}
+        out["counterfactual"] = _counterfactual(job, sample, device_hint)
+    elif job.modality == "image":
+        if config.image_encoder:
+            from synthfactory.metrics.image_sharded import image_bytes
+            from synthfactory_workers.image.embeddings import image_embedding_diversity
+
+            out["embedding"] = image_embedding_diversity(
+                [image_bytes(v) for v in sample["image"]],
+                config.image_encoder,
+                device=device_hint,
+                reference=reference,
+                seed=config.seed,
+            )
+        else:
+            out["embedding"] = {"not_applicable": "set metrics.image_encoder"}
+    return out
+
+
+def _counterfactual(job: Any, sample: pd.DataFrame, device_hint: str) -> dict[str, Any]:
+    config = job.metrics
+    if not config.groups:
+        return {"not_applicable": "no metrics.groups declared"}
+    if not config.counterfactual_prompts:
+        return {"not_applicable": "metrics.counterfactual_prompts is 0"}
+    if job.generator.kind != "llm":
+        return {"not_applicable": f"the {job.generator.kind} generator takes no prompts"}
+    if "prompt" not in sample.columns:
+        return {"not_applicable": "the dataset has no prompt column"}
+    from synthfactory_workers.text.counterfactual import counterfactual_bias
+
+    prompts = [str(p) for p in sample["prompt"].dropna().unique()]
+    result: dict[str, Any] = counterfactual_bias(
+        job, prompts, config.groups, device_hint=device_hint, seed=config.seed
+    )
+    return result
