@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -57,3 +59,45 @@ def test_planted_duplicates_and_emails_across_shards_are_caught(tmp_path: Path) 
     assert "not_applicable" in report["bias"]["counterfactual"]
     card = (Path(version.uri) / "README.md").read_text()
     assert "quality.exact_duplicate_rate" in card and "plots/text_lengths.png" in card
+
+
+def test_metrics_cli_scores_existing_text_and_image_datasets(tmp_path: Path) -> None:
+    """`synthfactory metrics URI` on datasets generated without metrics."""
+    text = {
+        "name": "plain",
+        "modality": "text",
+        "rows": 400,
+        "shard_rows": 100,
+        "output": str(tmp_path / "text"),
+        "generator": {"kind": "python", "factory": "synthfactory_workers.testing:PlantedTexts"},
+        "metrics": {"enabled": False, "model_sample": 50},
+        "resources": {"actors": 1, "num_cpus": 0.5},
+    }
+    image = {
+        **text,
+        "name": "pics",
+        "modality": "image",
+        "output": str(tmp_path / "image"),
+        "generator": {
+            "kind": "python",
+            "factory": "synthfactory_workers.testing:SequenceGenerator",
+            "options": {"image_size": 16},
+        },
+    }
+    for spec in (text, image):
+        uri = run_job(spec)["uri"]
+        assert not (Path(uri) / "metrics.json").exists()
+        done = subprocess.run(
+            [sys.executable, "-m", "synthfactory.cli", "metrics", uri, "--json"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr
+        report = json.loads((Path(uri) / "metrics.json").read_text())
+        assert json.loads(done.stdout[done.stdout.index("{") :]) == report
+        assert report["modality"] == spec["modality"] and report["rows_scored"] == 400
+        manifest = json.loads((Path(uri) / "manifest.json").read_text())
+        assert manifest["metrics"] == "metrics.json"
+    assert report["quality"]["sizes"] == {"16x16": 400}  # the image dataset
+    assert report["quality"]["embedding"] == {"not_applicable": "set metrics.image_encoder"}

@@ -73,6 +73,7 @@ class ImageSummary:
 
         parts = sorted(parts, key=lambda p: p["order"][0][0])  # shard order: deterministic
         return {
+            "rows": sum(len(p["hashes"]) for p in parts),
             "order": [o for p in parts for o in p["order"]],
             "sizes": sum((p["sizes"] for p in parts), Counter()),
             "formats": sum((p["formats"] for p in parts), Counter()),
