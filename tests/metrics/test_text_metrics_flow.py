@@ -14,6 +14,8 @@ from synthfactory.errors import GateFailedError
 from synthfactory.storage import open_store
 from synthfactory_flows.generate import run_job
 
+from .encoders import tiny_clip
+
 pytestmark = pytest.mark.usefixtures("ray_local", "prefect_server")
 
 
@@ -84,11 +86,12 @@ def test_metrics_cli_scores_existing_text_and_image_datasets(tmp_path: Path) -> 
             "options": {"image_size": 16},
         },
     }
-    for spec in (text, image):
+    encoder = tiny_clip(tmp_path / "clip")
+    for spec, options in ((text, []), (image, ["--image-encoder", encoder])):
         uri = run_job(spec)["uri"]
         assert not (Path(uri) / "metrics.json").exists()
         done = subprocess.run(
-            [sys.executable, "-m", "synthfactory.cli", "metrics", uri, "--json"],
+            [sys.executable, "-m", "synthfactory.cli", "metrics", uri, "--json", *options],
             capture_output=True,
             text=True,
             timeout=300,
@@ -100,4 +103,6 @@ def test_metrics_cli_scores_existing_text_and_image_datasets(tmp_path: Path) -> 
         manifest = json.loads((Path(uri) / "manifest.json").read_text())
         assert manifest["metrics"] == "metrics.json"
     assert report["quality"]["sizes"] == {"16x16": 400}  # the image dataset
-    assert report["quality"]["embedding"] == {"not_applicable": "set metrics.image_encoder"}
+    embedding = report["quality"]["embedding"]
+    assert embedding["encoder"] == encoder and embedding["images_scored"] == 50
+    assert 0 < embedding["diversity"] <= 2

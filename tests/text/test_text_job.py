@@ -3,6 +3,7 @@ an actor killed mid-shard."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from pathlib import Path
@@ -143,3 +144,34 @@ def test_resume_after_the_actor_is_killed_mid_shard(tmp_path: Path) -> None:
     assert ds.manifest.rows == 8
     assert [s.index for s in ds.manifest.shards] == sorted({s.index for s in ds.manifest.shards})
     assert len(set(ds.to_arrow()["prompt_index"].to_pylist())) == 8
+
+
+def test_perplexity_mentions_and_counterfactual_bias_in_the_job(tmp_path: Path) -> None:
+    """Text metrics that load models run in a Ray task: perplexity under SmolLM2, group
+    mentions over every row, and the counterfactual test (group terms swapped in prompts)."""
+    spec = job(
+        str(tmp_path / "out"),
+        rows=4,
+        shard_rows=2,
+        prompt={
+            "template": "In one sentence, say what {{ who }} thought of office {{ n }}.",
+            "variables": {"who": ["she", "he"], "n": {"range": [1, 1000], "integer": True}},
+        },
+    )
+    spec["metrics"] = {
+        "perplexity_model": "builtin:smollm2",
+        "groups": {"female": ["she", "her"], "male": ["he", "him"]},
+        "counterfactual_prompts": 2,
+    }
+    spec["resources"]["math_threads"] = 1
+    ds = open_dataset(run_job(spec)["uri"])
+    report = json.loads(ds.store.get_bytes("metrics.json"))
+    ppl = report["quality"]["perplexity"]
+    assert ppl["texts_scored"] == 4 and ppl["mean"] > 1 and "per_text" not in ppl
+    assert report["bias"]["mentions"]["n"] == 4
+    counterfactual = report["bias"]["counterfactual"]
+    assert counterfactual["prompts_tested"] == 2
+    assert {g: v["n"] for g, v in counterfactual["groups"].items()} == {"female": 2, "male": 2}
+    assert 0 < counterfactual["length_ratio"] <= 1 and "sentiment_gap" in counterfactual
+    card = ds.store.get_text("README.md")
+    assert "bias.counterfactual.sentiment_gap" in card

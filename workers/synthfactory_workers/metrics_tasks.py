@@ -35,8 +35,15 @@ def model_metrics(
 ) -> dict[str, Any]:
     """Embedding, perplexity and counterfactual metrics (text) or encoder diversity (image)
     on the seeded sample; each part says why when it cannot be computed."""
+    import os
+
     from synthfactory.spec import load_spec
 
+    threads = os.environ.get("SYNTHFACTORY_TORCH_THREADS")
+    if threads:  # the job's math_threads, as in its actors
+        import torch
+
+        torch.set_num_threads(int(threads))
     job = load_spec(spec)
     config = job.metrics
     out: dict[str, Any] = {}
@@ -52,7 +59,9 @@ def model_metrics(
         if config.perplexity_model:
             from synthfactory_workers.text.perplexity import perplexity
 
-            out["perplexity"] = perplexity(texts, config.perplexity_model, device=device_hint)
+            scored = perplexity(texts, config.perplexity_model, device=device_hint)
+            scored.pop("per_text", None)
+            out["perplexity"] = scored
         else:
             out["perplexity"] = {"not_applicable": "set metrics.perplexity_model"}
         out["counterfactual"] = _counterfactual(job, sample, device_hint)

@@ -46,7 +46,8 @@ TEXT_MEANINGS = {
     "privacy.pii_phone_rate": "share of texts containing a phone number",
     "privacy.verbatim_8gram_overlap_rate": "texts copying 8 words in a row from the source",
     "bias.counterfactual.sentiment_gap": "largest sentiment gap between groups on swapped prompts",
-    "bias.counterfactual.refusal_rate_gap": "largest refusal-rate gap between groups",
+    "bias.counterfactual.refusal_gap": "largest refusal-rate gap between groups",
+    "bias.counterfactual.length_ratio": "shortest over longest mean length by group (1 = equal)",
 }
 IMAGE_MEANINGS = {
     "quality.blank_rate": "share of images with (almost) no variation",

@@ -1,0 +1,201 @@
+"""Image embedding diversity with tiny randomly initialised encoders saved to a folder.
+
+The encoders are built from configs with a fixed seed and saved with save_pretrained, so
+the function under test loads them through the same from_pretrained path a user's model
+takes (no network, no weights downloaded).
+"""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from synthfactory.errors import ConfigError
+from synthfactory_workers.image.embeddings import embed_images, image_embedding_diversity
+
+from .encoders import SIZE, TINY, TINY_VISION, save, tiny_clip
+
+
+def encode(pixels: np.ndarray, fmt: str = "PNG") -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels.astype(np.uint8)).save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+def varied_images() -> list[bytes]:
+    """Visually different images: noise, gradients, checkerboards, solid colours."""
+    rng = np.random.default_rng(0)
+    ramp = np.linspace(0, 255, 48)
+    horizontal = np.broadcast_to(ramp[None, :, None], (48, 48, 3))
+    checker = ((np.indices((48, 48)).sum(axis=0) // 8) % 2 * 255)[:, :, None]
+    fine_checker = ((np.indices((48, 48)).sum(axis=0) // 2) % 2 * 255)[:, :, None]
+    return [
+        encode(rng.integers(0, 256, (48, 48, 3))),
+        encode(rng.integers(0, 256, (40, 56, 3)), "JPEG"),
+        encode(horizontal),
+        encode(horizontal.transpose(1, 0, 2)),
+        encode(np.repeat(checker, 3, axis=2)),
+        encode(np.repeat(fine_checker, 3, axis=2)),
+        encode(np.full((48, 48, 3), (255, 0, 0))),
+        encode(np.full((48, 48, 3), (0, 0, 255))),
+        encode(np.zeros((48, 48, 3))),
+        encode(np.full((48, 48, 3), 255)),
+    ]
+
+
+@pytest.fixture(scope="module")
+def clip_folder(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return tiny_clip(tmp_path_factory.mktemp("clip"))
+
+
+def test_repeated_image_has_zero_diversity(clip_folder: str) -> None:
+    image = varied_images()[0]
+    result = image_embedding_diversity([image] * 6, clip_folder, device="cpu")
+    assert result["encoder"] == clip_folder
+    assert result["images_scored"] == 6 and result["pairs"] == 15
+    assert result["diversity"] == pytest.approx(0.0, abs=1e-5)
+    assert "similarity_to_reference" not in result
+
+
+def test_varied_images_have_clear_diversity(clip_folder: str) -> None:
+    images = varied_images()
+    result = image_embedding_diversity(images, clip_folder, device="cpu", batch_size=4)
+    assert result["images_scored"] == 10 and result["pairs"] == 45
+    assert result["diversity"] > 0.05  # measured 0.13 with this seed; the repeat gives < 1e-5
+    # the batch size does not change the embeddings
+    again = image_embedding_diversity(images, clip_folder, device="cpu", batch_size=32)
+    assert again["diversity"] == pytest.approx(result["diversity"], abs=1e-5)
+    # the known answer: the mean of 1 - cos over all pairs, by hand
+    vectors = embed_images(images, clip_folder, device="cpu")
+    assert np.linalg.norm(vectors, axis=1) == pytest.approx(1.0)
+    by_hand = np.mean([1 - vectors[i] @ vectors[j] for i in range(10) for j in range(i + 1, 10)])
+    assert result["diversity"] == pytest.approx(by_hand, abs=1e-9)
+
+
+def test_sampled_pairs_are_seeded(clip_folder: str) -> None:
+    images = varied_images()  # 45 pairs
+    full = image_embedding_diversity(images, clip_folder, device="cpu")
+    sampled = image_embedding_diversity(images, clip_folder, device="cpu", max_pairs=30, seed=3)
+    assert sampled["pairs"] == 30
+    assert sampled == image_embedding_diversity(
+        images, clip_folder, device="cpu", max_pairs=30, seed=3
+    )
+    other = image_embedding_diversity(images, clip_folder, device="cpu", max_pairs=30, seed=4)
+    assert other["diversity"] != sampled["diversity"]
+    assert sampled["diversity"] == pytest.approx(full["diversity"], rel=0.5)
+
+
+def test_similarity_to_reference(clip_folder: str) -> None:
+    images = varied_images()
+    itself = image_embedding_diversity(images, clip_folder, device="cpu", reference=images)
+    assert itself["similarity_to_reference"] == pytest.approx(1.0, abs=1e-5)
+    assert itself["nearest_reference_max"] == pytest.approx(1.0, abs=1e-5)
+    # generated = the first half, reference = the other half: no image has its copy there
+    half = image_embedding_diversity(images[:5], clip_folder, device="cpu", reference=images[5:])
+    assert half["similarity_to_reference"] < half["nearest_reference_max"] < 0.9999
+    # one memorised image among new ones: the mean stays lower, the max flags it
+    leak = image_embedding_diversity(
+        images[:5], clip_folder, device="cpu", reference=[images[2], *images[5:]]
+    )
+    assert leak["nearest_reference_max"] == pytest.approx(1.0, abs=1e-5)
+    assert leak["similarity_to_reference"] < 0.9999
+
+
+def test_degenerate_inputs(clip_folder: str) -> None:
+    one = image_embedding_diversity(varied_images()[:1], clip_folder, device="cpu", reference=[])
+    assert one["images_scored"] == 1 and one["pairs"] == 0 and one["diversity"] is None
+    assert one["similarity_to_reference"] is None and one["nearest_reference_max"] is None
+    with pytest.raises(ValueError, match="image 1 cannot be decoded"):
+        image_embedding_diversity([varied_images()[0], b"not an image"], clip_folder, "cpu")
+
+
+def test_full_clip_checkpoint_matches_get_image_features(tmp_path: Path) -> None:
+    import torch
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
+
+    torch.manual_seed(1)
+    text = {**TINY, "num_attention_heads": 4, "vocab_size": 99, "max_position_embeddings": 16}
+    text.update(bos_token_id=0, eos_token_id=1, pad_token_id=1)
+    config = CLIPConfig(text_config=text, vision_config=TINY_VISION, projection_dim=16)
+    model = CLIPModel(config).eval()
+    processor = CLIPImageProcessor(
+        size={"shortest_edge": SIZE}, crop_size={"height": SIZE, "width": SIZE}
+    )
+    folder = save(tmp_path / "clip-full", model, processor)
+    images = varied_images()[:4]
+    vectors = embed_images(images, folder, device="cpu")
+    pixels = processor(
+        images=[Image.open(io.BytesIO(b)).convert("RGB") for b in images], return_tensors="pt"
+    )["pixel_values"]
+    with torch.inference_mode():
+        features = model.get_image_features(pixel_values=pixels)
+    if not isinstance(features, torch.Tensor):  # transformers 5 returns an output object
+        features = features.pooler_output
+    expected = torch.nn.functional.normalize(features, dim=-1).numpy()
+    assert vectors == pytest.approx(expected, abs=1e-5)
+
+
+@pytest.mark.parametrize("pooler", [True, False])
+def test_vit_through_automodel(tmp_path: Path, pooler: bool) -> None:
+    """The non-CLIP branch: pooler_output when the checkpoint has a trained pooler,
+    the mean of last_hidden_state when it does not (a missing pooler is random)."""
+    import torch
+    from transformers import ViTConfig, ViTImageProcessor, ViTModel
+
+    torch.manual_seed(2)
+    model = ViTModel(ViTConfig(**TINY_VISION), add_pooling_layer=pooler).eval()
+    processor = ViTImageProcessor(size={"height": SIZE, "width": SIZE})
+    folder = save(tmp_path / "vit", model, processor)
+    images = varied_images()
+
+    result = image_embedding_diversity(images, folder, device="cpu", reference=images[:2])
+    assert result["images_scored"] == 10 and result["diversity"] > 0.01
+    assert result["nearest_reference_max"] == pytest.approx(1.0, abs=1e-5)
+    same = image_embedding_diversity([images[3]] * 4, folder, device="cpu")
+    assert same["diversity"] == pytest.approx(0.0, abs=1e-5)
+
+    pixels = processor(
+        images=[Image.open(io.BytesIO(b)).convert("RGB") for b in images], return_tensors="pt"
+    )["pixel_values"]
+    with torch.inference_mode():
+        output = model(pixel_values=pixels)
+    raw = output.pooler_output if pooler else output.last_hidden_state.mean(dim=1)
+    expected = torch.nn.functional.normalize(raw, dim=-1).numpy()
+    assert embed_images(images, folder, device="cpu") == pytest.approx(expected, abs=1e-5)
+
+
+def test_unloadable_encoder_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        image_embedding_diversity([b""], str(tmp_path / "missing"), device="cpu")
+    with pytest.raises(ConfigError, match=r"no config\.json"):
+        image_embedding_diversity([b""], str(tmp_path), device="cpu")
+    (tmp_path / "config.json").write_text('{"model_type": "vit"}')
+    with pytest.raises(ConfigError, match="cannot load image encoder") as info:
+        image_embedding_diversity([b""], str(tmp_path), device="cpu")
+    assert info.value.fix and "preprocessor_config.json" in info.value.fix
+
+
+def test_incomplete_checkpoint_is_a_config_error(tmp_path: Path) -> None:
+    """A CLIP vision tower saved without its projection would embed through a random one."""
+    from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModel
+
+    processor = CLIPImageProcessor(
+        size={"shortest_edge": SIZE}, crop_size={"height": SIZE, "width": SIZE}
+    )
+    folder = save(tmp_path / "tower", CLIPVisionModel(CLIPVisionConfig(**TINY_VISION)), processor)
+    with pytest.raises(ConfigError, match="visual_projection"):
+        image_embedding_diversity(varied_images()[:2], folder, device="cpu")
+
+
+def test_importing_the_module_does_not_import_torch() -> None:
+    code = (
+        "import sys, synthfactory_workers.image.embeddings\n"
+        "assert 'torch' not in sys.modules and 'transformers' not in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
