@@ -22,6 +22,7 @@ def run_direct(spec: Any, output: str) -> dict[str, float]:
     from threadpoolctl import threadpool_limits
 
     threads = spec.resources.math_threads or max(1, int(spec.resources.num_cpus))
+    os.environ["SYNTHFACTORY_TORCH_THREADS"] = str(threads)  # as the pool sets it per actor
     with threadpool_limits(limits=threads):
         return _run_direct(spec, output)
 
@@ -41,6 +42,9 @@ def _run_direct(spec: Any, output: str) -> dict[str, float]:
     prepared = cls.prepare(spec, artifacts)
     generator = cls(spec, GeneratorContext(artifacts=artifacts, prepared=prepared))
     generator.load()
+    from synthfactory_workers.threads import limit_torch_threads
+
+    limit_torch_threads()
     t1 = time.perf_counter()
     rows = 0
     for task in plan_shards(spec):

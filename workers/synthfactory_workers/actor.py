@@ -12,6 +12,7 @@ from synthfactory.spec import load_spec
 from synthfactory.storage import open_store
 from synthfactory_workers.contract import GeneratorContext, ShardOutput, ShardTask
 from synthfactory_workers.registry import generator_class
+from synthfactory_workers.threads import limit_torch_threads
 
 
 def detect_device() -> str:
@@ -65,6 +66,7 @@ class ShardWorker:
 
         started = time.perf_counter()
         self.generator.load()
+        limit_torch_threads()
         encode(pa.table({"warm": [1]}))  # import the writer now, not during the first shard
         self.load_seconds = time.perf_counter() - started
         return {

@@ -39,11 +39,12 @@ def model_metrics(
 
     from synthfactory.spec import load_spec
 
-    threads = os.environ.get("SYNTHFACTORY_TORCH_THREADS")
-    if threads:  # the job's math_threads, as in its actors
-        import torch
+    if os.environ.get("SYNTHFACTORY_TORCH_THREADS"):  # the job's math_threads, as in actors
+        import torch  # noqa: F401
 
-        torch.set_num_threads(int(threads))
+        from synthfactory_workers.threads import limit_torch_threads
+
+        limit_torch_threads()
     job = load_spec(spec)
     config = job.metrics
     out: dict[str, Any] = {}

@@ -97,6 +97,9 @@ class NeuralSynthesizer(Synthesizer):
         import numpy as np
         import torch
 
+        from synthfactory_workers.threads import limit_torch_threads
+
+        limit_torch_threads()
         if len(df) < 2:
             raise ConfigError(f"the source table needs at least 2 rows to fit {self.name}")
         torch.manual_seed(self.seed)

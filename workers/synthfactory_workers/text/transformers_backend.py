@@ -11,7 +11,6 @@ of memory is split in half and retried.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from synthfactory.spec.text import LLMConfig
@@ -56,11 +55,11 @@ class TransformersBackend(TextBackend):
         self.revision = config.revision or "unknown"
 
     def load(self) -> None:
-        import torch
+        import torch  # noqa: F401
 
-        threads = os.environ.get("SYNTHFACTORY_TORCH_THREADS")
-        if threads:
-            torch.set_num_threads(int(threads))
+        from synthfactory_workers.threads import limit_torch_threads
+
+        limit_torch_threads()
         self.device, self.dtype = choose_device_dtype(self.config, self.device_hint)
         self.model, self.tokenizer = load_causal_lm(
             self.config.model, self.config.gguf_file, self.config.revision, self.dtype, self.device
