@@ -68,6 +68,8 @@ def generate_dataset(
     if existing is not None:
         logger.info("%s is already complete (%d rows); nothing to do", target.uri, existing.rows)
         return summary(existing, target.uri, time.perf_counter() - started, resumed=True)
+    if target.restore_quarantined(spec_hash):
+        logger.info("restored %s from quarantine: checking its gates again", target.uri)
     target.claim(job.model_dump(mode="json"), spec_hash)
     with pool_slot(job):
         return _generate(job, target, root, spec_hash, fingerprints, ray_address, started)
@@ -214,19 +216,23 @@ def _generate(
     if failed:
         manifest.status = "quarantined"
     write_card(job, target.store, manifest, report)
-    target.publish(manifest)
-    publish_artifacts(manifest, report)
     if failed:
         progress.update(state="quarantined", rows_done=total, force=True)
+        moved = target.quarantine(manifest)
+        publish_artifacts(manifest, report)
         described = "; ".join(
             f"{g['metric']} {g['condition']} failed (value: "
             f"{g['value'] if g['value'] is not None else g.get('reason')})"
             for g in failed
         )
         raise GateFailedError(
-            f"{target.uri} was quarantined, not published: {described}",
-            fix="see metrics.json and README.md beside the data; adjust the generator or gates",
+            f"{job.name} was quarantined, not published: {described}; data, report and card "
+            f"are under {moved.uri}",
+            fix="see metrics.json and README.md there; adjust the generator or the gates and "
+            "re-run (the data is reused, gates are checked again)",
         )
+    target.publish(manifest)
+    publish_artifacts(manifest, report)
     progress.update(state="completed", rows_done=total, force=True)
     logger.info("published %s: %d rows in %d shards", target.uri, total, len(entries))
     return summary(manifest, target.uri, time.perf_counter() - started)

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from synthfactory.dataset import list_versions, open_dataset
-from synthfactory.errors import GateFailedError
+from synthfactory.errors import ConfigError, GateFailedError
 from synthfactory.storage import open_store
 from synthfactory_flows.generate import run_job
 
@@ -86,6 +86,24 @@ def test_biased_dataset_trips_the_parity_gate_and_is_quarantined(tmp_path: Path)
     assert version.status == "quarantined"
     assert version.manifest is not None and not version.manifest.gates[0]["passed"]
     assert version.manifest.gates[0]["value"] > 0.3
+    # moved out of the published prefixes, with its report and card
+    assert version.prefix.startswith("_quarantine/")
+    assert sorted(p.name for p in out.iterdir()) == ["_quarantine"]
+    quarantined = Path(version.uri)
+    assert (quarantined / "metrics.json").exists() and (quarantined / "README.md").exists()
+    kept = open_store(version.uri)
+    data = {s.path: kept.get_bytes(s.path) for s in version.manifest.shards}
+    with pytest.raises(ConfigError, match="no published dataset"):
+        open_dataset(str(out))
+    # relaxing the gate (not part of the data's hash) re-checks the same data and publishes
+    relaxed = dict(spec, gates={"bias.demographic_parity_difference": "<= 0.9"})
+    ds = open_dataset(run_job(relaxed)["uri"])
+    assert ds.manifest.status == "published" and not ds.uri.count("_quarantine")
+    assert {s.path: ds.store.get_bytes(s.path) for s in ds.manifest.shards} == data
+    assert not list((out / "_quarantine").rglob("*.*"))
+    # and once more strict: quarantined again
+    with pytest.raises(GateFailedError):
+        run_job(spec, version="strict")
     ls = subprocess.run(
         [sys.executable, "-m", "synthfactory.cli", "datasets", "ls", str(out)],
         capture_output=True,

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import boto3
+import pyarrow as pa
 import pytest
 
 from synthfactory.errors import StorageAccessError
@@ -28,6 +29,10 @@ def exercise(store: ObjectStore) -> None:
     assert store.get_text("a/two.txt") == "replaced"
     store.delete("a/two.txt")
     assert store.list() == ["a/b/one.bin"]
+    store.copy("a/b/one.bin", "c/one.bin")
+    assert store.get_bytes("c/one.bin") == b"12345" and store.exists("a/b/one.bin")
+    store.delete("c/one.bin")
+    assert store.list() == ["a/b/one.bin"]
 
 
 def test_local_store(tmp_path: Path) -> None:
@@ -48,6 +53,46 @@ def test_s3_store(s3_bucket: str) -> None:
     assert isinstance(store, S3Store)
     store.check_access()
     exercise(store)
+
+
+@pytest.mark.parametrize("where", ["local", "s3"])
+def test_quarantine_moves_a_version_and_a_rerun_restores_it(
+    where: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    from synthfactory.dataset import DatasetVersion, list_versions, write_shard
+    from synthfactory.dataset.manifest import Manifest, SchemaInfo
+
+    root = open_store(
+        str(tmp_path / "out") if where == "local" else f"{request.getfixturevalue('s3_bucket')}/q"
+    )
+    version = DatasetVersion(root, "v-1")
+    version.claim({"name": "x"}, "hash-1")
+    table = pa.table({"x": list(range(10))})
+    entry = write_shard(version.store, index=0, row_start=0, seed=1, max_rows=10, table=table)
+    manifest = Manifest.model_validate(
+        {
+            "name": "x",
+            "version": "v-1",
+            "modality": "tabular",
+            "rows": 10,
+            "shards": [entry.model_dump()],
+            "schema": SchemaInfo.from_arrow(table.schema).model_dump(),
+            "spec": {},
+            "spec_hash": "hash-1",
+            "status": "quarantined",
+        }
+    )
+    before = version.store.list()
+    moved = version.quarantine(manifest)
+    assert version.store.list() == [] and moved.store.list() == sorted([*before, "manifest.json"])
+    (info,) = list_versions(root)
+    assert info.prefix == "_quarantine/v-1" and info.status == "quarantined"
+    assert not version.restore_quarantined("another-hash")  # a different job keeps its copy
+    assert version.restore_quarantined("hash-1")
+    assert version.store.list() == before and moved.store.list() == []
+    assert list(version.committed_shards()) == [0]
+    if where == "local":
+        assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["v-1"]
 
 
 def test_s3_multipart_upload(s3_bucket: str, s3_endpoint: str) -> None:

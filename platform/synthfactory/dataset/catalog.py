@@ -111,11 +111,14 @@ def open_dataset(uri: str, options: StorageOptions | None = None) -> Dataset:
     except FileNotFoundError:
         pass
     versions = [v for v in list_versions(store) if v.manifest is not None]
-    published = [v for v in versions if v.status == "published"] or versions
+    published = [v for v in versions if v.status == "published"]
     if not published:
+        held = [v.uri for v in versions]
         raise ConfigError(
-            f"no committed dataset at {uri}",
-            fix="run the job to completion, or `synthfactory datasets ls` to see what is there",
+            f"no published dataset at {uri}"
+            + (f" (quarantined: {', '.join(held)})" if held else ""),
+            fix="open a quarantined version by its full URI, run the job to completion, or "
+            "see `synthfactory datasets ls`",
         )
     best = published[0]
     assert best.manifest is not None

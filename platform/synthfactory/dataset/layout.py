@@ -8,6 +8,9 @@
     rejected/part-00000.parquet  rows dropped by filters, with a `reason` column
     _sidecar/part-00000.parquet  private `__` columns (dedup hashes) for whole-dataset passes
     manifest.json             the commit point: a version is visible only once this exists
+
+{output}/_quarantine/{version}/   the same files, for a version that failed a gate: moved
+                                  out of the published prefixes, with its report and card
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ METRICS = "metrics.json"
 CARD = "README.md"
 MARKERS = "_shards/"
 SIDECAR_PREFIX = "__"
+QUARANTINE = "_quarantine"
 
 
 def shard_name(index: int) -> str:

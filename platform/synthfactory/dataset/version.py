@@ -61,8 +61,53 @@ class DatasetVersion:
         except StorageError as exc:  # advisory: a failed update must not fail the job
             logging.getLogger(__name__).warning("progress update failed: %s", exc)
 
-    def publish(self, manifest: Manifest) -> None:
-        """Commit: verify every shard the manifest names is whole, then write the manifest."""
+    def quarantine(self, manifest: Manifest) -> DatasetVersion:
+        """Move this version to ``{output}/_quarantine/{version}/`` with ``manifest`` (status
+        quarantined) as its commit point, out of the prefixes readers take data from.
+
+        Copy everything, write the manifest there, then delete the originals: a crash on the
+        way leaves the original whole (re-running resumes it) and the copy without a
+        manifest (listed as incomplete, restored or overwritten by the next run)."""
+        self._verify(manifest)
+        target = DatasetVersion(self.root, f"{layout.QUARANTINE}/{self.version}")
+        self._move_to(target, skip={layout.MANIFEST})
+        target.store.put_text(layout.MANIFEST, manifest.to_json())
+        self._delete_all()
+        return target
+
+    def restore_quarantined(self, spec_hash: str) -> bool:
+        """Bring back this version's quarantined copy (same spec) so a re-run re-evaluates
+        its gates on the data already made instead of generating it again."""
+        source = DatasetVersion(self.root, f"{layout.QUARANTINE}/{self.version}")
+        try:
+            job = json.loads(source.store.get_bytes(layout.JOB))
+        except FileNotFoundError:
+            return False
+        if job.get("spec_hash") != spec_hash:
+            return False
+        source._move_to(self, skip={layout.MANIFEST})
+        source.store.delete(layout.MANIFEST)  # the copy stops being a version first
+        source._delete_all()
+        return True
+
+    def _move_to(self, target: DatasetVersion, skip: set[str]) -> None:
+        keys = [k for k in self.store.list() if k not in skip]
+        prefix_from = f"{self.version}/"
+        prefix_to = f"{target.version}/"
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            list(pool.map(lambda k: self.root.copy(prefix_from + k, prefix_to + k), keys))
+
+    def _delete_all(self) -> None:
+        """Delete every object (the manifest last), through the root so that a local folder
+        left empty goes too."""
+        keys = self.store.list()
+        rest = [f"{self.version}/{k}" for k in keys if k != layout.MANIFEST]
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            list(pool.map(self.root.delete, rest))
+        if layout.MANIFEST in keys:
+            self.root.delete(f"{self.version}/{layout.MANIFEST}")
+
+    def _verify(self, manifest: Manifest) -> None:
         for shard in manifest.shards:
             size = self.store.size(shard.path)
             if size != shard.bytes:
@@ -70,4 +115,8 @@ class DatasetVersion:
                     f"shard {shard.path} is {size} bytes, expected {shard.bytes}: not publishing",
                     fix="re-run the job; the shard will be regenerated",
                 )
+
+    def publish(self, manifest: Manifest) -> None:
+        """Commit: verify every shard the manifest names is whole, then write the manifest."""
+        self._verify(manifest)
         self.store.put_text(layout.MANIFEST, manifest.to_json())

@@ -49,6 +49,10 @@ class ObjectStore(ABC):
     def arrow_filesystem(self) -> tuple[pyarrow.fs.FileSystem, str]:
         """A pyarrow filesystem and the root path inside it, for dataset readers."""
 
+    def copy(self, source: str, target: str) -> None:
+        """Copy one object within this store (atomic at ``target``, like ``put_bytes``)."""
+        self.put_bytes(target, self.get_bytes(source))
+
     def exists(self, key: str) -> bool:
         return self.size(key) is not None
 

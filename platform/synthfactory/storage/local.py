@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -64,7 +65,29 @@ class LocalStore(ObjectStore):
         )
 
     def delete(self, key: str) -> None:
-        self._path(key).unlink(missing_ok=True)
+        """Remove the file and any folders it leaves empty (object stores have none)."""
+        path = self._path(key)
+        path.unlink(missing_ok=True)
+        for parent in path.parents:
+            if parent == self.root or self.root not in parent.parents:
+                break
+            try:
+                parent.rmdir()
+            except OSError:  # not empty (or already gone)
+                break
+
+    def copy(self, source: str, target: str) -> None:
+        src, dst = self._path(source), self._path(target)
+        tmp = dst.with_name(f".{dst.name}.{uuid.uuid4().hex}.tmp")
+        try:
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, tmp)
+            os.replace(tmp, dst)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            if isinstance(exc, FileNotFoundError) and not src.exists():
+                raise
+            raise StorageError(f"cannot copy {src} to {dst}: {exc}") from exc
 
     def check_access(self, write: bool = True) -> None:
         probe = self.root

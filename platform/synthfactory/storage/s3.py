@@ -153,6 +153,22 @@ class S3Store(ObjectStore):
             raise self._error(exc, "list", prefix) from exc
         return sorted(keys)
 
+    def copy(self, source: str, target: str) -> None:
+        """Server-side copy (multipart above the threshold): no data passes through here."""
+        from boto3.s3.transfer import TransferConfig
+
+        threshold = self.options.multipart_threshold_mb * 1024 * 1024
+        config = TransferConfig(multipart_threshold=threshold, multipart_chunksize=threshold)
+        try:
+            self.client.copy(
+                {"Bucket": self.bucket, "Key": self._key(source)},
+                self.bucket,
+                self._key(target),
+                Config=config,
+            )
+        except Exception as exc:
+            raise self._error(exc, "copy", source) from exc
+
     def delete(self, key: str) -> None:
         try:
             self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
