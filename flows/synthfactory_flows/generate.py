@@ -260,9 +260,10 @@ class ShardRunner:
         t0 = time.perf_counter()
         self.timings["ray_connect_seconds"] = connect(self.ray_address)
         t1 = time.perf_counter()
-        prepared = prepare_generator(self.job, self.root.url("_artifacts"))
+        artifacts = self.job.storage.artifacts or self.root.url("_artifacts")
+        prepared = prepare_generator(self.job, artifacts)
         self.timings["prepare_seconds"] = time.perf_counter() - t1
-        pool = ActorPool(self.job, prepared, self.target.uri, self.root.url("_artifacts"))
+        pool = ActorPool(self.job, prepared, self.target.uri, artifacts)
         self.pool = pool
         pool.start()
         self.timings["actor_start_seconds"] = pool.startup_seconds

@@ -134,3 +134,16 @@ def test_tvae_job_balances_with_constraints_on_the_pool(tmp_path: Path) -> None:
     epochs = json.loads(epochs) if isinstance(epochs, str) else epochs
     assert [int(e["epoch"]) for e in epochs] == [1, 2, 3]
     assert all(np.isfinite(e["loss"]) for e in epochs)
+
+
+@pytest.mark.usefixtures("ray_local", "prefect_server")
+def test_jobs_share_one_fit_through_storage_artifacts(tmp_path: Path) -> None:
+    source = write(people_table(120), tmp_path)
+    shared = tmp_path / "models"
+    for name in ("first", "second"):
+        spec = spec_dict(source, tmp_path / name, rows=200)
+        spec["storage"] = {"artifacts": str(shared)}
+        run_job(spec)
+        assert not (tmp_path / name / "_artifacts").exists()
+    models = list(shared.rglob("*.model"))
+    assert len(models) == 1  # the second job reused the first one's fit

@@ -57,6 +57,9 @@ def resolve_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
         for name in config.maybe_path_fields if config else ():
             _resolve(generator, name.split("."), base, must_exist=True)
         data["generator"] = generator
+    storage = data.get("storage")
+    if isinstance(storage, dict) and _is_local(storage.get("artifacts")):
+        data["storage"] = {**storage, "artifacts": str((base / storage["artifacts"]).resolve())}
     metrics = data.get("metrics")
     if isinstance(metrics, dict):
         metrics = dict(metrics)

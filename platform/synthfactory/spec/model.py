@@ -48,6 +48,11 @@ class StorageOptions(_Strict):
     multipart_threshold_mb: int = Field(
         64, ge=5, description="Objects larger than this upload in parts."
     )
+    artifacts: str | None = Field(
+        None,
+        description="Where fitted models are cached (./folder or s3://bucket/prefix); "
+        "default {output}/_artifacts. Point several jobs here to share one fit.",
+    )
 
 
 class RetryPolicy(_Strict):
