@@ -120,7 +120,7 @@ def _tabular(
 ) -> dict[str, Any]:
     from synthfactory.metrics.report import tabular_report
     from synthfactory.metrics.sampling import quotas
-    from synthfactory.metrics.tabular_sharded import TabularSummary
+    from synthfactory.metrics.tabular_sharded import SYNTHETIC_FLAG, TabularSummary
 
     reference = reference_uri(job)
     if reference is None:
@@ -143,6 +143,8 @@ def _tabular(
     report["reference"] = reference
     report["rows_scored"] = merged["rows"]
     report["rows_sampled"] = len(merged["sample"])
+    if SYNTHETIC_FLAG in columns:
+        report["scored"] = f"synthetic rows only (the dataset's {SYNTHETIC_FLAG} column)"
     return report
 
 

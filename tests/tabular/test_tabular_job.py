@@ -120,6 +120,8 @@ def test_tvae_job_balances_with_constraints_on_the_pool(tmp_path: Path) -> None:
     assert not set(synthetic["contact"]) & set(real["contact"])
     assert ds.manifest.rejected_rows > 0
     assert ds.manifest.stats["constraint_rejections"] == ds.manifest.rejected_rows
+    report = json.loads(ds.store.get_bytes("metrics.json"))
+    assert report["rows_scored"] == len(synthetic) and "synthetic rows only" in report["scored"]
     # the fit's loss per epoch reached Prefect as a table artifact, and the metrics too
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey

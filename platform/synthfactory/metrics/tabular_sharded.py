@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     from synthfactory.spec.model import MetricsConfig
 
 MAX_KS_POINTS = 50_000
+#: a combined (source + synthetic) dataset marks its rows; only synthetic ones are scored
+SYNTHETIC_FLAG = "is_synthetic"
 BINS = 10
 NULL = "<null>"
 
@@ -140,6 +142,8 @@ class TabularSummary:
 
     def partial(self, df: pd.DataFrame, shard: int) -> dict[str, Any]:
         """The mergeable summary of one shard (or of the reference table, shard = -1)."""
+        if shard >= 0 and SYNTHETIC_FLAG in df.columns:
+            df = df[df[SYNTHETIC_FLAG].astype(bool)]
         out: dict[str, Any] = {"rows": len(df), "ks": {}, "freq": {}, "corr": {}, "cont": {}}
         for c, k in self.kinds.items():
             if k == NUMERIC:
