@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 import tempfile
-from collections.abc import Iterator
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -96,3 +101,108 @@ def prefect_server() -> Iterator[None]:
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+@pytest.fixture
+def actor_killer() -> Iterator[Callable[[Path], list[int]]]:
+    """``start(output)`` kills the first ShardWorker process (SIGKILL, as the OOM killer
+    would) once a shard has been committed under ``output``; it returns the list that
+    receives the killed pid."""
+    import psutil
+
+    threads: list[threading.Thread] = []
+
+    def start(output: Path) -> list[int]:
+        killed: list[int] = []
+
+        def run() -> None:
+            deadline = time.time() + 300
+            while time.time() < deadline and not killed:
+                if list(output.glob("*/_shards/*.json")):
+                    for proc in psutil.process_iter(["cmdline"]):
+                        if "ray::ShardWorker" in " ".join(proc.info["cmdline"] or []):
+                            killed.append(proc.pid)
+                            proc.kill()
+                            return
+                time.sleep(0.05)
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        threads.append(thread)
+        return killed
+
+    yield start
+    for thread in threads:
+        thread.join(timeout=5)
+
+
+class PrefectProcesses:
+    """Real Prefect servers and process workers on loopback, stopped together."""
+
+    def __init__(self) -> None:
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def _start(self, args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "prefect", *args],
+            env=env,
+            stdout=open(log, "wb"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.procs.append(proc)
+        return proc
+
+    def server(self, home: Path, timeout: float = 180, **settings: str) -> dict[str, str]:
+        """Start ``prefect server`` with ``settings`` (PREFECT_* variables); wait until it
+        answers; return the environment that points clients at it."""
+        home.mkdir(parents=True, exist_ok=True)
+        port = free_port()
+        env = {k: v for k, v in os.environ.items() if k not in ("PREFECT_API_URL", "RAY_ADDRESS")}
+        env.update(
+            PREFECT_HOME=str(home),
+            PREFECT_SERVER_ANALYTICS_ENABLED="false",
+            PREFECT_WORKER_QUERY_SECONDS="2",
+            PREFECT_API_URL=f"http://127.0.0.1:{port}/api",
+            **settings,
+        )
+        args = ["server", "start", "--host", "127.0.0.1", "--port", str(port)]
+        server = self._start(args, env, home / "server.log")
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2):
+                    return env
+            except OSError:
+                time.sleep(0.5)
+        server.kill()
+        pytest.fail("the Prefect server did not start:\n" + (home / "server.log").read_text())
+
+    def worker(self, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+        """A process worker on the synthfactory pool."""
+        args = ["worker", "start", "--pool", "synthfactory", "--type", "process"]
+        return self._start(args, env, log)
+
+    def stop(self) -> None:
+        for proc in reversed(self.procs):
+            proc.terminate()
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        self.procs.clear()
+
+
+@pytest.fixture
+def prefect_processes() -> Iterator[PrefectProcesses]:
+    processes = PrefectProcesses()
+    yield processes
+    processes.stop()
+
+
+@pytest.fixture(scope="session")
+def prefect_processes_session() -> Iterator[PrefectProcesses]:
+    processes = PrefectProcesses()
+    yield processes
+    processes.stop()

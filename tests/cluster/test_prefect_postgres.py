@@ -9,17 +9,16 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
 from synthfactory.dataset import list_versions
 from synthfactory.storage import open_store
+
+from ..conftest import PrefectProcesses
 
 PG_BIN = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
 pytestmark = pytest.mark.skipif(
@@ -108,128 +107,68 @@ asyncio.run(main())
 """
 
 
-def test_deployment_runs_on_a_postgres_backed_server(postgres: str, tmp_path: Path) -> None:
-    port = free_port()
-    env: dict[str, Any] = {
-        k: v for k, v in os.environ.items() if k not in ("PREFECT_API_URL", "RAY_ADDRESS")
-    }
-    env.update(
-        PREFECT_HOME=str(tmp_path / "home"),
-        PREFECT_SERVER_ANALYTICS_ENABLED="false",
-        PREFECT_API_DATABASE_CONNECTION_URL=postgres,
-        PREFECT_WORKER_QUERY_SECONDS="2",
-        PREFECT_API_URL=f"http://127.0.0.1:{port}/api",
+def test_deployment_runs_on_a_postgres_backed_server(
+    postgres: str, tmp_path: Path, prefect_processes: PrefectProcesses
+) -> None:
+    env = prefect_processes.server(tmp_path / "home", PREFECT_API_DATABASE_CONNECTION_URL=postgres)
+    spec = tmp_path / "pg-job.yaml"
+    spec.write_text(
+        yaml.safe_dump(
+            {
+                "name": "pg-job",
+                "modality": "tabular",
+                "rows": 500,
+                "shard_rows": 250,
+                "output": str(tmp_path / "out"),
+                "metrics": {"enabled": False},
+                "generator": {
+                    "kind": "python",
+                    "factory": "synthfactory_workers.testing:SequenceGenerator",
+                },
+                "resources": {"actors": 1, "num_cpus": 0.5},
+            }
+        )
     )
-    procs = []
-    try:
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "prefect",
-                "server",
-                "start",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
-            env=env,
-            stdout=open(tmp_path / "server.log", "wb"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        procs.append(server)
-        deadline = time.time() + 180
-        while time.time() < deadline:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2)
-                break
-            except OSError:
-                time.sleep(1)
-        else:
-            pytest.fail((tmp_path / "server.log").read_text()[-3000:])
-        spec = tmp_path / "pg-job.yaml"
-        spec.write_text(
-            yaml.safe_dump(
-                {
-                    "name": "pg-job",
-                    "modality": "tabular",
-                    "rows": 500,
-                    "shard_rows": 250,
-                    "output": str(tmp_path / "out"),
-                    "metrics": {"enabled": False},
-                    "generator": {
-                        "kind": "python",
-                        "factory": "synthfactory_workers.testing:SequenceGenerator",
-                    },
-                    "resources": {"actors": 1, "num_cpus": 0.5},
-                }
-            )
-        )
-        made = subprocess.run(
-            [sys.executable, "-m", "synthfactory.cli", "deploy", str(spec)],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert made.returncode == 0, made.stderr
-        procs.append(
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "prefect",
-                    "worker",
-                    "start",
-                    "--pool",
-                    "synthfactory",
-                    "--type",
-                    "process",
-                ],
-                env=env,
-                stdout=open(tmp_path / "worker.log", "wb"),
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        )
-        state = subprocess.run(
-            [sys.executable, "-c", RUN_DEPLOYMENT, "pg-job"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=700,
-        )
-        assert state.stdout.strip() == "COMPLETED", (
-            state.stdout + state.stderr + (tmp_path / "worker.log").read_text()[-3000:]
-        )
-        (version,) = list_versions(open_store(str(tmp_path / "out")))
-        assert version.status == "published" and version.manifest is not None
-        assert version.manifest.rows == 500
-        pg_port = postgres.rsplit(":", 1)[1].split("/")[0]
-        rows = subprocess.run(
-            [
-                "psql",
-                "-h",
-                "127.0.0.1",
-                "-p",
-                pg_port,
-                "-U",
-                "postgres",
-                "-d",
-                "prefect",
-                "-t",
-                "-c",
-                "select count(*) from flow_run where state_type = 'COMPLETED'",
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        assert int(rows.stdout.strip()) >= 1, "the run is recorded in PostgreSQL"
-    finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            proc.wait(timeout=30)
+    made = subprocess.run(
+        [sys.executable, "-m", "synthfactory.cli", "deploy", str(spec)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert made.returncode == 0, made.stderr
+    prefect_processes.worker(env, tmp_path / "worker.log")
+    state = subprocess.run(
+        [sys.executable, "-c", RUN_DEPLOYMENT, "pg-job"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=700,
+    )
+    assert state.stdout.strip() == "COMPLETED", (
+        state.stdout + state.stderr + (tmp_path / "worker.log").read_text()[-3000:]
+    )
+    (version,) = list_versions(open_store(str(tmp_path / "out")))
+    assert version.status == "published" and version.manifest is not None
+    assert version.manifest.rows == 500
+    pg_port = postgres.rsplit(":", 1)[1].split("/")[0]
+    rows = subprocess.run(
+        [
+            "psql",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            pg_port,
+            "-U",
+            "postgres",
+            "-d",
+            "prefect",
+            "-t",
+            "-c",
+            "select count(*) from flow_run where state_type = 'COMPLETED'",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert int(rows.stdout.strip()) >= 1, "the run is recorded in PostgreSQL"

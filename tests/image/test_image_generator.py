@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import io
 import sys
-import threading
-import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import psutil
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -214,7 +212,9 @@ def _jpeg(image: Image.Image) -> bytes:
 
 
 @pytest.mark.usefixtures("ray_local", "prefect_server")
-def test_resume_after_the_actor_is_killed(tmp_path: Path) -> None:
+def test_resume_after_the_actor_is_killed(
+    tmp_path: Path, actor_killer: Callable[[Path], list[int]]
+) -> None:
     spec = image_spec(
         str(tmp_path / "out"),
         "builtin:digits",
@@ -225,23 +225,8 @@ def test_resume_after_the_actor_is_killed(tmp_path: Path) -> None:
         height=None,
         dedup_max_distance=-1,
     )
-    killed: list[int] = []
-
-    def kill_first_actor() -> None:
-        deadline = time.time() + 300
-        while time.time() < deadline and not killed:
-            if list((tmp_path / "out").glob("*/_shards/*.json")):
-                for proc in psutil.process_iter(["cmdline"]):
-                    if "ray::ShardWorker" in " ".join(proc.info["cmdline"] or []):
-                        proc.kill()
-                        killed.append(proc.pid)
-                        return
-            time.sleep(0.05)
-
-    killer = threading.Thread(target=kill_first_actor, daemon=True)
-    killer.start()
+    killed = actor_killer(tmp_path / "out")
     ds = open_dataset(run_job(spec)["uri"])
-    killer.join(timeout=5)
     assert killed, "no actor was killed"
     assert ds.manifest.rows == 12
     assert len(set(ds.to_arrow()["seed"].to_pylist())) == 12

@@ -4,12 +4,10 @@ an actor killed mid-shard."""
 from __future__ import annotations
 
 import json
-import threading
-import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import psutil
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -115,30 +113,17 @@ def test_augment_a_source_dataset_on_s3(s3_bucket: str) -> None:
     assert "source_sha256" in ds.manifest.fingerprints
 
 
-def test_resume_after_the_actor_is_killed_mid_shard(tmp_path: Path) -> None:
+def test_resume_after_the_actor_is_killed_mid_shard(
+    tmp_path: Path, actor_killer: Callable[[Path], list[int]]
+) -> None:
     spec = job(
         str(tmp_path / "out"),
         rows=8,
         shard_rows=2,
         sampling={"max_new_tokens": 24, "temperature": 1.0},
     )
-    killed: list[int] = []
-
-    def kill_first_actor() -> None:
-        deadline = time.time() + 300
-        while time.time() < deadline and not killed:
-            if list((tmp_path / "out").glob("*/_shards/*.json")):
-                for proc in psutil.process_iter(["cmdline"]):
-                    if "ray::ShardWorker" in " ".join(proc.info["cmdline"] or []):
-                        proc.kill()
-                        killed.append(proc.pid)
-                        return
-            time.sleep(0.1)
-
-    killer = threading.Thread(target=kill_first_actor, daemon=True)
-    killer.start()
+    killed = actor_killer(tmp_path / "out")
     result = run_job(spec)
-    killer.join(timeout=5)
     assert killed, "no actor was killed"
     ds = open_dataset(result["uri"])
     assert ds.manifest.rows == 8
