@@ -149,3 +149,22 @@ def test_jobs_share_one_fit_through_storage_artifacts(tmp_path: Path) -> None:
         assert not (tmp_path / name / "_artifacts").exists()
     models = list(shared.rglob("*.model"))
     assert len(models) == 1  # the second job reused the first one's fit
+
+
+@pytest.mark.usefixtures("ray_local", "prefect_server")
+def test_unique_holds_across_shards(tmp_path: Path) -> None:
+    """Each shard keeps its rows unique; the whole-dataset pass drops rows an earlier shard
+    already holds and tops the dataset up."""
+    source = write(people_table(300), tmp_path)
+    spec = spec_dict(
+        source,
+        tmp_path / "out",
+        rows=30,
+        constraints=[{"kind": "unique", "columns": ["plan", "count"]}],
+    )
+    spec.update(shard_rows=10, top_up_rounds=10)
+    ds = open_dataset(run_job(spec)["uri"])
+    df = ds.to_arrow().to_pandas()
+    assert len(df) == 30 and not df[["plan", "count"]].astype(str).duplicated().any()
+    assert ds.manifest.stats["dropped_unique_violation"] > 0  # shards did collide
+    assert "__unique_0" not in df.columns

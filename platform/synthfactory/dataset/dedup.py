@@ -6,6 +6,7 @@ rows repeat an *earlier* row in dataset order (shard index, then position):
     __exact      uint64   equal keys are duplicates (exact text/row hash)
     __lsh_bands  list<uint64>  rows sharing any LSH band hash are near-duplicates (MinHash)
     __phash      uint64   Hamming distance <= the field's ``max_distance`` metadata (default 0)
+    __unique_*   uint64   one per uniqueness rule: equal keys repeat an earlier kept row
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 COLUMNS = ("__exact", "__lsh_bands", "__phash")
+UNIQUE_PREFIX = "__unique_"
 
 
 def first_seen(keys: np.ndarray) -> np.ndarray:
@@ -100,5 +102,12 @@ def duplicate_mask(sidecar: pa.Table) -> tuple[np.ndarray, dict[str, int]]:
         hashes = sidecar.column("__phash").to_numpy(zero_copy_only=False).astype(np.uint64)
         hit = hamming_duplicates(hashes, max_distance, ~dup)
         counts["near_duplicate_image"] = int(hit.sum())
+        dup |= hit
+    for name in sorted(c for c in sidecar.column_names if c.startswith(UNIQUE_PREFIX)):
+        column = sidecar.column(name)
+        present = ~np.asarray(column.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+        keys = column.fill_null(0).to_numpy(zero_copy_only=False).astype(np.uint64)
+        hit = hamming_duplicates(keys, 0, ~dup & present)
+        counts["unique_violation"] = counts.get("unique_violation", 0) + int(hit.sum())
         dup |= hit
     return dup, counts

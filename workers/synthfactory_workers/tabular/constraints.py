@@ -121,6 +121,22 @@ class Checker:
                 seen.update(k for k, r in zip(keys, reasons, strict=True) if r == "")
         return reasons
 
+    def unique_keys(self, df: pd.DataFrame) -> dict[str, np.ndarray]:
+        """Per ``unique`` constraint, a 64-bit key per row (``__unique_<i>`` sidecar columns):
+        the flow's whole-dataset pass drops rows whose key an earlier shard already holds and
+        tops the dataset up, so uniqueness holds across shards, not only within one."""
+        import pandas as pd
+
+        out: dict[str, np.ndarray] = {}
+        for i, constraint in enumerate(self.constraints):
+            columns = [c for c in columns_of(constraint) if self.types.get(c) != "id"]
+            if isinstance(constraint, UniqueConstraint) and columns:
+                keys = np.asarray(_row_keys(df, columns), dtype=object)
+                out[f"__unique_{i}"] = (
+                    pd.util.hash_array(keys) if len(keys) else np.zeros(0, np.uint64)
+                )
+        return out
+
     def _holds(
         self, i: int, constraint: Constraint, df: pd.DataFrame, pending: np.ndarray
     ) -> np.ndarray:

@@ -269,6 +269,7 @@ class TabularGenerator(Generator):
         return copied, parts
 
     def generate(self, shard: ShardTask) -> ShardOutput:
+        import numpy as np
         import pandas as pd
         import pyarrow as pa
 
@@ -276,7 +277,7 @@ class TabularGenerator(Generator):
         from synthfactory_workers.tabular.sampling import sample_valid
 
         config = _config(self.spec)
-        checker = Checker(  # a fresh one per shard: uniqueness holds within a shard
+        checker = Checker(  # per shard; uniqueness across shards: see Checker.unique_keys
             list(config.constraints),
             self.meta["types"],
             self.context.prepared.get("constraint_facts", {}),
@@ -303,6 +304,12 @@ class TabularGenerator(Generator):
                 df[SYNTHETIC_FLAG] = True
             tables.append(to_arrow(df, self.schema))
         table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+        for name, keys in checker.unique_keys(df).items():
+            if copied and self.source is not None:  # source rows: keys that never collide
+                start = shard.row_start
+                own = np.arange(start, start + copied, dtype=np.uint64) | np.uint64(1 << 63)
+                keys = np.concatenate([own, keys & np.uint64((1 << 63) - 1)])
+            table = table.append_column(name, pa.array(keys, pa.uint64()))
         bad = None
         if rejected:
             frame = pd.concat(rejected, ignore_index=True)
