@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import uuid
 from typing import Any
 
 from prefect import Task, task
@@ -11,6 +13,8 @@ from prefect.states import State
 
 from synthfactory.errors import is_transient
 from synthfactory.spec import JobSpec
+from synthfactory.storage import open_store
+from synthfactory_workers import training
 from synthfactory_workers.contract import ShardTask
 from synthfactory_workers.pool import ActorPool, actor_options, unwrap
 
@@ -53,34 +57,48 @@ def prepare_generator(spec: JobSpec, artifacts_uri: str) -> dict[str, Any]:
     options.pop("max_restarts")
     options.pop("max_task_retries")
     remote = ray.remote(run_prepare).options(**options, max_retries=1)
+    store = open_store(artifacts_uri, spec.storage)
+    progress = f"_training/{uuid.uuid4().hex}.json"
+    ref = remote.remote(spec.model_dump(mode="json"), artifacts_uri, progress)
+    logged = 0
     try:
-        result: dict[str, Any] = ray.get(remote.remote(spec.model_dump(mode="json"), artifacts_uri))
+        while not ray.wait([ref], timeout=POLL_SECONDS)[0]:
+            logged = log_epochs(spec, training.read(store, progress), logged)
+        result: dict[str, Any] = ray.get(ref)
     except Exception as exc:
         raise unwrap(exc) from None
+    finally:
+        with contextlib.suppress(Exception):
+            store.delete(progress)
+    log_epochs(spec, result.get("training") or [], logged if not result.get("reused") else -1)
     report_training(spec, result)
     return result
 
 
-def report_training(spec: JobSpec, prepared: dict[str, Any]) -> None:
-    """A fitted model's loss per epoch in the task's log and as a Prefect table artifact."""
+POLL_SECONDS = 2.0
+
+
+def log_epochs(spec: JobSpec, epochs: list[dict[str, float]], logged: int) -> int:
+    """Log the epochs after the first ``logged`` (-1: a reused fit, say so once)."""
     from prefect import get_run_logger
+
+    logger = get_run_logger()
+    if logged < 0:
+        logger.info("reusing a fitted %s (%d epochs)", spec.generator.kind, len(epochs))
+        return len(epochs)
+    for epoch in epochs[logged:]:
+        losses = ", ".join(f"{k}={v:.4f}" for k, v in epoch.items() if k != "epoch")
+        logger.info("%s epoch %d: %s", spec.generator.kind, int(epoch["epoch"]), losses)
+    return max(logged, len(epochs))
+
+
+def report_training(spec: JobSpec, prepared: dict[str, Any]) -> None:
+    """A freshly fitted model's loss per epoch as a Prefect table artifact."""
     from prefect.artifacts import create_table_artifact
 
     history: list[dict[str, float]] = prepared.get("training") or []
-    if not history:
+    if not history or prepared.get("reused"):
         return
-    logger = get_run_logger()
-    if prepared.get("reused"):
-        logger.info(
-            "reusing fitted %s %s (%d epochs)",
-            spec.generator.kind,
-            prepared.get("model_key"),
-            len(history),
-        )
-        return
-    for epoch in history:
-        losses = ", ".join(f"{k}={v:.4f}" for k, v in epoch.items() if k != "epoch")
-        logger.info("%s epoch %d: %s", spec.generator.kind, int(epoch["epoch"]), losses)
     key = "".join(c if c.isalnum() else "-" for c in f"{spec.name}-training".lower())
     create_table_artifact(
         [{k: round(float(v), 6) for k, v in epoch.items()} for epoch in history],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -158,3 +159,18 @@ def test_bad_options_and_foreign_files_are_config_errors() -> None:
     model.fit(real, detect_types(real))
     with pytest.raises(ConfigError, match="is a tvae, not a ctgan"):
         CTGAN.load(model.save())
+
+
+def test_training_epochs_are_reported_while_a_fit_runs(tmp_path: Path) -> None:
+    from synthfactory.storage import LocalStore
+    from synthfactory_workers import training
+
+    store = LocalStore(tmp_path)
+    assert training.read(store, "p.json") == []
+    with training.reporting(store, "p.json"):
+        training.report({"epoch": 1, "loss": 2.0})  # the first one is written at once
+        assert training.read(store, "p.json") == [{"epoch": 1, "loss": 2.0}]
+        training.report({"epoch": 2, "loss": 1.5})
+    assert [e["epoch"] for e in training.read(store, "p.json")] == [1, 2]  # flushed at the end
+    training.report({"epoch": 3, "loss": 1.0})  # outside a fit: ignored
+    assert len(training.read(store, "p.json")) == 2

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -132,6 +133,24 @@ def test_tvae_job_balances_with_constraints_on_the_pool(tmp_path: Path) -> None:
         )
     by_key = {a.key: a for a in found}
     assert set(by_key) == {"t-training", "t-metrics"}
+    # every epoch was logged by the prepare task (polled while the fit ran)
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+
+    run_id = ds.manifest.flow_run["id"]
+    lines: list[str] = []
+    for _ in range(40):
+        with get_client(sync_client=True) as client:
+            logs = client.read_logs(
+                log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run_id]))
+            )
+        lines = [log.message for log in logs]
+        if any("tvae epoch 3:" in line for line in lines):
+            break
+        time.sleep(0.5)
+    assert [m for m in lines if m.startswith("tvae epoch")][:3] == [
+        m for m in lines if m.startswith("tvae epoch")
+    ]
+    assert sum(m.startswith("tvae epoch") for m in lines) == 3, lines
     epochs = by_key["t-training"].data
     epochs = json.loads(epochs) if isinstance(epochs, str) else epochs
     assert [int(e["epoch"]) for e in epochs] == [1, 2, 3]

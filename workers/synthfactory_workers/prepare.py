@@ -9,6 +9,13 @@ from synthfactory.storage import open_store
 from synthfactory_workers.registry import generator_class
 
 
-def run_prepare(spec: dict[str, Any], artifacts_uri: str) -> dict[str, Any]:
+def run_prepare(
+    spec: dict[str, Any], artifacts_uri: str, progress_key: str | None = None
+) -> dict[str, Any]:
+    """``progress_key``: where training epochs are reported while a model fits."""
+    from synthfactory_workers import training
+
     job = load_spec(spec)
-    return generator_class(job).prepare(job, open_store(artifacts_uri, job.storage))
+    store = open_store(artifacts_uri, job.storage)
+    with training.reporting(store, progress_key):
+        return generator_class(job).prepare(job, store)

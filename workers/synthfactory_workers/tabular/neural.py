@@ -119,6 +119,9 @@ class NeuralSynthesizer(Synthesizer):
         )
         if self.on_epoch is not None:
             self.on_epoch(values)
+        from synthfactory_workers import training
+
+        training.report(values)
 
     @abstractmethod
     def _train(self, data: Any, rng: Any) -> None: ...
