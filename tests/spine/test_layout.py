@@ -57,3 +57,28 @@ def test_every_registered_generator_imports_lightly() -> None:
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "", f"heavy modules imported: {out.stdout}"
+
+
+def test_hamming_dedup_matches_a_brute_force_scan() -> None:
+    import numpy as np
+
+    from synthfactory.dataset.dedup import hamming_duplicates
+
+    rng = np.random.default_rng(3)
+    base = rng.integers(0, 2**63, 400, dtype=np.uint64)
+    flips = rng.integers(0, 64, (200, 2))
+    near = [base[i] ^ np.uint64(sum(1 << int(b) for b in set(f))) for i, f in enumerate(flips)]
+    hashes = rng.permutation(np.concatenate([base, np.array(near, np.uint64)]))
+    alive = rng.random(len(hashes)) > 0.1
+    for distance in (2, 4):
+        kept: list[int] = []
+        want = np.zeros(len(hashes), bool)
+        for i, h in enumerate(hashes):
+            if not alive[i]:
+                continue
+            if any(int(h ^ hashes[j]).bit_count() <= distance for j in kept):
+                want[i] = True
+            else:
+                kept.append(i)
+        got = hamming_duplicates(hashes, distance, alive)
+        assert got.tolist() == want.tolist() and want.sum() > 50

@@ -11,6 +11,7 @@ rows repeat an *earlier* row in dataset order (shard index, then position):
 
 from __future__ import annotations
 
+import itertools
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -47,36 +48,38 @@ def band_duplicates(bands: np.ndarray, alive: np.ndarray) -> np.ndarray:
     return dup
 
 
-def hamming_duplicates(
-    hashes: np.ndarray, max_distance: int, alive: np.ndarray, chunk: int = 4096
-) -> np.ndarray:
+def hamming_duplicates(hashes: np.ndarray, max_distance: int, alive: np.ndarray) -> np.ndarray:
     """A row is a duplicate if its 64-bit hash is within ``max_distance`` bits of a kept
-    earlier row. Exact matches use hashing; near matches a chunked popcount scan."""
+    earlier row. Exact matches use hashing; near matches bit-slice buckets."""
     if max_distance <= 0:
         keys = np.where(
             alive, hashes, np.arange(len(hashes), dtype=np.uint64) ^ np.uint64(0xFFFFFFFFFFFFFFFF)
         )
         return first_seen(keys) & alive
+    # Pigeonhole: hashes within d bits agree exactly on at least one of d + 1 bit slices,
+    # so each row is compared only with kept rows sharing a slice value.
+    bounds = np.linspace(0, 64, max_distance + 2).astype(int)
+    slices = [(int(lo), (1 << int(hi - lo)) - 1) for lo, hi in itertools.pairwise(bounds)]
+    buckets: list[dict[int, list[int]]] = [{} for _ in slices]
     dup = np.zeros(len(hashes), dtype=bool)
-    kept: list[int] = []
-    kept_arr = np.empty(0, dtype=np.uint64)
-    for i, h in enumerate(hashes):
+    values = [int(h) for h in np.asarray(hashes, dtype=np.uint64)]
+    for i, h in enumerate(values):
         if not alive[i]:
             continue
-        if len(kept) != len(kept_arr):
-            kept_arr = np.asarray(kept, dtype=np.uint64)
+        parts = [(h >> lo) & mask for lo, mask in slices]
         close = False
-        for start in range(0, len(kept_arr), chunk):
-            x = np.bitwise_xor(kept_arr[start : start + chunk], h)
-            if (
-                np.unpackbits(x.view(np.uint8).reshape(-1, 8), axis=1).sum(1) <= max_distance
-            ).any():
-                close = True
+        for bucket, key in zip(buckets, parts, strict=True):
+            for j in bucket.get(key, ()):
+                if (h ^ values[j]).bit_count() <= max_distance:
+                    close = True
+                    break
+            if close:
                 break
         if close:
             dup[i] = True
-        else:
-            kept.append(int(h))
+            continue
+        for bucket, key in zip(buckets, parts, strict=True):
+            bucket.setdefault(key, []).append(i)
     return dup
 
 
