@@ -121,6 +121,7 @@ def test_tvae_job_balances_with_constraints_on_the_pool(tmp_path: Path) -> None:
     assert not set(synthetic["contact"]) & set(real["contact"])
     assert ds.manifest.rejected_rows > 0
     assert ds.manifest.stats["constraint_rejections"] == ds.manifest.rejected_rows
+    assert "candidate rows rejected" in ds.store.get_text("README.md")
     report = json.loads(ds.store.get_bytes("metrics.json"))
     assert report["rows_scored"] == len(synthetic) and "synthetic rows only" in report["scored"]
     # the fit's loss per epoch reached Prefect as a table artifact, and the metrics too
@@ -187,3 +188,5 @@ def test_unique_holds_across_shards(tmp_path: Path) -> None:
     assert len(df) == 30 and not df[["plan", "count"]].astype(str).duplicated().any()
     assert ds.manifest.stats["dropped_unique_violation"] > 0  # shards did collide
     assert "__unique_0" not in df.columns
+    card = ds.store.get_text("README.md")
+    assert "dropped by the whole-dataset pass: unique_violation" in card

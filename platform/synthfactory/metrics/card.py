@@ -198,6 +198,25 @@ def render(
         f"- status: **{manifest.status}**",
         f"- rows: {manifest.rows:,} in {len(manifest.shards)} Parquet shards "
         f"({manifest.rejected_rows:,} rejected rows kept under `rejected/`)",
+        *(
+            [
+                f"- constraints: {int(manifest.stats['constraint_rejections']):,} of "
+                f"{int(manifest.stats.get('candidates', 0)):,} candidate rows rejected"
+            ]
+            if "constraint_rejections" in manifest.stats
+            else []
+        ),
+        *(
+            [f"- dropped by the whole-dataset pass: {dropped}"]
+            if (
+                dropped := ", ".join(
+                    f"{k.removeprefix('dropped_')} {int(v):,}"
+                    for k, v in manifest.stats.items()
+                    if k.startswith("dropped_") and v
+                )
+            )
+            else []
+        ),
         f"- generator: `{manifest.generator}`",
         f"- spec hash: `{manifest.spec_hash[:16]}`, master seed {manifest.seeds.get('master')}",
         f"- code: `{manifest.lineage.get('code_version')}`, created {manifest.created_at}",
