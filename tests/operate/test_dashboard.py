@@ -204,10 +204,18 @@ def test_catalog_progress_thumbnails_and_storage_errors(
             # an image dataset shows thumbnails
             page.click("#catalog a:text('pictures')")
             page.wait_for_selector("#detail img", timeout=30_000)
-            loaded = page.eval_on_selector_all(
-                "#detail img", "imgs => imgs.filter(i => i.complete && i.naturalWidth > 0).length"
+            # thumbnails load asynchronously: wait for them (and the card's contact sheet)
+            page.wait_for_function(
+                "() => [...document.querySelectorAll('#detail table img')]"
+                ".filter(i => i.complete && i.naturalWidth > 0).length >= 6",
+                timeout=60_000,
             )
-            assert loaded >= 6
+            sheet = "#detail img.plot[src*='thumbnails.png']"
+            page.wait_for_function(
+                f"() => {{ const i = document.querySelector({sheet!r}); "
+                "return i && i.complete && i.naturalWidth > 0; }",
+                timeout=30_000,
+            )
             page.screenshot(path=str(shots / "thumbnails.png"), full_page=True)
             browser.close()
     finally:
