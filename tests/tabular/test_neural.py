@@ -174,3 +174,12 @@ def test_training_epochs_are_reported_while_a_fit_runs(tmp_path: Path) -> None:
     assert [e["epoch"] for e in training.read(store, "p.json")] == [1, 2]  # flushed at the end
     training.report({"epoch": 3, "loss": 1.0})  # outside a fit: ignored
     assert len(training.read(store, "p.json")) == 2
+
+
+def test_nothing_is_written_when_nothing_trains(tmp_path: Path) -> None:
+    from synthfactory.storage import LocalStore
+    from synthfactory_workers import training
+
+    with training.reporting(LocalStore(tmp_path / "a"), "p.json"):
+        pass
+    assert not (tmp_path / "a").exists()

@@ -46,7 +46,7 @@ def report(values: dict[str, float]) -> None:
 
 def _flush() -> None:
     global _last_write
-    if _target is None or _epochs is None:
+    if _target is None or not _epochs:  # nothing trained: write nothing
         return
     store, key = _target
     try:
