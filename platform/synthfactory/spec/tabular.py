@@ -3,7 +3,7 @@ config per synthesizer (Gaussian copula, CTGAN, TVAE)."""
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -156,6 +156,24 @@ class GaussianCopulaConfig(TabularConfigBase):
 
 
 class _NeuralConfig(TabularConfigBase):
+    """What CTGAN and TVAE share; every field below the shared tabular ones is a model option."""
+
+    @classmethod
+    def option_names(cls) -> list[str]:
+        """The model's own options (network sizes, rates, epochs...), in declaration order."""
+        shared = set(TabularConfigBase.model_fields) | {"device"}
+        return [name for name in cls.model_fields if name not in shared]
+
+    @classmethod
+    def default_options(cls) -> dict[str, Any]:
+        return {
+            name: cls.model_fields[name].get_default(call_default_factory=True)
+            for name in cls.option_names()
+        }
+
+    def options(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.option_names()}
+
     epochs: int = Field(300, ge=1, le=100_000, description="Training epochs.")
     batch_size: int = Field(500, ge=2, description="Training batch size.")
     embedding_dim: int = Field(128, ge=1, description="Size of the noise / latent vector.")

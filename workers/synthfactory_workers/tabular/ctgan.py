@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from synthfactory.spec.tabular import CTGANConfig
 from synthfactory_workers.tabular.neural import NeuralSynthesizer
 
 if TYPE_CHECKING:
@@ -143,20 +144,7 @@ class CondSampler:
 
 class CTGAN(NeuralSynthesizer):
     name: ClassVar[str] = "ctgan"
-    defaults: ClassVar[dict[str, Any]] = {
-        "epochs": 300,
-        "batch_size": 500,
-        "embedding_dim": 128,
-        "generator_dims": [256, 256],
-        "discriminator_dims": [256, 256],
-        "generator_lr": 2e-4,
-        "discriminator_lr": 2e-4,
-        "generator_decay": 1e-6,
-        "discriminator_decay": 1e-6,
-        "discriminator_steps": 1,
-        "pac": 10,
-        "max_modes": 10,
-    }
+    defaults: ClassVar[dict[str, Any]] = CTGANConfig.default_options()
 
     def _build(self) -> None:
         generator_cls, critic_cls = _modules()

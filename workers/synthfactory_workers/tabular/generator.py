@@ -355,8 +355,6 @@ class CopulaGenerator(TabularGenerator):
 
 
 class _NeuralGenerator(TabularGenerator):
-    OPTION_FIELDS: ClassVar[tuple[str, ...]]
-
     @classmethod
     def _new_model(cls, spec: JobSpec) -> Synthesizer:
         from synthfactory_workers.tabular.base import synthesizer_class
@@ -364,10 +362,9 @@ class _NeuralGenerator(TabularGenerator):
 
         config = spec.generator
         assert isinstance(config, CTGANConfig | TVAEConfig)
-        options = {f: getattr(config, f) for f in cls.OPTION_FIELDS}
         model_cls = synthesizer_class(cls.synthesizer)
         return model_cls(  # type: ignore[call-arg]
-            options, config.enforce_min_max, config.fit_seed, pick_device(config.device)
+            config.options(), config.enforce_min_max, config.fit_seed, pick_device(config.device)
         )
 
     @classmethod
@@ -379,35 +376,10 @@ class _NeuralGenerator(TabularGenerator):
 
 class CTGANGenerator(_NeuralGenerator):
     synthesizer: ClassVar[str] = "ctgan"
-    OPTION_FIELDS: ClassVar[tuple[str, ...]] = (
-        "epochs",
-        "batch_size",
-        "embedding_dim",
-        "generator_dims",
-        "discriminator_dims",
-        "generator_lr",
-        "discriminator_lr",
-        "generator_decay",
-        "discriminator_decay",
-        "discriminator_steps",
-        "pac",
-        "max_modes",
-    )
 
 
 class TVAEGenerator(_NeuralGenerator):
     synthesizer: ClassVar[str] = "tvae"
-    OPTION_FIELDS: ClassVar[tuple[str, ...]] = (
-        "epochs",
-        "batch_size",
-        "embedding_dim",
-        "compress_dims",
-        "decompress_dims",
-        "learning_rate",
-        "l2scale",
-        "loss_factor",
-        "max_modes",
-    )
 
 
 def _id_starts(df: pd.DataFrame, types: dict[str, str]) -> dict[str, int | None]:

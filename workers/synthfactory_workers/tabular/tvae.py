@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from synthfactory.spec.tabular import TVAEConfig
 from synthfactory_workers.tabular.neural import NeuralSynthesizer
 
 if TYPE_CHECKING:
@@ -64,17 +65,7 @@ def _modules() -> Any:
 
 class TVAE(NeuralSynthesizer):
     name: ClassVar[str] = "tvae"
-    defaults: ClassVar[dict[str, Any]] = {
-        "epochs": 300,
-        "batch_size": 500,
-        "embedding_dim": 128,
-        "compress_dims": [128, 128],
-        "decompress_dims": [128, 128],
-        "learning_rate": 1e-3,
-        "l2scale": 1e-5,
-        "loss_factor": 2.0,
-        "max_modes": 10,
-    }
+    defaults: ClassVar[dict[str, Any]] = TVAEConfig.default_options()
 
     def _build(self) -> None:
         encoder_cls, decoder_cls = _modules()
