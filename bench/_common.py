@@ -1,7 +1,9 @@
-"""Shared benchmark plumbing: env defaults and an in-process baseline runner."""
+"""Shared benchmark plumbing: env defaults, an in-process baseline runner and a
+plain-processes ceiling runner."""
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import tempfile
 import time
@@ -21,38 +23,97 @@ def run_direct(spec: Any, output: str) -> dict[str, float]:
 
     from threadpoolctl import threadpool_limits
 
+    with threadpool_limits(limits=_threads(spec)):
+        t0 = time.perf_counter()
+        generator, store = _load(spec, output)
+        t1 = time.perf_counter()
+        rows = _generate(spec, generator, store, part=0, parts=1)
+        t2 = time.perf_counter()
+    return {"startup_seconds": t1 - t0, "generate_seconds": t2 - t1, "rows": rows}
+
+
+def run_processes(spec: Any, output: str, processes: int) -> dict[str, float]:
+    """The machine's ceiling for a pool of ``processes`` actors: the same generator in that
+    many plain processes (no Ray, no Prefect), each loaded first, then all released at once
+    to generate every ``processes``-th shard. Rate = all rows / first start to last end."""
+
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(processes)
+    results = context.Queue()
+    workers = [
+        context.Process(
+            target=_process_part, args=(spec.model_dump(), output, i, processes, barrier, results)
+        )
+        for i in range(processes)
+    ]
+    for worker in workers:
+        worker.start()
+    parts = [results.get() for _ in workers]
+    for worker in workers:
+        worker.join()
+    start = min(p["start"] for p in parts)
+    end = max(p["end"] for p in parts)
+    return {"generate_seconds": end - start, "rows": sum(p["rows"] for p in parts)}
+
+
+def _process_part(
+    spec_dict: dict[str, Any],
+    output: str,
+    part: int,
+    parts: int,
+    barrier: Any,
+    results: Any,
+) -> None:
+    from threadpoolctl import threadpool_limits
+
+    from synthfactory.spec import load_spec
+
+    spec = load_spec(spec_dict)
+    with threadpool_limits(limits=_threads(spec)):
+        generator, store = _load(spec, output)
+        barrier.wait()
+        start = time.time()
+        rows = _generate(spec, generator, store, part=part, parts=parts)
+        results.put({"start": start, "end": time.time(), "rows": rows})
+
+
+def _threads(spec: Any) -> int:
     threads = spec.resources.math_threads or max(1, int(spec.resources.num_cpus))
     os.environ["SYNTHFACTORY_TORCH_THREADS"] = str(threads)  # as the pool sets it per actor
-    with threadpool_limits(limits=threads):
-        return _run_direct(spec, output)
+    return int(threads)
 
 
-def _run_direct(spec: Any, output: str) -> dict[str, float]:
-    from synthfactory.dataset import write_shard
+def _load(spec: Any, output: str) -> tuple[Any, Any]:
+    """Preflight, prepare (or reuse the cached fit) and load, as one actor does."""
     from synthfactory.storage import open_store
-    from synthfactory_flows.plan import plan_shards
-    from synthfactory_workers.contract import GeneratorContext, ShardOutput
+    from synthfactory_workers.contract import GeneratorContext
     from synthfactory_workers.registry import generator_class
+    from synthfactory_workers.threads import limit_torch_threads
 
     cls = generator_class(spec)
     store = open_store(output)
-    artifacts = store.child("_artifacts")
-    t0 = time.perf_counter()
+    artifacts = open_store(spec.storage.artifacts) if spec.storage.artifacts else None
+    artifacts = artifacts or store.child("_artifacts")
     cls.preflight(spec)
     prepared = cls.prepare(spec, artifacts)
     generator = cls(spec, GeneratorContext(artifacts=artifacts, prepared=prepared))
     generator.load()
-    from synthfactory_workers.threads import limit_torch_threads
-
     limit_torch_threads()
-    t1 = time.perf_counter()
+    return generator, store
+
+
+def _generate(spec: Any, generator: Any, store: Any, part: int, parts: int) -> int:
+    from synthfactory.dataset import write_shard
+    from synthfactory_flows.plan import plan_shards
+    from synthfactory_workers.contract import ShardOutput
+
     rows = 0
-    for task in plan_shards(spec):
+    for task in plan_shards(spec)[part::parts]:
         out = generator.generate(task)
         if not isinstance(out, ShardOutput):
             out = ShardOutput(out)
         entry = write_shard(
-            store.child("direct"),
+            store.child(f"direct-{part}" if parts > 1 else "direct"),
             index=task.index,
             row_start=task.row_start,
             seed=task.seed,
@@ -60,8 +121,7 @@ def _run_direct(spec: Any, output: str) -> dict[str, float]:
             table=out.table,
         )
         rows += entry.rows
-    t2 = time.perf_counter()
-    return {"startup_seconds": t1 - t0, "generate_seconds": t2 - t1, "rows": rows}
+    return rows
 
 
 def run_platform(spec: Any) -> dict[str, float]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import math
+import os
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -374,7 +375,36 @@ def run_job(
     # fail on a missing bucket or refused credentials before a flow run even starts
     open_store(job.output, job.storage).check_access()
     name = f"{job.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    result: dict[str, Any] = generate_dataset.with_options(flow_run_name=name)(
-        job.model_dump(mode="json"), ray_address=ray_address, version=version
-    )
+    with patient_ephemeral_server():
+        result: dict[str, Any] = generate_dataset.with_options(flow_run_name=name)(
+            job.model_dump(mode="json"), ray_address=ray_address, version=version
+        )
     return result
+
+
+#: seconds Prefect's ephemeral server may take to start, unless the user set a value
+EPHEMERAL_STARTUP_SECONDS = 180
+
+
+@contextlib.contextmanager
+def patient_ephemeral_server() -> Iterator[None]:
+    """Prefect gives its ephemeral server 20 s to answer. In a fresh PREFECT_HOME it first
+    creates and migrates its SQLite database, measured at 8 to over 20 s on a 2-core machine,
+    so a user's first run could fail on a timeout with nothing wrong. Wait longer, unless
+    PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS says otherwise."""
+    from prefect.settings import (
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
+        temporary_settings,
+    )
+
+    chosen = "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS" in os.environ
+    if (
+        chosen
+        or PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value() >= EPHEMERAL_STARTUP_SECONDS
+    ):
+        yield
+        return
+    with temporary_settings(
+        updates={PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS: EPHEMERAL_STARTUP_SECONDS}
+    ):
+        yield
