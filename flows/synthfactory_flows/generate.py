@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import json
 import math
 import os
 import time
@@ -30,9 +31,9 @@ from synthfactory_flows.evaluate import (
 )
 from synthfactory_flows.plan import SEED_DERIVATION, plan_shards
 from synthfactory_flows.progress import Progress, Snapshot
-from synthfactory_flows.select import Selection, rewrite, select, trim
+from synthfactory_flows.select import ClassLabels, Selection, rewrite, select, trim
 from synthfactory_flows.tasks import prepare_generator, shard_task
-from synthfactory_workers.contract import ShardTask
+from synthfactory_workers.contract import Quotas, ShardTask
 from synthfactory_workers.pool import ActorPool
 from synthfactory_workers.ray_runtime import connect
 from synthfactory_workers.registry import generator_class, with_derived_rows
@@ -133,6 +134,8 @@ def _generate(
         logger.info("resuming: %d of %d shards already committed", len(done), len(plan))
     progress.update(state="starting", force=True)
     runner = ShardRunner(job, target, root, ray_address, progress)
+    quotas = generator_class(job).quotas(job)
+    classes = ClassLabels(target.store, quotas) if quotas else None
     try:
         runner.run([t for t in plan if t.index not in committed], done)
         known = list(plan)
@@ -140,15 +143,17 @@ def _generate(
         while True:  # top up until the accepted target is met or the budget is spent
             entries = [done[t.index] for t in known]
             selection = select(target.store, entries)
-            if selection.accepted >= job.target_rows or rounds >= job.top_up_rounds:
+            missing = shortfall(job, selection, entries, classes)
+            if not missing or rounds >= job.top_up_rounds:
                 break
             rounds += 1
-            extra = top_up_plan(job, known, selection)
+            extra = top_up_plan(job, known, selection, missing, quotas)
             logger.info(
-                "round %d: %d of %d rows accepted; generating %d more shard(s)",
+                "round %d: %d of %d rows accepted%s; generating %d more shard(s)",
                 rounds,
                 selection.accepted,
                 job.target_rows,
+                f" (short: {missing})" if quotas else "",
                 len(extra),
             )
             progress.update(
@@ -163,7 +168,10 @@ def _generate(
     finally:
         runner.stop()
 
-    final = trim(selection, entries, job.target_rows)
+    if classes is not None and not exact(job, selection):
+        final = classes.trim(selection, entries)  # exact class counts, not just the total
+    else:
+        final = trim(selection, entries, job.target_rows)
     entries = [rewrite(target.store, e, final[e.index], selection.keep[e.index]) for e in entries]
     entries = [e for e in entries if e.rows > 0]
     total = sum(e.rows for e in entries)
@@ -290,16 +298,47 @@ class ShardRunner:
             self.pool.stop()
 
 
-def top_up_plan(job: JobSpec, known: list[ShardTask], selection: Selection) -> list[ShardTask]:
-    """More shards for the missing rows, sized by the acceptance rate seen so far."""
+def exact(job: JobSpec, selection: Selection) -> bool:
+    """Every generated row survived and there are exactly as many as asked."""
+    return selection.produced == selection.accepted == job.target_rows
+
+
+def shortfall(
+    job: JobSpec, selection: Selection, entries: list[ShardEntry], classes: ClassLabels | None
+) -> dict[str, int]:
+    """Rows still missing: per class under quotas (keyed by ``quota_key``), else as ``""``."""
+    if classes is not None and not exact(job, selection):
+        return classes.missing(selection, entries)
+    missing = job.target_rows - selection.accepted
+    return {"": missing} if missing > 0 else {}
+
+
+def top_up_plan(
+    job: JobSpec,
+    known: list[ShardTask],
+    selection: Selection,
+    missing: dict[str, int],
+    quotas: Quotas | None = None,
+) -> list[ShardTask]:
+    """More shards for the missing rows, sized by the acceptance rate seen so far; under
+    quotas, shards per short class whose rows all take that class."""
     asked = sum(t.rows for t in known)
     rate = max(selection.accepted / asked, 0.05) if asked else 1.0
-    missing = job.target_rows - selection.accepted
-    rows = min(math.ceil(missing / rate * 1.2) + 1, max(job.target_rows, job.shard_rows) * 20)
+    cap = max(job.target_rows, job.shard_rows) * 20
+    tasks: list[ShardTask] = []
     last = known[-1]
-    return plan_shards(
-        job, start_index=last.index + 1, rows=rows, row_start=last.row_start + last.rows
-    )
+    for key, short in sorted(missing.items()):
+        conditions = ((quotas.column, json.loads(key)),) if quotas and key else ()
+        rows = min(math.ceil(short / rate * 1.2) + 1, cap)
+        tasks += plan_shards(
+            job,
+            start_index=last.index + 1,
+            rows=rows,
+            row_start=last.row_start + last.rows,
+            conditions=conditions,
+        )
+        last = tasks[-1]
+    return tasks
 
 
 def run_shards(

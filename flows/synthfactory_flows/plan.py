@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from synthfactory.spec import JobSpec
@@ -16,16 +18,24 @@ def shard_seed(master: int, index: int) -> int:
 
 
 def plan_shards(
-    spec: JobSpec, *, start_index: int = 0, rows: int | None = None, row_start: int = 0
+    spec: JobSpec,
+    *,
+    start_index: int = 0,
+    rows: int | None = None,
+    row_start: int = 0,
+    conditions: tuple[tuple[str, Any], ...] = (),
 ) -> list[ShardTask]:
     """Shards for ``rows`` rows (default: the spec's), numbered from ``start_index``.
 
-    Top-up rounds plan more shards with later indices, so their seeds never repeat.
+    Top-up rounds plan more shards with later indices, so their seeds never repeat; a
+    class short of its quota gets shards whose rows all take that class (``conditions``).
     """
     total = spec.target_rows if rows is None else rows
     tasks = []
     for offset in range(0, total, spec.shard_rows):
         index = start_index + offset // spec.shard_rows
         size = min(spec.shard_rows, total - offset)
-        tasks.append(ShardTask(index, row_start + offset, size, shard_seed(spec.seed, index)))
+        tasks.append(
+            ShardTask(index, row_start + offset, size, shard_seed(spec.seed, index), conditions)
+        )
     return tasks

@@ -14,6 +14,7 @@ import numpy as np
 from synthfactory.dataset import ShardEntry, parquet
 from synthfactory.dataset.dedup import duplicate_mask
 from synthfactory.storage import ObjectStore
+from synthfactory_workers.contract import Quotas, quota_key
 
 
 @dataclass
@@ -59,6 +60,49 @@ def trim(selection: Selection, entries: list[ShardEntry], target: int) -> dict[i
         remaining -= int(mask.sum())
         final[entry.index] = mask
     return final
+
+
+class ClassLabels:
+    """Per class of a quota column: rows kept so far, and what is still missing. Each
+    shard's column is read once (a committed shard file never changes)."""
+
+    def __init__(self, store: ObjectStore, quotas: Quotas) -> None:
+        self.store, self.quotas = store, quotas
+        self._keys: dict[str, np.ndarray] = {}
+
+    def keys(self, entry: ShardEntry) -> np.ndarray:
+        if entry.path not in self._keys:
+            column = parquet.decode(self.store.get_bytes(entry.path), [self.quotas.column])
+            values = column.column(0).to_pylist()
+            self._keys[entry.path] = np.array([quota_key(v) for v in values], dtype=str)
+        return self._keys[entry.path]
+
+    def missing(self, selection: Selection, entries: list[ShardEntry]) -> dict[str, int]:
+        """Rows each class still lacks among the rows that survived dedup."""
+        have: dict[str, int] = {}
+        for entry in entries:
+            kept = self.keys(entry)[selection.keep[entry.index]]
+            for k, n in zip(*np.unique(kept, return_counts=True), strict=True):
+                have[str(k)] = have.get(str(k), 0) + int(n)
+        wanted = self.quotas.counts.items()
+        return {k: want - have.get(k, 0) for k, want in wanted if have.get(k, 0) < want}
+
+    def trim(self, selection: Selection, entries: list[ShardEntry]) -> dict[int, np.ndarray]:
+        """Final masks holding at most each class's quota, earliest rows first (so a combined
+        dataset keeps every source row); rows of a class with no quota are dropped."""
+        remaining = dict(self.quotas.counts)
+        final: dict[int, np.ndarray] = {}
+        for entry in entries:
+            mask = selection.keep[entry.index].copy()
+            kept = np.flatnonzero(mask)
+            keys = self.keys(entry)[kept]
+            for k in np.unique(keys):
+                rows = kept[keys == k]
+                left = remaining.get(str(k), 0)
+                mask[rows[left:]] = False
+                remaining[str(k)] = max(0, left - len(rows))
+            final[entry.index] = mask
+        return final
 
 
 def rewrite(

@@ -190,3 +190,37 @@ def test_unique_holds_across_shards(tmp_path: Path) -> None:
     assert "__unique_0" not in df.columns
     card = ds.store.get_text("README.md")
     assert "dropped by the whole-dataset pass: unique_violation" in card
+
+
+@pytest.mark.usefixtures("ray_local", "prefect_server")
+def test_balance_stays_exact_when_unique_drops_rows_across_shards(tmp_path: Path) -> None:
+    """Rows the whole-dataset unique pass drops are topped up class by class and the surplus
+    trimmed per class: every class ends at exactly the largest class's count, every source
+    row (unlabelled ones too) is kept, and the synthetic rows stay unique."""
+    rng = np.random.default_rng(3)
+    real = pd.DataFrame(
+        {
+            "plan": rng.choice(["basic", "pro", "team"], 300, p=[0.6, 0.3, 0.1]).astype(object),
+            "bucket": rng.integers(0, 400, 300),
+            "amount": np.round(rng.normal(100, 15, 300), 2),
+        }
+    )
+    real.loc[:9, "plan"] = None
+    source = write(real, tmp_path)
+    counts = real["plan"].value_counts()
+    spec = spec_dict(
+        source,
+        tmp_path / "out",
+        augment={"balance": "plan", "combined": True},
+        constraints=[{"kind": "unique", "columns": ["plan", "bucket"]}],
+    )
+    del spec["rows"]
+    spec.update(shard_rows=40, top_up_rounds=10)
+    ds = open_dataset(run_job(spec)["uri"])
+    df = ds.to_arrow().to_pandas()
+    assert ds.manifest.stats["dropped_unique_violation"] > 0  # shards did collide
+    assert ds.manifest.stats["top_up_rounds"] >= 1 and ds.manifest.target_met
+    assert df["plan"].value_counts().to_dict() == dict.fromkeys(counts.index, counts.max())
+    assert df["plan"].isna().sum() == 10 and (~df["is_synthetic"]).sum() == len(real)
+    synthetic = df[df["is_synthetic"]]
+    assert not synthetic[["plan", "bucket"]].astype(str).duplicated().any()

@@ -8,6 +8,7 @@ imported inside ``prepare``/``load``/``generate``, never at module import.
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -27,6 +28,33 @@ class ShardTask:
     row_start: int
     rows: int
     seed: int
+    conditions: tuple[tuple[str, Any], ...] = ()
+    """Values every row of this shard takes (top-up shards of a class quota)."""
+
+
+def quota_key(value: Any) -> str:
+    """One spelling of a class value however it was read (pandas, numpy or Arrow):
+    JSON of the plain scalar, NaN and NA as null."""
+    if value is not None:
+        try:
+            missing = bool(value != value)
+        except (TypeError, ValueError):
+            missing = True
+        value = None if missing else value.item() if hasattr(value, "item") else value
+    return json.dumps(value, default=str)
+
+
+@dataclass(frozen=True, slots=True)
+class Quotas:
+    """The dataset must hold exactly ``counts[quota_key(v)]`` rows whose ``column`` is v
+    (class balancing). Shards lost to whole-dataset checks are topped up class by class."""
+
+    column: str
+    counts: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
 
 
 @dataclass(slots=True)
@@ -70,6 +98,12 @@ class Generator(ABC):
     def derived_rows(cls, spec: JobSpec) -> int | None:
         """The dataset's row count when the generator decides it (e.g. class balancing);
         None when the spec's ``rows`` does."""
+        return None
+
+    @classmethod
+    def quotas(cls, spec: JobSpec) -> Quotas | None:
+        """Exact rows per class the dataset must hold, when the generator decides them
+        (class balancing); None when any rows will do."""
         return None
 
     @classmethod

@@ -86,10 +86,10 @@ def row_group_size(table: pa.Table, target_bytes: int = 64 << 20) -> int:
     return max(1, min(len(table), 128 * 1024, target_bytes // per_row))
 
 
-def decode(data: bytes) -> pa.Table:
+def decode(data: bytes, columns: list[str] | None = None) -> pa.Table:
     import pyarrow.parquet as pq
 
-    return pq.read_table(io.BytesIO(data))
+    return pq.read_table(io.BytesIO(data), columns=columns)
 
 
 def sha256(data: bytes) -> str:

@@ -16,7 +16,7 @@ from synthfactory.spec.tabular import (
     TabularConfigBase,
     TVAEConfig,
 )
-from synthfactory_workers.contract import Generator, ShardOutput, ShardTask
+from synthfactory_workers.contract import Generator, Quotas, ShardOutput, ShardTask, quota_key
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -140,6 +140,25 @@ class TabularGenerator(Generator):
         return required_rows(spec)
 
     @classmethod
+    def quotas(cls, spec: JobSpec) -> Quotas | None:
+        """With ``augment.balance``: every class at the largest class's count (the source
+        rows included when ``combined``; source rows with no label stay as they are)."""
+        from collections import Counter
+
+        from synthfactory_workers.tabular.sampling import balance_plan
+
+        config = _config(spec)
+        if config.augment is None:
+            return None
+        labels = read_table(config.source, spec.storage).to_pandas()[config.augment.balance]
+        counts: Counter[str] = Counter()
+        if config.augment.combined:
+            counts.update(quota_key(v) for v in labels.astype(object))
+        for value, need in balance_plan(labels):
+            counts[quota_key(value)] += need
+        return Quotas(config.augment.balance, dict(counts))
+
+    @classmethod
     def prepare(cls, spec: JobSpec, artifacts: ObjectStore) -> dict[str, Any]:
         """Fit (or reuse the cached fit), then check conditions against the fitted model."""
         from synthfactory_workers.tabular import constraints
@@ -256,6 +275,8 @@ class TabularGenerator(Generator):
         from synthfactory_workers.tabular.sampling import segments
 
         config = _config(self.spec)
+        if shard.conditions:  # a top-up shard of one class: no source rows, no plan
+            return 0, [({**config.conditions, **dict(shard.conditions)}, shard.rows, shard.seed)]
         if config.augment is None:
             return 0, [(dict(config.conditions), shard.rows, shard.seed)]
         offset = self.context.prepared["source_rows"] if config.augment.combined else 0
@@ -305,10 +326,13 @@ class TabularGenerator(Generator):
             tables.append(to_arrow(df, self.schema))
         table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
         for name, keys in checker.unique_keys(df).items():
-            if copied and self.source is not None:  # source rows: keys that never collide
+            # synthetic rows: 63-bit keys in every shard alike; source rows: the top bit set
+            # and their row number, so they never collide
+            keys = keys & np.uint64((1 << 63) - 1)
+            if copied and self.source is not None:
                 start = shard.row_start
                 own = np.arange(start, start + copied, dtype=np.uint64) | np.uint64(1 << 63)
-                keys = np.concatenate([own, keys & np.uint64((1 << 63) - 1)])
+                keys = np.concatenate([own, keys])
             table = table.append_column(name, pa.array(keys, pa.uint64()))
         bad = None
         if rejected:
