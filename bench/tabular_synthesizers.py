@@ -82,7 +82,9 @@ def measure(base: dict[str, Any], out: str, actors: int) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=None, help="rows per run (all kinds)")
-    parser.add_argument("--shard-rows", type=int, default=100_000)
+    parser.add_argument(
+        "--shard-rows", type=int, default=None, help="default: the generator's default"
+    )
     parser.add_argument("--actors", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=300)
     parser.add_argument("--kinds", default="gaussian_copula,ctgan,tvae")
@@ -99,12 +101,13 @@ def main() -> None:
             "name": f"bench-{kind.replace('_', '-')}",
             "modality": "tabular",
             "rows": rows,
-            "shard_rows": args.shard_rows,
+            **({"shard_rows": args.shard_rows} if args.shard_rows else {}),
             "seed": 1,
             "generator": {"kind": kind, "source": str(SOURCE), **options(kind, args.epochs)},
             "metrics": {"enabled": False},
             "storage": {"artifacts": artifacts},
         }
+        shard_rows = load_spec({**base, "output": tmp}).shard_rows
         rates: dict[str, list[float]] = {"direct": [], "processes": [], "pool": []}
         for r in range(args.repeats):  # interleaved, so slow spells of the host hit all three
             for name, value in measure(base, f"{tmp}/{kind}-{r}", args.actors).items():
@@ -120,7 +123,7 @@ def main() -> None:
         ratio = pool_rate / direct_rate
         lines.append(
             f"{kind:16s} fit {fit:6.2f}s | "
-            f"{rows:,} rows: 1 process {direct_rate:>10,.0f} rows/s | "
+            f"{rows:,} rows in {shard_rows:,}-row shards: 1 process {direct_rate:>10,.0f} rows/s | "
             f"{args.actors} actors {pool_rate:>10,.0f} rows/s = {ratio:.2f}x [rounds: {rounds}] "
             f"(goal >= {0.9 * args.actors:.1f}x; {args.actors} plain processes "
             f"{ceiling_rate / direct_rate:.2f}x, pool/ceiling {pool_rate / ceiling_rate:.2f}) | "

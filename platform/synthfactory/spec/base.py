@@ -16,6 +16,9 @@ class GeneratorConfigBase(BaseModel):
 
     implementation: ClassVar[str]
     modalities: ClassVar[tuple[str, ...]]
+    default_shard_rows: ClassVar[int] = 10_000
+    """``shard_rows`` when the spec leaves it out: a shard should take seconds (each one is
+    a Prefect task, ≈ 30 to 50 ms of bookkeeping) but not hours (it is the unit of retry)."""
     path_fields: ClassVar[tuple[str, ...]] = ()
     """Fields holding local paths; relative ones are resolved against the spec file's folder."""
     maybe_path_fields: ClassVar[tuple[str, ...]] = ()

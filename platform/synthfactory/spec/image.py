@@ -16,6 +16,7 @@ class DiffusionConfig(GeneratorConfigBase):
 
     implementation: ClassVar[str] = "synthfactory_workers.image.generator:DiffusionGenerator"
     modalities: ClassVar[tuple[str, ...]] = ("image",)
+    default_shard_rows: ClassVar[int] = 64  # a minute or so of a full-size pipeline on a GPU
     path_fields: ClassVar[tuple[str, ...]] = ("source", "prompt.source")
     maybe_path_fields: ClassVar[tuple[str, ...]] = ("model",)
 

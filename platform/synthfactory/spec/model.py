@@ -158,7 +158,11 @@ class JobSpec(_Strict):
         "generator.augment, which derives it from the source when left out.",
     )
     shard_rows: int = Field(
-        10_000, ge=1, description="Rows per shard: the unit of work, retry and resume."
+        10_000,
+        ge=1,
+        description="Rows per shard: the unit of work, retry and resume. Left out: the "
+        "generator's default (copula 500000, ctgan/tvae 200000, llm 256, diffusion 64, "
+        "python 10000).",
     )
     seed: int = Field(0, ge=0, lt=2**63, description="Master seed; shard seeds derive from it.")
     output: str = Field(description="Where the dataset goes: ./folder or s3://bucket/prefix.")
@@ -190,6 +194,12 @@ class JobSpec(_Strict):
                 f"generator kind '{self.generator.kind}' makes {' or '.join(allowed)} data, "
                 f"not {self.modality}: change 'modality' or 'generator.kind'"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _default_shard_rows(self) -> JobSpec:
+        if "shard_rows" not in self.model_fields_set:
+            self.shard_rows = type(self.generator).default_shard_rows
         return self
 
     @model_validator(mode="after")

@@ -145,6 +145,7 @@ class GaussianCopulaConfig(TabularConfigBase):
     """Gaussian copula over per-column marginals (Patki et al. 2016, the SDV method)."""
 
     implementation: ClassVar[str] = "synthfactory_workers.tabular.generator:CopulaGenerator"
+    default_shard_rows: ClassVar[int] = 500_000  # ≈ 0.6 s of sampling on one CPU core
 
     kind: Literal["gaussian_copula"] = "gaussian_copula"
     default_distribution: Distribution = Field(
@@ -157,6 +158,8 @@ class GaussianCopulaConfig(TabularConfigBase):
 
 class _NeuralConfig(TabularConfigBase):
     """What CTGAN and TVAE share; every field below the shared tabular ones is a model option."""
+
+    default_shard_rows: ClassVar[int] = 200_000  # CPU: TVAE ≈ 0.5 s, CTGAN ≈ 5 s
 
     @classmethod
     def option_names(cls) -> list[str]:

@@ -45,6 +45,7 @@ class LLMConfig(GeneratorConfigBase):
 
     implementation: ClassVar[str] = "synthfactory_workers.text.generator:LLMGenerator"
     modalities: ClassVar[tuple[str, ...]] = ("text",)
+    default_shard_rows: ClassVar[int] = 256  # minutes of generation on a CPU, less on a GPU
     path_fields: ClassVar[tuple[str, ...]] = ("prompt.source",)
     maybe_path_fields: ClassVar[tuple[str, ...]] = ("model",)
 
