@@ -29,7 +29,7 @@ from synthfactory.spec import load_spec
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "examples" / "data" / "penguins.csv"
 #: rows sampled per run, so that each run takes seconds, not fixed costs
-ROWS = {"gaussian_copula": 4_000_000, "ctgan": 1_000_000, "tvae": 2_000_000}
+ROWS = {"gaussian_copula": 4_000_000, "ctgan": 1_600_000, "tvae": 2_000_000}
 
 
 def options(kind: str, epochs: int) -> dict[str, Any]:
