@@ -19,14 +19,17 @@ ROOT = Path(__file__).resolve().parents[1]
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("spec", nargs="?", default=str(ROOT / "examples/tabular_penguins.yaml"))
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--shard-rows", type=int, default=100_000)
+    parser.add_argument("--rows", type=int, default=4_000_000)
+    parser.add_argument(
+        "--shard-rows", type=int, default=500_000, help="default: the copula's default"
+    )
     args = parser.parse_args()
     tmp = tempfile.mkdtemp(prefix="sf-bench-")
     overrides = {
         "rows": args.rows,
         "shard_rows": args.shard_rows,
         "resources": {"actors": 1, "num_cpus": 1, "math_threads": 1},
+        "metrics": {"enabled": False},  # measured on their own: bench/metrics_scaling.py
     }
     spec = load_spec(args.spec, output=f"{tmp}/platform", **overrides)
     direct = run_direct(spec, f"{tmp}/direct")
