@@ -134,8 +134,7 @@ def _generate(
         logger.info("resuming: %d of %d shards already committed", len(done), len(plan))
     progress.update(state="starting", force=True)
     runner = ShardRunner(job, target, root, ray_address, progress)
-    quotas = generator_class(job).quotas(job)
-    classes = ClassLabels(target.store, quotas) if quotas else None
+    classes: ClassLabels | None = None
     try:
         runner.run([t for t in plan if t.index not in committed], done)
         known = list(plan)
@@ -143,17 +142,21 @@ def _generate(
         while True:  # top up until the accepted target is met or the budget is spent
             entries = [done[t.index] for t in known]
             selection = select(target.store, entries)
+            if classes is None and not exact(job, selection):
+                # class quotas matter only once rows were lost (their source read waits till then)
+                quotas = generator_class(job).quotas(job)
+                classes = ClassLabels(target.store, quotas) if quotas else None
             missing = shortfall(job, selection, entries, classes)
             if not missing or rounds >= job.top_up_rounds:
                 break
             rounds += 1
-            extra = top_up_plan(job, known, selection, missing, quotas)
+            extra = top_up_plan(job, known, selection, missing, classes.quotas if classes else None)
             logger.info(
                 "round %d: %d of %d rows accepted%s; generating %d more shard(s)",
                 rounds,
                 selection.accepted,
                 job.target_rows,
-                f" (short: {missing})" if quotas else "",
+                f" (short: {missing})" if classes else "",
                 len(extra),
             )
             progress.update(

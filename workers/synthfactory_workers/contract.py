@@ -32,16 +32,22 @@ class ShardTask:
     """Values every row of this shard takes (top-up shards of a class quota)."""
 
 
+def plain(value: Any) -> Any:
+    """JSON-friendly scalar: numpy types to Python, NaN/NA to None."""
+    if value is None:
+        return None
+    try:
+        if value != value:  # NaN
+            return None
+    except (TypeError, ValueError):
+        return None
+    return value.item() if hasattr(value, "item") else value
+
+
 def quota_key(value: Any) -> str:
     """One spelling of a class value however it was read (pandas, numpy or Arrow):
     JSON of the plain scalar, NaN and NA as null."""
-    if value is not None:
-        try:
-            missing = bool(value != value)
-        except (TypeError, ValueError):
-            missing = True
-        value = None if missing else value.item() if hasattr(value, "item") else value
-    return json.dumps(value, default=str)
+    return json.dumps(plain(value), default=str)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,10 +57,6 @@ class Quotas:
 
     column: str
     counts: dict[str, int]
-
-    @property
-    def total(self) -> int:
-        return sum(self.counts.values())
 
 
 @dataclass(slots=True)

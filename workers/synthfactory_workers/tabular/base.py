@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from synthfactory.errors import ConfigError
-from synthfactory_workers.tabular.columns import key, plain
+from synthfactory_workers.contract import plain
+from synthfactory_workers.tabular.columns import key
 
 if TYPE_CHECKING:
     import pandas as pd

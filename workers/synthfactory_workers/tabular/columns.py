@@ -1,4 +1,4 @@
-"""Column values in and out of a synthesizer: JSON-friendly scalars, numbers from any
+"""Column values in and out of a synthesizer: keys of value tuples, numbers from any
 numeric or datetime column, the source's precision and range, and the source's dtypes."""
 
 from __future__ import annotations
@@ -38,18 +38,6 @@ def finish_numbers(x: np.ndarray, col: dict[str, Any], enforce_min_max: bool) ->
     if col.get("step"):
         return np.asarray(np.round(x / col["step"]) * col["step"])
     return np.round(x) if col["integer"] else np.round(x, col["decimals"])
-
-
-def plain(value: Any) -> Any:
-    """JSON-friendly scalar: numpy types to Python, NaN/NA to None."""
-    if value is None:
-        return None
-    try:
-        if value != value:  # NaN
-            return None
-    except (TypeError, ValueError):
-        return None
-    return value.item() if hasattr(value, "item") else value
 
 
 def key(value: Any) -> str:

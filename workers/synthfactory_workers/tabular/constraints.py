@@ -17,7 +17,8 @@ from synthfactory.spec.tabular import (
     RoundingConstraint,
     UniqueConstraint,
 )
-from synthfactory_workers.tabular.columns import as_float, key, plain
+from synthfactory_workers.contract import plain
+from synthfactory_workers.tabular.columns import as_float, key
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from synthfactory.errors import ConfigError
+from synthfactory_workers.contract import plain
 from synthfactory_workers.tabular.base import MAX_TRIES_PER_ROW, Synthesizer, child_seed
-from synthfactory_workers.tabular.columns import key, plain
+from synthfactory_workers.tabular.columns import key
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from synthfactory_workers.contract import plain
 from synthfactory_workers.tabular.columns import (
     as_float,
     finish_numbers,
     key,
     numeric_summary,
-    plain,
     restore_category,
     restore_numbers,
 )
