@@ -105,7 +105,7 @@ def run(address: str, spec: Path) -> subprocess.Popen[str]:
         [
             sys.executable,
             "-m",
-            "synthfactory.cli",
+            "synthfactory_flows.cli",
             "run",
             str(spec),
             "-q",

@@ -8,8 +8,11 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from synthfactory.dataset import layout, parquet
-from synthfactory.sources import read_table
+from synthfactory.metrics.evaluators import Evaluator, ShardSummary, evaluator_class
+from synthfactory.metrics.report import clean
+from synthfactory.registry import import_object
 from synthfactory.spec import JobSpec
+from synthfactory_workers.pool import task_options, unwrap
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -30,10 +33,6 @@ def read_synthetic(
     return df.sample(max_rows, random_state=seed) if len(df) > max_rows else df
 
 
-def reference_uri(job: JobSpec) -> str | None:
-    return job.metrics.reference or getattr(job.generator, "source", None)
-
-
 @task(name="compute-metrics", cache_policy=NO_CACHE)
 def compute_metrics(
     job: JobSpec, uri: str, entries: list[ShardEntry], columns: list[str]
@@ -46,28 +45,28 @@ def dataset_report(
 ) -> dict[str, Any]:
     """Every metric over every shard, as parallel Ray tasks whose summaries merge exactly;
     sample-based and model-based metrics on a seeded sample drawn evenly from the shards.
-    Ray must be connected."""
-    from synthfactory.metrics.report import clean
-
+    The modality's ``Evaluator`` says what to compute. Ray must be connected."""
     if not entries:
         return {"modality": job.modality, "not_applicable": "the dataset has no rows"}
-    if job.modality == "tabular":
-        report = _tabular(job, uri, entries, columns)
-    elif job.modality == "text":
-        report = _text(job, uri, entries, columns)
-    else:
-        report = _image(job, uri, entries)
-    return dict(clean(report))
+    evaluator = evaluator_class(job.modality)(job, columns, {e.index: e.rows for e in entries})
+    reason = evaluator.not_applicable()
+    if reason:
+        return {"modality": job.modality, "not_applicable": reason}
+    merged = _summaries(job, evaluator.summary(), uri, entries)
+    inputs = evaluator.model_inputs(merged)
+    models = _model_metrics(job, evaluator, *inputs) if inputs is not None else {}
+    return dict(clean(evaluator.report(merged, models)))
 
 
-def _summaries(job: JobSpec, summary: Any, uri: str, entries: list[ShardEntry]) -> dict[str, Any]:
+def _summaries(
+    job: JobSpec, summary: ShardSummary, uri: str, entries: list[ShardEntry]
+) -> dict[str, Any]:
     """Each shard summarised by a Ray task (as many at once as the cluster fits), merged."""
     import ray
 
-    from synthfactory_workers.metrics_tasks import summarize_shard
+    from synthfactory_workers.metrics.tasks import summarize_shard
 
-    options = _task_options(job, gpu=False)
-    remote = ray.remote(summarize_shard).options(**options)
+    remote = ray.remote(summarize_shard).options(**task_options(job, gpu=False, retries=2))
     shared = ray.put(summary)
     storage = job.storage.model_dump(mode="json")
     refs = [remote.remote(shared, uri, storage, e.path, e.index) for e in entries]
@@ -76,14 +75,16 @@ def _summaries(job: JobSpec, summary: Any, uri: str, entries: list[ShardEntry]) 
 
 
 def _model_metrics(
-    job: JobSpec, sample: pd.DataFrame, reference: list[Any] | None
+    job: JobSpec, evaluator: Evaluator, sample: pd.DataFrame, reference: list[Any] | None
 ) -> dict[str, Any]:
+    """The evaluator's model-based metrics in one Ray task (on a GPU when the job has one)."""
     import ray
 
-    from synthfactory_workers.metrics_tasks import model_metrics
-
+    if evaluator.model_task is None:
+        return {}
+    task: Any = import_object(evaluator.model_task)
     gpu = job.resources.num_gpus > 0
-    remote = ray.remote(model_metrics).options(**_task_options(job, gpu=gpu))
+    remote = ray.remote(task).options(**task_options(job, gpu=gpu, retries=2))
     device = "cuda" if gpu else "cpu"
     result: dict[str, Any] = _get(
         [remote.remote(job.model_dump(mode="json"), sample, reference, device)]
@@ -91,23 +92,8 @@ def _model_metrics(
     return result
 
 
-def _task_options(job: JobSpec, gpu: bool) -> dict[str, Any]:
-    from synthfactory_workers.pool import actor_options
-
-    options = actor_options(job)
-    for key in ("max_restarts", "max_task_retries", "max_concurrency", "name", "lifetime"):
-        options.pop(key, None)
-    if not gpu:
-        options.pop("num_gpus", None)
-        options.pop("resources", None)
-    options["max_retries"] = 2
-    return options
-
-
 def _get(refs: list[Any]) -> list[Any]:
     import ray
-
-    from synthfactory_workers.pool import unwrap
 
     try:
         return list(ray.get(refs))
@@ -115,176 +101,35 @@ def _get(refs: list[Any]) -> list[Any]:
         raise unwrap(exc) from None
 
 
-def _tabular(
-    job: JobSpec, uri: str, entries: list[ShardEntry], columns: list[str]
-) -> dict[str, Any]:
-    from synthfactory.metrics.report import tabular_report
-    from synthfactory.metrics.sampling import quotas
-    from synthfactory.metrics.tabular_sharded import SYNTHETIC_FLAG, TabularSummary
-
-    reference = reference_uri(job)
-    if reference is None:
-        return {
-            "modality": "tabular",
-            "not_applicable": "no reference table: set metrics.reference",
-        }
-    real = read_table(reference, job.storage).to_pandas()
-    config = job.metrics
-    sizes = {e.index: e.rows for e in entries}
-    summary = TabularSummary.plan(real, columns, config, quotas(sizes, config.max_rows))
-    merged = _summaries(job, summary, uri, entries)
-    real_summary = summary.partial(real, -1)
-    exact = {
-        "quality": summary.quality(real_summary, merged),
-        "exact_copy_rate": merged["copies"] / max(merged["rows"], 1),
-        "representation": summary.representation(real_summary, merged),
-    }
-    report = tabular_report(real, merged["sample"], config, exact)
-    report["reference"] = reference
-    report["rows_scored"] = merged["rows"]
-    report["rows_sampled"] = len(merged["sample"])
-    if SYNTHETIC_FLAG in columns:
-        report["scored"] = f"synthetic rows only (the dataset's {SYNTHETIC_FLAG} column)"
-    return report
-
-
-def _reference_values(job: JobSpec, column: str) -> list[Any] | None:
-    """The reference table's texts (or images), when there is one."""
-    from synthfactory.metrics.text_sharded import text_column
-
-    uri = job.metrics.reference or (
-        getattr(getattr(job.generator, "prompt", None), "source", None)
-        if job.modality == "text"
-        else None
-    )
-    if uri is None:
-        return None
-    table = read_table(uri, job.storage)
-    names = [str(c) for c in table.column_names]
-    name = column if column in names else text_column(names) if job.modality == "text" else None
-    if name is None:
-        strings = [f.name for f in table.schema if str(f.type) in ("string", "large_string")]
-        name = strings[0] if strings and job.modality == "text" else None
-    if name is None:
-        return None
-    values = table.column(name).to_pylist()
-    if len(values) > job.metrics.model_sample * 10 and job.modality == "image":
-        import numpy as np
-
-        rng = np.random.default_rng(job.metrics.seed)
-        values = [values[i] for i in rng.choice(len(values), job.metrics.model_sample, False)]
-    return values
-
-
-def _text(job: JobSpec, uri: str, entries: list[ShardEntry], columns: list[str]) -> dict[str, Any]:
-    from synthfactory.metrics.sampling import quotas
-    from synthfactory.metrics.text_sharded import TextSummary, reference_grams, text_column
-
-    column = text_column(columns)
-    if column is None:
-        return {"modality": "text", "not_applicable": "no completion or text column"}
-    config = job.metrics
-    reference = _reference_values(job, column)
-    reference = [str(t) for t in reference if t is not None] if reference else None
-    summary = TextSummary(
-        column,
-        quotas({e.index: e.rows for e in entries}, config.model_sample),
-        config.seed,
-        reference_grams(reference) if reference else None,
-        dict(config.groups),
-        ["prompt"],
-    )
-    merged = _summaries(job, summary, uri, entries)
-    report: dict[str, Any] = {"modality": "text", **summary.finish(merged)}
-    models = _model_metrics(job, merged["sample"], reference)
-    report["quality"]["embedding"] = models["embedding"]
-    report["quality"]["perplexity"] = models["perplexity"]
-    bias: dict[str, Any] = {"counterfactual": models["counterfactual"]}
-    if config.groups:
-        from synthfactory.metrics.text_bias import mention_shares
-
-        bias["mentions"] = mention_shares(merged["mentions"])
-    else:
-        bias["mentions"] = {"not_applicable": "no metrics.groups declared"}
-    report["bias"] = bias
-    report["reference"] = job.metrics.reference
-    report["rows_scored"] = merged["rows"]
-    return report
-
-
-def _image(job: JobSpec, uri: str, entries: list[ShardEntry]) -> dict[str, Any]:
-    from synthfactory.metrics.image_sharded import ImageSummary, image_bytes
-    from synthfactory.metrics.sampling import quotas
-
-    config = job.metrics
-    summary = ImageSummary(
-        quotas({e.index: e.rows for e in entries}, config.model_sample), config.seed
-    )
-    merged = _summaries(job, summary, uri, entries)
-    reference = _reference_values(job, "image")
-    images = [image_bytes(v) for v in reference] if reference else None
-    report: dict[str, Any] = {
-        "modality": "image",
-        "quality": summary.finish(merged),
-        "privacy": {"not_applicable": "no image privacy metric is defined yet"},
-        "bias": {"not_applicable": "no image bias metric is defined yet"},
-    }
-    report["quality"]["embedding"] = _model_metrics(job, merged["sample"], images)["embedding"]
-    report["rows_scored"] = merged["rows"]
-    return report
-
-
 def write_report(store: ObjectStore, report: dict[str, Any]) -> None:
     from synthfactory.metrics.report import to_arrow, to_json
 
     store.put_text(layout.METRICS, to_json(report))
-    store.put_bytes("metrics.parquet", parquet.encode(to_arrow(report)))
+    store.put_bytes(layout.METRICS_TABLE, parquet.encode(to_arrow(report)))
 
 
 def write_card(
     job: JobSpec, store: ObjectStore, manifest: Manifest, report: dict[str, Any] | None
 ) -> None:
-    from synthfactory.metrics.card import plots, render
-
-    entries = manifest.shards
-    sample = (
-        parquet.decode(store.get_bytes(entries[0].path)).slice(0, 5).to_pandas()
-        if entries
-        else None
-    )
-    real = None
-    reference = reference_uri(job)
-    if job.modality == "tabular" and reference:
-        real = read_table(reference, job.storage).to_pandas()
-    names: list[str] = []
-    if entries:
-        from synthfactory.metrics.card import text_plots, thumbnails
-
-        synthetic = read_synthetic(
-            store, entries, 20_000 if job.modality == "image" else 200_000, job.metrics.seed
-        )
-        figures: dict[str, bytes] = {}
-        if job.modality == "tabular":
-            figures = plots(real, synthetic)
-        elif job.modality == "text":
-            from synthfactory.metrics.text_sharded import text_column
-
-            column = text_column([str(c) for c in synthetic.columns])
-            if column:
-                figures = text_plots([str(t) for t in synthetic[column].fillna("")])
-        elif "image" in synthetic.columns:
-            from synthfactory.metrics.image_sharded import image_bytes
-
-            figures = thumbnails([image_bytes(v) for v in synthetic["image"].head(16)])
-        for name, png in figures.items():
-            store.put_bytes(name, png)
-            names.append(name)
+    """README.md beside the data: summary, metrics, sample rows and the evaluator's plots."""
     import pandas as pd
 
-    store.put_text(
-        layout.CARD,
-        render(manifest, report, sample if sample is not None else pd.DataFrame(), names),
-    )
+    from synthfactory.metrics.card import render
+
+    entries = manifest.shards
+    sample = pd.DataFrame()
+    names: list[str] = []
+    if entries:
+        sample = parquet.decode(store.get_bytes(entries[0].path)).slice(0, 5).to_pandas()
+        rows = 20_000 if job.modality == "image" else 200_000
+        synthetic = read_synthetic(store, entries, rows, job.metrics.seed)
+        columns = [str(c) for c in synthetic.columns]
+        sizes = {e.index: e.rows for e in entries}
+        evaluator = evaluator_class(job.modality)(job, columns, sizes)
+        for name, png in evaluator.figures(synthetic).items():
+            store.put_bytes(name, png)
+            names.append(name)
+    store.put_text(layout.CARD, render(manifest, report, sample, names))
 
 
 def publish_artifacts(manifest: Manifest, report: dict[str, Any] | None) -> None:

@@ -16,7 +16,7 @@ from synthfactory.spec import JobSpec
 from synthfactory.storage import open_store
 from synthfactory_workers import training
 from synthfactory_workers.contract import ShardTask
-from synthfactory_workers.pool import ActorPool, actor_options, unwrap
+from synthfactory_workers.pool import ActorPool, task_options, unwrap
 
 
 def transient_only(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> bool:
@@ -53,10 +53,7 @@ def prepare_generator(spec: JobSpec, artifacts_uri: str) -> dict[str, Any]:
 
     from synthfactory_workers.prepare import run_prepare
 
-    options = actor_options(spec)
-    options.pop("max_restarts")
-    options.pop("max_task_retries")
-    remote = ray.remote(run_prepare).options(**options, max_retries=1)
+    remote = ray.remote(run_prepare).options(**task_options(spec, gpu=True, retries=1))
     store = open_store(artifacts_uri, spec.storage)
     progress = f"_training/{uuid.uuid4().hex}.json"
     ref = remote.remote(spec.model_dump(mode="json"), artifacts_uri, progress)

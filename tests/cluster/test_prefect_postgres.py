@@ -130,7 +130,7 @@ def test_deployment_runs_on_a_postgres_backed_server(
         )
     )
     made = subprocess.run(
-        [sys.executable, "-m", "synthfactory.cli", "deploy", str(spec)],
+        [sys.executable, "-m", "synthfactory_flows.cli", "deploy", str(spec)],
         env=env,
         capture_output=True,
         text=True,

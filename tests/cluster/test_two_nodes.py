@@ -130,7 +130,7 @@ def run(cluster: dict[str, Any], spec_path: Path) -> subprocess.CompletedProcess
         [
             sys.executable,
             "-m",
-            "synthfactory.cli",
+            "synthfactory_flows.cli",
             "run",
             str(spec_path),
             "-q",
@@ -182,7 +182,7 @@ def test_job_survives_losing_a_node(cluster: dict[str, Any], tmp_path: Path) -> 
         [
             sys.executable,
             "-m",
-            "synthfactory.cli",
+            "synthfactory_flows.cli",
             "run",
             str(spec(tmp_path / "job.yaml", out, num_cpus=1.5, sleep=0.5)),
             "-q",

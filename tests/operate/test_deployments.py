@@ -36,7 +36,7 @@ def write_spec(path: Path, output: Path, **options: object) -> Path:
 
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "synthfactory.cli", *args],
+        [sys.executable, "-m", "synthfactory_flows.cli", *args],
         env=env,
         capture_output=True,
         text=True,

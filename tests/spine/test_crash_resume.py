@@ -19,7 +19,7 @@ from .helpers import sequence_spec
 
 def start(spec: Path, env: dict[str, str]) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "synthfactory.cli", "run", str(spec), "--quiet"],
+        [sys.executable, "-m", "synthfactory_flows.cli", "run", str(spec), "--quiet"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -59,7 +59,7 @@ def test_killed_run_resumes_without_losing_or_duplicating(tmp_path: Path) -> Non
     assert len(kept) >= 3
 
     rerun = subprocess.run(
-        [sys.executable, "-m", "synthfactory.cli", "run", str(spec_path), "--quiet"],
+        [sys.executable, "-m", "synthfactory_flows.cli", "run", str(spec_path), "--quiet"],
         capture_output=True,
         text=True,
         env=env,

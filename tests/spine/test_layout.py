@@ -34,7 +34,8 @@ def test_python_m_pytest_works_from_repo_root() -> None:
 
 def test_flows_and_cli_do_not_import_model_libraries() -> None:
     code = (
-        "import sys, synthfactory.cli, synthfactory_flows.generate, synthfactory_workers.pool\n"
+        "import sys, synthfactory_flows.cli, synthfactory_flows.generate\n"
+        "import synthfactory_workers.pool, synthfactory_flows.dashboard.app\n"
         "import synthfactory_flows.plan, synthfactory.spec, synthfactory.dataset\n"
         "heavy = [m for m in ('torch', 'transformers', 'diffusers') if m in sys.modules]\n"
         "print(','.join(heavy))\n"
@@ -46,9 +47,10 @@ def test_flows_and_cli_do_not_import_model_libraries() -> None:
 
 
 def test_every_registered_generator_imports_lightly() -> None:
-    from synthfactory.spec.generators import GENERATOR_CONFIGS
+    from synthfactory.spec.generators import GENERATORS
 
-    modules = sorted({c.implementation.partition(":")[0] for c in GENERATOR_CONFIGS.values()})
+    modules = sorted({GENERATORS.path(kind).partition(":")[0] for kind in GENERATORS.kinds()})
+    assert len(modules) >= 5
     code = (
         "import importlib, sys\n"
         f"for m in {modules!r}: importlib.import_module(m)\n"

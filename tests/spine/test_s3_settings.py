@@ -54,7 +54,7 @@ def cli(spec: Path, endpoint: str, tmp_path: Path) -> subprocess.CompletedProces
         PREFECT_HOME=str(tmp_path / "prefect"),
     )
     return subprocess.run(
-        [sys.executable, "-m", "synthfactory.cli", "run", str(spec), "-v"],
+        [sys.executable, "-m", "synthfactory_flows.cli", "run", str(spec), "-v"],
         env=env,
         capture_output=True,
         text=True,

@@ -23,7 +23,10 @@ VALID = {
 
 def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "synthfactory.cli", *args], capture_output=True, text=True, cwd=cwd
+        [sys.executable, "-m", "synthfactory_flows.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
     )
 
 

@@ -31,7 +31,7 @@ def test_quickstart_command(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "synthfactory.cli",
+            "synthfactory_flows.cli",
             "run",
             str(SPEC),
             "--output",
@@ -52,7 +52,7 @@ def test_quickstart_command(tmp_path: Path) -> None:
     assert len(df) == 20000
     assert set(df["species"]) == {"Adelie", "Gentoo", "Chinstrap"}
     ls = subprocess.run(
-        [sys.executable, "-m", "synthfactory.cli", "datasets", "ls", str(out)],
+        [sys.executable, "-m", "synthfactory_flows.cli", "datasets", "ls", str(out)],
         capture_output=True,
         text=True,
         env=env,
@@ -60,7 +60,7 @@ def test_quickstart_command(tmp_path: Path) -> None:
     )
     assert "published" in ls.stdout and "20000" in ls.stdout
     show = subprocess.run(
-        [sys.executable, "-m", "synthfactory.cli", "datasets", "show", str(out), "-n", "3"],
+        [sys.executable, "-m", "synthfactory_flows.cli", "datasets", "show", str(out), "-n", "3"],
         capture_output=True,
         text=True,
         env=env,

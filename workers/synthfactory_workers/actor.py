@@ -11,20 +11,9 @@ from synthfactory.dataset.shards import write_shard
 from synthfactory.spec import load_spec
 from synthfactory.storage import open_store
 from synthfactory_workers.contract import GeneratorContext, ShardOutput, ShardTask
+from synthfactory_workers.devices import detect_device
 from synthfactory_workers.registry import generator_class
 from synthfactory_workers.threads import limit_torch_threads
-
-
-def detect_device() -> str:
-    """'cuda' when Ray gave this actor a GPU, else 'cpu'."""
-    try:
-        import ray
-
-        if ray.is_initialized() and ray.get_gpu_ids():
-            return "cuda"
-    except Exception:  # outside Ray (direct use) there are no GPU ids to ask for
-        pass
-    return "cpu"
 
 
 def node_id() -> str:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from synthfactory.errors import ConfigError, GenerationError
+from synthfactory.registry import import_object
 from synthfactory.spec.generators import PythonGeneratorConfig
 from synthfactory_workers.contract import Generator, ShardOutput, ShardTask
-from synthfactory_workers.registry import import_object
 
 if TYPE_CHECKING:
     from synthfactory.spec import JobSpec

@@ -35,6 +35,18 @@ def actor_options(spec: JobSpec) -> dict[str, Any]:
     return options
 
 
+def task_options(spec: JobSpec, gpu: bool = True, retries: int = 1) -> dict[str, Any]:
+    """The spec's resources as Ray *task* options (the fit, metric tasks): one actor's
+    CPUs and environment; its GPUs and custom resources only when ``gpu``."""
+    options = actor_options(spec)
+    del options["max_restarts"], options["max_task_retries"]
+    if not gpu:
+        options.pop("num_gpus", None)
+        options.pop("resources", None)
+    options["max_retries"] = retries
+    return options
+
+
 FORWARDED = (
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",

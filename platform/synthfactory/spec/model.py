@@ -6,16 +6,14 @@ import hashlib
 import json
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from synthfactory.spec.base import Strict
+from synthfactory.spec.gates import parse
 from synthfactory.spec.generators import GeneratorConfig, Modality
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Resources(_Strict):
+class Resources(Strict):
     """Ray actor pool sizing. Becomes the actors' ``.options(...)``."""
 
     actors: int = Field(1, ge=1, le=10_000, description="Actors in the pool.")
@@ -33,7 +31,7 @@ class Resources(_Strict):
     )
 
 
-class StorageOptions(_Strict):
+class StorageOptions(Strict):
     """Object-store settings. Credentials never go here: use the standard AWS chain."""
 
     endpoint_url: str | None = Field(
@@ -55,7 +53,7 @@ class StorageOptions(_Strict):
     )
 
 
-class RetryPolicy(_Strict):
+class RetryPolicy(Strict):
     shard_retries: int = Field(
         3, ge=0, le=100, description="Retries per shard for transient errors."
     )
@@ -64,7 +62,7 @@ class RetryPolicy(_Strict):
     )
 
 
-class ConcurrencyPolicy(_Strict):
+class ConcurrencyPolicy(Strict):
     """How many runs may go at once (enforced by Prefect when the job is deployed)."""
 
     limit: int | None = Field(None, ge=1, description="Runs of this job's deployment at once.")
@@ -78,7 +76,7 @@ class ConcurrencyPolicy(_Strict):
     )
 
 
-class MetricsConfig(_Strict):
+class MetricsConfig(Strict):
     """Quality, privacy and bias metrics computed after generation (see the README)."""
 
     enabled: bool = Field(True, description="Compute metrics and write metrics.json.")
@@ -141,7 +139,7 @@ class MetricsConfig(_Strict):
         return groups
 
 
-class JobSpec(_Strict):
+class JobSpec(Strict):
     """One synthetic dataset: the unit a flow run produces."""
 
     name: str = Field(
@@ -214,8 +212,6 @@ class JobSpec(_Strict):
     @field_validator("gates")
     @classmethod
     def _gates_parse(cls, gates: dict[str, str]) -> dict[str, str]:
-        from synthfactory.metrics.gates import parse
-
         for metric, condition in gates.items():
             parse(metric, condition)
         return gates

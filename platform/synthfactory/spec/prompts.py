@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from synthfactory.spec.base import Frozen
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ChoiceSampler(_Strict):
+class ChoiceSampler(Frozen):
     """Pick one value: uniformly from a list, or by weight from a mapping."""
 
     choices: list[str | int | float] | dict[str, float] = Field(
@@ -27,14 +25,14 @@ class ChoiceSampler(_Strict):
         return self
 
 
-class RangeSampler(_Strict):
+class RangeSampler(Frozen):
     """A number drawn uniformly from [low, high] (integers when `integer`)."""
 
     range: tuple[float, float] = Field(description="[low, high]")
     integer: bool = False
 
 
-class ColumnSampler(_Strict):
+class ColumnSampler(Frozen):
     """A value from a column of the source dataset (the row that belongs to this prompt)."""
 
     column: str
@@ -46,7 +44,7 @@ Sampler = Annotated[
 ]
 
 
-class PromptConfig(_Strict):
+class PromptConfig(Frozen):
     """A Jinja template and where its variables come from."""
 
     template: str = Field(

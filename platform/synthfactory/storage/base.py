@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import pyarrow.fs
 
+    from synthfactory.spec.model import StorageOptions
+
 
 class ObjectStore(ABC):
     """A root URI plus keys below it ('a/b/c.parquet').
@@ -18,6 +20,11 @@ class ObjectStore(ABC):
     """
 
     uri: str
+
+    @classmethod
+    def from_uri(cls, uri: str, options: StorageOptions | None = None) -> ObjectStore:
+        """The store for a URI of this class's scheme (``open_store`` calls it)."""
+        return cls(uri, options)  # type: ignore[call-arg]
 
     @abstractmethod
     def child(self, *parts: str) -> ObjectStore:

@@ -14,11 +14,17 @@ from synthfactory.storage.base import ObjectStore
 if TYPE_CHECKING:
     import pyarrow.fs
 
+    from synthfactory.spec.model import StorageOptions
+
 
 class LocalStore(ObjectStore):
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root).expanduser().resolve()
         self.uri = str(self.root)
+
+    @classmethod
+    def from_uri(cls, uri: str, options: StorageOptions | None = None) -> LocalStore:
+        return cls(uri.removeprefix("file://"))
 
     def child(self, *parts: str) -> LocalStore:
         return LocalStore(self.root.joinpath(*parts))

@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from synthfactory.errors import ConfigError
-from synthfactory.spec.image import DiffusionConfig
+from synthfactory.spec.generators.image import DiffusionConfig
 from synthfactory_workers.contract import Generator, ShardOutput, ShardTask
+from synthfactory_workers.devices import resolve_device
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -127,11 +128,7 @@ class DiffusionGenerator(Generator):
 
         config = _config(self.spec)
         self.config = config
-        self.device = (
-            ("cuda" if self.context.device == "cuda" and torch.cuda.is_available() else "cpu")
-            if config.device == "auto"
-            else config.device
-        )
+        self.device = resolve_device(config.device, self.context.device, "generator.device")
         if config.dtype == "auto":
             self.dtype = torch.float16 if self.device == "cuda" else torch.float32
         else:

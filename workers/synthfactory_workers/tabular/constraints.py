@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from synthfactory.errors import ConfigError
-from synthfactory.spec.tabular import (
+from synthfactory.spec.generators.tabular import (
     Constraint,
     FixedCombinationsConstraint,
     InequalityConstraint,

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from synthfactory.spec.tabular import CTGANConfig
+from synthfactory.spec.generators.tabular import CTGANConfig
 from synthfactory_workers.tabular.neural import NeuralSynthesizer
 
 if TYPE_CHECKING:

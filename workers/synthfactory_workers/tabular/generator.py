@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from synthfactory.errors import ConfigError
 from synthfactory.sources import fingerprint, read_table
-from synthfactory.spec.tabular import (
+from synthfactory.spec.generators.tabular import (
     CTGANConfig,
     GaussianCopulaConfig,
     TabularConfigBase,

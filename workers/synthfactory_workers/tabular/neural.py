@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from synthfactory.errors import ConfigError
+from synthfactory_workers.devices import resolve_device
 from synthfactory_workers.tabular.base import Synthesizer
 from synthfactory_workers.tabular.transformer import DataTransformer
 
@@ -25,16 +26,7 @@ EpochCallback = Callable[[dict[str, float]], None]
 
 
 def pick_device(wanted: str) -> str:
-    import torch
-
-    if wanted == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(
-            "generator.device is 'cuda' but this worker has no GPU",
-            fix="set resources.num_gpus > 0 or generator.device: auto",
-        )
-    if wanted == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return wanted
+    return resolve_device(wanted, field="generator.device")
 
 
 def pack(header: dict[str, Any], tensors: dict[str, torch.Tensor]) -> bytes:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from synthfactory.spec.tabular import TVAEConfig
+from synthfactory.spec.generators.tabular import TVAEConfig
 from synthfactory_workers.tabular.neural import NeuralSynthesizer
 
 if TYPE_CHECKING:

@@ -11,10 +11,10 @@ import numpy as np
 
 from synthfactory.errors import ConfigError
 from synthfactory.minhash import band_hashes, exact_key, signatures
-from synthfactory.spec.text import LLMConfig
+from synthfactory.spec.generators.text import LLMConfig
 from synthfactory_workers.contract import Generator, ShardOutput, ShardTask
 from synthfactory_workers.prompts import PromptSampler, check
-from synthfactory_workers.text.backend import Completion, Request, TextBackend
+from synthfactory_workers.text.backend import Completion, Request, TextBackend, open_backend
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -71,7 +71,6 @@ class LLMGenerator(Generator):
 
     def load(self) -> None:
         from synthfactory.sources import read_table
-        from synthfactory_workers.text.transformers_backend import TransformersBackend
 
         source = (
             read_table(self.config.prompt.source, self.spec.storage)
@@ -79,7 +78,7 @@ class LLMGenerator(Generator):
             else None
         )
         self.prompts = PromptSampler(self.config.prompt, source)
-        self.backend = TransformersBackend(self.config, self.context.device)
+        self.backend = open_backend(self.config, self.context.device)
         self.backend.load()
         if self.config.json_schema is not None:
             import jsonschema
@@ -90,7 +89,7 @@ class LLMGenerator(Generator):
         backend = self.backend
         return {
             "generator": "llm",
-            "backend": self.config.backend,
+            "backend": self.config.backend.kind,
             "model": backend.model_id if backend else self.config.model,
             "revision": backend.revision if backend else (self.config.revision or ""),
         }

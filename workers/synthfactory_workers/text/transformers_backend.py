@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from synthfactory.spec.text import LLMConfig
+from synthfactory.spec.generators.text import LLMConfig
+from synthfactory_workers.devices import resolve_device
 from synthfactory_workers.text.backend import Completion, Request, TextBackend
 from synthfactory_workers.text.models import load_causal_lm, resolve
 
@@ -30,9 +31,7 @@ def cpu_has_fast_bf16() -> bool:
 def choose_device_dtype(config: LLMConfig, device_hint: str) -> tuple[str, Any]:
     import torch
 
-    device = config.device
-    if device == "auto":
-        device = "cuda" if device_hint == "cuda" and torch.cuda.is_available() else "cpu"
+    device = resolve_device(config.device, device_hint, field="generator.device")
     if config.dtype != "auto":
         return device, getattr(torch, config.dtype)
     if device == "cuda":

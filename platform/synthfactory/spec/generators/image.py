@@ -6,15 +6,15 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from synthfactory.spec.base import GeneratorConfigBase
+from synthfactory.spec.base import GENERATORS, GeneratorConfigBase
 from synthfactory.spec.prompts import PromptConfig
 
 
+@GENERATORS.register("synthfactory_workers.image.generator:DiffusionGenerator")
 class DiffusionConfig(GeneratorConfigBase):
     """Any diffusers pipeline: a Hugging Face id, a local folder, or 'builtin:digits' (a
     tiny DDPM trained on scikit-learn's digits, shipped with synthfactory)."""
 
-    implementation: ClassVar[str] = "synthfactory_workers.image.generator:DiffusionGenerator"
     modalities: ClassVar[tuple[str, ...]] = ("image",)
     default_shard_rows: ClassVar[int] = 64  # a minute or so of a full-size pipeline on a GPU
     path_fields: ClassVar[tuple[str, ...]] = ("source", "prompt.source")

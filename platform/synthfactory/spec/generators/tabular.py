@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from synthfactory.spec.base import GeneratorConfigBase
+from synthfactory.spec.base import GENERATORS, Frozen, GeneratorConfigBase
 
 ColumnType = Literal["numerical", "categorical", "boolean", "datetime", "id", "text"]
 Distribution = Literal["empirical", "auto", "norm", "beta", "truncnorm", "uniform", "gamma"]
@@ -17,11 +17,7 @@ PiiKind = Literal[
 Scalar = str | int | float | bool
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class RangeConstraint(_Strict):
+class RangeConstraint(Frozen):
     """Every row has ``min <= column <= max`` (either bound may be left out)."""
 
     kind: Literal["range"] = "range"
@@ -31,7 +27,7 @@ class RangeConstraint(_Strict):
     strict: bool = Field(False, description="Exclude the bounds themselves.")
 
 
-class InequalityConstraint(_Strict):
+class InequalityConstraint(Frozen):
     """Every row has ``low < high`` (``<=`` when not strict), e.g. start < end."""
 
     kind: Literal["inequality"] = "inequality"
@@ -40,14 +36,14 @@ class InequalityConstraint(_Strict):
     strict: bool = True
 
 
-class FixedCombinationsConstraint(_Strict):
+class FixedCombinationsConstraint(Frozen):
     """Only combinations of these columns' values that occur in the source appear."""
 
     kind: Literal["fixed_combinations"] = "fixed_combinations"
     columns: list[str] = Field(min_length=2)
 
 
-class UniqueConstraint(_Strict):
+class UniqueConstraint(Frozen):
     """No two rows of a shard share these columns' values (id columns are unique anyway:
     they are regenerated from global row numbers)."""
 
@@ -55,7 +51,7 @@ class UniqueConstraint(_Strict):
     columns: list[str] = Field(min_length=1)
 
 
-class RoundingConstraint(_Strict):
+class RoundingConstraint(Frozen):
     """Round a numerical column to ``digits`` decimal places (a transform, never a rejection)."""
 
     kind: Literal["rounding"] = "rounding"
@@ -73,7 +69,7 @@ Constraint = Annotated[
 ]
 
 
-class AugmentConfig(_Strict):
+class AugmentConfig(Frozen):
     """Class balancing: generate exactly the rows that bring every class of ``balance`` up to
     the largest class's count in the source."""
 
@@ -141,10 +137,10 @@ class TabularConfigBase(GeneratorConfigBase):
     }
 
 
+@GENERATORS.register("synthfactory_workers.tabular.generator:CopulaGenerator")
 class GaussianCopulaConfig(TabularConfigBase):
     """Gaussian copula over per-column marginals (Patki et al. 2016, the SDV method)."""
 
-    implementation: ClassVar[str] = "synthfactory_workers.tabular.generator:CopulaGenerator"
     default_shard_rows: ClassVar[int] = 500_000  # ≈ 0.6 s of sampling on one CPU core
 
     kind: Literal["gaussian_copula"] = "gaussian_copula"
@@ -188,11 +184,10 @@ class _NeuralConfig(TabularConfigBase):
     )
 
 
+@GENERATORS.register("synthfactory_workers.tabular.generator:CTGANGenerator")
 class CTGANConfig(_NeuralConfig):
     """Conditional tabular GAN (Xu et al. 2019): mode-specific normalisation, conditional
     vector with training-by-sampling, PacGAN discriminator, WGAN-GP loss."""
-
-    implementation: ClassVar[str] = "synthfactory_workers.tabular.generator:CTGANGenerator"
 
     kind: Literal["ctgan"] = "ctgan"
     generator_dims: list[int] = Field(default_factory=lambda: [256, 256], min_length=1)
@@ -213,11 +208,10 @@ class CTGANConfig(_NeuralConfig):
         return self
 
 
+@GENERATORS.register("synthfactory_workers.tabular.generator:TVAEGenerator")
 class TVAEConfig(_NeuralConfig):
     """Tabular VAE (Xu et al. 2019): the same data transform, a Gaussian encoder and a
     decoder with per-column output distributions."""
-
-    implementation: ClassVar[str] = "synthfactory_workers.tabular.generator:TVAEGenerator"
 
     kind: Literal["tvae"] = "tvae"
     compress_dims: list[int] = Field(default_factory=lambda: [128, 128], min_length=1)

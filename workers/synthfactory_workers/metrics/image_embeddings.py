@@ -18,21 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from synthfactory.errors import ConfigError
+from synthfactory_workers.devices import resolve_device
 
 CLIP_TYPES = ("clip", "clip_vision_model")
 
 # (encoder as given, resolved device) -> (model, image processor, how to read an embedding)
 _LOADED: dict[tuple[str, str], tuple[Any, Any, str]] = {}
-
-
-def _device(device: str) -> str:
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device {device!r} asked for but CUDA is not available", fix="use cpu")
-    return device
 
 
 def _check_path(encoder: str) -> None:
@@ -143,7 +134,7 @@ def embed_images(
     import numpy as np
     import torch
 
-    resolved = _device(device)
+    resolved = resolve_device(device)
     model, processor, mode = _load(encoder, resolved)
     chunks = []
     with torch.inference_mode():

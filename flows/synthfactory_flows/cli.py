@@ -95,8 +95,8 @@ def run(
         f"with {job.resources.actors} actor(s) -> {job.output}",
         err=True,
     )
-    from synthfactory.progress_view import ProgressView
     from synthfactory_flows.generate import run_job
+    from synthfactory_flows.progress_view import ProgressView
 
     with ProgressView(enabled=not quiet and sys.stderr.isatty()):
         result = run_job(job, ray_address=ray_address, version=version_label)
@@ -300,8 +300,8 @@ def serve(
 
     import uvicorn
 
-    from synthfactory.dashboard.app import create_app
-    from synthfactory.serve import Services, start_prefect_server, start_worker
+    from synthfactory_flows.dashboard.app import create_app
+    from synthfactory_flows.serve import Services, start_prefect_server, start_worker
 
     remote = host not in LOOPBACK
     if remote and not allow_remote:
@@ -369,7 +369,7 @@ def metrics(
 ) -> None:
     """Compute quality, privacy and bias metrics for an existing dataset (tabular, text or
     image) on Ray; store them beside it."""
-    from synthfactory.dataset import open_dataset
+    from synthfactory.dataset import layout, open_dataset
     from synthfactory.metrics.report import flatten, to_json
     from synthfactory.spec import load_spec
     from synthfactory_flows.evaluate import dataset_report, write_report
@@ -394,7 +394,7 @@ def metrics(
         raise ConfigError(f"no metrics: {report['not_applicable']}", fix="pass --reference")
     write_report(ds.store, report)
     ds.store.put_text(
-        "manifest.json", ds.manifest.model_copy(update={"metrics": "metrics.json"}).to_json()
+        layout.MANIFEST, ds.manifest.model_copy(update={"metrics": layout.METRICS}).to_json()
     )
     if as_json:
         click.echo(to_json(report))

@@ -14,12 +14,12 @@ from synthfactory.metrics.text_bias import (
     check_groups,
     group_gaps,
     mentions_any,
-    sentiment_scores,
     swap_groups,
 )
-from synthfactory.metrics.text_quality import REFUSAL, WORD, minilm_available
-from synthfactory.spec.text import LLMConfig
-from synthfactory_workers.text.backend import Request, TextBackend
+from synthfactory.metrics.text_quality import REFUSAL, WORD
+from synthfactory.spec.generators.text import LLMConfig
+from synthfactory_workers.metrics.minilm import minilm_available, sentiment_scores
+from synthfactory_workers.text.backend import Request, TextBackend, open_backend
 from synthfactory_workers.text.generator import row_seed
 
 if TYPE_CHECKING:
@@ -75,7 +75,7 @@ def counterfactual_bias(
     user and system messages. Every variant is completed by the job's model with the job's
     sampling settings, one completion each; the variants of one prompt share one row seed,
     so only the group terms differ between them. ``backend`` reuses a loaded backend;
-    otherwise a TransformersBackend for ``spec.generator`` is loaded on ``device_hint``.
+    otherwise the job's own backend for ``spec.generator`` is loaded on ``device_hint``.
 
     Returns ``{"prompts_tested", "prompts_with_group_terms", "model", "groups": {group:
     {"sentiment_mean", "words_mean", "refusal_rate", "n"}}, "sentiment_gap",
@@ -114,9 +114,7 @@ def counterfactual_bias(
         for index, messages in chosen
     ]
     if backend is None:
-        from synthfactory_workers.text.transformers_backend import TransformersBackend
-
-        backend = TransformersBackend(config, device_hint)
+        backend = open_backend(config, device_hint)
         backend.load()
     completions = backend.generate(requests, spec.resources.batch_size)
     texts = [c.text for c in completions]

@@ -5,17 +5,15 @@ from __future__ import annotations
 import json
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
-from synthfactory.spec.base import GeneratorConfigBase
+from synthfactory.spec.backends import as_backend, backend_union
+from synthfactory.spec.backends.transformers import TransformersBackendConfig
+from synthfactory.spec.base import GENERATORS, Frozen, GeneratorConfigBase
 from synthfactory.spec.prompts import PromptConfig
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class SamplingConfig(_Strict):
+class SamplingConfig(Frozen):
     greedy: bool = Field(False, description="Always take the most likely token.")
     temperature: float = Field(0.8, gt=0, le=5)
     top_p: float = Field(0.95, gt=0, le=1)
@@ -25,7 +23,7 @@ class SamplingConfig(_Strict):
     stop: list[str] = Field(default_factory=list, description="Stop strings.")
 
 
-class FilterConfig(_Strict):
+class FilterConfig(Frozen):
     min_chars: int = Field(1, ge=0)
     max_chars: int | None = Field(None, ge=1)
     blocklist: list[str] = Field(default_factory=list, description="Case-insensitive words.")
@@ -33,17 +31,21 @@ class FilterConfig(_Strict):
     exclude_regex: list[str] = Field(default_factory=list, description="Must not match.")
 
 
-class DedupConfig(_Strict):
+class DedupConfig(Frozen):
     exact: bool = Field(True, description="Drop exact repeats (after whitespace/case folding).")
     near: bool = Field(True, description="Drop near-duplicates (MinHash LSH), dataset-wide.")
     threshold: float = Field(0.7, gt=0, le=1, description="Jaccard similarity of 5-grams.")
     num_perm: int = Field(64, ge=8, le=512)
 
 
+#: the ``backend`` field: every registered text backend config, on ``kind``
+Backend: Any = backend_union()
+
+
+@GENERATORS.register("synthfactory_workers.text.generator:LLMGenerator")
 class LLMConfig(GeneratorConfigBase):
     """A causal LM through transformers: a Hugging Face id, a local folder or a .gguf file."""
 
-    implementation: ClassVar[str] = "synthfactory_workers.text.generator:LLMGenerator"
     modalities: ClassVar[tuple[str, ...]] = ("text",)
     default_shard_rows: ClassVar[int] = 256  # minutes of generation on a CPU, less on a GPU
     path_fields: ClassVar[tuple[str, ...]] = ("prompt.source",)
@@ -56,7 +58,11 @@ class LLMConfig(GeneratorConfigBase):
     )
     revision: str | None = Field(None, description="Model revision (Hugging Face ids).")
     gguf_file: str | None = Field(None, description="GGUF file inside a folder or repo.")
-    backend: Literal["transformers"] = "transformers"
+    backend: Backend = Field(
+        default_factory=TransformersBackendConfig,  # type: ignore[arg-type]
+        description="The engine: {kind: transformers} (the default; `backend: transformers` "
+        "for short) or another registered backend with its settings.",
+    )
     device: Literal["auto", "cpu", "cuda"] = "auto"
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
         "auto", description="auto: bf16 (or fp16) on CUDA, fp32 on CPU."
@@ -74,6 +80,11 @@ class LLMConfig(GeneratorConfigBase):
     max_attempts_per_row: int = Field(
         3, ge=1, le=50, description="Generation attempts per wanted row inside a shard."
     )
+
+    @field_validator("backend", mode="before")
+    @classmethod
+    def _backend_shorthand(cls, value: Any) -> Any:
+        return as_backend(value)
 
     @field_validator("json_schema")
     @classmethod

@@ -72,7 +72,9 @@ def detail(uri: str, sample: int = 8) -> dict[str, Any]:
     return {
         "uri": ds.uri,
         "plots": [f"/api/file?uri={ds.uri}&key={k}" for k in plots[:24]],
-        "card": f"/api/file?uri={ds.uri}&key=README.md" if ds.store.exists("README.md") else None,
+        "card": (
+            f"/api/file?uri={ds.uri}&key={layout.CARD}" if ds.store.exists(layout.CARD) else None
+        ),
         "manifest": m.model_dump(mode="json", by_alias=True, exclude={"shards"}),
         "shards": [s.model_dump(mode="json") for s in m.shards[:200]],
         "sample": [{k: _show(v) for k, v in r.items()} for r in records],
@@ -124,7 +126,7 @@ def dataset_file(uri: str, key: str) -> tuple[bytes, str]:
     from synthfactory.storage import open_store
 
     if not (
-        key == "README.md"
+        key == layout.CARD
         or (key.startswith("plots/") and key.endswith(".png") and ".." not in key)
     ):
         raise PermissionError(key)

@@ -3,14 +3,12 @@ the model-based metrics on the merged sample (in one task that loads the models)
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import pandas as pd
 
-
-class ShardSummary(Protocol):
-    def partial(self, df: pd.DataFrame, shard: int) -> dict[str, Any]: ...
+    from synthfactory.metrics.evaluators import ShardSummary
 
 
 def summarize_shard(
@@ -49,8 +47,8 @@ def model_metrics(
     config = job.metrics
     out: dict[str, Any] = {}
     if job.modality == "text":
-        from synthfactory.metrics.text_quality import embedding_diversity
         from synthfactory.metrics.text_sharded import text_column
+        from synthfactory_workers.metrics.minilm import embedding_diversity
 
         column = text_column([str(c) for c in sample.columns]) or "completion"
         texts = [str(t) for t in sample[column].fillna("")] if column in sample else []
@@ -58,7 +56,7 @@ def model_metrics(
             texts, reference, sample=len(texts) or 1, seed=config.seed
         )
         if config.perplexity_model:
-            from synthfactory_workers.text.perplexity import perplexity
+            from synthfactory_workers.metrics.perplexity import perplexity
 
             scored = perplexity(texts, config.perplexity_model, device=device_hint)
             scored.pop("per_text", None)
@@ -69,7 +67,7 @@ def model_metrics(
     elif job.modality == "image":
         if config.image_encoder:
             from synthfactory.metrics.image_sharded import image_bytes
-            from synthfactory_workers.image.embeddings import image_embedding_diversity
+            from synthfactory_workers.metrics.image_embeddings import image_embedding_diversity
 
             out["embedding"] = image_embedding_diversity(
                 [image_bytes(v) for v in sample["image"]],
@@ -93,7 +91,7 @@ def _counterfactual(job: Any, sample: pd.DataFrame, device_hint: str) -> dict[st
         return {"not_applicable": f"the {job.generator.kind} generator takes no prompts"}
     if "prompt" not in sample.columns:
         return {"not_applicable": "the dataset has no prompt column"}
-    from synthfactory_workers.text.counterfactual import counterfactual_bias
+    from synthfactory_workers.metrics.counterfactual import counterfactual_bias
 
     prompts = [str(p) for p in sample["prompt"].dropna().unique()]
     result: dict[str, Any] = counterfactual_bias(

@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from synthfactory.dashboard import catalog as cat
+from synthfactory_flows.dashboard import catalog as cat
 
 PAGE = Path(__file__).with_name("page.html")
 

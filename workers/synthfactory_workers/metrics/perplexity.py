@@ -17,21 +17,11 @@ import math
 from typing import Any
 
 from synthfactory.errors import ConfigError
+from synthfactory_workers.devices import resolve_device
 from synthfactory_workers.text.models import load_causal_lm, resolve
 
 # (model as given, resolved device) -> (model, tokenizer, identity)
 _LOADED: dict[tuple[str, str], tuple[Any, Any, str]] = {}
-
-
-def resolve_device(device: str) -> str:
-    """'auto' -> cuda when available else cpu; an explicit cuda without CUDA is a ConfigError."""
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device {device!r} asked for but CUDA is not available", fix="use cpu")
-    return device
 
 
 def _dtype(device: str) -> Any:

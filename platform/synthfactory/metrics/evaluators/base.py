@@ -1,0 +1,131 @@
+"""The interface every modality's metrics implement, and the registry by modality.
+
+An evaluation has three parts, run by the flow in this order:
+
+1. ``summary()``: a mergeable shard summary. Ray runs its ``partial(df, shard)`` on every
+   committed shard at once and ``merge`` folds the parts; exact counts (duplicates, copies,
+   column shapes) come from here, over every row.
+2. ``model_inputs(merged)``: what the model-based metrics need (a seeded sample and the
+   reference values), or None. They run in one Ray task, ``model_task``, inside the workers
+   layer, because they load torch models.
+3. ``report(merged, models)``: the whole-dataset report, a nested dict.
+
+``metric_names`` lists every name the report can hold (``*`` for per-column parts), so a
+spec's gates are checked against it before any work starts.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+from synthfactory.registry import Registry
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from synthfactory.spec import JobSpec
+
+#: modality -> Evaluator class
+EVALUATORS = Registry("metric evaluator", key="modality")
+
+
+class ShardSummary(Protocol):
+    def partial(self, df: pd.DataFrame, shard: int) -> dict[str, Any]: ...
+
+    @staticmethod
+    def merge(parts: list[dict[str, Any]]) -> dict[str, Any]: ...
+
+
+class Evaluator(ABC):
+    """The metrics of one modality for one job, over shards of ``sizes[index]`` rows."""
+
+    modality: ClassVar[str]
+    model_task: ClassVar[str | None] = None
+    """'module:function' of the model-based metrics (run in a Ray task), if any."""
+    names: ClassVar[tuple[str, ...]] = ()
+    """Every metric name the report may hold; ``*`` matches one or more name parts."""
+
+    def __init__(self, job: JobSpec, columns: list[str], sizes: dict[int, int]) -> None:
+        self.job = job
+        self.config = job.metrics
+        self.columns = columns
+        self.sizes = sizes
+
+    def not_applicable(self) -> str | None:
+        """Why no report can be made (None when one can)."""
+        return None
+
+    @abstractmethod
+    def summary(self) -> ShardSummary:
+        """The summary each shard task computes (built once, shipped to every task)."""
+
+    def model_inputs(self, merged: dict[str, Any]) -> tuple[pd.DataFrame, list[Any] | None] | None:
+        """(sample, reference values) for ``model_task``, or None to skip it."""
+        return None
+
+    @abstractmethod
+    def report(self, merged: dict[str, Any], models: dict[str, Any]) -> dict[str, Any]:
+        """The report from the merged summary and the model-based results."""
+
+    def figures(self, synthetic: pd.DataFrame) -> dict[str, bytes]:
+        """PNG plots for the dataset card, by file name."""
+        return {}
+
+    @classmethod
+    def knows(cls, metric: str) -> bool:
+        """Whether ``metric`` is a name this modality reports (see ``names``)."""
+        return any(fnmatch.fnmatchcase(metric, pattern) for pattern in cls.names)
+
+
+def evaluator_class(modality: str) -> type[Evaluator]:
+    cls = EVALUATORS.load(modality)
+    if not (isinstance(cls, type) and issubclass(cls, Evaluator)):
+        raise TypeError(f"{EVALUATORS.path(modality)} is not an Evaluator")
+    return cls
+
+
+def unknown_gates(modality: str, gates: dict[str, str]) -> list[str]:
+    """One message per gate naming a metric the modality never reports, with the closest
+    known name."""
+    cls = evaluator_class(modality)
+    messages = []
+    plain = [n for n in cls.names if "*" not in n]
+    for metric in gates:
+        if cls.knows(metric):
+            continue
+        close = difflib.get_close_matches(metric, plain, n=1, cutoff=0.6)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        messages.append(f"gates.{metric}: {modality} datasets report no such metric{hint}")
+    return messages
+
+
+def reference_values(job: JobSpec, column: str) -> list[Any] | None:
+    """The reference texts (or images) to compare with: ``metrics.reference``, else a text
+    job's prompt source; its ``column``, else its text column. Images are sampled down to
+    ``metrics.model_sample`` when there are many."""
+    from synthfactory.metrics.text_sharded import text_column
+    from synthfactory.sources import read_table
+
+    text = job.modality == "text"
+    prompt = getattr(job.generator, "prompt", None)
+    uri = job.metrics.reference or (getattr(prompt, "source", None) if text else None)
+    if uri is None:
+        return None
+    table = read_table(uri, job.storage)
+    names = [str(c) for c in table.column_names]
+    name = column if column in names else text_column(names) if text else None
+    if name is None:
+        strings = [f.name for f in table.schema if str(f.type) in ("string", "large_string")]
+        name = strings[0] if strings and text else None
+    if name is None:
+        return None
+    values = table.column(name).to_pylist()
+    if len(values) > job.metrics.model_sample * 10 and not text:
+        import numpy as np
+
+        rng = np.random.default_rng(job.metrics.seed)
+        values = [values[i] for i in rng.choice(len(values), job.metrics.model_sample, False)]
+    return values

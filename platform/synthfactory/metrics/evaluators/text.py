@@ -1,0 +1,98 @@
+"""Text metrics: lengths, diversity, duplicates, refusals, PII and verbatim overlap over
+every row; MiniLM embeddings, perplexity and the counterfactual bias test on a sample."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from synthfactory.metrics.evaluators.base import Evaluator, reference_values
+from synthfactory.metrics.sampling import quotas
+from synthfactory.metrics.text_bias import mention_shares
+from synthfactory.metrics.text_sharded import TextSummary, reference_grams, text_column
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+class TextEvaluator(Evaluator):
+    modality = "text"
+    model_task = "synthfactory_workers.metrics.tasks:model_metrics"
+    names = (
+        "quality.rows",
+        "quality.rows_sampled",
+        "quality.chars_mean",
+        "quality.chars_p50",
+        "quality.words_mean",
+        "quality.distinct_1",
+        "quality.distinct_2",
+        "quality.refusal_rate",
+        "quality.exact_duplicate_rate",
+        "quality.near_duplicate_rate",
+        "quality.self_similarity",
+        "quality.completion_tokens_mean",
+        "quality.json_valid_rate",
+        "quality.embedding.diversity",
+        "quality.embedding.similarity_to_reference",
+        "quality.embedding.embedded",
+        "quality.perplexity.*",
+        "privacy.pii_email_rate",
+        "privacy.pii_phone_rate",
+        "privacy.verbatim_8gram_overlap_rate",
+        "bias.counterfactual.*",
+        "bias.mentions.*",
+        "rows_scored",
+    )
+
+    @cached_property
+    def column(self) -> str | None:
+        return text_column(self.columns)
+
+    def not_applicable(self) -> str | None:
+        return None if self.column else "no completion or text column"
+
+    @cached_property
+    def reference(self) -> list[str] | None:
+        assert self.column is not None
+        values = reference_values(self.job, self.column)
+        return [str(t) for t in values if t is not None] if values else None
+
+    @cached_property
+    def plan(self) -> TextSummary:
+        assert self.column is not None
+        return TextSummary(
+            self.column,
+            quotas(self.sizes, self.config.model_sample),
+            self.config.seed,
+            reference_grams(self.reference) if self.reference else None,
+            dict(self.config.groups),
+            ["prompt"],
+        )
+
+    def summary(self) -> TextSummary:
+        return self.plan
+
+    def model_inputs(self, merged: dict[str, Any]) -> tuple[pd.DataFrame, list[Any] | None]:
+        return merged["sample"], self.reference
+
+    def report(self, merged: dict[str, Any], models: dict[str, Any]) -> dict[str, Any]:
+        report: dict[str, Any] = {"modality": "text", **self.plan.finish(merged)}
+        report["quality"]["embedding"] = models["embedding"]
+        report["quality"]["perplexity"] = models["perplexity"]
+        bias: dict[str, Any] = {"counterfactual": models["counterfactual"]}
+        if self.config.groups:
+            bias["mentions"] = mention_shares(merged["mentions"])
+        else:
+            bias["mentions"] = {"not_applicable": "no metrics.groups declared"}
+        report["bias"] = bias
+        report["reference"] = self.config.reference
+        report["rows_scored"] = merged["rows"]
+        return report
+
+    def figures(self, synthetic: pd.DataFrame) -> dict[str, bytes]:
+        from synthfactory.metrics.card import text_plots
+
+        column = text_column([str(c) for c in synthetic.columns])
+        if not column:
+            return {}
+        return text_plots([str(t) for t in synthetic[column].fillna("")])

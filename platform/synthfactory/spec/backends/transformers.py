@@ -1,0 +1,20 @@
+"""The default engine: transformers' ``generate`` inside each actor."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from synthfactory.spec.backends import BACKENDS
+from synthfactory.spec.base import Frozen
+
+
+@BACKENDS.register("synthfactory_workers.text.transformers_backend:TransformersBackend")
+class TransformersBackendConfig(Frozen):
+    """Batched generation with transformers on the actor's device (``device``, ``dtype`` and
+    ``resources.batch_size`` set how)."""
+
+    kind: Literal["transformers"] = Field(
+        "transformers", description="transformers' generate, one model per actor."
+    )
