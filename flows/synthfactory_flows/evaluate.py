@@ -86,9 +86,7 @@ def _model_metrics(
     gpu = job.resources.num_gpus > 0
     remote = ray.remote(task).options(**task_options(job, gpu=gpu, retries=2))
     device = "cuda" if gpu else "cpu"
-    result: dict[str, Any] = _get(
-        [remote.remote(job.model_dump(mode="json"), sample, reference, device)]
-    )[0]
+    result: dict[str, Any] = _get([remote.remote(job, sample, reference, device)])[0]
     return result
 
 

@@ -9,6 +9,7 @@ import math
 import os
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from prefect import flow, get_run_logger
@@ -21,6 +22,7 @@ from synthfactory.dataset.manifest import SchemaInfo, utcnow
 from synthfactory.errors import GateFailedError, GenerationError
 from synthfactory.lineage import lineage
 from synthfactory.metrics.gates import evaluate as evaluate_gates
+from synthfactory.sources import job_cache
 from synthfactory.spec import JobSpec, load_spec
 from synthfactory.storage import ObjectStore, open_store
 from synthfactory_flows.evaluate import (
@@ -44,8 +46,9 @@ FLOW_NAME = "synthfactory-generate"
 def run_name() -> str:
     """Flow runs are named after the dataset and when they were meant to start."""
     spec = flow_run.get_parameters().get("spec") or {}
+    name = spec.name if isinstance(spec, JobSpec) else spec.get("name", "dataset")
     when = flow_run.get_scheduled_start_time()
-    return f"{spec.get('name', 'dataset')}-{when.strftime('%Y%m%d-%H%M%S')}"
+    return f"{name}-{when.strftime('%Y%m%d-%H%M%S')}"
 
 
 @flow(
@@ -55,12 +58,21 @@ def run_name() -> str:
     validate_parameters=False,
 )
 def generate_dataset(
-    spec: dict[str, Any], ray_address: str | None = None, version: str | None = None
+    spec: JobSpec | dict[str, Any], ray_address: str | None = None, version: str | None = None
 ) -> dict[str, Any]:
-    """Generate the dataset a spec describes; resume whatever an earlier run committed."""
+    """Generate the dataset a spec describes; resume whatever an earlier run committed.
+    ``spec`` is the parsed model when run in-process (``run_job``), the spec's JSON when a
+    deployment runs it; it is parsed once, here, and the model is passed on."""
+    with job_cache():  # each source is read once for the whole job
+        return _run(spec, ray_address, version)
+
+
+def _run(
+    spec: JobSpec | dict[str, Any], ray_address: str | None, version: str | None
+) -> dict[str, Any]:
     logger = get_run_logger()
     started = time.perf_counter()
-    job = with_derived_rows(load_spec(spec))
+    job = with_derived_rows(spec if isinstance(spec, JobSpec) else load_spec(spec))
     fingerprints = generator_class(job).preflight(job)
     spec_hash = job.content_hash(fingerprints)
     root = open_store(job.output, job.storage)
@@ -110,144 +122,205 @@ def _generate(
     ray_address: str | None,
     started: float,
 ) -> dict[str, Any]:
-    logger = get_run_logger()
-
-    plan = plan_shards(job)
-    committed = target.committed_shards()
-    done = {t.index: committed[t.index] for t in plan if t.index in committed}
-    progress = Progress(
-        Snapshot(
-            name=job.name,
-            version=target.version,
-            uri=target.uri,
-            target_rows=job.target_rows,
-            shards_total=len(plan),
-            shards_done=len(done),
-            rows_done=sum(e.rows for e in done.values()),
-            rows_resumed=sum(e.rows for e in done.values()),
-            actors=job.resources.actors,
-            flow_run_id=str(flow_run.get_id() or ""),
-        ),
-        sink=target.write_progress,
-    )
-    if done:
-        logger.info("resuming: %d of %d shards already committed", len(done), len(plan))
-    progress.update(state="starting", force=True)
-    runner = ShardRunner(job, target, root, ray_address, progress)
-    classes: ClassLabels | None = None
+    """The stages in order: plan -> generate shards -> select / top up -> finish_version."""
+    planned = plan(job, target)
+    runner = ShardRunner(job, target, root, ray_address, planned.progress)
     try:
-        runner.run([t for t in plan if t.index not in committed], done)
-        known = list(plan)
-        rounds = 0
-        while True:  # top up until the accepted target is met or the budget is spent
-            entries = [done[t.index] for t in known]
-            selection = select(target.store, entries)
-            if classes is None and not exact(job, selection):
-                # class quotas matter only once rows were lost (their source read waits till then)
-                quotas = generator_class(job).quotas(job)
-                classes = ClassLabels(target.store, quotas) if quotas else None
-            missing = shortfall(job, selection, entries, classes)
-            if not missing or rounds >= job.top_up_rounds:
-                break
-            rounds += 1
-            extra = top_up_plan(job, known, selection, missing, classes.quotas if classes else None)
-            logger.info(
-                "round %d: %d of %d rows accepted%s; generating %d more shard(s)",
-                rounds,
-                selection.accepted,
-                job.target_rows,
-                f" (short: {missing})" if classes else "",
-                len(extra),
-            )
-            progress.update(
-                shards_total=progress.snap.shards_total + len(extra), rows_done=selection.accepted
-            )
-            runner.run([t for t in extra if t.index not in committed], done)
-            done.update({t.index: committed[t.index] for t in extra if t.index in committed})
-            known += extra
+        runner.run(planned.pending, planned.done)
+        chosen = select_and_top_up(job, target, runner, planned)
     except BaseException as exc:
-        progress.update(state="failed", message=str(exc), force=True)
+        planned.progress.update(state="failed", message=str(exc), force=True)
         raise
     finally:
         runner.stop()
+    return finish_version(job, target, chosen, runner, spec_hash, fingerprints, started)
 
+
+@dataclass
+class Planned:
+    """What ``plan`` decided: every shard, those already committed, those still to run."""
+
+    shards: list[ShardTask]
+    done: dict[int, ShardEntry]
+    pending: list[ShardTask]
+    committed: dict[int, ShardEntry]
+    progress: Progress
+
+
+def plan(job: JobSpec, target: DatasetVersion) -> Planned:
+    """Stage 1. Reads the version's commit markers; writes the first progress snapshot.
+    Returns the shard plan with the shards an earlier run committed kept, not redone."""
+    shards = plan_shards(job)
+    committed = target.committed_shards()
+    done = {t.index: committed[t.index] for t in shards if t.index in committed}
+    resumed = sum(e.rows for e in done.values())
+    snapshot = Snapshot(
+        name=job.name,
+        version=target.version,
+        uri=target.uri,
+        target_rows=job.target_rows,
+        shards_total=len(shards),
+        shards_done=len(done),
+        rows_done=resumed,
+        rows_resumed=resumed,
+        actors=job.resources.actors,
+        flow_run_id=str(flow_run.get_id() or ""),
+    )
+    progress = Progress(snapshot, sink=target.write_progress)
+    if done:
+        get_run_logger().info("resuming: %d of %d shards already committed", len(done), len(shards))
+    progress.update(state="starting", force=True)
+    pending = [t for t in shards if t.index not in committed]
+    return Planned(shards, done, pending, committed, progress)
+
+
+@dataclass
+class Chosen:
+    """What ``select_and_top_up`` kept: the shards (rewritten where rows were dropped)."""
+
+    entries: list[ShardEntry]
+    selection: Selection
+    rounds: int
+
+
+def select_and_top_up(
+    job: JobSpec, target: DatasetVersion, runner: ShardRunner, planned: Planned
+) -> Chosen:
+    """Stage 3. Reads the shards' sidecar keys (and class labels under quotas); runs more
+    shards (stage 2 again) until exactly ``rows`` rows are accepted or ``top_up_rounds``
+    is spent; writes shards that lost rows anew. Returns the kept shards."""
+    known, done, classes, rounds = list(planned.shards), planned.done, None, 0
+    while True:
+        entries = [done[t.index] for t in known]
+        selection = select(target.store, entries)
+        if classes is None and not exact(job, selection):
+            # class quotas matter only once rows were lost (their source read waits till then)
+            quotas = generator_class(job).quotas(job)
+            classes = ClassLabels(target.store, quotas) if quotas else None
+        missing = shortfall(job, selection, entries, classes)
+        if not missing or rounds >= job.top_up_rounds:
+            break
+        rounds += 1
+        extra = top_up_plan(job, known, selection, missing, classes.quotas if classes else None)
+        short = f" (short: {missing})" if classes else ""
+        get_run_logger().info(
+            "round %d: %d of %d rows accepted%s; generating %d more shard(s)",
+            *(rounds, selection.accepted, job.target_rows, short, len(extra)),
+        )
+        progress = planned.progress
+        total = progress.snap.shards_total + len(extra)
+        progress.update(shards_total=total, rows_done=selection.accepted)
+        runner.run([t for t in extra if t.index not in planned.committed], done)
+        done.update(
+            {t.index: planned.committed[t.index] for t in extra if t.index in planned.committed}
+        )
+        known += extra
     if classes is not None and not exact(job, selection):
         final = classes.trim(selection, entries)  # exact class counts, not just the total
     else:
         final = trim(selection, entries, job.target_rows)
-    entries = [rewrite(target.store, e, final[e.index], selection.keep[e.index]) for e in entries]
-    entries = [e for e in entries if e.rows > 0]
+    kept = [rewrite(target.store, e, final[e.index], selection.keep[e.index]) for e in entries]
+    return Chosen([e for e in kept if e.rows > 0], selection, rounds)
+
+
+def finish_version(
+    job: JobSpec,
+    target: DatasetVersion,
+    chosen: Chosen,
+    runner: ShardRunner,
+    spec_hash: str,
+    fingerprints: dict[str, str],
+    started: float,
+) -> dict[str, Any]:
+    """Stage 4. Writes metrics.json, the card and then the manifest: published when every
+    gate passes, else moved under _quarantine/ (GateFailedError). Returns the summary."""
+    manifest = build_manifest(job, target, chosen, runner, spec_hash, fingerprints, started)
+    progress = runner.progress
+    report = None
+    if job.metrics.enabled:
+        progress.update(state="evaluating", force=True)
+        connect(runner.ray_address)
+        columns = [f["name"] for f in manifest.data_schema.fields]
+        report = compute_metrics(job, target.uri, manifest.shards, columns)
+        write_report(target.store, report)
+        manifest.metrics = layout.METRICS
+    manifest.gates = evaluate_gates(job.gates, report or {})
+    failed = [g for g in manifest.gates if not g["passed"]]
+    manifest.status = "quarantined" if failed else manifest.status
+    write_card(job, target.store, manifest, report)
+    if failed:
+        progress.update(state="quarantined", rows_done=manifest.rows, force=True)
+        moved = target.quarantine(manifest)
+        publish_artifacts(manifest, report)
+        raise gate_failure(job, failed, moved.uri)
+    target.publish(manifest)
+    publish_artifacts(manifest, report)
+    progress.update(state="completed", rows_done=manifest.rows, force=True)
+    get_run_logger().info(
+        "published %s: %d rows in %d shards", target.uri, manifest.rows, len(manifest.shards)
+    )
+    return summary(manifest, target.uri, time.perf_counter() - started)
+
+
+def build_manifest(
+    job: JobSpec,
+    target: DatasetVersion,
+    chosen: Chosen,
+    runner: ShardRunner,
+    spec_hash: str,
+    fingerprints: dict[str, str],
+    started: float,
+) -> Manifest:
+    """The manifest of the kept shards (not yet written): schema, lineage, timings, stats."""
+    entries, selection = chosen.entries, chosen.selection
     total = sum(e.rows for e in entries)
-    target_met = total == job.target_rows
-    if not target_met:
-        logger.warning(
+    if total != job.target_rows:
+        get_run_logger().warning(
             "target not met: %d of %d rows accepted after %d top-up round(s)",
-            total,
-            job.target_rows,
-            rounds,
+            *(total, job.target_rows, chosen.rounds),
         )
     timings = runner.timings
-    identity = runner.identity
-    schema = _schema(target, entries)
     timings["finished_at"] = utcnow()
     timings["seconds"] = time.perf_counter() - started
-    manifest = Manifest(
+    return Manifest(
         name=job.name,
         version=target.version,
         modality=job.modality,
         rows=total,
         rejected_rows=sum(e.rejected_rows for e in entries),
         shards=entries,
-        schema=SchemaInfo.from_arrow(schema),
+        schema=SchemaInfo.from_arrow(_schema(target, entries)),
         spec=job.model_dump(mode="json"),
         spec_hash=spec_hash,
         fingerprints=fingerprints,
         seeds={"master": job.seed, "derivation": SEED_DERIVATION},
-        generator=identity or {"generator": job.generator.kind},
+        generator=runner.identity or {"generator": job.generator.kind},
         lineage=lineage(),
         timings=timings,
         stats={
             **_sum_stats(entries),
             **{f"dropped_{k}": float(v) for k, v in selection.dropped.items()},
             "rows_generated": float(selection.produced),
-            "top_up_rounds": float(rounds),
+            "top_up_rounds": float(chosen.rounds),
         },
         target_rows=job.target_rows,
-        target_met=target_met,
+        target_met=total == job.target_rows,
         flow_run={"id": str(flow_run.get_id() or ""), "name": str(flow_run.get_name() or "")},
     )
-    report = None
-    if job.metrics.enabled:
-        progress.update(state="evaluating", force=True)
-        connect(ray_address)
-        report = compute_metrics(job, target.uri, entries, list(schema.names))
-        write_report(target.store, report)
-        manifest.metrics = layout.METRICS
-    manifest.gates = evaluate_gates(job.gates, report or {})
-    failed = [g for g in manifest.gates if not g["passed"]]
-    if failed:
-        manifest.status = "quarantined"
-    write_card(job, target.store, manifest, report)
-    if failed:
-        progress.update(state="quarantined", rows_done=total, force=True)
-        moved = target.quarantine(manifest)
-        publish_artifacts(manifest, report)
-        described = "; ".join(
-            f"{g['metric']} {g['condition']} failed (value: "
-            f"{g['value'] if g['value'] is not None else g.get('reason')})"
-            for g in failed
-        )
-        raise GateFailedError(
-            f"{job.name} was quarantined, not published: {described}; data, report and card "
-            f"are under {moved.uri}",
-            fix="see metrics.json and README.md there; adjust the generator or the gates and "
-            "re-run (the data is reused, gates are checked again)",
-        )
-    target.publish(manifest)
-    publish_artifacts(manifest, report)
-    progress.update(state="completed", rows_done=total, force=True)
-    logger.info("published %s: %d rows in %d shards", target.uri, total, len(entries))
-    return summary(manifest, target.uri, time.perf_counter() - started)
+
+
+def gate_failure(job: JobSpec, failed: list[dict[str, Any]], where: str) -> GateFailedError:
+    described = "; ".join(
+        f"{g['metric']} {g['condition']} failed (value: "
+        f"{g['value'] if g['value'] is not None else g.get('reason')})"
+        for g in failed
+    )
+    return GateFailedError(
+        f"{job.name} was quarantined, not published: {described}; data, report and card "
+        f"are under {where}",
+        fix="see metrics.json and README.md there; adjust the generator or the gates and "
+        "re-run (the data is reused, gates are checked again)",
+    )
 
 
 class ShardRunner:
@@ -419,7 +492,7 @@ def run_job(
     name = f"{job.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     with patient_ephemeral_server():
         result: dict[str, Any] = generate_dataset.with_options(flow_run_name=name)(
-            job.model_dump(mode="json"), ray_address=ray_address, version=version
+            job, ray_address=ray_address, version=version
         )
     return result
 

@@ -56,7 +56,7 @@ def prepare_generator(spec: JobSpec, artifacts_uri: str) -> dict[str, Any]:
     remote = ray.remote(run_prepare).options(**task_options(spec, gpu=True, retries=1))
     store = open_store(artifacts_uri, spec.storage)
     progress = f"_training/{uuid.uuid4().hex}.json"
-    ref = remote.remote(spec.model_dump(mode="json"), artifacts_uri, progress)
+    ref = remote.remote(spec, artifacts_uri, progress)
     logged = 0
     try:
         while not ray.wait([ref], timeout=POLL_SECONDS)[0]:

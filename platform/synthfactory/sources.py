@@ -1,9 +1,16 @@
-"""Read source tables (CSV, Parquet, JSONL; local or S3) and fingerprint them."""
+"""Read source tables (CSV, Parquet, JSONL; local or S3) and fingerprint them.
+
+Inside ``job_cache()`` (the flow, the fit and each actor hold one for a job's life) a
+source is read from storage once and parsed once, keyed by its bytes' sha256; outside it
+every call reads afresh, so a changed file is seen by the next job."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
+import threading
+from collections.abc import Iterator
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
@@ -23,6 +30,48 @@ FORMATS = {
 }
 
 
+class _Cache:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.depth = 0
+        self.data: dict[tuple[str, str], tuple[bytes, str]] = {}
+        self.tables: dict[str, pa.Table] = {}
+        self.reads = 0  # storage reads, for tests
+
+
+_CACHE = _Cache()
+
+
+@contextlib.contextmanager
+def job_cache() -> Iterator[None]:
+    """Keep sources read inside this block (nestable, thread-safe) until it ends."""
+    with _CACHE.lock:
+        _CACHE.depth += 1
+    try:
+        yield
+    finally:
+        with _CACHE.lock:
+            _CACHE.depth -= 1
+            if _CACHE.depth == 0:
+                _CACHE.data.clear()
+                _CACHE.tables.clear()
+
+
+def _read(uri: str, options: StorageOptions | None) -> tuple[bytes, str]:
+    """(bytes, sha256) of a source, from the job cache when one is open."""
+    key = (uri, options.model_dump_json() if options else "")
+    with _CACHE.lock:
+        if _CACHE.depth and key in _CACHE.data:
+            return _CACHE.data[key]
+    data = _read_uncached(uri, options)
+    found = (data, hashlib.sha256(data).hexdigest())
+    with _CACHE.lock:
+        _CACHE.reads += 1
+        if _CACHE.depth:
+            _CACHE.data[key] = found
+    return found
+
+
 def _split(uri: str) -> tuple[str, str]:
     path = PurePosixPath(uri.removeprefix("s3://"))
     parent = str(path.parent)
@@ -30,6 +79,10 @@ def _split(uri: str) -> tuple[str, str]:
 
 
 def read_source_bytes(uri: str, options: StorageOptions | None = None) -> bytes:
+    return _read(uri, options)[0]
+
+
+def _read_uncached(uri: str, options: StorageOptions | None) -> bytes:
     parent, name = _split(uri)
     try:
         return open_store(parent, options).get_bytes(name)
@@ -57,7 +110,11 @@ def read_table(uri: str, options: StorageOptions | None = None) -> pa.Table:
     import pyarrow.parquet as pq
 
     fmt = source_format(uri)
-    data = read_source_bytes(uri, options)
+    data, digest = _read(uri, options)
+    with _CACHE.lock:
+        cached = _CACHE.tables.get(f"{fmt}:{digest}") if _CACHE.depth else None
+    if cached is not None:
+        return cached
     try:
         if fmt == "csv":
             table = pyarrow.csv.read_csv(
@@ -77,9 +134,12 @@ def read_table(uri: str, options: StorageOptions | None = None) -> pa.Table:
         ) from None
     if table.num_rows == 0:
         raise ConfigError(f"source {uri} has no rows", fix="point at a table with data")
+    with _CACHE.lock:
+        if _CACHE.depth:
+            _CACHE.tables[f"{fmt}:{digest}"] = table
     return table
 
 
 def fingerprint(uri: str, options: StorageOptions | None = None) -> str:
     """sha256 of the source bytes: a changed source means a new dataset version."""
-    return hashlib.sha256(read_source_bytes(uri, options)).hexdigest()
+    return _read(uri, options)[1]

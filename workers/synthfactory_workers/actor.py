@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from synthfactory.dataset.shards import write_shard
-from synthfactory.spec import load_spec
+from synthfactory.spec import JobSpec, as_job
 from synthfactory.storage import open_store
 from synthfactory_workers.contract import GeneratorContext, ShardOutput, ShardTask
 from synthfactory_workers.devices import detect_device
@@ -31,12 +31,12 @@ class ShardWorker:
 
     def __init__(
         self,
-        spec: dict[str, Any],
+        spec: JobSpec | dict[str, Any],
         prepared: dict[str, Any],
         version_uri: str,
         artifacts_uri: str,
     ) -> None:
-        self.spec = load_spec(spec)
+        self.spec = as_job(spec)
         self.version_store = open_store(version_uri, self.spec.storage)
         self.context = GeneratorContext(
             artifacts=open_store(artifacts_uri, self.spec.storage),

@@ -108,7 +108,7 @@ class ActorPool:
         import ray
 
         self._remote: Any = ray.remote(ShardWorker).options(**actor_options(spec))
-        self._args = (spec.model_dump(mode="json"), prepared, version_uri, artifacts_uri)
+        self._args = (spec, prepared, version_uri, artifacts_uri)
         self._idle: queue.Queue[Any] = queue.Queue()
         self._lock = threading.Lock()
         self.size = spec.resources.actors

@@ -5,7 +5,7 @@ from synthfactory.spec.generators import (
     GeneratorConfig,
     PythonGeneratorConfig,
 )
-from synthfactory.spec.load import json_schema, load_spec
+from synthfactory.spec.load import as_job, json_schema, load_spec
 from synthfactory.spec.model import JobSpec, Resources, RetryPolicy, StorageOptions
 
 __all__ = [
@@ -16,6 +16,7 @@ __all__ = [
     "Resources",
     "RetryPolicy",
     "StorageOptions",
+    "as_job",
     "json_schema",
     "load_spec",
 ]

@@ -35,6 +35,11 @@ def load_spec(source: str | Path | Mapping[str, Any] | JobSpec, **overrides: Any
         raise SpecError(format_validation_error(exc), fix=_FIX) from None
 
 
+def as_job(spec: JobSpec | Mapping[str, Any]) -> JobSpec:
+    """The parsed spec: a model as it is (never parsed twice), a mapping validated."""
+    return spec if isinstance(spec, JobSpec) else load_spec(spec)
+
+
 _FIX = "edit the fields above; `synthfactory schema` prints every field with its allowed values"
 
 

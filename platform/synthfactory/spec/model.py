@@ -164,18 +164,33 @@ class JobSpec(Strict):
     )
     seed: int = Field(0, ge=0, lt=2**63, description="Master seed; shard seeds derive from it.")
     output: str = Field(description="Where the dataset goes: ./folder or s3://bucket/prefix.")
-    resources: Resources = Field(default_factory=Resources)  # type: ignore[arg-type]
-    storage: StorageOptions = Field(default_factory=StorageOptions)  # type: ignore[arg-type]
-    retries: RetryPolicy = Field(default_factory=RetryPolicy)  # type: ignore[arg-type]
+    resources: Resources = Field(
+        default_factory=Resources,  # type: ignore[arg-type]
+        description="Ray actor pool sizing (actors, CPUs, GPUs, batch size).",
+    )
+    storage: StorageOptions = Field(
+        default_factory=StorageOptions,  # type: ignore[arg-type]
+        description="Object-store settings (S3 endpoint, region, artifact cache).",
+    )
+    retries: RetryPolicy = Field(
+        default_factory=RetryPolicy,  # type: ignore[arg-type]
+        description="Retries of a shard on transient errors.",
+    )
     description: str = Field("", description="Free text for the dataset card.")
-    metrics: MetricsConfig = Field(default_factory=MetricsConfig)  # type: ignore[arg-type]
+    metrics: MetricsConfig = Field(
+        default_factory=MetricsConfig,  # type: ignore[arg-type]
+        description="Which metrics are computed after generation, and on what.",
+    )
     gates: dict[str, str] = Field(
         default_factory=dict,
         description="Conditions a dataset must meet to be published, e.g. "
         "{quality.overall: '>= 0.8', privacy.exact_copy_rate: '== 0'}; a failing dataset is "
         "quarantined.",
     )
-    concurrency: ConcurrencyPolicy = Field(default_factory=ConcurrencyPolicy)  # type: ignore[arg-type]
+    concurrency: ConcurrencyPolicy = Field(
+        default_factory=ConcurrencyPolicy,  # type: ignore[arg-type]
+        description="How many runs of this job (or its pool) may go at once.",
+    )
     top_up_rounds: int = Field(
         5,
         ge=0,

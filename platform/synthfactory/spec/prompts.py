@@ -29,13 +29,13 @@ class RangeSampler(Frozen):
     """A number drawn uniformly from [low, high] (integers when `integer`)."""
 
     range: tuple[float, float] = Field(description="[low, high]")
-    integer: bool = False
+    integer: bool = Field(False, description="Draw whole numbers instead of floats.")
 
 
 class ColumnSampler(Frozen):
     """A value from a column of the source dataset (the row that belongs to this prompt)."""
 
-    column: str
+    column: str = Field(description="Column of the prompt source whose value is used.")
 
 
 Sampler = Annotated[
@@ -51,7 +51,11 @@ class PromptConfig(Frozen):
         description="Jinja template of the user prompt, e.g. 'Write a "
         "{{ tone }} review of {{ product }}.'"
     )
-    variables: dict[str, Sampler] = Field(default_factory=dict)
+    variables: dict[str, Sampler] = Field(
+        default_factory=dict,
+        description="Template variables and how each is drawn per row: choice, range "
+        "or source column.",
+    )
     source: str | None = Field(
         None,
         description="Source dataset (Parquet, CSV, JSONL; local or s3://) whose columns "

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from synthfactory.spec import JobSpec, as_job
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -26,7 +28,7 @@ def summarize_shard(
 
 
 def model_metrics(
-    spec: dict[str, Any],
+    spec: JobSpec | dict[str, Any],
     sample: pd.DataFrame,
     reference: list[Any] | None,
     device_hint: str,
@@ -35,15 +37,13 @@ def model_metrics(
     on the seeded sample; each part says why when it cannot be computed."""
     import os
 
-    from synthfactory.spec import load_spec
-
     if os.environ.get("SYNTHFACTORY_TORCH_THREADS"):  # the job's math_threads, as in actors
         import torch  # noqa: F401
 
         from synthfactory_workers.threads import limit_torch_threads
 
         limit_torch_threads()
-    job = load_spec(spec)
+    job = as_job(spec)
     config = job.metrics
     out: dict[str, Any] = {}
     if job.modality == "text":

@@ -16,7 +16,7 @@ class PythonGeneratorConfig(GeneratorConfigBase):
 
     modalities: ClassVar[tuple[str, ...]] = ("tabular", "text", "image")
 
-    kind: Literal["python"] = "python"
+    kind: Literal["python"] = Field("python", description="Your own generator class or factory.")
     factory: str = Field(
         description="'package.module:attribute' returning an object with "
         "load() and generate(shard) -> pyarrow.Table."

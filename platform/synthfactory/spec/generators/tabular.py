@@ -20,8 +20,8 @@ Scalar = str | int | float | bool
 class RangeConstraint(Frozen):
     """Every row has ``min <= column <= max`` (either bound may be left out)."""
 
-    kind: Literal["range"] = "range"
-    column: str
+    kind: Literal["range"] = Field("range", description="Keeps a numeric column inside [min, max].")
+    column: str = Field(description="The numeric column it bounds.")
     min: float | str | None = Field(None, description="Lower bound (a number or a date).")
     max: float | str | None = Field(None, description="Upper bound (a number or a date).")
     strict: bool = Field(False, description="Exclude the bounds themselves.")
@@ -30,33 +30,47 @@ class RangeConstraint(Frozen):
 class InequalityConstraint(Frozen):
     """Every row has ``low < high`` (``<=`` when not strict), e.g. start < end."""
 
-    kind: Literal["inequality"] = "inequality"
-    low: str
-    high: str
-    strict: bool = True
+    kind: Literal["inequality"] = Field(
+        "inequality", description="low < high (or <=) on every row."
+    )
+    low: str = Field(description="Column that must be the smaller.")
+    high: str = Field(description="Column that must be the larger.")
+    strict: bool = Field(True, description="true: low < high; false: low <= high.")
 
 
 class FixedCombinationsConstraint(Frozen):
     """Only combinations of these columns' values that occur in the source appear."""
 
-    kind: Literal["fixed_combinations"] = "fixed_combinations"
-    columns: list[str] = Field(min_length=2)
+    kind: Literal["fixed_combinations"] = Field(
+        "fixed_combinations", description="Only combinations of these columns seen in the source."
+    )
+    columns: list[str] = Field(
+        min_length=2,
+        description="Two or more columns whose joint values must appear in the source.",
+    )
 
 
 class UniqueConstraint(Frozen):
     """No two rows of a shard share these columns' values (id columns are unique anyway:
     they are regenerated from global row numbers)."""
 
-    kind: Literal["unique"] = "unique"
-    columns: list[str] = Field(min_length=1)
+    kind: Literal["unique"] = Field(
+        "unique", description="No two rows of the dataset share these values."
+    )
+    columns: list[str] = Field(
+        min_length=1,
+        description="Columns whose combined values are unique across the whole dataset.",
+    )
 
 
 class RoundingConstraint(Frozen):
     """Round a numerical column to ``digits`` decimal places (a transform, never a rejection)."""
 
-    kind: Literal["rounding"] = "rounding"
-    column: str
-    digits: int = Field(ge=0, le=12)
+    kind: Literal["rounding"] = Field(
+        "rounding", description="Round a numeric column (a transform, not a filter)."
+    )
+    column: str = Field(description="The numeric column to round.")
+    digits: int = Field(ge=0, le=12, description="Decimal places kept.")
 
 
 Constraint = Annotated[
@@ -143,7 +157,9 @@ class GaussianCopulaConfig(TabularConfigBase):
 
     default_shard_rows: ClassVar[int] = 500_000  # ≈ 0.6 s of sampling on one CPU core
 
-    kind: Literal["gaussian_copula"] = "gaussian_copula"
+    kind: Literal["gaussian_copula"] = Field(
+        "gaussian_copula", description="Gaussian copula (Patki et al. 2016)."
+    )
     default_distribution: Distribution = Field(
         "empirical",
         description="Marginal for numerical columns: 'empirical' (interpolated quantiles, "
@@ -189,14 +205,28 @@ class CTGANConfig(_NeuralConfig):
     """Conditional tabular GAN (Xu et al. 2019): mode-specific normalisation, conditional
     vector with training-by-sampling, PacGAN discriminator, WGAN-GP loss."""
 
-    kind: Literal["ctgan"] = "ctgan"
-    generator_dims: list[int] = Field(default_factory=lambda: [256, 256], min_length=1)
-    discriminator_dims: list[int] = Field(default_factory=lambda: [256, 256], min_length=1)
-    generator_lr: float = Field(2e-4, gt=0)
-    discriminator_lr: float = Field(2e-4, gt=0)
-    generator_decay: float = Field(1e-6, ge=0)
-    discriminator_decay: float = Field(1e-6, ge=0)
-    discriminator_steps: int = Field(1, ge=1, le=20)
+    kind: Literal["ctgan"] = Field("ctgan", description="Conditional tabular GAN (Xu et al. 2019).")
+    generator_dims: list[int] = Field(
+        default_factory=lambda: [256, 256],
+        min_length=1,
+        description="Hidden layer sizes of the generator's residual blocks.",
+    )
+    discriminator_dims: list[int] = Field(
+        default_factory=lambda: [256, 256],
+        min_length=1,
+        description="Hidden layer sizes of the discriminator (critic).",
+    )
+    generator_lr: float = Field(2e-4, gt=0, description="Adam learning rate of the generator.")
+    discriminator_lr: float = Field(
+        2e-4, gt=0, description="Adam learning rate of the discriminator."
+    )
+    generator_decay: float = Field(1e-6, ge=0, description="Adam weight decay of the generator.")
+    discriminator_decay: float = Field(
+        1e-6, ge=0, description="Adam weight decay of the discriminator."
+    )
+    discriminator_steps: int = Field(
+        1, ge=1, le=20, description="Discriminator updates per generator update."
+    )
     pac: int = Field(10, ge=1, le=64, description="Rows the discriminator judges together.")
 
     @model_validator(mode="after")
@@ -213,12 +243,24 @@ class TVAEConfig(_NeuralConfig):
     """Tabular VAE (Xu et al. 2019): the same data transform, a Gaussian encoder and a
     decoder with per-column output distributions."""
 
-    kind: Literal["tvae"] = "tvae"
-    compress_dims: list[int] = Field(default_factory=lambda: [128, 128], min_length=1)
-    decompress_dims: list[int] = Field(default_factory=lambda: [128, 128], min_length=1)
-    learning_rate: float = Field(1e-3, gt=0)
-    l2scale: float = Field(1e-5, ge=0)
-    loss_factor: float = Field(2.0, gt=0)
+    kind: Literal["tvae"] = Field(
+        "tvae", description="Tabular variational autoencoder (Xu et al. 2019)."
+    )
+    compress_dims: list[int] = Field(
+        default_factory=lambda: [128, 128],
+        min_length=1,
+        description="Hidden layer sizes of the encoder.",
+    )
+    decompress_dims: list[int] = Field(
+        default_factory=lambda: [128, 128],
+        min_length=1,
+        description="Hidden layer sizes of the decoder.",
+    )
+    learning_rate: float = Field(1e-3, gt=0, description="Adam learning rate.")
+    l2scale: float = Field(1e-5, ge=0, description="Adam weight decay.")
+    loss_factor: float = Field(
+        2.0, gt=0, description="Weight of the reconstruction loss against the KL term."
+    )
 
 
 TabularConfig = GaussianCopulaConfig | CTGANConfig | TVAEConfig

