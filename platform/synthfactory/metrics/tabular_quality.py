@@ -77,8 +77,9 @@ def ks_statistic(real: np.ndarray, synthetic: np.ndarray) -> float:
     """Two-sample KS D: the largest gap between the two empirical CDFs."""
     r, s = np.sort(real), np.sort(synthetic)
     points = np.concatenate([r, s])
-    gap = np.searchsorted(r, points, "right") / len(r) - np.searchsorted(s, points, "right") / len(s)
-    return float(np.abs(gap).max())
+    r_cdf = np.searchsorted(r, points, "right") / len(r)
+    s_cdf = np.searchsorted(s, points, "right") / len(s)
+    return float(np.abs(r_cdf - s_cdf).max())
 
 
 def ks_complement(real: pd.Series, synthetic: pd.Series) -> float:
@@ -268,7 +269,9 @@ def property_scores(
     }
 
 
-def choose_pairs(columns: list[str], max_pairs: int, seed: int) -> tuple[list[tuple[str, str]], bool]:
+def choose_pairs(
+    columns: list[str], max_pairs: int, seed: int
+) -> tuple[list[tuple[str, str]], bool]:
     pairs = list(itertools.combinations(columns, 2))
     sampled = len(pairs) > max_pairs
     if sampled:
