@@ -181,7 +181,11 @@ def joint_counts(x: list[Hashable], y: list[Hashable]) -> dict[tuple[Hashable, H
     if not x:
         return {}
     counts = pd.DataFrame({"x": x, "y": y}, dtype=object).value_counts(sort=False)
-    return {(k[0], k[1]): int(v) for k, v in counts.items()}
+    index = counts.index
+    pairs = zip(
+        index.get_level_values(0), index.get_level_values(1), counts.to_numpy(), strict=True
+    )
+    return {(a, b): int(n) for a, b, n in pairs}
 
 
 def cramers_v(counts: Mapping[tuple[Hashable, Hashable], float]) -> float:

@@ -9,7 +9,16 @@ definitions in ``tabular_quality`` give on the whole table at once:
   columns with more than ``MAX_KS_POINTS`` distinct values use that many real quantiles;
   the report says so.)
 - TVComplement, ContingencySimilarity, group representation: category (and bin) counts.
+  A continuous column paired with a discrete one is binned on each table's own range
+  (``tabular_quality``), which for the synthetic table is known only after the last shard:
+  shards count it in fine cells (``CELLS_PER_BIN`` per bin of the reference's range) and
+  keep each cell's exact min and max and the rows at their maximum, so the merged cells map
+  onto the whole column's bins exactly, unless a bin edge falls between two values of one
+  cell (then approximately; the pair says ``bins_exact: False``). The reference table itself
+  (shard -1) is binned exactly.
 - CorrelationSimilarity: Pearson sums over pairwise-complete rows.
+- Which pairs count (the real-data correlation and association thresholds) comes from the
+  reference's sums and counts, as in ``tabular_quality``.
 - exact_copy_rate: synthetic row hashes looked up in the real rows' hashes.
 
 Detection, DCR/NNDR, train-on-synthetic and fairness need rows, not counts: they use a
