@@ -1,4 +1,12 @@
-"""Which metric applies to which column: numerical-like or categorical-like."""
+"""Which metric applies to which column: numerical-like or categorical-like.
+
+SDMetrics reads each column's sdtype from user metadata; we infer it from the dtype:
+numbers and datetimes are SDMetrics' continuous sdtypes (``numerical``/``datetime``), strings,
+booleans and other low-cardinality objects its discrete ones (``categorical``/``boolean``),
+and ids, free text and binary blobs get no shape or pair metric (SDMetrics skips ``id``,
+``pii``, ``text`` and other sdtypes the same way). Booleans and categoricals are scored
+identically by SDMetrics, as are numericals and datetimes, so two kinds suffice.
+"""
 
 from __future__ import annotations
 
@@ -30,9 +38,22 @@ def kind(series: pd.Series) -> str | None:
     return CATEGORICAL
 
 
-def numeric_values(series: pd.Series) -> pd.Series:
+def as_float(series: pd.Series) -> pd.Series:
+    """The column as floats on the same index, NaN for nulls; datetimes as nanoseconds since
+    the epoch (UTC for zoned ones; whatever unit they are stored in, so that a real column in
+    ``datetime64[ns]`` and a synthetic one in ``datetime64[us]`` compare)."""
+    import numpy as np
     import pandas as pd
 
     if pd.api.types.is_datetime64_any_dtype(series.dtype):
-        return series.dropna().astype("int64").astype(float)
-    return pd.to_numeric(series, errors="coerce").dropna().astype(float)
+        if getattr(series.dt, "tz", None) is not None:
+            series = series.dt.tz_convert("UTC").dt.tz_localize(None)
+        ns = series.astype("datetime64[ns]")
+        out = pd.Series(ns.to_numpy().astype("int64").astype(float), index=series.index)
+        return out.where(ns.notna(), np.nan)
+    return pd.to_numeric(series, errors="coerce").astype(float)
+
+
+def numeric_values(series: pd.Series) -> pd.Series:
+    """The column's non-null values as floats (see ``as_float``)."""
+    return as_float(series).dropna()

@@ -9,7 +9,16 @@ definitions in ``tabular_quality`` give on the whole table at once:
   columns with more than ``MAX_KS_POINTS`` distinct values use that many real quantiles;
   the report says so.)
 - TVComplement, ContingencySimilarity, group representation: category (and bin) counts.
+  A continuous column paired with a discrete one is binned on each table's own range
+  (``tabular_quality``), which for the synthetic table is known only after the last shard:
+  shards count it in fine cells (``CELLS_PER_BIN`` per bin of the reference's range) and
+  keep each cell's exact min and max and the rows at their maximum, so the merged cells map
+  onto the whole column's bins exactly, unless a bin edge falls between two values of one
+  cell (then approximately; the pair says ``bins_exact: False``). The reference table itself
+  (shard -1) is binned exactly.
 - CorrelationSimilarity: Pearson sums over pairwise-complete rows.
+- Which pairs count (the real-data correlation and association thresholds) comes from the
+  reference's sums and counts, as in ``tabular_quality``.
 - exact_copy_rate: synthetic row hashes looked up in the real rows' hashes.
 
 Detection, DCR/NNDR, train-on-synthetic and fairness need rows, not counts: they use a
@@ -19,15 +28,32 @@ report as ``rows_sampled``).
 
 from __future__ import annotations
 
-import itertools
 from collections import Counter
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from synthfactory.metrics.columns import NUMERIC, kind, numeric_values
+from synthfactory.metrics.columns import NUMERIC, as_float, kind, numeric_values
 from synthfactory.metrics.sampling import take
+from synthfactory.metrics.tabular_quality import (
+    BINS,
+    MAX_DECIMALS,
+    NULL,
+    REAL_ASSOCIATION_THRESHOLD,
+    REAL_CORRELATION_THRESHOLD,
+    category_counts,
+    choose_pairs,
+    contingency_from_counts,
+    cramers_v,
+    joint_counts,
+    pair_labels,
+    pair_trend,
+    property_scores,
+    similarity_of_correlations,
+    tv_from_counts,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -37,13 +63,10 @@ if TYPE_CHECKING:
 MAX_KS_POINTS = 50_000
 #: a combined (source + synthetic) dataset marks its rows; only synthetic ones are scored
 SYNTHETIC_FLAG = "is_synthetic"
-BINS = 10
-NULL = "<null>"
-
-
-def _labels(series: pd.Series) -> pd.Series:
-    """Category labels as TVComplement counts them (null is a category)."""
-    return series.astype(object).where(series.notna(), NULL)
+#: fine cells per histogram bin of the real range, for the synthetic side of binned pairs
+CELLS_PER_BIN = 1000
+#: the label np.digitize gives the column maximum and the nulls (past the last edge)
+TOP_BIN = BINS + 1
 
 
 def _row_hashes(df: pd.DataFrame, columns: list[str]) -> np.ndarray:
@@ -66,13 +89,14 @@ class TabularSummary:
     pairs: list[tuple[str, str]]
     pairs_sampled: bool
     ks_points: dict[str, np.ndarray]
-    edges: dict[str, np.ndarray]
+    grid: dict[str, tuple[float, float]]
     centers: dict[str, float]
     real_hashes: np.ndarray
     sensitive: list[str]
     quota: dict[int, int]
     seed: int
     ks_exact: dict[str, bool] = field(default_factory=dict)
+    thresholds: tuple[float, float] = (REAL_CORRELATION_THRESHOLD, REAL_ASSOCIATION_THRESHOLD)
 
     @classmethod
     def plan(
@@ -84,70 +108,76 @@ class TabularSummary:
     ) -> TabularSummary:
         columns = [c for c in real.columns if c in synthetic_columns]
         kinds = {c: k for c in columns if (k := kind(real[c])) is not None}
-        pairs = list(itertools.combinations(kinds, 2))
-        sampled = len(pairs) > config.max_pairs
-        if sampled:
-            rng = np.random.default_rng(config.seed)
-            chosen = sorted(rng.choice(len(pairs), config.max_pairs, replace=False))
-            pairs = [pairs[i] for i in chosen]
-        points, edges, centers, exact = {}, {}, {}, {}
+        pairs, sampled = choose_pairs(list(kinds), config.max_pairs, config.seed)
+        points, grid, centers, exact = {}, {}, {}, {}
         for c, k in kinds.items():
             if k != NUMERIC:
                 continue
             values = numeric_values(real[c]).to_numpy()
-            unique = np.unique(values)
+            rounded = np.round(values, MAX_DECIMALS)
+            unique = np.unique(rounded)
             exact[c] = len(unique) <= MAX_KS_POINTS
             points[c] = (
                 unique
                 if exact[c]
-                else np.unique(np.quantile(values, np.linspace(0, 1, MAX_KS_POINTS)))
+                else np.unique(np.quantile(rounded, np.linspace(0, 1, MAX_KS_POINTS)))
             )
             centers[c] = float(values.mean()) if len(values) else 0.0
-            cut: np.ndarray = (
-                np.unique(np.quantile(values, np.linspace(0, 1, BINS + 1)))
-                if len(values)
-                else np.zeros(0)
-            )
-            if len(cut) >= 2:
-                cut[0], cut[-1] = -np.inf, np.inf
-                edges[c] = np.asarray(cut)
+            low = float(values.min()) if len(values) else 0.0
+            span = float(values.max()) - low if len(values) else 0.0
+            width = span / (BINS * CELLS_PER_BIN) if span > 0 else max(abs(low), 1.0) * 1e-9
+            grid[c] = (low, width)
         return cls(
             columns=columns,
             kinds=kinds,
             pairs=pairs,
             pairs_sampled=sampled,
             ks_points=points,
-            edges=edges,
+            grid=grid,
             centers=centers,
             real_hashes=np.unique(_row_hashes(real, columns)),
             sensitive=[c for c in config.sensitive_columns if c in columns],
             quota=quota,
             seed=config.seed,
             ks_exact=exact,
+            thresholds=(
+                float(getattr(config, "real_correlation_threshold", REAL_CORRELATION_THRESHOLD)),
+                float(getattr(config, "real_association_threshold", REAL_ASSOCIATION_THRESHOLD)),
+            ),
         )
 
     # -- per shard ------------------------------------------------------------------------
-    def _pair_labels(self, df: pd.DataFrame, c: str) -> pd.Series:
-        """A column as contingency-table labels: numbers in the real data's decile bins."""
-        import pandas as pd
+    def _binned_pair(self, a: str, b: str) -> int | None:
+        """Which side of a contingency pair is continuous (binned): 0, 1 or None."""
+        ka, kb = self.kinds[a] == NUMERIC, self.kinds[b] == NUMERIC
+        return 0 if ka and not kb else 1 if kb and not ka else None
 
-        if self.kinds[c] != NUMERIC:
-            return df[c].astype(object).where(df[c].notna(), NULL).astype(str)
-        values = numeric_values(df[c]).reindex(df.index)
-        if c not in self.edges:  # a constant real column: its values are the categories
-            return values.astype(object).where(values.notna(), NULL).astype(str)
-        bins = np.searchsorted(self.edges[c], values.to_numpy(), side="left") - 1
-        labels = pd.Series(bins.astype(str), index=df.index, dtype=object)
-        return labels.where(values.notna(), NULL)
+    def _cells(self, df: pd.DataFrame, c: str) -> np.ndarray:
+        """Fine-grid cells of a continuous column (NaN for nulls): the synthetic side of a
+        binned pair, whose own bin edges are known only once every shard is in."""
+        low, width = self.grid[c]
+        return np.floor((as_float(df[c]).to_numpy() - low) / width)
 
     def partial(self, df: pd.DataFrame, shard: int) -> dict[str, Any]:
-        """The mergeable summary of one shard (or of the reference table, shard = -1)."""
+        """The mergeable summary of one shard, or of the whole reference table (shard = -1:
+        binned pairs are then binned exactly, on the reference's own range)."""
+        import pandas as pd
+
         if shard >= 0 and SYNTHETIC_FLAG in df.columns:
             df = df[df[SYNTHETIC_FLAG].astype(bool)]
-        out: dict[str, Any] = {"rows": len(df), "ks": {}, "freq": {}, "corr": {}, "cont": {}}
+        out: dict[str, Any] = {
+            "rows": len(df),
+            "binned": shard < 0,
+            "ks": {},
+            "freq": {},
+            "corr": {},
+            "cont": {},
+            "cells": {},
+            "top": {},
+        }
         for c, k in self.kinds.items():
             if k == NUMERIC:
-                v = np.sort(numeric_values(df[c]).to_numpy())
+                v = np.sort(np.round(numeric_values(df[c]).to_numpy(), MAX_DECIMALS))
                 p = self.ks_points[c]
                 out["ks"][c] = (
                     np.stack(
@@ -156,19 +186,46 @@ class TabularSummary:
                     len(v),
                 )
             else:
-                out["freq"][c] = _counts(_labels(df[c]))
+                out["freq"][c] = Counter(category_counts(df[c]))
+        labels: dict[str, list[Hashable]] = {}  # per column, built once for all its pairs
+
+        def discrete(c: str) -> list[Hashable]:
+            if c not in labels:
+                labels[c] = pair_labels(df[c], self.kinds[c] == NUMERIC)
+            return labels[c]
+
+        cells: dict[str, tuple[np.ndarray, list[Hashable]]] = {}
         for a, b in self.pairs:
             if self.kinds[a] == NUMERIC and self.kinds[b] == NUMERIC:
-                x = numeric_values(df[a]).reindex(df.index).to_numpy() - self.centers[a]
-                y = numeric_values(df[b]).reindex(df.index).to_numpy() - self.centers[b]
+                x = as_float(df[a]).to_numpy() - self.centers[a]
+                y = as_float(df[b]).to_numpy() - self.centers[b]
                 ok = ~(np.isnan(x) | np.isnan(y))
                 x, y = x[ok], y[ok]
                 out["corr"][(a, b)] = np.array(
                     [len(x), x.sum(), y.sum(), (x * x).sum(), (y * y).sum(), (x * y).sum()]
                 )
-            else:
-                joint = self._pair_labels(df, a) + "\x1f" + self._pair_labels(df, b)
-                out["cont"][(a, b)] = _counts(joint)
+                continue
+            side = self._binned_pair(a, b)
+            if side is None or shard < 0:
+                out["cont"][(a, b)] = Counter(joint_counts(discrete(a), discrete(b)))
+                continue
+            c, other = (a, b) if side == 0 else (b, a)
+            if c not in cells:
+                values = as_float(df[c]).to_numpy()
+                cell = self._cells(df, c)
+                found = pd.Series(values).groupby(cell).agg(["min", "max"])
+                out["cells"][c] = {
+                    float(k): (float(lo), float(hi))
+                    for k, lo, hi in zip(found.index, found["min"], found["max"], strict=True)
+                }
+                keys: list[Hashable] = [NULL if np.isnan(v) else float(v) for v in cell]
+                cells[c] = (values, keys)
+            values, keys = cells[c]
+            pair = (keys, discrete(other)) if side == 0 else (discrete(other), keys)
+            out["cont"][(a, b)] = Counter(joint_counts(*pair))
+            top = float(np.nanmax(values)) if np.isfinite(values).any() else -np.inf
+            at_top = np.asarray(discrete(other), dtype=object)[values == top]
+            out["top"][(a, b)] = (top, Counter(at_top.tolist()))
         out["sensitive"] = {c: _counts(df[c].astype(str)) for c in self.sensitive}
         if shard >= 0:
             out["copies"] = int(np.isin(_row_hashes(df, self.columns), self.real_hashes).sum())
@@ -181,10 +238,13 @@ class TabularSummary:
 
         merged: dict[str, Any] = {
             "rows": 0,
+            "binned": False,
             "ks": {},
             "freq": {},
             "corr": {},
             "cont": {},
+            "cells": {},
+            "top": {},
             "sensitive": {},
             "copies": 0,
         }
@@ -200,16 +260,60 @@ class TabularSummary:
                     merged[name].setdefault(key, Counter()).update(counter)
             for key, sums in part["corr"].items():
                 merged["corr"][key] = merged["corr"].get(key, 0) + sums
+            for c, found in part.get("cells", {}).items():
+                into = merged["cells"].setdefault(c, {})
+                for cell, (lo, hi) in found.items():
+                    old = into.get(cell)
+                    into[cell] = (lo, hi) if old is None else (min(old[0], lo), max(old[1], hi))
+            for key, (top, at_top) in part.get("top", {}).items():
+                old = merged["top"].get(key)
+                if old is None or top > old[0]:
+                    merged["top"][key] = (top, Counter(at_top))
+                elif top == old[0]:
+                    old[1].update(at_top)
             if "sample" in part:
                 samples.append(part["sample"])
         merged["sample"] = pd.concat(samples, ignore_index=True) if samples else None
         return merged
 
     # -- the report -----------------------------------------------------------------------
+    def _bins_from_cells(
+        self, summary: dict[str, Any], a: str, b: str, side: int
+    ) -> tuple[Counter[Any], bool]:
+        """A merged pair's cell counts as the bins np.histogram_bin_edges + np.digitize give
+        on the whole column: edges from the exact min and max, each cell to the bin its values
+        lie in, the maximum's rows (np.digitize: past the last edge) and nulls to TOP_BIN.
+        Exact unless a bin edge falls inside a cell's range of values (then False)."""
+        c = (a, b)[side]
+        counts = Counter(summary["cont"].get((a, b), Counter()))
+        found = summary["cells"].get(c, {})
+        exact = True
+        if not found:  # all null: np.digitize puts every row past the last edge
+            return Counter({_at(k, side, TOP_BIN): n for k, n in counts.items()}), exact
+        low = min(lo for lo, _ in found.values())
+        high = max(hi for _, hi in found.values())
+        edges = np.histogram_bin_edges(np.array([low, high]), bins=BINS)
+        interior = edges[1:-1]
+        to_bin: dict[Any, int] = {NULL: TOP_BIN}
+        for cell, (lo, hi) in found.items():
+            first, last = np.searchsorted(interior, [lo, hi], "right")
+            exact = exact and bool(first == last)
+            to_bin[cell] = int(first) + 1
+        top, at_top = summary["top"].get((a, b), (high, Counter()))
+        if high > low and top == high == edges[-1]:
+            top_cell = float(np.floor((top - self.grid[c][0]) / self.grid[c][1]))
+            for label, n in at_top.items():
+                key = (top_cell, label) if side == 0 else (label, top_cell)
+                counts[key] -= n
+                counts[_at(key, side, NULL)] += n
+        binned: Counter[Any] = Counter()
+        for key, n in counts.items():
+            if n:
+                binned[_at(key, side, to_bin[key[side]])] += n
+        return binned, exact
+
     def quality(self, real: dict[str, Any], synthetic: dict[str, Any]) -> dict[str, Any]:
         """Column shapes, pair trends and overall from the real and merged summaries."""
-        from synthfactory.metrics.tabular_quality import _mean
-
         shapes: dict[str, dict[str, Any]] = {}
         for c, k in self.kinds.items():
             if k == NUMERIC:
@@ -218,28 +322,48 @@ class TabularSummary:
                 if not self.ks_exact.get(c, True):
                     shapes[c]["points"] = len(self.ks_points[c])
             else:
-                tvd = _tvd(real["freq"][c], synthetic["freq"].get(c, Counter()))
-                shapes[c] = {"metric": "TVComplement", "score": 1.0 - tvd}
+                score = tv_from_counts(real["freq"][c], synthetic["freq"].get(c, Counter()))
+                shapes[c] = {"metric": "TVComplement", "score": score}
         trends: dict[str, dict[str, Any]] = {}
         for a, b in self.pairs:
             if (a, b) in real["corr"]:
-                score = _correlation_similarity(real["corr"][(a, b)], synthetic["corr"].get((a, b)))
-                trends[f"{a} | {b}"] = {"metric": "CorrelationSimilarity", "score": score}
-            else:
-                tvd = _tvd(real["cont"][(a, b)], synthetic["cont"].get((a, b), Counter()))
-                trends[f"{a} | {b}"] = {"metric": "ContingencySimilarity", "score": 1.0 - tvd}
-        shape_score = _mean(v["score"] for v in shapes.values())
-        trend_score = _mean(v["score"] for v in trends.values())
+                sums = synthetic["corr"].get((a, b))
+                r = _pearson(real["corr"][(a, b)])
+                s = _pearson(sums) if sums is not None else float("nan")
+                score = similarity_of_correlations(r, s)
+                trends[f"{a} | {b}"] = pair_trend(
+                    "CorrelationSimilarity", score, r, self.thresholds
+                )
+                continue
+            side = self._binned_pair(a, b)
+            exact = True
+            tables = []
+            for summary in (real, synthetic):
+                if side is None or summary.get("binned"):
+                    tables.append(summary["cont"].get((a, b), Counter()))
+                else:
+                    table, ok = self._bins_from_cells(summary, a, b, side)
+                    tables.append(table)
+                    exact = exact and ok
+            score = contingency_from_counts(tables[0], tables[1])
+            trend = pair_trend(
+                "ContingencySimilarity", score, cramers_v(tables[0]), self.thresholds
+            )
+            if not exact:
+                trend["bins_exact"] = False  # a bin edge fell inside a fine cell: approximate
+            trends[f"{a} | {b}"] = trend
         return {
-            "overall": _mean([shape_score, trend_score]),
-            "column_shapes": shape_score,
-            "column_pair_trends": trend_score,
+            **property_scores(shapes, trends),
             "columns": shapes,
             "pairs": trends,
             "pairs_sampled": {
                 "sampled": self.pairs_sampled,
                 "pairs": len(self.pairs),
                 "seed": self.seed,
+            },
+            "thresholds": {
+                "real_correlation": self.thresholds[0],
+                "real_association": self.thresholds[1],
             },
             "rows": {"real": real["rows"], "synthetic": synthetic["rows"]},
         }
@@ -261,12 +385,8 @@ class TabularSummary:
         return out
 
 
-def _tvd(real: Counter[Any], synthetic: Counter[Any]) -> float:
-    rn, sn = sum(real.values()), sum(synthetic.values())
-    if not rn or not sn:
-        return float("nan")
-    keys = set(real) | set(synthetic)
-    return 0.5 * float(sum(abs(real.get(k, 0) / rn - synthetic.get(k, 0) / sn) for k in keys))
+def _at(key: tuple[Any, Any], side: int, value: Any) -> tuple[Any, Any]:
+    return (value, key[1]) if side == 0 else (key[0], value)
 
 
 def _ks_complement(real: tuple[np.ndarray, int], synthetic: tuple[np.ndarray, int] | None) -> float:
@@ -290,12 +410,3 @@ def _pearson(sums: np.ndarray) -> float:
     if vx <= 1e-12 * max(sxx / n, 1e-300) or vy <= 1e-12 * max(syy / n, 1e-300):
         return float("nan")
     return float((sxy / n - sx * sy / n**2) / np.sqrt(vx * vy))
-
-
-def _correlation_similarity(real: np.ndarray, synthetic: np.ndarray | None) -> float:
-    if synthetic is None:
-        return float("nan")
-    r, s = _pearson(real), _pearson(synthetic)
-    if np.isnan(r) or np.isnan(s):
-        return float("nan")
-    return 1.0 - abs(s - r) / 2.0
