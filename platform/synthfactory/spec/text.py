@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import json
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
 
+from synthfactory.spec.backends import (
+    BackendConfig,
+    OpenAIBackendConfig,
+    TransformersBackendConfig,
+)
 from synthfactory.spec.base import GeneratorConfigBase
 from synthfactory.spec.prompts import PromptConfig
 
@@ -41,7 +46,8 @@ class DedupConfig(_Strict):
 
 
 class LLMConfig(GeneratorConfigBase):
-    """A causal LM through transformers: a Hugging Face id, a local folder or a .gguf file."""
+    """A causal LM through transformers (a Hugging Face id, a local folder or a .gguf file)
+    or any OpenAI-compatible server (``backend: {kind: openai, base_url: ...}``)."""
 
     implementation: ClassVar[str] = "synthfactory_workers.text.generator:LLMGenerator"
     modalities: ClassVar[tuple[str, ...]] = ("text",)
@@ -56,7 +62,11 @@ class LLMConfig(GeneratorConfigBase):
     )
     revision: str | None = Field(None, description="Model revision (Hugging Face ids).")
     gguf_file: str | None = Field(None, description="GGUF file inside a folder or repo.")
-    backend: Literal["transformers"] = "transformers"
+    backend: Annotated[BackendConfig, Field(discriminator="kind")] = Field(
+        default_factory=TransformersBackendConfig,  # type: ignore[arg-type]
+        description="transformers (in the actors) or openai (an OpenAI-compatible server). "
+        "The plain string 'transformers' is accepted.",
+    )
     device: Literal["auto", "cpu", "cuda"] = "auto"
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
         "auto", description="auto: bf16 (or fp16) on CUDA, fp32 on CPU."
@@ -74,6 +84,32 @@ class LLMConfig(GeneratorConfigBase):
     max_attempts_per_row: int = Field(
         3, ge=1, le=50, description="Generation attempts per wanted row inside a shard."
     )
+
+    @field_validator("backend", mode="before")
+    @classmethod
+    def _backend_string(cls, value: Any) -> Any:
+        """Specs written before backends had settings say ``backend: transformers``."""
+        if isinstance(value, str):
+            return {"kind": value}
+        return value
+
+    @field_serializer("backend")
+    def _backend_plain(self, backend: BackendConfig) -> Any:
+        """The default transformers backend dumps as the old plain string, so the content
+        hash (and version folder) of every existing text spec stays what it was."""
+        if isinstance(backend, TransformersBackendConfig) and not backend.journal:
+            return "transformers"
+        return backend.model_dump(mode="json")
+
+    @property
+    def openai(self) -> OpenAIBackendConfig | None:
+        return self.backend if isinstance(self.backend, OpenAIBackendConfig) else None
+
+    @property
+    def served_model(self) -> str:
+        """The model name requests carry (openai), else the model itself."""
+        openai = self.openai
+        return (openai.model or self.model) if openai else self.model
 
     @field_validator("json_schema")
     @classmethod

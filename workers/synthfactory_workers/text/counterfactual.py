@@ -114,9 +114,9 @@ def counterfactual_bias(
         for index, messages in chosen
     ]
     if backend is None:
-        from synthfactory_workers.text.transformers_backend import TransformersBackend
+        from synthfactory_workers.text.backend import build_backend
 
-        backend = TransformersBackend(config, device_hint)
+        backend = build_backend(config, device_hint)
         backend.load()
     completions = backend.generate(requests, spec.resources.batch_size)
     texts = [c.text for c in completions]
