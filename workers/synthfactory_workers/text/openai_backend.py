@@ -417,7 +417,7 @@ def check_server(config: LLMConfig) -> None:
     key = api_key(options)
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     connect = min(options.connect_timeout_seconds, 5.0)
-    timeout = httpx.Timeout(max(10.0, connect * 2), connect=connect)
+    timeout = httpx.Timeout(10.0, connect=connect)
     url = f"{options.base_url}/models"
     try:
         response = httpx.get(url, headers=headers, timeout=timeout)
@@ -438,8 +438,6 @@ def check_server(config: LLMConfig) -> None:
             f"{options.base_url} refused the API key (HTTP {response.status_code})",
             fix=f"check the key in {options.api_key_env or 'backend.api_key_env'}",
         )
-    if response.status_code == 404:
-        return  # some servers have no model list; the first request will tell
     if response.status_code != 200:
         raise ConfigError(
             f"GET {url} answered HTTP {response.status_code}: {snippet(response)}",
