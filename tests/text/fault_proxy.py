@@ -47,8 +47,8 @@ def body_hash(body: bytes) -> str:
 
 class FaultProxy:
     """``base_url`` ends in /v1. Script with ``plan(...)`` (actions for the next completion
-    requests, in order) and ``fail_after(n, action)`` (every request once n reached the
-    server). ``forwarded`` counts, per body hash, the completion requests that got to the
+    requests, in order) and ``fail_after(n, action)`` (every request once n were let
+    through to the server). ``forwarded`` counts, per body hash, the completion requests that got to the
     server and were answered."""
 
     def __init__(self, upstream: str | None = None) -> None:
@@ -56,6 +56,7 @@ class FaultProxy:
         self.forwarded: collections.Counter[str] = collections.Counter()
         self.bodies: dict[str, dict[str, Any]] = {}
         self.received = 0
+        self.admitted = 0
         self.faults: collections.Counter[str] = collections.Counter()
         self.authorizations: set[str] = set()
         self.in_flight = 0
@@ -84,6 +85,7 @@ class FaultProxy:
         with self._lock:
             self._plan.clear()
             self._fail_after = None
+            self.admitted = 0
 
     @property
     def total_forwarded(self) -> int:
@@ -91,9 +93,12 @@ class FaultProxy:
 
     def _next_action(self) -> Action:
         with self._lock:
-            if self._fail_after is not None and self.total_forwarded >= self._fail_after[0]:
+            if self._fail_after is not None and self.admitted >= self._fail_after[0]:
                 return self._fail_after[1]
-            return self._plan.popleft() if self._plan else OK
+            action = self._plan.popleft() if self._plan else OK
+            if action.kind in ("ok", "slow"):
+                self.admitted += 1  # on its way to the server
+            return action
 
     # -- server ----------------------------------------------------------------------------
 

@@ -201,7 +201,8 @@ class LLMGenerator(Generator):
                 if completion.error is not None:
                     stats["requests_failed"] += 1
                     row["reason_request"] = f"request_failed: {completion.error}"
-                    self._first_failure = self._first_failure or completion.error
+                    if not self._first_failure or self._first_failure.startswith("not sent"):
+                        self._first_failure = completion.error
                 elif config.json_schema is not None:
                     error = self._parse(row)
                     if error and attempt < config.max_retries:
