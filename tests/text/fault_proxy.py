@@ -48,8 +48,8 @@ def body_hash(body: bytes) -> str:
 class FaultProxy:
     """``base_url`` ends in /v1. Script with ``plan(...)`` (actions for the next completion
     requests, in order) and ``fail_after(n, action)`` (every request once n were let
-    through to the server). ``forwarded`` counts, per body hash, the completion requests that got to the
-    server and were answered."""
+    through to the server). ``forwarded`` counts, per body hash, the completion requests
+    that got to the server and were answered."""
 
     def __init__(self, upstream: str | None = None) -> None:
         self.upstream = upstream.rstrip("/") if upstream else None
