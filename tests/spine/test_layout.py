@@ -46,11 +46,16 @@ def test_flows_and_cli_do_not_import_model_libraries() -> None:
     assert out.stdout.strip() == "", f"heavy modules imported: {out.stdout}"
 
 
-def test_every_registered_generator_imports_lightly() -> None:
+def test_every_registered_implementation_imports_lightly() -> None:
+    from synthfactory.metrics.evaluators import EVALUATORS
+    from synthfactory.spec.backends import BACKENDS
     from synthfactory.spec.generators import GENERATORS
+    from synthfactory.storage import STORES
 
-    modules = sorted({GENERATORS.path(kind).partition(":")[0] for kind in GENERATORS.kinds()})
-    assert len(modules) >= 5
+    registries = (GENERATORS, BACKENDS, EVALUATORS, STORES)
+    paths = {r.path(kind) for r in registries for kind in r.kinds()}
+    modules = sorted({path.partition(":")[0] for path in paths})
+    assert len(GENERATORS.kinds()) >= 6 and len(BACKENDS.kinds()) >= 2 and len(modules) >= 10
     code = (
         "import importlib, sys\n"
         f"for m in {modules!r}: importlib.import_module(m)\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import time
@@ -10,6 +11,7 @@ from typing import Any
 from synthfactory.dataset.shards import write_shard
 from synthfactory.spec import JobSpec, as_job
 from synthfactory.storage import open_store
+from synthfactory_workers import journal
 from synthfactory_workers.contract import GeneratorContext, ShardOutput, ShardTask
 from synthfactory_workers.devices import detect_device
 from synthfactory_workers.registry import generator_class
@@ -42,6 +44,7 @@ class ShardWorker:
             artifacts=open_store(artifacts_uri, self.spec.storage),
             prepared=prepared,
             device=detect_device(),
+            journal=self.version_store.child(journal.PREFIX),
         )
         self.generator = generator_class(self.spec)(self.spec, self.context)
         self.name = f"{socket.gethostname()}:{os.getpid()}:{node_id()[:12]}"
@@ -85,7 +88,18 @@ class ShardWorker:
             seconds=seconds,
             worker=self.name,
         )
+        self._clear_journal(task.index)
         return entry.model_dump()
+
+    def _clear_journal(self, index: int) -> None:
+        """A committed shard is never generated again: its journal has served."""
+        store = self.context.journal
+        if store is None:
+            return
+        try:
+            journal.Journal(store.child(journal.shard_prefix(index))).clear()
+        except Exception:  # advisory: a leftover journal costs storage, not correctness
+            logging.getLogger(__name__).warning("could not delete the journal of shard %d", index)
 
     def pid(self) -> int:
         return os.getpid()

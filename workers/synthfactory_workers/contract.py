@@ -78,6 +78,10 @@ class GeneratorContext:
     """What ``prepare`` returned."""
     device: str = "cpu"
     """'cuda' when the actor was given a GPU, else 'cpu'."""
+    journal: ObjectStore | None = None
+    """The dataset version's ``_journal/`` prefix: a generator may record what it paid for
+    (completions) under ``shard-NNNNN/`` so a retry of that shard reuses it; the actor
+    deletes a shard's journal once the shard is committed. None outside a job."""
 
 
 class Generator(ABC):

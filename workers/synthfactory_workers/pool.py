@@ -22,7 +22,7 @@ def actor_options(spec: JobSpec) -> dict[str, Any]:
     threads = str(res.math_threads or max(1, int(res.num_cpus)))
     env = {k: threads for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
     env["SYNTHFACTORY_TORCH_THREADS"] = threads
-    env.update(forwarded_environment())
+    env.update(forwarded_environment(secret_names(spec)))
     options: dict[str, Any] = {
         "num_cpus": res.num_cpus,
         "num_gpus": res.num_gpus,
@@ -64,7 +64,14 @@ FORWARDED = (
 )
 
 
-def forwarded_environment() -> dict[str, str]:
+def secret_names(spec: JobSpec) -> tuple[str, ...]:
+    """Environment variables the spec names for its secrets (an API key's variable): they
+    reach local actors the way AWS credentials do, and are never written anywhere."""
+    name = getattr(getattr(spec.generator, "backend", None), "api_key_env", None)
+    return (name,) if isinstance(name, str) and name else ()
+
+
+def forwarded_environment(extra: tuple[str, ...] = ()) -> dict[str, str]:
     """The driver's AWS/HF settings, for actors on a cluster that runs on this machine.
 
     A local Ray keeps the environment it started with, so settings made later in the
@@ -74,7 +81,7 @@ def forwarded_environment() -> dict[str, str]:
     mode = os.environ.get("SYNTHFACTORY_FORWARD_ENV", "auto")
     if mode == "0" or (mode == "auto" and not cluster_is_local()):
         return {}
-    return {k: os.environ[k] for k in FORWARDED if k in os.environ}
+    return {k: os.environ[k] for k in (*FORWARDED, *extra) if k in os.environ}
 
 
 def cluster_is_local() -> bool:

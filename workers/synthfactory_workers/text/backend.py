@@ -4,9 +4,12 @@ a ``TextBackend`` built as ``cls(llm_config, device_hint)``, in this package."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from synthfactory.errors import ConfigError
 from synthfactory.spec.backends import BACKENDS
@@ -28,19 +31,49 @@ class Completion:
     text: str
     prompt_tokens: int
     completion_tokens: int
-    finish_reason: str  # "stop" (end of sequence or a stop string) or "length"
+    finish_reason: str  # "stop" (end of sequence or a stop string) or "length"; "error"
+    error: str | None = None
+    """Why the request failed after its retries (the row is rejected); None on success."""
+
+
+OnResult = Callable[[int, Completion], None]
+"""Called with (index in the requests list, completion) as each completion arrives."""
 
 
 class TextBackend(ABC):
     model_id: str
     revision: str
+    max_error_rate: float = 0.0
+    """Fraction of a shard's requests that may fail before the shard fails."""
 
     @abstractmethod
     def load(self) -> None: ...
 
     @abstractmethod
-    def generate(self, requests: list[Request], batch_size: int) -> list[Completion]:
-        """One completion per request, in request order; same seed -> same text."""
+    def generate(
+        self,
+        requests: list[Request],
+        batch_size: int,
+        on_result: OnResult | None = None,
+        max_failures: int | None = None,
+    ) -> list[Completion]:
+        """One completion per request, in request order; same seed -> same text.
+        ``on_result`` sees each completion as soon as it exists (the request journal).
+        A backend that can fail a request (``Completion.error``) stops sending once more
+        than ``max_failures`` failed; the rest come back failed, unsent."""
+
+    def take_stats(self) -> dict[str, float]:
+        """Counters since the last call (retries, backoff seconds), for the shard's stats."""
+        return {}
+
+    def request_body(self, request: Request) -> dict[str, Any]:
+        """What decides this request's completion, as JSON (the journal's key)."""
+        return {"model": self.model_id, "messages": request.messages, "seed": request.seed}
+
+    def request_key(self, request: Request) -> str:
+        """sha256 of the canonical request: equal keys mean the same paid-for completion."""
+        blob = json.dumps(self.request_body(request), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()
 
 
 def open_backend(config: LLMConfig, device_hint: str = "cpu") -> TextBackend:

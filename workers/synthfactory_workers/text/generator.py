@@ -13,6 +13,7 @@ from synthfactory.errors import ConfigError
 from synthfactory.minhash import band_hashes, exact_key, signatures
 from synthfactory.spec.generators.text import LLMConfig
 from synthfactory_workers.contract import Generator, ShardOutput, ShardTask
+from synthfactory_workers.journal import Journal, shard_prefix
 from synthfactory_workers.prompts import PromptSampler, check
 from synthfactory_workers.text.backend import Completion, Request, TextBackend, open_backend
 
@@ -50,7 +51,12 @@ class LLMGenerator(Generator):
         from synthfactory_workers.text.models import resolve
 
         config = _config(spec)
-        resolve(config.model, config.gguf_file)  # raises for a missing local model
+        if config.openai is not None:
+            from synthfactory_workers.text.openai_backend import check_server
+
+            check_server(config)  # key set, server reachable, model served: or a ConfigError
+        else:
+            resolve(config.model, config.gguf_file)  # raises for a missing local model
         columns = None
         facts: dict[str, str] = {}
         if config.prompt.source:
@@ -68,6 +74,9 @@ class LLMGenerator(Generator):
         super().__init__(spec, context)
         self.config = _config(spec)
         self.backend: TextBackend | None = None
+        self._journal: Journal | None = None
+        self._answered: dict[str, dict[str, Any]] = {}
+        self._first_failure = ""
 
     def load(self) -> None:
         from synthfactory.sources import read_table
@@ -98,13 +107,40 @@ class LLMGenerator(Generator):
 
     def generate(self, shard: ShardTask) -> ShardOutput:
         assert self.backend is not None
+        self.backend.take_stats()  # counters of this shard only
+        self._open_journal(shard)
+        try:
+            return self._generate(shard)
+        finally:
+            if self._journal is not None:
+                self._journal.flush()
+            self._journal, self._answered, self._first_failure = None, {}, ""
+
+    def _open_journal(self, shard: ShardTask) -> None:
+        """What earlier attempts at this shard already received (their answers are reused,
+        never requested again), and a journal for what this attempt receives."""
+        store = getattr(self.context, "journal", None)
+        if store is None or not self.config.backend.journal:
+            return
+        self._journal = Journal(store.child(shard_prefix(shard.index)))
+        self._answered = self._journal.load()
+
+    def _generate(self, shard: ShardTask) -> ShardOutput:
+        assert self.backend is not None
         n = self.config.n
         wanted = shard.rows
         accepted: list[dict[str, Any]] = []
         rejected: list[dict[str, Any]] = []
         seen_exact: set[int] = set()
         bands_seen: list[dict[int, int]] = []
-        stats = {"prompt_tokens": 0.0, "completion_tokens": 0.0, "attempts": 0.0}
+        stats = {
+            "prompt_tokens": 0.0,
+            "completion_tokens": 0.0,
+            "attempts": 0.0,
+            "requests_failed": 0.0,
+        }
+        if self._journal is not None:
+            stats["journal_hits"] = 0.0
         prompt_index = shard.row_start // n
         attempt = 0
         budget = self.config.max_attempts_per_row * max(1, -(-wanted // n))
@@ -115,6 +151,7 @@ class LLMGenerator(Generator):
             prompt_index += prompts_needed
             attempt += prompts_needed
             rows = self._complete(batch, shard.seed, stats)
+            self._check_failures(shard, stats)
             for row in rows:
                 reason = self._reject_reason(row, seen_exact, bands_seen)
                 if reason:
@@ -122,6 +159,15 @@ class LLMGenerator(Generator):
                 elif len(accepted) < wanted:
                     accepted.append(row)
         stats["completion_tokens_accepted"] = float(sum(r["completion_tokens"] for r in accepted))
+        for key, value in self.backend.take_stats().items():
+            if key != "requests_failed":
+                stats[key] = stats.get(key, 0.0) + value
+        prices = getattr(self.config.backend, "price_per_million_tokens", None)
+        if prices is not None:
+            stats["cost_usd"] = (
+                stats["prompt_tokens"] * prices.prompt
+                + stats["completion_tokens"] * prices.completion
+            ) / 1e6
         return ShardOutput(
             self._table(accepted, sidecar=True),
             self._table(rejected, sidecar=False) if rejected else None,
@@ -144,14 +190,19 @@ class LLMGenerator(Generator):
                 Request(self._messages(rendered[i].text), row_seed(seed, i, attempt, j))
                 for i, j in pending
             ]
-            completions = self.backend.generate(requests, self.spec.resources.batch_size)
+            completions = self._send(requests, stats)
             still: list[tuple[int, int]] = []
             for (i, j), request, completion in zip(pending, requests, completions, strict=True):
                 stats["prompt_tokens"] += completion.prompt_tokens
                 stats["completion_tokens"] += completion.completion_tokens
                 stats["attempts"] += 1
                 row = self._row(i, j, rendered[i], request.seed, completion, attempt)
-                if config.json_schema is not None:
+                if completion.error is not None:
+                    stats["requests_failed"] += 1
+                    row["reason_request"] = f"request_failed: {completion.error}"
+                    if not self._first_failure or self._first_failure.startswith("not sent"):
+                        self._first_failure = completion.error
+                elif config.json_schema is not None:
                     error = self._parse(row)
                     if error and attempt < config.max_retries:
                         still.append((i, j))
@@ -161,6 +212,65 @@ class LLMGenerator(Generator):
                 rows[(i, j)] = row
             pending = still
         return [rows[key] for key in sorted(rows)]
+
+    def _send(self, requests: list[Request], stats: dict[str, float]) -> list[Completion]:
+        """Completions for these requests: from the shard's journal when an earlier attempt
+        received them, from the backend otherwise (and journaled as they arrive)."""
+        assert self.backend is not None
+        backend = self.backend
+        journal = self._journal
+        keys = [backend.request_key(r) for r in requests] if journal is not None else []
+        out: list[Completion | None] = [None] * len(requests)
+        for n, key in enumerate(keys):
+            record = self._answered.get(key)
+            if record is not None:
+                out[n] = Completion(
+                    str(record["text"]),
+                    int(record["prompt_tokens"]),
+                    int(record["completion_tokens"]),
+                    str(record["finish_reason"]),
+                )
+        todo = [n for n, c in enumerate(out) if c is None]
+        if journal is not None:
+            stats["journal_hits"] += len(requests) - len(todo)
+
+        def received(k: int, completion: Completion) -> None:
+            if journal is None or completion.error is not None:
+                return
+            record = {
+                "text": completion.text,
+                "prompt_tokens": completion.prompt_tokens,
+                "completion_tokens": completion.completion_tokens,
+                "finish_reason": completion.finish_reason,
+            }
+            self._answered[keys[todo[k]]] = record
+            journal.append(keys[todo[k]], record)
+
+        if todo:
+            allowed = self.backend.max_error_rate * (stats["attempts"] + len(requests))
+            fresh = backend.generate(
+                [requests[n] for n in todo],
+                self.spec.resources.batch_size,
+                on_result=received,
+                max_failures=max(0, int(allowed) - int(stats["requests_failed"])),
+            )
+            for n, completion in zip(todo, fresh, strict=True):
+                out[n] = completion
+        return [c for c in out if c is not None]
+
+    def _check_failures(self, shard: ShardTask, stats: dict[str, float]) -> None:
+        assert self.backend is not None
+        failed, sent = stats["requests_failed"], stats["attempts"]
+        if failed and failed > self.backend.max_error_rate * sent:
+            from synthfactory_workers.text.openai_backend import RequestsFailedError
+
+            first = self._first_failure or "unknown error"
+            raise RequestsFailedError(
+                f"shard {shard.index}: {failed:.0f} of {sent:.0f} requests failed after their "
+                f"retries (max_error_rate {self.backend.max_error_rate:g}); first: {first}",
+                fix="check the server (its logs, rate limits, the model name); the answers "
+                "already received are journaled, so a re-run sends only the rest",
+            )
 
     def _messages(self, user: str) -> list[dict[str, str]]:
         messages = []
@@ -227,6 +337,8 @@ class LLMGenerator(Generator):
     ) -> str | None:
         f = self.config.filters
         text = row["completion"]
+        if "reason_request" in row:
+            return str(row.pop("reason_request"))
         if "reason_json" in row:
             return str(row.pop("reason_json"))
         if len(text) < f.min_chars:

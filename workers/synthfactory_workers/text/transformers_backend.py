@@ -15,7 +15,7 @@ from typing import Any
 
 from synthfactory.spec.generators.text import LLMConfig
 from synthfactory_workers.devices import resolve_device
-from synthfactory_workers.text.backend import Completion, Request, TextBackend
+from synthfactory_workers.text.backend import Completion, OnResult, Request, TextBackend
 from synthfactory_workers.text.models import load_causal_lm, resolve
 
 
@@ -78,7 +78,19 @@ class TransformersBackend(TextBackend):
             return text
         return "\n\n".join(m["content"] for m in request.messages)
 
-    def generate(self, requests: list[Request], batch_size: int) -> list[Completion]:
+    def request_body(self, request: Request) -> dict[str, Any]:
+        body = super().request_body(request)
+        body["revision"] = self.revision
+        body["sampling"] = self.config.sampling.model_dump(mode="json")
+        return body
+
+    def generate(
+        self,
+        requests: list[Request],
+        batch_size: int,
+        on_result: OnResult | None = None,
+        max_failures: int | None = None,
+    ) -> list[Completion]:
         prompts = [self._prompt(r) for r in requests]
         lengths = [len(self.tokenizer(p, add_special_tokens=False)["input_ids"]) for p in prompts]
         order = sorted(range(len(prompts)), key=lambda i: -lengths[i])
@@ -96,6 +108,9 @@ class TransformersBackend(TextBackend):
                 self._free()
                 continue
             results.update(zip(chunk, done, strict=True))
+            if on_result is not None:
+                for i, completion in zip(chunk, done, strict=True):
+                    on_result(i, completion)
             start += len(chunk)
         return [results[i] for i in range(len(prompts))]
 

@@ -18,3 +18,8 @@ class TransformersBackendConfig(Frozen):
     kind: Literal["transformers"] = Field(
         "transformers", description="transformers' generate, one model per actor."
     )
+    journal: bool = Field(
+        False,
+        description="Keep a per-shard journal of completions on the dataset's storage so a "
+        "retried shard does not generate them again.",
+    )

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_serializer, field_validator
 
 from synthfactory.spec.backends import as_backend, backend_union
+from synthfactory.spec.backends.openai import OpenAIBackendConfig
 from synthfactory.spec.backends.transformers import TransformersBackendConfig
 from synthfactory.spec.base import GENERATORS, Frozen, GeneratorConfigBase
 from synthfactory.spec.prompts import PromptConfig
@@ -62,7 +63,8 @@ Backend: Any = backend_union()
 
 @GENERATORS.register("synthfactory_workers.text.generator:LLMGenerator")
 class LLMConfig(GeneratorConfigBase):
-    """A causal LM through transformers: a Hugging Face id, a local folder or a .gguf file."""
+    """A causal LM through transformers (a Hugging Face id, a local folder or a .gguf file)
+    or any OpenAI-compatible server (``backend: {kind: openai, base_url: ...}``)."""
 
     modalities: ClassVar[tuple[str, ...]] = ("text",)
     default_shard_rows: ClassVar[int] = 256  # minutes of generation on a CPU, less on a GPU
@@ -115,7 +117,26 @@ class LLMConfig(GeneratorConfigBase):
     @field_validator("backend", mode="before")
     @classmethod
     def _backend_shorthand(cls, value: Any) -> Any:
+        """Specs written before backends had settings say ``backend: transformers``."""
         return as_backend(value)
+
+    @field_serializer("backend")
+    def _backend_plain(self, backend: Any) -> Any:
+        """The default transformers backend dumps as the old plain string, so the content
+        hash (and version folder) of every existing text spec stays what it was."""
+        if isinstance(backend, TransformersBackendConfig) and not backend.journal:
+            return "transformers"
+        return backend.model_dump(mode="json")
+
+    @property
+    def openai(self) -> OpenAIBackendConfig | None:
+        return self.backend if isinstance(self.backend, OpenAIBackendConfig) else None
+
+    @property
+    def served_model(self) -> str:
+        """The model name requests carry (openai), else the model itself."""
+        openai = self.openai
+        return (openai.model or self.model) if openai else self.model
 
     @field_validator("json_schema")
     @classmethod

@@ -1,0 +1,177 @@
+"""The openai backend through the whole platform against a real vLLM server (SmolLM2 on
+CPU), with the fault proxy in between counting what reaches the server."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from synthfactory.dataset import open_dataset
+from synthfactory.errors import ConfigError
+from synthfactory.spec import load_spec
+from synthfactory_flows.generate import run_job
+from synthfactory_workers.text.generator import LLMGenerator, row_seed
+
+from .fault_proxy import FaultProxy, drop, status
+
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("ray_local", "prefect_server")]
+
+KEY_ENV = "SF_OPENAI_TEST_KEY"
+
+
+@pytest.fixture
+def proxy(vllm_url: str) -> Iterator[FaultProxy]:
+    p = FaultProxy(upstream=vllm_url)
+    yield p
+    p.stop()
+
+
+def job(
+    output: Path, base_url: str, rows: int, shard_rows: int, **generator: Any
+) -> dict[str, Any]:
+    backend = {"kind": "openai", "base_url": base_url, "max_concurrency": 8}
+    backend.update(generator.pop("backend", {}))
+    config: dict[str, Any] = {
+        "kind": "llm",
+        "model": "smollm2",
+        "backend": backend,
+        "prompt": {
+            "template": "Name one {{ thing }}.",
+            "variables": {"thing": ["fruit", "color", "animal", "tool"]},
+        },
+        "sampling": {"max_new_tokens": 8},
+        "dedup": {"exact": False, "near": False},
+    }
+    config.update(generator)
+    return {
+        "name": "openai-job",
+        "modality": "text",
+        "rows": rows,
+        "shard_rows": shard_rows,
+        "seed": 4,
+        "output": str(output),
+        "generator": config,
+        "top_up_rounds": 0,
+        "retries": {"shard_retries": 0},
+        "resources": {"actors": 1, "num_cpus": 0.5, "batch_size": 8},
+    }
+
+
+def assert_exact_rows(uri: str, rows: int) -> Any:
+    ds = open_dataset(uri)
+    table = ds.to_arrow()
+    assert table.num_rows == rows and ds.manifest.target_met
+    seeds = {}
+    for shard in ds.manifest.shards:
+        for i in range(shard.row_start, shard.row_start + shard.rows):
+            seeds[i] = row_seed(shard.seed, i, 0, 0) & (2**63 - 1)
+    got = dict(zip(table["prompt_index"].to_pylist(), table["seed"].to_pylist(), strict=True))
+    assert got == seeds
+    assert all(t for t in table["completion"].to_pylist())
+    return ds
+
+
+def test_job_through_faults_sends_each_request_once_and_keeps_the_key_secret(
+    tmp_path: Path,
+    proxy: FaultProxy,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    secret = "sk-leakcheck-" + os.urandom(8).hex()
+    monkeypatch.setenv(KEY_ENV, secret)
+    caplog.set_level(logging.DEBUG)
+    proxy.plan(status(429, "1"), status(500), drop())
+    spec = job(
+        tmp_path / "out",
+        proxy.base_url,
+        rows=8,
+        shard_rows=4,
+        backend={
+            "api_key_env": KEY_ENV,
+            "price_per_million_tokens": {"prompt": 1, "completion": 3},
+        },
+    )
+    result = run_job(spec)
+    ds = assert_exact_rows(result["uri"], 8)
+    # the server saw every request exactly once, though three were refused or dropped first
+    assert proxy.total_forwarded == 8 and set(proxy.forwarded.values()) == {1}
+    assert proxy.faults == {"429": 1, "500": 1, "drop": 1}
+    stats = ds.manifest.stats
+    assert stats["http_429"] == 1 and stats["http_retries"] == 3 and stats["backoff_seconds"] >= 1
+    assert stats["prompt_tokens"] > 0 and stats["completion_tokens"] > 0
+    expected = (stats["prompt_tokens"] + 3 * stats["completion_tokens"]) / 1e6
+    assert stats["cost_usd"] == pytest.approx(expected)
+    assert all(b["seed"] and b["max_tokens"] == 8 for b in proxy.bodies.values())
+    # the key reached the server as a Bearer token, and nowhere else
+    assert proxy.authorizations == {f"Bearer {secret}"}
+    out, err = capfd.readouterr()
+    assert secret not in out + err + caplog.text
+    files = [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
+    assert files
+    for path in files:
+        assert secret.encode() not in path.read_bytes(), path
+    assert not list((tmp_path / "out").rglob("_journal/*/*.jsonl"))  # committed: cleared
+
+
+def test_a_failed_job_resumes_sending_only_the_unanswered_requests(
+    tmp_path: Path, proxy: FaultProxy
+) -> None:
+    proxy.fail_after(3, drop())  # the server "goes away" after three answers
+    spec = job(
+        tmp_path / "out",
+        proxy.base_url,
+        rows=8,
+        shard_rows=8,
+        backend={"max_retries": 1, "max_error_rate": 0.0, "max_concurrency": 2},
+    )
+    with pytest.raises(Exception, match="requests failed after their retries"):
+        run_job(spec)
+    first = proxy.total_forwarded
+    assert first == 3
+    journaled = list((tmp_path / "out").rglob("_journal/shard-00000/*.jsonl"))
+    assert journaled
+    proxy.reset_faults()
+    result = run_job(spec)
+    ds = assert_exact_rows(result["uri"], 8)
+    assert proxy.total_forwarded == 8 and set(proxy.forwarded.values()) == {1}
+    assert ds.manifest.stats["journal_hits"] == 3
+
+
+def test_json_schema_is_enforced_by_response_format(tmp_path: Path, proxy: FaultProxy) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "color": {"type": "string"}},
+        "required": ["name", "color"],
+        "additionalProperties": False,
+    }
+    spec = job(
+        tmp_path / "out",
+        proxy.base_url,
+        rows=4,
+        shard_rows=4,
+        prompt={"template": "Describe a {{ thing }} as JSON.", "variables": {"thing": ["fruit"]}},
+        sampling={"max_new_tokens": 48},
+        json_schema=schema,
+        max_retries=0,
+    )
+    ds = open_dataset(run_job(spec)["uri"])
+    table = ds.to_arrow()
+    assert table.num_rows == 4
+    assert all(isinstance(v, str) for v in table["json_name"].to_pylist())
+    assert all(
+        b["response_format"]["json_schema"]["schema"] == schema for b in proxy.bodies.values()
+    )
+
+
+def test_preflight_against_the_real_server(tmp_path: Path, vllm_url: str) -> None:
+    good = load_spec(job(tmp_path / "out", vllm_url, rows=2, shard_rows=2))
+    assert LLMGenerator.preflight(good) == {}
+    wrong = load_spec(job(tmp_path / "out", vllm_url, rows=2, shard_rows=2, model="gpt-9"))
+    with pytest.raises(ConfigError, match="does not serve model 'gpt-9'; it serves: smollm2"):
+        LLMGenerator.preflight(wrong)

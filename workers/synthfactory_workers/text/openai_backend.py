@@ -1,0 +1,466 @@
+"""The openai backend: any OpenAI-compatible server (vLLM, SGLang, a hosted API).
+
+Inside an actor, one shard's requests run concurrently on one asyncio loop with an
+``httpx.AsyncClient`` (no thread per request). The number in flight adapts (AIMD): it
+starts at ``max_concurrency``, halves on 429/503 (once per congestion window) while every
+request waits out a ``Retry-After``, and climbs back by one per window of successes.
+Transient failures (dropped or refused connections, timeouts, 5xx) retry with exponential
+backoff and jitter up to ``max_retries``; a request that still fails comes back as a failed
+Completion (a rejected row), and once more than the allowed share of a shard's requests
+failed the rest are not sent and the shard fails.
+
+The API key is read from ``os.environ[api_key_env]`` in the actor when the backend loads;
+it is sent as a Bearer token and kept out of every request body, log line and stat.
+Backoff events are logged (logger ``synthfactory.openai``, WARNING) and counted in the
+shard's stats (``http_429``, ``http_retries``, ``backoff_seconds``, ...), which the flow
+sums into the progress and the manifest (actor logs do not reach Prefect's log).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email.utils
+import logging
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from datetime import UTC
+from typing import TYPE_CHECKING, Any
+
+from synthfactory.errors import ConfigError, GenerationError
+from synthfactory_workers.text.backend import Completion, OnResult, Request, TextBackend
+
+if TYPE_CHECKING:
+    from synthfactory.spec.backends.openai import OpenAIBackendConfig
+    from synthfactory.spec.generators.text import LLMConfig
+
+log = logging.getLogger("synthfactory.openai")
+
+OVERLOAD = {429, 503}
+RETRYABLE = {408, 409, 425, 500, 502, 504}
+BACKOFF_BASE_SECONDS = 0.5
+BACKOFF_CAP_SECONDS = 30.0
+RETRY_AFTER_CAP_SECONDS = 300.0
+COUNTERS = (
+    "http_requests",
+    "http_429",
+    "http_503",
+    "http_5xx",
+    "http_4xx",
+    "http_connection_errors",
+    "http_timeouts",
+    "http_retries",
+    "backoff_seconds",
+    "concurrency_decreases",
+    "requests_failed",
+)
+
+
+class RequestsFailedError(GenerationError):
+    """Too many of a shard's requests failed after their retries. Transient: a retry of
+    the shard sends only the requests its journal has no answer for."""
+
+    transient = True
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP date."""
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def backoff_delay(attempt: int, rng: random.Random | None = None) -> float:
+    """Exponential backoff with jitter: half to all of base * 2**attempt, capped."""
+    ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt)
+    return ceiling * (rng or random).uniform(0.5, 1.0)
+
+
+class AIMD:
+    """Additive-increase, multiplicative-decrease limit on requests in flight.
+
+    ``on_overload`` halves the limit once per congestion window: the requests already in
+    flight when it dropped carry the old ``epoch`` and do not halve it again. ``on_success``
+    adds one after ``limit`` successes in a row (one window)."""
+
+    def __init__(self, maximum: int, minimum: int = 1) -> None:
+        self.maximum = maximum
+        self.minimum = minimum
+        self.limit = maximum
+        self.epoch = 0
+        self.decreases = 0
+        self._successes = 0
+        self.resume_at = 0.0
+        """time.monotonic() before which no request may start (a Retry-After)."""
+
+    def on_success(self) -> None:
+        self._successes += 1
+        if self._successes >= self.limit:
+            self._successes = 0
+            self.limit = min(self.maximum, self.limit + 1)
+
+    def on_overload(self, epoch: int, retry_after: float | None, now: float) -> bool:
+        """Record a 429/503 on a request started in ``epoch``; True if the limit dropped."""
+        if retry_after:
+            self.resume_at = max(self.resume_at, now + min(retry_after, RETRY_AFTER_CAP_SECONDS))
+        if epoch != self.epoch:
+            return False
+        self.limit = max(self.minimum, self.limit // 2)
+        self.epoch += 1
+        self.decreases += 1
+        self._successes = 0
+        return True
+
+
+class Gate:
+    """The asyncio side of an AIMD limit: acquire() waits for a free slot and for any
+    Retry-After pause to end; it returns the epoch the request starts in."""
+
+    def __init__(self, aimd: AIMD) -> None:
+        self.aimd = aimd
+        self.in_flight = 0
+        self.cond = asyncio.Condition()
+
+    async def acquire(self) -> int:
+        async with self.cond:
+            while True:
+                pause = self.aimd.resume_at - time.monotonic()
+                if pause > 0:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self.cond.wait(), pause)
+                    continue
+                if self.in_flight < self.aimd.limit:
+                    self.in_flight += 1
+                    return self.aimd.epoch
+                await self.cond.wait()
+
+    async def release(self) -> None:
+        async with self.cond:
+            self.in_flight -= 1
+            self.cond.notify_all()
+
+
+@dataclass
+class _Run:
+    """One generate() call: failure budget and counters."""
+
+    max_failures: int | None
+    stats: dict[str, float] = field(default_factory=lambda: dict.fromkeys(COUNTERS, 0.0))
+    failed: int = 0
+    aborted: bool = False
+    first_error: str = ""
+
+
+class OpenAIBackend(TextBackend):
+    def __init__(self, config: LLMConfig, device_hint: str = "cpu") -> None:
+        from synthfactory.spec.backends.openai import OpenAIBackendConfig
+
+        assert isinstance(config.backend, OpenAIBackendConfig)
+        self.config = config
+        self.options: OpenAIBackendConfig = config.backend
+        self.model_id = config.served_model
+        self.revision = config.revision or "served"
+        self.max_error_rate = self.options.max_error_rate
+        self.aimd = AIMD(self.options.max_concurrency)
+        self._api_key: str | None = None
+        self._stats: dict[str, float] = dict.fromkeys(COUNTERS, 0.0)
+        self._rng = random.Random()
+
+    # -- setup -----------------------------------------------------------------------------
+
+    def load(self) -> None:
+        import httpx  # noqa: F401  (fail here, not mid-shard, if it is missing)
+
+        self._api_key = api_key(self.options)
+
+    def headers(self) -> dict[str, str]:
+        headers = {"Content-Type": "application/json"}
+        if self._api_key:
+            headers["Authorization"] = f"Bearer {self._api_key}"
+        return headers
+
+    # -- request bodies --------------------------------------------------------------------
+
+    @property
+    def path(self) -> str:
+        return "/chat/completions" if self.options.api == "chat" else "/completions"
+
+    def response_format(self) -> dict[str, Any] | None:
+        schema = self.config.json_schema
+        mode = self.options.structured_output
+        if schema is None or mode == "none":
+            return None
+        if mode == "auto" and self.options.api != "chat":
+            return None
+        name = str(schema.get("title") or "row")
+        name = "".join(c if c.isalnum() or c in "_-" else "_" for c in name)[:64] or "row"
+        return {
+            "type": "json_schema",
+            "json_schema": {"name": name, "schema": schema, "strict": True},
+        }
+
+    def request_body(self, request: Request) -> dict[str, Any]:
+        """The exact JSON sent (and the journal's key): model, messages, sampling, seed."""
+        s = self.config.sampling
+        body: dict[str, Any] = {"model": self.model_id}
+        if self.options.api == "chat":
+            body["messages"] = request.messages
+        else:
+            body["prompt"] = "\n\n".join(m["content"] for m in request.messages)
+        body["max_tokens"] = s.max_new_tokens
+        body["seed"] = request.seed & (2**63 - 1)
+        if s.greedy:
+            body["temperature"] = 0.0
+        else:
+            body["temperature"] = s.temperature
+            body["top_p"] = s.top_p
+            if s.top_k:
+                body["top_k"] = s.top_k  # an extra field vLLM and SGLang accept
+        if s.repetition_penalty != 1.0:
+            body["repetition_penalty"] = s.repetition_penalty  # extra field (vLLM)
+        if s.stop:
+            body["stop"] = list(s.stop)
+        response_format = self.response_format()
+        if response_format is not None:
+            body["response_format"] = response_format
+        return body
+
+    # -- generation ------------------------------------------------------------------------
+
+    def take_stats(self) -> dict[str, float]:
+        stats, self._stats = self._stats, dict.fromkeys(COUNTERS, 0.0)
+        return {k: v for k, v in stats.items() if v}
+
+    def generate(
+        self,
+        requests: list[Request],
+        batch_size: int,
+        on_result: OnResult | None = None,
+        max_failures: int | None = None,
+    ) -> list[Completion]:
+        if not requests:
+            return []
+        run = _Run(max_failures)
+        try:
+            return asyncio.run(self._generate(requests, on_result, run))
+        finally:
+            for key, value in run.stats.items():
+                self._stats[key] = self._stats.get(key, 0.0) + value
+
+    async def _generate(
+        self, requests: list[Request], on_result: OnResult | None, run: _Run
+    ) -> list[Completion]:
+        import httpx
+
+        o = self.options
+        timeout = httpx.Timeout(o.request_timeout_seconds, connect=o.connect_timeout_seconds)
+        limits = httpx.Limits(
+            max_connections=o.max_concurrency, max_keepalive_connections=o.max_concurrency
+        )
+        gate = Gate(self.aimd)
+        async with httpx.AsyncClient(
+            base_url=o.base_url, timeout=timeout, limits=limits, headers=self.headers()
+        ) as client:
+
+            async def one(index: int, request: Request) -> Completion:
+                completion = await self._one(client, gate, request, run)
+                if completion.error is not None:
+                    run.failed += 1
+                    run.stats["requests_failed"] += 1
+                    run.first_error = run.first_error or completion.error
+                    if run.max_failures is not None and run.failed > run.max_failures:
+                        run.aborted = True
+                if on_result is not None:
+                    on_result(index, completion)
+                return completion
+
+            return list(await asyncio.gather(*(one(i, r) for i, r in enumerate(requests))))
+
+    async def _one(self, client: Any, gate: Gate, request: Request, run: _Run) -> Completion:
+        import httpx
+
+        body = self.request_body(request)
+        o = self.options
+        attempt = 0
+        while True:
+            if run.aborted:
+                return failed(f"not sent: too many failures in this shard ({run.first_error})")
+            epoch = await gate.acquire()
+            if run.aborted:
+                await gate.release()
+                continue
+            retry_after: float | None = None
+            try:
+                run.stats["http_requests"] += 1
+                response = await client.post(self.path, json=body)
+            except httpx.TimeoutException as exc:
+                run.stats["http_timeouts"] += 1
+                reason = f"timeout ({type(exc).__name__})"
+            except httpx.TransportError as exc:
+                run.stats["http_connection_errors"] += 1
+                reason = f"connection error ({type(exc).__name__}: {exc})"
+            else:
+                status = response.status_code
+                if status == 200:
+                    try:
+                        completion = self._parse(response.json())
+                    except (ValueError, KeyError, IndexError, TypeError) as exc:
+                        reason = f"unreadable response ({type(exc).__name__}: {exc})"
+                    else:
+                        self.aimd.on_success()
+                        return completion
+                elif status in OVERLOAD:
+                    run.stats[f"http_{status}"] += 1
+                    retry_after = parse_retry_after(response.headers.get("retry-after"))
+                    if self.aimd.on_overload(epoch, retry_after, time.monotonic()):
+                        run.stats["concurrency_decreases"] += 1
+                        log.warning(
+                            "HTTP %d from %s: concurrency down to %d%s",
+                            status,
+                            o.base_url,
+                            self.aimd.limit,
+                            f", pausing {retry_after:.1f} s (Retry-After)" if retry_after else "",
+                        )
+                    reason = f"http {status}: {snippet(response)}"
+                elif status in RETRYABLE or status >= 500:
+                    run.stats["http_5xx" if status >= 500 else "http_4xx"] += 1
+                    reason = f"http {status}: {snippet(response)}"
+                else:
+                    run.stats["http_4xx"] += 1
+                    return failed(f"http {status}: {snippet(response)}")
+            finally:
+                await gate.release()
+            if attempt >= o.max_retries or run.aborted:
+                return failed(f"{reason} (after {attempt + 1} tries)")
+            delay = backoff_delay(attempt, self._rng)
+            if retry_after is not None:
+                delay = max(delay, min(retry_after, RETRY_AFTER_CAP_SECONDS))
+            attempt += 1
+            run.stats["http_retries"] += 1
+            run.stats["backoff_seconds"] += delay
+            log.warning(
+                "request to %s failed (%s); retry %d/%d in %.2f s",
+                o.base_url,
+                reason,
+                attempt,
+                o.max_retries,
+                delay,
+            )
+            await asyncio.sleep(delay)
+
+    def _parse(self, payload: dict[str, Any]) -> Completion:
+        choice = payload["choices"][0]
+        if self.options.api == "chat":
+            text = choice["message"].get("content") or ""
+        else:
+            text = choice.get("text") or ""
+        usage = payload.get("usage") or {}
+        finish = choice.get("finish_reason") or "stop"
+        return Completion(
+            text=str(text).strip(),
+            prompt_tokens=int(usage.get("prompt_tokens") or 0),
+            completion_tokens=int(usage.get("completion_tokens") or 0),
+            finish_reason="length" if finish == "length" else str(finish),
+        )
+
+
+def failed(reason: str) -> Completion:
+    return Completion("", 0, 0, "error", error=reason)
+
+
+def snippet(response: Any, limit: int = 200) -> str:
+    """The start of an error body (servers explain 4xx there), on one line."""
+    try:
+        text = response.text
+    except Exception:  # a body that cannot be decoded says nothing useful
+        return ""
+    return " ".join(str(text).split())[:limit]
+
+
+def api_key(options: OpenAIBackendConfig) -> str | None:
+    """The key from the variable the spec names; a named but unset variable is an error."""
+    if not options.api_key_env:
+        return None
+    value = os.environ.get(options.api_key_env)
+    if not value:
+        raise ConfigError(
+            f"the API key variable {options.api_key_env} is not set",
+            fix=f"export {options.api_key_env}=... where the job runs (and on the workers)",
+        )
+    return value
+
+
+def check_server(config: LLMConfig) -> None:
+    """Preflight in the driver: the key variable is set, the server answers GET /models
+    within the connect timeout, and it serves the model the requests name."""
+    import httpx
+
+    from synthfactory.spec.backends.openai import OpenAIBackendConfig
+
+    options = config.backend
+    assert isinstance(options, OpenAIBackendConfig)
+    key = api_key(options)
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    connect = min(options.connect_timeout_seconds, 5.0)
+    timeout = httpx.Timeout(10.0, connect=connect)
+    url = f"{options.base_url}/models"
+    try:
+        response = httpx.get(url, headers=headers, timeout=timeout)
+    except httpx.TimeoutException:
+        raise ConfigError(
+            f"the openai backend's server at {options.base_url} did not answer within "
+            f"{connect:.0f} s",
+            fix="check backend.base_url and that the server is up and reachable from here",
+        ) from None
+    except httpx.TransportError as exc:
+        raise ConfigError(
+            f"cannot reach the openai backend's server at {options.base_url}: "
+            f"{type(exc).__name__}: {exc}",
+            fix="check backend.base_url (it ends in /v1) and that the server is running",
+        ) from None
+    if response.status_code in (401, 403):
+        raise ConfigError(
+            f"{options.base_url} refused the API key (HTTP {response.status_code})",
+            fix=f"check the key in {options.api_key_env or 'backend.api_key_env'}",
+        )
+    if response.status_code != 200:
+        raise ConfigError(
+            f"GET {url} answered HTTP {response.status_code}: {snippet(response)}",
+            fix="check backend.base_url points at an OpenAI-compatible API root (.../v1)",
+        )
+    try:
+        served = [str(m["id"]) for m in response.json()["data"]]
+    except (ValueError, KeyError, TypeError):
+        return
+    name = config.served_model
+    if served and name not in served:
+        raise ConfigError(
+            f"{options.base_url} does not serve model {name!r}; it serves: "
+            + ", ".join(served[:20]),
+            fix="set backend.model (or generator.model) to one of the served names",
+        )
+
+
+__all__ = [
+    "AIMD",
+    "OpenAIBackend",
+    "RequestsFailedError",
+    "backoff_delay",
+    "check_server",
+    "parse_retry_after",
+]
