@@ -45,11 +45,13 @@ def main() -> None:
 @click.argument("specs", nargs=-1, required=True, type=click.Path())
 @friendly_errors
 def validate(specs: tuple[str, ...]) -> None:
-    """Check job specs without running anything (exit 2 on the first invalid one)."""
+    """Check job specs with the same preflight `run` does (sources, columns, templates,
+    models, gates), without running anything; exit 2 on the first invalid one."""
     from synthfactory.spec import load_spec
+    from synthfactory_flows.preflight import preflight
 
     for path in specs:
-        job = load_spec(path)
+        job = preflight(load_spec(path)).job
         size = f"{job.rows} rows, {job.shard_count} shards" if job.rows else "rows derived"
         click.echo(f"ok: {path} ({job.modality}, {job.generator.kind}, {size} -> {job.output})")
 
@@ -82,10 +84,25 @@ def run(
     verbose: bool,
 ) -> None:
     """Generate the dataset SPEC describes, resuming any earlier partial run."""
-    from synthfactory.spec import load_spec
-    from synthfactory_workers.registry import with_derived_rows
+    from synthfactory.sources import job_cache
 
-    job = with_derived_rows(load_spec(spec, output=output, rows=rows))
+    with job_cache():  # the preflight's source reads serve the flow too
+        _run(spec, output, rows, ray_address, version_label, quiet, verbose)
+
+
+def _run(
+    spec: str,
+    output: str | None,
+    rows: int | None,
+    ray_address: str | None,
+    version_label: str | None,
+    quiet: bool,
+    verbose: bool,
+) -> None:
+    from synthfactory.spec import load_spec
+    from synthfactory_flows.preflight import preflight
+
+    job = preflight(load_spec(spec, output=output, rows=rows)).job
     if not verbose:
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")

@@ -32,13 +32,14 @@ from synthfactory_flows.evaluate import (
     write_report,
 )
 from synthfactory_flows.plan import SEED_DERIVATION, plan_shards
+from synthfactory_flows.preflight import preflight
 from synthfactory_flows.progress import Progress, Snapshot
 from synthfactory_flows.select import ClassLabels, Selection, rewrite, select, trim
 from synthfactory_flows.tasks import prepare_generator, shard_task
 from synthfactory_workers.contract import Quotas, ShardTask
 from synthfactory_workers.pool import ActorPool
 from synthfactory_workers.ray_runtime import connect
-from synthfactory_workers.registry import generator_class, with_derived_rows
+from synthfactory_workers.registry import generator_class
 
 FLOW_NAME = "synthfactory-generate"
 
@@ -72,8 +73,8 @@ def _run(
 ) -> dict[str, Any]:
     logger = get_run_logger()
     started = time.perf_counter()
-    job = with_derived_rows(spec if isinstance(spec, JobSpec) else load_spec(spec))
-    fingerprints = generator_class(job).preflight(job)
+    checked = preflight(spec if isinstance(spec, JobSpec) else load_spec(spec))
+    job, fingerprints = checked.job, checked.fingerprints
     spec_hash = job.content_hash(fingerprints)
     root = open_store(job.output, job.storage)
     root.check_access()

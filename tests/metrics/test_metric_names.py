@@ -1,0 +1,103 @@
+"""Gate names are checked against the metrics a modality reports, before any work starts;
+the evaluators' declared names cover every number their reports really hold."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from synthfactory.errors import SpecError
+from synthfactory.metrics.evaluators import evaluator_class, unknown_gates
+from synthfactory.metrics.report import flatten
+from synthfactory.spec import load_spec
+from synthfactory_flows.preflight import preflight
+
+ROOT = Path(__file__).resolve().parents[2]
+PENGUINS = ROOT / "examples" / "data" / "penguins.csv"
+
+
+def tabular_job(tmp_path: Path, gates: dict[str, str]) -> object:
+    return load_spec(
+        {
+            "name": "penguins",
+            "modality": "tabular",
+            "generator": {"kind": "gaussian_copula", "source": str(PENGUINS)},
+            "rows": 100,
+            "output": str(tmp_path),
+            "metrics": {"target_column": "species", "sensitive_columns": ["sex"]},
+            "gates": gates,
+        }
+    )
+
+
+def test_a_misspelt_gate_is_refused_with_the_closest_name(tmp_path: Path) -> None:
+    job = tabular_job(tmp_path, {"quality.overal": ">= 0.8", "privacy.dcr_ratio": ">= 0.9"})
+    with pytest.raises(SpecError) as info:
+        preflight(job)  # type: ignore[arg-type]
+    text = str(info.value)
+    assert "gates.quality.overal" in text and "did you mean 'quality.overall'?" in text
+    assert "dcr_ratio" not in text  # a known name passes
+
+
+def test_per_column_gates_and_other_modalities(tmp_path: Path) -> None:
+    assert unknown_gates("tabular", {"quality.columns.bill_length_mm.score": ">= 0.5"}) == []
+    assert unknown_gates("text", {"quality.distinct_2": ">= 0.3"}) == []
+    [message] = unknown_gates("image", {"quality.overall": ">= 0.8"})
+    assert "image datasets report no such metric" in message
+
+
+def test_tabular_names_cover_a_real_report() -> None:
+    real = pd.read_csv(PENGUINS)
+    synthetic = real.sample(300, replace=True, random_state=0).reset_index(drop=True)
+    job = load_spec(
+        {
+            "name": "p",
+            "modality": "tabular",
+            "generator": {"kind": "gaussian_copula", "source": str(PENGUINS)},
+            "rows": 300,
+            "output": "/tmp/unused",
+            "metrics": {"target_column": "species", "sensitive_columns": ["sex"]},
+        }
+    )
+    cls = evaluator_class("tabular")
+    evaluator = cls(job, [str(c) for c in synthetic.columns], {0: len(synthetic)})
+    summary = evaluator.summary()
+    merged = type(summary).merge([summary.partial(synthetic, 0)])
+    names = [name for name, _ in flatten(evaluator.report(merged, {}))]
+    assert len(names) > 40
+    unknown = [n for n in names if not cls.knows(n)]
+    assert not unknown, f"reported but not declared in TabularEvaluator.names: {unknown}"
+
+
+def test_text_names_cover_a_real_report() -> None:
+    texts = [f"Review {i}: the kettle works well, mail me at a{i}@example.com." for i in range(30)]
+    frame = pd.DataFrame({"prompt": ["Write a review."] * 30, "completion": texts})
+    frame["completion_tokens"] = 12
+    job = load_spec(
+        {
+            "name": "t",
+            "modality": "text",
+            "generator": {
+                "kind": "llm",
+                "model": "builtin:smollm2",
+                "prompt": {"template": "Write a review."},
+            },
+            "rows": 30,
+            "output": "/tmp/unused",
+            "metrics": {"groups": {"f": ["she"], "m": ["he"]}},
+        }
+    )
+    cls = evaluator_class("text")
+    evaluator = cls(job, list(frame.columns), {0: 30})
+    summary = evaluator.summary()
+    merged = type(summary).merge([summary.partial(frame, 0)])
+    models = {
+        "embedding": {"diversity": 0.5, "embedded": 30, "similarity_to_reference": 0.4},
+        "perplexity": {"mean": 12.0, "median": 11.0},
+        "counterfactual": {"sentiment_gap": 0.1, "refusal_gap": 0.0, "length_ratio": 0.9},
+    }
+    names = [name for name, _ in flatten(evaluator.report(merged, models))]
+    unknown = [n for n in names if not cls.knows(n)]
+    assert not unknown, f"reported but not declared in TextEvaluator.names: {unknown}"
