@@ -8,10 +8,11 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from synthfactory.dataset import layout, parquet
+from synthfactory.jsonsafe import clean
 from synthfactory.metrics.evaluators import Evaluator, ShardSummary, evaluator_class
-from synthfactory.metrics.report import clean
 from synthfactory.registry import import_object
 from synthfactory.spec import JobSpec
+from synthfactory_flows.artifacts import artifact_key
 from synthfactory_workers.pool import task_options, unwrap
 
 if TYPE_CHECKING:
@@ -136,7 +137,7 @@ def publish_artifacts(manifest: Manifest, report: dict[str, Any] | None) -> None
 
     from synthfactory.metrics.report import flatten
 
-    key = "".join(c if c.isalnum() else "-" for c in manifest.name.lower())
+    key = artifact_key(manifest.name)
     lines = [
         f"# {manifest.name} {manifest.version}: {manifest.status}",
         "",

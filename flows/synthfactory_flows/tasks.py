@@ -14,6 +14,7 @@ from prefect.states import State
 from synthfactory.errors import is_transient
 from synthfactory.spec import JobSpec
 from synthfactory.storage import open_store
+from synthfactory_flows.artifacts import artifact_key
 from synthfactory_workers import training
 from synthfactory_workers.contract import ShardTask
 from synthfactory_workers.pool import ActorPool, task_options, unwrap
@@ -96,7 +97,7 @@ def report_training(spec: JobSpec, prepared: dict[str, Any]) -> None:
     history: list[dict[str, float]] = prepared.get("training") or []
     if not history or prepared.get("reused"):
         return
-    key = "".join(c if c.isalnum() else "-" for c in f"{spec.name}-training".lower())
+    key = artifact_key(spec.name, "training")
     create_table_artifact(
         [{k: round(float(v), 6) for k, v in epoch.items()} for epoch in history],
         key=key,

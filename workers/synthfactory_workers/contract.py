@@ -13,6 +13,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from synthfactory.jsonsafe import plain
+
 if TYPE_CHECKING:
     import pyarrow as pa
 
@@ -30,18 +32,6 @@ class ShardTask:
     seed: int
     conditions: tuple[tuple[str, Any], ...] = ()
     """Values every row of this shard takes (top-up shards of a class quota)."""
-
-
-def plain(value: Any) -> Any:
-    """JSON-friendly scalar: numpy types to Python, NaN/NA to None."""
-    if value is None:
-        return None
-    try:
-        if value != value:  # NaN
-            return None
-    except (TypeError, ValueError):
-        return None
-    return value.item() if hasattr(value, "item") else value
 
 
 def quota_key(value: Any) -> str:

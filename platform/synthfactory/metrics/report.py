@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-import math
 from typing import TYPE_CHECKING, Any
 
+from synthfactory.jsonsafe import clean
 from synthfactory.metrics import bias, privacy, tabular_models, tabular_quality
 
 if TYPE_CHECKING:
@@ -70,19 +70,6 @@ def tabular_report(
         bias_part["fairness"] = {"not_applicable": "fairness needs metrics.target_column"}
     report["bias"] = bias_part
     return clean(report)
-
-
-def clean(value: Any) -> Any:
-    """JSON-safe: NaN/inf become None, numpy scalars become Python numbers."""
-    if isinstance(value, dict):
-        return {str(k): clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [clean(v) for v in value]
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def flatten(report: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from synthfactory.errors import ConfigError
+from synthfactory.jsonsafe import plain
 from synthfactory.spec.generators.tabular import (
     Constraint,
     FixedCombinationsConstraint,
@@ -17,7 +18,6 @@ from synthfactory.spec.generators.tabular import (
     RoundingConstraint,
     UniqueConstraint,
 )
-from synthfactory_workers.contract import plain
 from synthfactory_workers.tabular.columns import as_float, key
 
 if TYPE_CHECKING:

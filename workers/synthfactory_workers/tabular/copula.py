@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from synthfactory.errors import ConfigError
-from synthfactory_workers.contract import plain
+from synthfactory.jsonsafe import plain
 from synthfactory_workers.tabular.base import Synthesizer
 from synthfactory_workers.tabular.columns import (
     as_float,

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from synthfactory.errors import ConfigError
-from synthfactory_workers.contract import plain
+from synthfactory.jsonsafe import plain
 from synthfactory_workers.tabular.base import MAX_TRIES_PER_ROW, Synthesizer, child_seed
 from synthfactory_workers.tabular.columns import key
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from synthfactory_workers.contract import plain
+from synthfactory.jsonsafe import plain
 from synthfactory_workers.tabular.columns import (
     as_float,
     finish_numbers,
