@@ -83,6 +83,33 @@ def s3_bucket(s3_endpoint: str, request: pytest.FixtureRequest) -> str:
     return f"s3://{name}"
 
 
+#: fixtures that start a Ray cluster, a Prefect server or a model server: their tests are slow
+SLOW_FIXTURES = {
+    "ray_local",
+    "prefect_server",
+    "prefect_processes",
+    "prefect_processes_session",
+    "prefect_env",
+    "worker",
+    "actor_killer",
+    "vllm_url",
+}
+#: folders whose every test needs a cluster, a browser, a GPU or a server process
+SLOW_FOLDERS = {"cluster", "operate", "gpu"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``slow`` means a model, a cluster or a server: ``pytest -m "not slow"`` is the quick
+    loop, CI runs everything. Tests are marked by the fixtures and folders they use, or
+    explicitly with ``@pytest.mark.slow``."""
+    root = Path(__file__).parent
+    for item in items:
+        folder = Path(str(item.path)).relative_to(root).parts[0]
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if folder in SLOW_FOLDERS or fixtures & SLOW_FIXTURES:
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def ray_local() -> Iterator[None]:
     """One real local Ray instance for the session (ray.init costs seconds)."""
