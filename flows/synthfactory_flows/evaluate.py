@@ -25,12 +25,17 @@ if TYPE_CHECKING:
 def read_synthetic(
     store: ObjectStore, entries: list[ShardEntry], max_rows: int, seed: int
 ) -> pd.DataFrame:
+    """A seeded sample of at most ``max_rows`` rows from the first shards that hold that
+    many (shards are independent draws, so the rest need not be read)."""
     import pyarrow as pa
 
-    table = pa.concat_tables(
-        [parquet.decode(store.get_bytes(e.path)) for e in entries], promote_options="default"
-    )
-    df = table.to_pandas()
+    tables, rows = [], 0
+    for entry in entries:
+        if rows >= max_rows:
+            break
+        tables.append(parquet.decode(store.get_bytes(entry.path)))
+        rows += tables[-1].num_rows
+    df = pa.concat_tables(tables, promote_options="default").to_pandas()
     return df.sample(max_rows, random_state=seed) if len(df) > max_rows else df
 
 

@@ -19,6 +19,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from synthfactory.dataset import DatasetVersion, Manifest, ShardEntry, layout
 from synthfactory.dataset.manifest import SchemaInfo, utcnow
+from synthfactory.dataset.shards import SCHEMA_KEY, read_schema_summary
 from synthfactory.errors import GateFailedError, GenerationError
 from synthfactory.lineage import lineage
 from synthfactory.metrics.gates import evaluate as evaluate_gates
@@ -290,7 +291,7 @@ def build_manifest(
         rows=total,
         rejected_rows=sum(e.rejected_rows for e in entries),
         shards=entries,
-        schema=SchemaInfo.from_arrow(_schema(target, entries)),
+        schema=SchemaInfo.from_arrow(runner.schema or _schema(target, entries)),
         spec=job.model_dump(mode="json"),
         spec_hash=spec_hash,
         fingerprints=fingerprints,
@@ -341,6 +342,8 @@ class ShardRunner:
         self.pool: ActorPool | None = None
         self.timings: dict[str, float | str] = {"started_at": utcnow(), "generate_seconds": 0.0}
         self.identity: dict[str, str] = {}
+        self.schema: Any = None
+        """The data schema, as the first non-empty shard's task reported it."""
 
     def _start(self) -> ActorPool:
         t0 = time.perf_counter()
@@ -364,8 +367,10 @@ class ShardRunner:
             return
         pool = self.pool or self._start()
         started = time.perf_counter()
-        for entry in run_shards(self.job, pool, tasks, self.progress):
+        for entry, result in run_shards(self.job, pool, tasks, self.progress):
             done[entry.index] = entry
+            if self.schema is None and result.get(SCHEMA_KEY) and entry.rows:
+                self.schema = read_schema_summary(result[SCHEMA_KEY])
         self.timings["generate_seconds"] = float(self.timings["generate_seconds"]) + (
             time.perf_counter() - started
         )
@@ -420,12 +425,12 @@ def top_up_plan(
 
 def run_shards(
     job: JobSpec, pool: ActorPool, pending: list[ShardTask], progress: Progress
-) -> list[ShardEntry]:
+) -> list[tuple[ShardEntry, dict[str, Any]]]:
     """Keep one Prefect task in flight per actor; stop submitting on the first hard failure."""
     runner = shard_task(job)
     queue = list(reversed(pending))
     in_flight: dict[concurrent.futures.Future[Any], PrefectFuture[Any]] = {}
-    results: list[ShardEntry] = []
+    results: list[tuple[ShardEntry, dict[str, Any]]] = []
     error: BaseException | None = None
     while (queue and error is None) or in_flight:
         # two tasks per actor in flight: the next shard is queued while one runs, which
@@ -437,12 +442,13 @@ def run_shards(
         for raw in finished:
             future = in_flight.pop(raw)
             try:
-                entry = ShardEntry.model_validate(future.result())
+                result = future.result()
+                entry = ShardEntry.model_validate(result)
             except BaseException as exc:
                 progress.update(failures=progress.snap.failures + 1)
                 error = error or exc
                 continue
-            results.append(entry)
+            results.append((entry, result))
             progress.shard_done(entry.rows, entry.stats)
             progress.update(actors_busy=pool.busy, retries=pool.replaced)
     if error is not None:

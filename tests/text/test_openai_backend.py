@@ -117,6 +117,21 @@ def test_job_through_faults_sends_each_request_once_and_keeps_the_key_secret(
     for path in files:
         assert secret.encode() not in path.read_bytes(), path
     assert not list((tmp_path / "out").rglob("_journal/*/*.jsonl"))  # committed: cleared
+    # nor in what the dashboard serves: the catalogue, the dataset view and the runs list
+    from fastapi.testclient import TestClient
+
+    from synthfactory_flows.dashboard.app import create_app
+
+    client = TestClient(create_app([str(tmp_path / "out")], token="t"))
+    payloads = [
+        client.get("/api/datasets"),
+        client.get("/api/dataset", params={"uri": result["uri"]}),
+        client.get("/api/runs"),
+    ]
+    assert all(r.status_code == 200 for r in payloads)
+    assert result["uri"] in payloads[1].text and "openai" in payloads[1].text
+    for response in payloads:
+        assert secret not in response.text
 
 
 def test_a_failed_job_resumes_sending_only_the_unanswered_requests(

@@ -8,7 +8,7 @@ import socket
 import time
 from typing import Any
 
-from synthfactory.dataset.shards import write_shard
+from synthfactory.dataset.shards import SCHEMA_KEY, schema_summary, write_shard
 from synthfactory.spec import JobSpec, as_job
 from synthfactory.storage import open_store
 from synthfactory_workers import journal
@@ -89,7 +89,8 @@ class ShardWorker:
             worker=self.name,
         )
         self._clear_journal(task.index)
-        return entry.model_dump()
+        # computed while the shard is in memory, so the driver need not read it back
+        return {**entry.model_dump(), SCHEMA_KEY: schema_summary(out.table)}
 
     def _clear_journal(self, index: int) -> None:
         """A committed shard is never generated again: its journal has served."""

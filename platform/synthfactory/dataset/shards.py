@@ -15,6 +15,26 @@ if TYPE_CHECKING:
     from synthfactory.storage import ObjectStore
 
 
+#: key of a shard task's result holding its data schema (not stored in the manifest entry)
+SCHEMA_KEY = "arrow_schema"
+
+
+def schema_summary(table: pa.Table) -> str:
+    """The data columns' Arrow schema (sidecar columns left out), base64 IPC."""
+    import base64
+
+    data, _ = split_sidecar(table.slice(0, 0))
+    return base64.b64encode(data.schema.serialize().to_pybytes()).decode()
+
+
+def read_schema_summary(summary: str) -> pa.Schema:
+    import base64
+
+    import pyarrow as pa
+
+    return pa.ipc.read_schema(pa.py_buffer(base64.b64decode(summary)))
+
+
 def split_sidecar(table: pa.Table) -> tuple[pa.Table, pa.Table | None]:
     """Columns named ``__*`` are private (dedup hashes): they go to a sidecar file."""
     private = [n for n in table.column_names if n.startswith(layout.SIDECAR_PREFIX)]
