@@ -43,15 +43,30 @@ def main() -> None:
 
 @main.command()
 @click.argument("specs", nargs=-1, required=True, type=click.Path())
+@click.option(
+    "--cluster",
+    "cluster",
+    help="Also check that this Ray cluster (host:port, auto, ray://...) can place the actors.",
+)
 @friendly_errors
-def validate(specs: tuple[str, ...]) -> None:
+def validate(specs: tuple[str, ...], cluster: str | None) -> None:
     """Check job specs with the same preflight `run` does (sources, columns, templates,
     models, gates), without running anything; exit 2 on the first invalid one."""
     from synthfactory.spec import load_spec
     from synthfactory_flows.preflight import preflight
 
+    if cluster:
+        from synthfactory_workers.ray_runtime import connect
+
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+        connect(cluster)
     for path in specs:
         job = preflight(load_spec(path)).job
+        if cluster:
+            from synthfactory_workers.placement import check_placeable
+
+            for warning in check_placeable(job):
+                click.secho(f"warning: {path}: {warning}", fg="yellow", err=True)
         size = f"{job.rows} rows, {job.shard_count} shards" if job.rows else "rows derived"
         click.echo(f"ok: {path} ({job.modality}, {job.generator.kind}, {size} -> {job.output})")
 

@@ -38,6 +38,7 @@ from synthfactory_flows.progress import Progress, Snapshot
 from synthfactory_flows.select import ClassLabels, Selection, rewrite, select, trim
 from synthfactory_flows.tasks import prepare_generator, shard_task
 from synthfactory_workers.contract import Quotas, ShardTask
+from synthfactory_workers.placement import check_placeable
 from synthfactory_workers.pool import ActorPool
 from synthfactory_workers.ray_runtime import connect
 from synthfactory_workers.registry import generator_class
@@ -348,6 +349,8 @@ class ShardRunner:
     def _start(self) -> ActorPool:
         t0 = time.perf_counter()
         self.timings["ray_connect_seconds"] = connect(self.ray_address)
+        for warning in check_placeable(self.job):  # a named error now, not a pending actor
+            get_run_logger().warning(warning)
         t1 = time.perf_counter()
         artifacts = self.job.storage.artifacts or self.root.url("_artifacts")
         prepared = prepare_generator(self.job, artifacts)
