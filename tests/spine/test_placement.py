@@ -29,7 +29,7 @@ def test_what_fits_what_does_not_and_what_takes_turns() -> None:
     assert check_placeable(spec(num_gpus=1, actors=1), NODES) == []  # type: ignore[arg-type]
     [warning] = check_placeable(spec(num_gpus=1, actors=3), NODES)  # type: ignore[arg-type]
     assert "holds 1 of the 3 actors" in warning
-    with pytest.raises(ConfigError, match="GPU 2.*largest node has CPU 4, GPU 1"):
+    with pytest.raises(ConfigError, match=r"GPU 2.*largest node has CPU 4, GPU 1"):
         check_placeable(spec(num_gpus=2), NODES)  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="H100 1"):
         check_placeable(spec(custom_resources={"H100": 1}), NODES)  # type: ignore[arg-type]
