@@ -4,9 +4,12 @@ driver, before a flow run or an actor starts. A mistake is a named error with th
 from __future__ import annotations
 
 from dataclasses import dataclass
+from difflib import get_close_matches
 
 from synthfactory.errors import SpecError
 from synthfactory.metrics.evaluators import unknown_gates
+from synthfactory.metrics.evaluators.tabular import reference_uri
+from synthfactory.sources import read_table
 from synthfactory.spec import JobSpec
 from synthfactory_workers.registry import generator_class, with_derived_rows
 
@@ -30,6 +33,37 @@ def preflight(job: JobSpec) -> Checked:
             "the spec's gates cannot be checked:\n  " + "\n  ".join(problems),
             fix="name metrics as `synthfactory metrics --json` reports them (README: Metrics)",
         )
-    job = with_derived_rows(job)
+    problems += metric_columns(job)
+    if problems:
+        raise SpecError(
+            "the spec's metrics name columns the reference table lacks:\n  "
+            + "\n  ".join(problems),
+            fix="use the reference table's column names",
+        )
+    # the generator's checks first: a derived row count reads the columns they check
     fingerprints = generator_class(job).preflight(job)
-    return Checked(job, fingerprints)
+    return Checked(with_derived_rows(job), fingerprints)
+
+
+def metric_columns(job: JobSpec) -> list[str]:
+    """``metrics.target_column`` and ``sensitive_columns`` must be columns of the table the
+    metrics compare with (tabular jobs)."""
+    named = [("metrics.target_column", job.metrics.target_column)]
+    named += [
+        (f"metrics.sensitive_columns[{i}]", c) for i, c in enumerate(job.metrics.sensitive_columns)
+    ]
+    wanted = [(field, column) for field, column in named if column]
+    uri = reference_uri(job)
+    if job.modality != "tabular" or not wanted or not uri:
+        return []
+    columns = [str(c) for c in read_table(uri, job.storage).column_names]
+    return [
+        f"{field}: {column!r} is not a column of {uri}"
+        + (
+            f"; did you mean {close[0]!r}?"
+            if (close := get_close_matches(column, columns, 1))
+            else ""
+        )
+        for field, column in wanted
+        if column not in columns
+    ]
