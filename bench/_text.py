@@ -87,3 +87,38 @@ def generate_bare(
         for row in new.tolist():
             tokens += next((i for i, t in enumerate(row) if t in eos), len(row))
     return tokens, time.perf_counter() - started
+
+
+def bare_backend(job: Any) -> tuple[Any, list[Any]]:
+    """The platform's own backend, loaded in this process with the actor's thread count, and
+    the shard's requests built as the generator builds them (same prompts, one seed each)."""
+    import os
+
+    from synthfactory_workers.prompts import PromptSampler
+    from synthfactory_workers.text.backend import Request, open_backend
+    from synthfactory_workers.text.generator import row_seed
+    from synthfactory_workers.threads import limit_torch_threads
+
+    os.environ["SYNTHFACTORY_TORCH_THREADS"] = str(job.resources.math_threads or 1)
+    limit_torch_threads()
+    backend = open_backend(job.generator)
+    backend.load()
+    sampler = PromptSampler(job.generator.prompt)
+    requests = [
+        Request([{"role": "user", "content": sampler.render(i, 1).text}], row_seed(1, i, 0, 0))
+        for i in range(job.rows)
+    ]
+    return backend, requests
+
+
+def generate_backend(backend: Any, requests: list[Any], batch_size: int) -> tuple[int, float]:
+    """(generated tokens, seconds) of the backend called bare, in this process."""
+    started = time.perf_counter()
+    completions = backend.generate(requests, batch_size)
+    return sum(c.completion_tokens for c in completions), time.perf_counter() - started
+
+
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
