@@ -96,6 +96,22 @@ SLOW_FIXTURES = {
 }
 #: folders whose every test needs a cluster, a browser, a GPU or a server process
 SLOW_FOLDERS = {"cluster", "operate", "gpu"}
+#: modules that load a model (SmolLM2, diffusion, a reference LM) or run the CLI end to end
+SLOW_MODULES = {
+    "text/test_text_generator.py",
+    "image/test_image_generator.py",
+    "metrics/test_perplexity.py",
+    "tabular/test_neural.py",
+    "spine/test_crash_resume.py",
+    "spine/test_s3_settings.py",
+}
+#: single tests of that kind in otherwise quick modules
+SLOW_TESTS = {
+    "test_quickstart_command",
+    "test_counterfactual_with_smollm2",
+}
+#: parameters that train a neural synthesizer (seconds of torch each)
+SLOW_PARAMETERS = ("[ctgan]", "[tvae]")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -106,7 +122,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         folder = Path(str(item.path)).relative_to(root).parts[0]
         fixtures = set(getattr(item, "fixturenames", ()))
-        if folder in SLOW_FOLDERS or fixtures & SLOW_FIXTURES:
+        module = Path(str(item.path)).relative_to(root).as_posix()
+        name = getattr(item, "originalname", item.name)
+        if (
+            folder in SLOW_FOLDERS
+            or fixtures & SLOW_FIXTURES
+            or module in SLOW_MODULES
+            or name in SLOW_TESTS
+            or item.name.endswith(SLOW_PARAMETERS)
+        ):
             item.add_marker(pytest.mark.slow)
 
 
