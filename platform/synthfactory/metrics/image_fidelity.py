@@ -5,7 +5,7 @@ Pure maths on embedding matrices (numpy and scipy); the encoders run in the work
 (``synthfactory_workers.metrics.image_embeddings``).
 
 Fréchet distance: each set of embeddings is summarised by its mean and covariance and
-d² = |μ1 − μ2|² + Tr(Σ1 + Σ2 − 2(Σ1Σ2)^½), as in FID (Heusel et al. 2017) and the
+d² = |μ1 - μ2|² + Tr(Σ1 + Σ2 - 2(Σ1Σ2)^½), as in FID (Heusel et al. 2017) and the
 pytorch-fid reference implementation. On Inception-v3 pool features that is FID; on any
 other encoder it is the same formula on that encoder's features, and its numbers are not
 comparable with published FIDs. It is biased upwards at small sample sizes (the more so
@@ -17,6 +17,7 @@ CLIP score (Hessel et al. 2021, with w = 100 as in torchmetrics): the mean over 
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -38,7 +39,7 @@ def mean_and_covariance(embeddings: Any) -> tuple[np.ndarray, np.ndarray]:
 def frechet_distance_from_moments(
     mu1: Any, sigma1: Any, mu2: Any, sigma2: Any, eps: float = EPS
 ) -> float:
-    """d² = |μ1 − μ2|² + Tr(Σ1 + Σ2 − 2(Σ1Σ2)^½) of two Gaussians.
+    """d² = |μ1 - μ2|² + Tr(Σ1 + Σ2 - 2(Σ1Σ2)^½) of two Gaussians.
 
     As in pytorch-fid: when the square root of Σ1Σ2 is not finite, ``eps`` is added to both
     diagonals; a complex result whose diagonal has imaginary parts within
@@ -56,7 +57,8 @@ def frechet_distance_from_moments(
     diff = mu1 - mu2
 
     def root(a: np.ndarray, b: np.ndarray) -> np.ndarray | None:
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", linalg.LinAlgWarning)  # singular: checked below
             covmean = np.asarray(linalg.sqrtm(a @ b))
         if not np.isfinite(covmean).all():
             return None
