@@ -118,8 +118,8 @@ def clip_scores(image_embeddings: Any, text_embeddings: Any, w: float = 100.0) -
 def clip_score(image_embeddings: Any, text_embeddings: Any, w: float = 100.0) -> dict[str, Any]:
     """{"mean", "std", "min", "max", "images_scored"} of the CLIP scores of image/prompt
     pairs (row i of each matrix is one pair); values are None when there are none."""
-    scores = clip_scores(image_embeddings, text_embeddings, w) if len(image_embeddings) else []
-    n = len(scores)
+    n = len(image_embeddings)
+    scores = clip_scores(image_embeddings, text_embeddings, w) if n else np.zeros(0)
     stats = (
         {
             "mean": float(np.mean(scores)),

@@ -194,9 +194,10 @@ def _load_text(encoder: str, device: str) -> tuple[Any, Any, int] | str:
             text = config.text_config
             text.projection_dim = config.projection_dim
             tokenizer = AutoTokenizer.from_pretrained(encoder)
-            model, info = CLIPTextModelWithProjection.from_pretrained(
+            pair: Any = CLIPTextModelWithProjection.from_pretrained(
                 encoder, config=text, output_loading_info=True
             )
+            model, info = pair
             _check_weights(encoder, info, ignore=None)
             limit = min(int(tokenizer.model_max_length), int(text.max_position_embeddings))
             loaded = (model.to(device).eval(), tokenizer, limit)
