@@ -8,7 +8,10 @@ other model is read with ``AutoModel`` and embeds to, in order of preference, it
 (only when the checkpoint holds trained pooler weights) or the mean of
 ``last_hidden_state`` over tokens. Embeddings are L2-normalised and compared by cosine.
 Encoders run in fp32 (so near-duplicate similarities stay precise) and are kept per
-(encoder, device) in this process.
+(encoder, device) in this process. The Fréchet distance to the reference images is
+computed on the raw (un-normalised) embeddings. A full CLIP checkpoint's text tower
+(``CLIPTextModelWithProjection`` and the folder's tokenizer) embeds prompts for the CLIP
+score.
 """
 
 from __future__ import annotations
