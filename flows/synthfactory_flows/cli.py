@@ -385,7 +385,11 @@ def serve(
 @click.option("--target", help="Target column for utility and fairness metrics (tables).")
 @click.option("--sensitive", multiple=True, help="Sensitive column for bias metrics (tables).")
 @click.option("--perplexity-model", help="Reference LM for text perplexity.")
-@click.option("--image-encoder", help="Image encoder for embedding diversity.")
+@click.option(
+    "--image-encoder",
+    help="Image encoder for embedding diversity and Frechet distance (a full CLIP model: also "
+    "CLIP score).",
+)
 @click.option("--ray-address", envvar="RAY_ADDRESS", help="Ray cluster to use (default: local).")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole report as JSON.")
 @friendly_errors

@@ -27,3 +27,33 @@ def tiny_clip(folder: Path) -> str:
         size={"shortest_edge": SIZE}, crop_size={"height": SIZE, "width": SIZE}
     )
     return save(folder, CLIPVisionModelWithProjection(config), processor)
+
+
+def tiny_full_clip(folder: Path) -> str:
+    """A full CLIP checkpoint (vision and text towers with projections) with a tokenizer
+    of a small character-level vocabulary, as a model folder."""
+    import importlib.util
+
+    import torch
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
+
+    path = Path(__file__).resolve().parents[1] / "image" / "tiny_pipelines.py"
+    spec = importlib.util.spec_from_file_location("tiny_pipelines", path)
+    assert spec and spec.loader
+    pipelines = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(pipelines)
+    tokenizer: Any = pipelines.clip_tokenizer(folder / "_vocab")
+    text = {**TINY, "num_attention_heads": 4, "vocab_size": len(tokenizer)}
+    text.update(
+        max_position_embeddings=77,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(3)
+    config = CLIPConfig(text_config=text, vision_config=TINY_VISION, projection_dim=16)
+    processor = CLIPImageProcessor(
+        size={"shortest_edge": SIZE}, crop_size={"height": SIZE, "width": SIZE}
+    )
+    tokenizer.save_pretrained(folder)
+    return save(folder, CLIPModel(config).eval(), processor)

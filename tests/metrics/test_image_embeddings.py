@@ -19,7 +19,7 @@ from PIL import Image
 from synthfactory.errors import ConfigError
 from synthfactory_workers.metrics.image_embeddings import embed_images, image_embedding_diversity
 
-from .encoders import SIZE, TINY, TINY_VISION, save, tiny_clip
+from .encoders import SIZE, TINY, TINY_VISION, save, tiny_clip, tiny_full_clip
 
 
 def encode(pixels: np.ndarray, fmt: str = "PNG") -> bytes:
@@ -199,3 +199,131 @@ def test_importing_the_module_does_not_import_torch() -> None:
         "assert 'torch' not in sys.modules and 'transformers' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.fixture(scope="module")
+def full_clip_folder(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return tiny_full_clip(tmp_path_factory.mktemp("clip-full"))
+
+
+def image_job(encoder: str | None) -> object:
+    from synthfactory.spec import load_spec
+
+    return load_spec(
+        {
+            "name": "pics",
+            "modality": "image",
+            "rows": 8,
+            "output": "/tmp/unused",
+            "generator": {
+                "kind": "python",
+                "factory": "synthfactory_workers.testing:SequenceGenerator",
+            },
+            "metrics": {"image_encoder": encoder, "model_sample": 10, "seed": 2},
+        }
+    )
+
+
+def by_hand(folder: str, images: list[bytes], prompts: list[str]) -> tuple[np.ndarray, ...]:
+    """Raw CLIP image features of ``images`` and text features of ``prompts``, straight
+    from CLIPModel (not through the code under test)."""
+    import torch
+    from transformers import AutoTokenizer, CLIPImageProcessor, CLIPModel
+
+    model = CLIPModel.from_pretrained(folder).eval()
+    processor = CLIPImageProcessor.from_pretrained(folder)
+    pixels = processor(
+        images=[Image.open(io.BytesIO(b)).convert("RGB") for b in images], return_tensors="pt"
+    )["pixel_values"]
+
+    def tensor(out: object) -> np.ndarray:
+        if not isinstance(out, torch.Tensor):  # transformers 5 returns an output object
+            out = out.pooler_output  # type: ignore[attr-defined]
+        return out.numpy().astype(np.float64)  # type: ignore[union-attr]
+
+    with torch.inference_mode():
+        image = tensor(model.get_image_features(pixel_values=pixels))
+        text = np.zeros((0, 16))
+        if prompts:
+            tokenizer = AutoTokenizer.from_pretrained(folder)
+            tokens = tokenizer(prompts, padding=True, return_tensors="pt")
+            text = tensor(model.get_text_features(**tokens))
+    return image, text
+
+
+def test_frechet_distance_and_clip_score_through_model_metrics(full_clip_folder: str) -> None:
+    import pandas as pd
+
+    from synthfactory.metrics.evaluators import evaluator_class
+    from synthfactory.metrics.image_fidelity import frechet_distance
+    from synthfactory.metrics.report import flatten
+    from synthfactory_workers.metrics.tasks import model_metrics
+
+    images = varied_images()
+    generated, reference = images[:6], images[4:]
+    prompts = ["a red square", "blue", None, "a noisy picture of a cat", "", "checkerboard"]
+    sample = pd.DataFrame(
+        {"image": [{"bytes": b, "path": None} for b in generated], "prompt": prompts}
+    )
+    job = image_job(full_clip_folder)
+    out = model_metrics(job, sample, reference, "cpu")  # type: ignore[arg-type]
+
+    embedding = out["embedding"]
+    assert embedding["encoder"] == full_clip_folder and embedding["embedding_dim"] == 16
+    assert embedding["images_scored"] == 6 and embedding["reference_images_scored"] == 6
+    raw, _ = by_hand(full_clip_folder, images, [])
+    expected = frechet_distance(raw[:6], raw[4:])
+    assert embedding["frechet_distance"] == pytest.approx(expected, rel=1e-4)
+    assert embedding["frechet_distance"] > 0.01  # different images, different moments
+    assert 0 < embedding["diversity"] <= 2  # the diversity part is unchanged
+    same = model_metrics(job, sample, generated, "cpu")  # type: ignore[arg-type]
+    assert same["embedding"]["frechet_distance"] == pytest.approx(0.0, abs=1e-4)
+    assert same["embedding"]["nearest_reference_max"] == pytest.approx(1.0, abs=1e-5)
+
+    clip = out["clip_score"]
+    kept = [0, 1, 3, 5]  # rows with a (non-empty) prompt
+    image, text = by_hand(
+        full_clip_folder, [generated[i] for i in kept], [prompts[i] for i in kept]
+    )
+    cos = (image * text).sum(1) / np.linalg.norm(image, axis=1) / np.linalg.norm(text, axis=1)
+    assert clip["images_scored"] == 4 and clip["images_without_prompt"] == 2
+    assert clip["mean"] == pytest.approx(np.mean(100 * np.maximum(cos, 0)), abs=1e-3)
+    assert clip["min"] <= clip["mean"] <= clip["max"] <= 100
+
+    # every number the evaluator reports from these results is a declared name
+    cls = evaluator_class("image")
+    evaluator = cls(job, ["image", "prompt"], {0: 6})  # type: ignore[arg-type]
+    summary = evaluator.summary()
+    merged = type(summary).merge([summary.partial(sample, 0)])
+    assert list(merged["sample"].columns) == ["image", "prompt"]
+    report = evaluator.report(merged, out)
+    names = [name for name, _ in flatten(report)]
+    assert "quality.embedding.frechet_distance" in names and "quality.clip_score.mean" in names
+    assert [n for n in names if not cls.knows(n)] == []
+
+
+def test_clip_score_not_applicable(clip_folder: str, full_clip_folder: str) -> None:
+    import pandas as pd
+
+    from synthfactory_workers.metrics.tasks import model_metrics
+
+    images = [{"bytes": b, "path": None} for b in varied_images()[:3]]
+    with_prompts = pd.DataFrame({"image": images, "prompt": ["a", "b", "c"]})
+    vision_only = model_metrics(image_job(clip_folder), with_prompts, None, "cpu")  # type: ignore[arg-type]
+    assert "no CLIP text tower" in vision_only["clip_score"]["not_applicable"]
+    assert "frechet_distance" not in vision_only["embedding"]  # no reference images
+    no_column = model_metrics(
+        image_job(full_clip_folder),  # type: ignore[arg-type]
+        pd.DataFrame({"image": images}),
+        None,
+        "cpu",
+    )
+    assert no_column["clip_score"] == {"not_applicable": "the rows have no prompt column"}
+    empty = with_prompts.assign(prompt=[None, "", " "])
+    none = model_metrics(image_job(full_clip_folder), empty, None, "cpu")  # type: ignore[arg-type]
+    assert none["clip_score"] == {"not_applicable": "no row has a prompt"}
+    unset = model_metrics(image_job(None), with_prompts, None, "cpu")  # type: ignore[arg-type]
+    assert "set metrics.image_encoder" in unset["clip_score"]["not_applicable"]
+    one = model_metrics(image_job(full_clip_folder), with_prompts, [images[0]["bytes"]], "cpu")  # type: ignore[arg-type]
+    assert one["embedding"]["frechet_distance"] is None
+    assert "at least 2" in one["embedding"]["frechet_not_applicable"]

@@ -57,6 +57,9 @@ IMAGE_MEANINGS = {
     "quality.sharpness.mean": "mean variance of the Laplacian (higher = sharper)",
     "quality.embedding.diversity": "mean pairwise cosine distance of image-encoder embeddings",
     "quality.embedding.similarity_to_reference": "mean best cosine similarity to a reference",
+    "quality.embedding.frechet_distance": "Frechet distance to the reference images on the "
+    "image encoder's features (FID only if that encoder is Inception-v3)",
+    "quality.clip_score.mean": "mean CLIPScore of images vs their prompts: 100*max(cos, 0)",
 }
 MEANINGS = {"tabular": TABULAR_MEANINGS, "text": TEXT_MEANINGS, "image": IMAGE_MEANINGS}
 

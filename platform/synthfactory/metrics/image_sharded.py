@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
 #: images sharing one slice value beyond this are compared only with their sorted neighbours
 MAX_BUCKET = 2048
+#: the columns the model-based metrics read from the sample (the prompt for CLIP score)
+SAMPLE_COLUMNS = ("image", "prompt")
 
 
 def image_bytes(value: Any) -> bytes:
@@ -64,7 +66,12 @@ class ImageSummary:
             "blank": blank,
             "stats": stats,
             "hashes": hashes,
-            "sample": take(df[["image"]], self.quota.get(shard, len(df)), self.seed, shard),
+            "sample": take(
+                df[[c for c in SAMPLE_COLUMNS if c in df.columns]],
+                self.quota.get(shard, len(df)),
+                self.seed,
+                shard,
+            ),
         }
 
     @staticmethod

@@ -110,8 +110,10 @@ class MetricsConfig(Strict):
     )
     image_encoder: str | None = Field(
         None,
-        description="Image encoder for embedding diversity (a CLIP model or any transformers "
-        "vision model: Hugging Face id or local folder).",
+        description="Image encoder for embedding diversity and the Frechet distance to the "
+        "reference images (a CLIP model or any transformers vision model: Hugging Face id or "
+        "local folder); a full CLIP checkpoint (vision and text towers) also gives the CLIP "
+        "score of images against their prompts.",
     )
     groups: dict[str, list[str]] = Field(
         default_factory=dict,

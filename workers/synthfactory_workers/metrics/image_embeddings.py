@@ -8,7 +8,10 @@ other model is read with ``AutoModel`` and embeds to, in order of preference, it
 (only when the checkpoint holds trained pooler weights) or the mean of
 ``last_hidden_state`` over tokens. Embeddings are L2-normalised and compared by cosine.
 Encoders run in fp32 (so near-duplicate similarities stay precise) and are kept per
-(encoder, device) in this process.
+(encoder, device) in this process. The Fréchet distance to the reference images is
+computed on the raw (un-normalised) embeddings. A full CLIP checkpoint's text tower
+(``CLIPTextModelWithProjection`` and the folder's tokenizer) embeds prompts for the CLIP
+score.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ CLIP_TYPES = ("clip", "clip_vision_model")
 
 # (encoder as given, resolved device) -> (model, image processor, how to read an embedding)
 _LOADED: dict[tuple[str, str], tuple[Any, Any, str]] = {}
+# (encoder, device) -> (CLIP text model, tokenizer, max tokens), or why there is none
+_TEXT_LOADED: dict[tuple[str, str], tuple[Any, Any, int] | str] = {}
 
 
 def _check_path(encoder: str) -> None:
@@ -128,9 +133,15 @@ def _decode(images: list[bytes], first: int, what: str) -> list[Any]:
 
 
 def embed_images(
-    images: list[bytes], encoder: str, device: str = "auto", batch_size: int = 32, what: str = ""
+    images: list[bytes],
+    encoder: str,
+    device: str = "auto",
+    batch_size: int = 32,
+    what: str = "",
+    normalize: bool = True,
 ) -> Any:
-    """L2-normalised embeddings, a float64 numpy array of shape (len(images), dim)."""
+    """Embeddings, a float64 numpy array of shape (len(images), dim): L2-normalised, or
+    the encoder's raw output with ``normalize=False`` (what the Fréchet distance uses)."""
     import numpy as np
     import torch
 
@@ -149,8 +160,84 @@ def embed_images(
     if not chunks:
         return np.zeros((0, 0))
     vectors = np.concatenate(chunks)
+    return _normalized(vectors) if normalize else vectors
+
+
+def _normalized(vectors: Any) -> Any:
+    import numpy as np
+
+    if vectors.size == 0:
+        return vectors
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return vectors / np.maximum(norms, 1e-12)
+
+
+def _load_text(encoder: str, device: str) -> tuple[Any, Any, int] | str:
+    """A full CLIP checkpoint's text tower (with its projection) and tokenizer, with the
+    longest prompt it reads in tokens; or why there is none."""
+    key = (encoder, device)
+    if key in _TEXT_LOADED:
+        return _TEXT_LOADED[key]
+    _check_path(encoder)
+    from transformers import AutoConfig, AutoTokenizer, CLIPTextModelWithProjection
+
+    config = AutoConfig.from_pretrained(encoder)
+    if config.model_type != "clip":
+        why = (
+            "a CLIP vision-only checkpoint"
+            if config.model_type in CLIP_TYPES
+            else f"a {config.model_type} model, not CLIP"
+        )
+        loaded: tuple[Any, Any, int] | str = (
+            f"image encoder {encoder} has no CLIP text tower ({why}); "
+            "set metrics.image_encoder to a full CLIP checkpoint"
+        )
+    else:
+        try:
+            text = config.text_config
+            text.projection_dim = config.projection_dim
+            tokenizer = AutoTokenizer.from_pretrained(encoder)
+            pair: Any = CLIPTextModelWithProjection.from_pretrained(
+                encoder, config=text, output_loading_info=True
+            )
+            model, info = pair
+            _check_weights(encoder, info, ignore=None)
+            limit = min(int(tokenizer.model_max_length), int(text.max_position_embeddings))
+            loaded = (model.to(device).eval(), tokenizer, limit)
+        except (OSError, ValueError, KeyError, TypeError, ConfigError) as exc:
+            loaded = f"cannot load the text tower of {encoder}: {exc}"
+    _TEXT_LOADED[key] = loaded
+    return loaded
+
+
+def embed_prompts(
+    prompts: list[str], encoder: str, device: str = "auto", batch_size: int = 32
+) -> Any:
+    """L2-normalised CLIP text embeddings (projected ``text_embeds``) of ``prompts``, a
+    float64 array (len(prompts), dim); prompts longer than the text tower reads are cut."""
+    import numpy as np
+    import torch
+
+    resolved = resolve_device(device)
+    loaded = _load_text(encoder, resolved)
+    if isinstance(loaded, str):
+        raise ConfigError(loaded, fix="pass a full CLIP checkpoint (vision and text towers)")
+    model, tokenizer, limit = loaded
+    chunks = []
+    with torch.inference_mode():
+        for start in range(0, len(prompts), batch_size):
+            tokens = tokenizer(
+                prompts[start : start + batch_size],
+                padding=True,
+                truncation=True,
+                max_length=limit,
+                return_tensors="pt",
+            ).to(resolved)
+            output = model(input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"])
+            chunks.append(output.text_embeds.float().cpu().numpy().astype(np.float64))
+    if not chunks:
+        return np.zeros((0, 0))
+    return _normalized(np.concatenate(chunks))
 
 
 def image_embedding_diversity(
@@ -171,15 +258,27 @@ def image_embedding_diversity(
     reference image) and "nearest_reference_max" (the highest such similarity: near 1 hints
     at a memorised training image). Values are None when there is nothing to compare.
     """
-    import numpy as np
+    _check_sizes(batch_size, max_pairs)
+    vectors = embed_images(images, encoder, device, batch_size, "generated")
+    refs = None
+    if reference is not None:
+        refs = embed_images(reference, encoder, device, batch_size, "reference")
+    return {"encoder": encoder, **_diversity(vectors, refs, seed, max_pairs)}
 
+
+def _check_sizes(batch_size: int, max_pairs: int) -> None:
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if max_pairs < 1:
         raise ValueError(f"max_pairs must be >= 1, got {max_pairs}")
-    vectors = embed_images(images, encoder, device, batch_size, "generated")
-    n = len(images)
-    result: dict[str, Any] = {"encoder": encoder, "images_scored": n}
+
+
+def _diversity(vectors: Any, reference: Any, seed: int, max_pairs: int) -> dict[str, Any]:
+    """The diversity part of ``image_embedding_diversity`` from L2-normalised embeddings."""
+    import numpy as np
+
+    n = len(vectors)
+    result: dict[str, Any] = {"images_scored": n}
 
     total = n * (n - 1) // 2
     if total == 0:
@@ -195,9 +294,7 @@ def image_embedding_diversity(
         result.update(diversity=_mean_distance(vectors, left, right), pairs=max_pairs)
 
     if reference is not None:
-        best = _best_similarity(
-            vectors, embed_images(reference, encoder, device, batch_size, "reference")
-        )
+        best = _best_similarity(vectors, reference)
         if best is None:
             result.update(similarity_to_reference=None, nearest_reference_max=None)
         else:
@@ -205,6 +302,57 @@ def image_embedding_diversity(
                 similarity_to_reference=float(best.mean()), nearest_reference_max=float(best.max())
             )
     return result
+
+
+def image_embedding_metrics(
+    images: list[bytes],
+    encoder: str,
+    device: str = "auto",
+    batch_size: int = 32,
+    reference: list[bytes] | None = None,
+    prompts: list[str | None] | None = None,
+    seed: int = 0,
+    max_pairs: int = 20000,
+) -> dict[str, Any]:
+    """Every encoder metric of ``images``, each image and reference image encoded once.
+
+    Returns {"embedding": what ``image_embedding_diversity`` returns plus, with
+    ``reference``, "frechet_distance" (the Fréchet distance between the raw embeddings of
+    the images and of the reference images, see ``synthfactory.metrics.image_fidelity``),
+    "reference_images_scored" and "embedding_dim"; "clip_score": {"mean", "std", "min",
+    "max", "images_scored", "images_without_prompt"} of 100 * max(cos(image, prompt), 0)
+    over the images whose row has a prompt (``prompts[i]`` is image i's), or
+    {"not_applicable": why} when the encoder has no CLIP text tower or no row has one}.
+    """
+    from synthfactory.metrics.image_fidelity import clip_score, frechet_report
+
+    _check_sizes(batch_size, max_pairs)
+    raw = embed_images(images, encoder, device, batch_size, "generated", normalize=False)
+    vectors = _normalized(raw)
+    raw_refs = refs = None
+    if reference is not None:
+        raw_refs = embed_images(reference, encoder, device, batch_size, "reference", False)
+        refs = _normalized(raw_refs)
+    embedding = {"encoder": encoder, **_diversity(vectors, refs, seed, max_pairs)}
+    if raw_refs is not None:
+        embedding.update(frechet_report(raw, raw_refs))
+        embedding["embedding_dim"] = int(raw.shape[1]) if raw.size else None
+
+    scored = [i for i, p in enumerate(prompts or []) if isinstance(p, str) and p.strip()]
+    clip: dict[str, Any]
+    if prompts is None:
+        clip = {"not_applicable": "the rows have no prompt column"}
+    elif not scored:
+        clip = {"not_applicable": "no row has a prompt"}
+    else:
+        text = _load_text(encoder, resolve_device(device))
+        if isinstance(text, str):
+            clip = {"not_applicable": text}
+        else:
+            texts = embed_prompts([str(prompts[i]) for i in scored], encoder, device, batch_size)
+            clip = clip_score(vectors[scored], texts)
+            clip["images_without_prompt"] = len(images) - len(scored)
+    return {"embedding": embedding, "clip_score": clip}
 
 
 def _mean_distance(vectors: Any, left: Any, right: Any, chunk: int = 4096) -> float:

@@ -33,8 +33,9 @@ def model_metrics(
     reference: list[Any] | None,
     device_hint: str,
 ) -> dict[str, Any]:
-    """Embedding, perplexity and counterfactual metrics (text) or encoder diversity (image)
-    on the seeded sample; each part says why when it cannot be computed."""
+    """Embedding, perplexity and counterfactual metrics (text) or encoder diversity,
+    Fréchet distance to the reference images and CLIP score (image) on the seeded sample;
+    each part says why when it cannot be computed."""
     import os
 
     if os.environ.get("SYNTHFACTORY_TORCH_THREADS"):  # the job's math_threads, as in actors
@@ -67,17 +68,26 @@ def model_metrics(
     elif job.modality == "image":
         if config.image_encoder:
             from synthfactory.metrics.image_sharded import image_bytes
-            from synthfactory_workers.metrics.image_embeddings import image_embedding_diversity
+            from synthfactory_workers.metrics.image_embeddings import image_embedding_metrics
 
-            out["embedding"] = image_embedding_diversity(
-                [image_bytes(v) for v in sample["image"]],
-                config.image_encoder,
-                device=device_hint,
-                reference=reference,
-                seed=config.seed,
+            prompts = None
+            if "prompt" in sample.columns:
+                prompts = [p if isinstance(p, str) else None for p in sample["prompt"]]
+            out.update(
+                image_embedding_metrics(
+                    [image_bytes(v) for v in sample["image"]],
+                    config.image_encoder,
+                    device=device_hint,
+                    reference=reference,
+                    prompts=prompts,
+                    seed=config.seed,
+                )
             )
         else:
             out["embedding"] = {"not_applicable": "set metrics.image_encoder"}
+            out["clip_score"] = {
+                "not_applicable": "set metrics.image_encoder to a CLIP model (vision and text)"
+            }
     return out
 
 

@@ -1,5 +1,6 @@
 """Image metrics: blank and near-duplicate rates (pHash), brightness, contrast and
-sharpness over every image; encoder-embedding diversity on a sample."""
+sharpness over every image; encoder-embedding diversity, Fréchet distance to the reference
+images and CLIP score (images against their prompts) on a sample."""
 
 from __future__ import annotations
 
@@ -28,7 +29,10 @@ class ImageEvaluator(Evaluator):
         "quality.formats.*",
         "quality.embedding.diversity",
         "quality.embedding.similarity_to_reference",
+        "quality.embedding.frechet_distance",
         "quality.embedding.*",
+        "quality.clip_score.mean",
+        "quality.clip_score.*",
         "rows_scored",
     )
 
@@ -51,6 +55,9 @@ class ImageEvaluator(Evaluator):
             "bias": {"not_applicable": "no image bias metric is defined yet"},
         }
         report["quality"]["embedding"] = models["embedding"]
+        report["quality"]["clip_score"] = models.get(
+            "clip_score", {"not_applicable": "not computed by the model task"}
+        )
         report["rows_scored"] = merged["rows"]
         return report
 
