@@ -9,7 +9,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pytest
 
 from synthfactory.metrics import holdout
 from synthfactory.metrics.evaluators.tabular import TabularEvaluator

@@ -226,12 +226,11 @@ class Memoriser:
     def load(self) -> None:
         from synthfactory.metrics import holdout
         from synthfactory.sources import read_table
-        from synthfactory.spec.model import MetricsConfig
 
         table = read_table(self.source)
-        config = MetricsConfig(holdout=self.holdout, seed=self.seed)
-        split = holdout.for_config(table.to_pandas(), config, self.stratify)
-        self.train = table.take(split.train)
+        fraction = holdout.resolve_fraction(self.holdout, table.num_rows)
+        train, _ = holdout.split(table.to_pandas(), fraction, self.seed, self.stratify)
+        self.train = table.take(train)
 
     def generate(self, shard: ShardTask) -> pa.Table:
         import numpy as np

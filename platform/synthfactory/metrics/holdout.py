@@ -79,7 +79,7 @@ def split(
     held = np.zeros(n, dtype=bool)
     for group in np.unique(groups):
         members = everything[groups == group]
-        take = min(int(round(fraction * len(members))), len(members) - 1)
+        take = min(round(fraction * len(members)), len(members) - 1)
         if take > 0:
             held[members[np.argsort(keys[members], kind="stable")[:take]]] = True
     return everything[~held], everything[held]

@@ -160,7 +160,8 @@ def augmentation_lift(
     if min(len(real), len(test)) < 2 or not len(synthetic):
         return {"not_applicable": "needs labelled training, holdout and synthetic rows"}
     columns = [c for c in train.columns if c != target and c in synthetic.columns]
-    both = pd.concat([real[columns + [target]], synthetic[columns + [target]]], ignore_index=True)
+    keep = [*columns, target]
+    both = pd.concat([real[keep], synthetic[keep]], ignore_index=True)
     x_real, x_both, x_test = _features([real, both, test], columns)
     rows = {"real_train": len(real), "synthetic": len(synthetic), "holdout": len(test)}
     if _is_class(real[target]):
