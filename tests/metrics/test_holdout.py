@@ -252,3 +252,47 @@ def test_no_holdout_reports_privacy_and_utility_not_applicable(tmp_path: Path) -
     assert "metrics.holdout is 0" in report["utility"]["not_applicable"]
     (gate,) = evaluate({"privacy.dcr_ratio": ">= 0.8"}, report)
     assert not gate["passed"] and "metrics.holdout is 0" in gate["reason"]
+
+
+def test_a_balancing_job_reports_per_class_recall_before_and_after(tmp_path: Path) -> None:
+    """augment.balance, combined: the copula fits the training rows only (stratified by the
+    balanced label, so every class can still be generated), every source row is written,
+    and the lift reports each class's recall without and with the synthetic rows."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(50, 10, 300)
+    table = pd.DataFrame(
+        {
+            "amount": np.round(x * 3 + rng.normal(0, 5, 300), 2),
+            "score": x,
+            "plan": rng.choice(["basic", "pro", "team"], 300, p=[0.6, 0.3, 0.1]),
+            "active": rng.random(300) < 0.7,
+        }
+    )
+    source = tmp_path / "source.parquet"
+    table.to_parquet(source, index=False)
+    job = load_spec(
+        {
+            "name": "balanced",
+            "modality": "tabular",
+            "shard_rows": 500,
+            "output": str(tmp_path / "out"),
+            "generator": {
+                "kind": "gaussian_copula",
+                "source": str(source),
+                "augment": {"balance": "plan", "combined": True},
+            },
+        }
+    )
+    job = job.model_copy(update={"rows": generator_class(job).derived_rows(job)})
+    report, tables = run_locally(job, tmp_path)
+    flags = pa.concat_tables(tables)["is_synthetic"].to_pylist()
+    assert flags.count(False) == 300, "every source row, train and holdout, is in the output"
+    split = report["privacy"]["split"]
+    assert split["stratified_by"] == "plan" and split["holdout"] == 60
+    assert report["_prepared"]["split"] == split
+    lift = report["utility"]["augmentation_lift"]
+    assert report["utility"]["target"] == "plan"
+    assert set(lift["per_class_recall"]) == {"basic", "pro", "team"}
+    for side in ("real_only", "real_plus_synthetic"):
+        assert set(lift[side]["per_class_recall"]) == {"basic", "pro", "team"}
+    assert report["rows_scored"] == len(flags) - 300
