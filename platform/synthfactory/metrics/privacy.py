@@ -150,6 +150,7 @@ def membership_inference(
         return {"not_applicable": "needs training rows, holdout rows and synthetic rows"}
     import pandas as pd
 
+    train, holdout, synthetic = (f.reset_index(drop=True) for f in (train, holdout, synthetic))
     enc = encoder or Encoder(pd.concat([train, holdout], ignore_index=True))
     members, others = _sample(train, n, rng), _sample(holdout, n, rng)
     ref = enc.encode(_sample(synthetic, sample, rng))
@@ -177,6 +178,7 @@ def privacy_report(
     import pandas as pd
 
     rng = np.random.default_rng(seed)
+    train, holdout, synthetic = (f.reset_index(drop=True) for f in (train, holdout, synthetic))
     report: dict[str, Any] = {"exact_copy_rate": exact_copy_rate(train, synthetic)}
     if len(train) < 2 or not len(holdout) or not len(synthetic):
         report["not_applicable"] = "needs at least 2 training, 1 holdout and 1 synthetic row"
