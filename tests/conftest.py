@@ -109,6 +109,9 @@ SLOW_MODULES = {
 SLOW_TESTS = {
     "test_quickstart_command",
     "test_counterfactual_with_smollm2",
+    "test_penguins_copula_with_a_true_holdout_is_no_closer_than_unseen_rows",
+    "test_a_balancing_job_reports_per_class_recall_before_and_after",
+    "test_a_memorising_generator_fails_the_privacy_gates",
 }
 #: parameters that train a neural synthesizer (seconds of torch each)
 SLOW_PARAMETERS = ("[ctgan]", "[tvae]")

@@ -32,14 +32,32 @@ def test_penguins_with_metrics_card_and_passing_gates(tmp_path: Path) -> None:
             "source": str(ROOT / "examples/data/penguins.csv"),
         },
         "metrics": {"target_column": "species", "sensitive_columns": ["sex"]},
-        "gates": {"quality.overall": ">= 0.7", "privacy.exact_copy_rate": "<= 0.05"},
+        "gates": {
+            "quality.overall": ">= 0.7",
+            "privacy.exact_copy_rate": "<= 0.05",
+            "privacy.membership_inference_auc": "<= 0.7",
+        },
         "resources": {"actors": 2, "num_cpus": 0.5},
     }
     result = run_job(spec)
     ds = open_dataset(result["uri"])
     assert ds.manifest.status == "published" and ds.manifest.metrics == "metrics.json"
-    assert all(g["passed"] for g in ds.manifest.gates) and len(ds.manifest.gates) == 2
+    assert all(g["passed"] for g in ds.manifest.gates) and len(ds.manifest.gates) == 3
     report = json.loads(ds.store.get_bytes("metrics.json"))
+    # the copula never saw the 69 held-out penguins (stratified by the target)
+    assert report["privacy"]["split"] == {
+        "train": 275,
+        "holdout": 69,
+        "fraction": 0.2,
+        "seed": 0,
+        "stratified_by": "species",
+    }
+    assert report["privacy"]["dcr_ratio"] >= 1.0
+    assert set(report["utility"]["augmentation_lift"]["per_class_recall"]) == {
+        "Adelie",
+        "Chinstrap",
+        "Gentoo",
+    }
     assert 0.7 <= report["quality"]["overall"] <= 1.0
     assert report["quality"]["columns"]["species"]["metric"] == "TVComplement"
     assert report["quality"]["columns"]["body_mass_g"]["metric"] == "KSComplement"
@@ -115,3 +133,36 @@ def test_biased_dataset_trips_the_parity_gate_and_is_quarantined(tmp_path: Path)
     fair["generator"] = {**spec["generator"], "options": {"bias": 0.0}}
     assert open_dataset(run_job(fair)["uri"]).manifest.status == "published"
     assert isinstance(pa.__version__, str)
+
+
+def test_a_memorising_generator_is_quarantined_by_the_privacy_gates(tmp_path: Path) -> None:
+    """A `python` generator copying its training rows (the split of metrics.reference),
+    through the whole flow with the default holdout: every privacy gate fails."""
+    penguins = str(ROOT / "examples/data/penguins.csv")
+    spec = {
+        "name": "memoriser",
+        "modality": "tabular",
+        "rows": 1000,
+        "shard_rows": 500,
+        "output": str(tmp_path / "out"),
+        "generator": {
+            "kind": "python",
+            "factory": "synthfactory_workers.testing:Memoriser",
+            "options": {"source": penguins},
+        },
+        "metrics": {"reference": penguins},
+        "gates": {
+            "privacy.dcr_ratio": ">= 0.8",
+            "privacy.membership_inference_auc": "<= 0.6",
+            "privacy.exact_copy_rate": "<= 0.01",
+        },
+        "resources": {"actors": 1, "num_cpus": 0.5},
+    }
+    with pytest.raises(GateFailedError):
+        run_job(spec)
+    (version,) = list_versions(open_store(str(tmp_path / "out")))
+    assert version.status == "quarantined" and version.manifest is not None
+    assert not any(g["passed"] for g in version.manifest.gates), version.manifest.gates
+    values = {g["metric"]: g["value"] for g in version.manifest.gates}
+    assert values["privacy.dcr_ratio"] < 0.1 and values["privacy.exact_copy_rate"] > 0.99
+    assert values["privacy.membership_inference_auc"] > 0.9

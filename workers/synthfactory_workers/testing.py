@@ -201,3 +201,40 @@ class PlantedTexts:
                 text += f" Write to buyer{row}@example.com for details."
             texts.append(text)
         return pa.table({"prompt": prompts, "completion": texts})
+
+
+class Memoriser:
+    """A planted privacy failure: "generates" by copying the training rows of ``source``
+    (the rows a synthesizer fitted under the job's holdout would have seen), cycling
+    through them in a seeded order. ``holdout``, ``seed`` and ``stratify`` mirror
+    ``metrics.holdout``, ``metrics.seed`` and ``metrics.target_column`` (their defaults
+    match the metrics' defaults), so the rows it copies are the ones the metrics treat as
+    training members; point ``metrics.reference`` at the same ``source``."""
+
+    def __init__(
+        self,
+        source: str,
+        holdout: float | None = None,
+        seed: int = 0,
+        stratify: str | None = None,
+    ) -> None:
+        self.source = source
+        self.holdout = holdout
+        self.seed = seed
+        self.stratify = stratify
+
+    def load(self) -> None:
+        from synthfactory.metrics import holdout
+        from synthfactory.sources import read_table
+
+        table = read_table(self.source)
+        fraction = holdout.resolve_fraction(self.holdout, table.num_rows)
+        train, _ = holdout.split(table.to_pandas(), fraction, self.seed, self.stratify)
+        self.train = table.take(train)
+
+    def generate(self, shard: ShardTask) -> pa.Table:
+        import numpy as np
+
+        order = np.random.default_rng(self.seed).permutation(self.train.num_rows)
+        rows = order[np.arange(shard.row_start, shard.row_start + shard.rows) % len(order)]
+        return self.train.take(rows)

@@ -1,12 +1,20 @@
-"""Privacy: how close synthetic rows sit to real ones.
+"""Privacy: how close synthetic rows sit to the real rows the synthesizer trained on,
+measured against real rows it never saw (the holdout, see ``metrics.holdout``).
 
-- exact_copy_rate: share of synthetic rows identical to some real row (all columns).
-- DCR (distance to closest record): Gower distance from each synthetic row to its nearest
-  real row; numerical columns scaled by the real range, categorical columns 0/1, averaged.
-- dcr_ratio: median DCR(synthetic -> real train) / median DCR(real holdout -> real train),
-  with a seeded 50/50 split of the real rows: ~1 means synthetic rows are no closer to real
-  records than unseen real records are; well below 1 means memorisation.
-- nndr_median: median nearest / second-nearest real distance ratio (near 0 = singled out).
+- exact_copy_rate: share of synthetic rows identical to some training row (all columns).
+- DCR (distance to closest record): Gower distance from a row to its nearest training row;
+  numerical columns scaled by the real range, categorical columns 0/1, averaged.
+- dcr_median / dcr_p05: DCR of synthetic rows (synthetic vs train).
+- dcr_holdout_median: DCR of holdout rows (holdout vs train): how close an unseen real
+  record typically is.
+- dcr_ratio: dcr_median / dcr_holdout_median: ~1 means synthetic rows are no closer to the
+  training records than unseen real records are; well below 1 means memorisation.
+- nndr_median: median nearest / second-nearest training distance ratio of synthetic rows
+  (near 0 = a synthetic row singles out one training record).
+- membership_inference_auc: a distance attack (score = -distance to the nearest synthetic
+  row) telling training members from holdout non-members, AUC over a balanced seeded
+  sample: ~0.5 safe (the synthetic rows say nothing about who was trained on), 1 = every
+  member identified.
 Distances are computed exactly, in chunks, on seeded samples whose sizes are reported.
 """
 
@@ -107,38 +115,105 @@ def nearest_two(
     return out
 
 
-def privacy_report(
-    real: pd.DataFrame, synthetic: pd.DataFrame, *, sample: int = 5000, seed: int = 0
+def _sample(df: pd.DataFrame, size: int, rng: np.random.Generator) -> pd.DataFrame:
+    if len(df) <= size:
+        return df
+    return df.iloc[np.sort(rng.choice(len(df), size, replace=False))]
+
+
+def auc(positive: np.ndarray, negative: np.ndarray) -> float:
+    """P(score of a positive > score of a negative), ties counting one half (the
+    Mann-Whitney form of the ROC AUC)."""
+    from scipy.stats import rankdata
+
+    ranks = rankdata(np.concatenate([positive, negative]))
+    n_pos, n_neg = len(positive), len(negative)
+    return float((ranks[:n_pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def membership_inference(
+    train: pd.DataFrame,
+    holdout: pd.DataFrame,
+    synthetic: pd.DataFrame,
+    *,
+    encoder: Encoder | None = None,
+    sample: int = 5000,
+    seed: int = 0,
 ) -> dict[str, Any]:
+    """A distance-based membership-inference attack: the attacker scores a real record by
+    minus its distance to the nearest synthetic row and guesses "trained on" for high
+    scores. The AUC over a balanced seeded sample of members (train) and non-members
+    (holdout): 0.5 = no better than chance, 1 = perfect."""
+    rng = np.random.default_rng([seed, 1])
+    n = min(len(train), len(holdout), sample)
+    if n < 1 or not len(synthetic):
+        return {"not_applicable": "needs training rows, holdout rows and synthetic rows"}
+    import pandas as pd
+
+    train, holdout, synthetic = (f.reset_index(drop=True) for f in (train, holdout, synthetic))
+    enc = encoder or Encoder(pd.concat([train, holdout], ignore_index=True))
+    members, others = _sample(train, n, rng), _sample(holdout, n, rng)
+    ref = enc.encode(_sample(synthetic, sample, rng))
+    d_in = nearest_two(enc.encode(members), ref, enc.width)[:, 0]
+    d_out = nearest_two(enc.encode(others), ref, enc.width)[:, 0]
+    return {
+        "auc": auc(-d_in, -d_out),
+        "members": n,
+        "non_members": n,
+        "attack": "minus the Gower distance to the nearest synthetic row",
+        "seed": seed,
+    }
+
+
+def privacy_report(
+    train: pd.DataFrame,
+    holdout: pd.DataFrame,
+    synthetic: pd.DataFrame,
+    *,
+    sample: int = 5000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Distances of synthetic rows to the training rows, against the holdout's (see the
+    module docstring). ``holdout`` must be rows the synthesizer never saw."""
+    import pandas as pd
+
     rng = np.random.default_rng(seed)
-    report: dict[str, Any] = {"exact_copy_rate": exact_copy_rate(real, synthetic)}
-    if len(real) < 4 or not len(synthetic):
-        report["dcr"] = {"not_applicable": "needs at least 4 real and 1 synthetic row"}
+    train, holdout, synthetic = (f.reset_index(drop=True) for f in (train, holdout, synthetic))
+    report: dict[str, Any] = {"exact_copy_rate": exact_copy_rate(train, synthetic)}
+    if len(train) < 2 or not len(holdout) or not len(synthetic):
+        report["not_applicable"] = "needs at least 2 training, 1 holdout and 1 synthetic row"
         return report
-    real = real.reset_index(drop=True)
-    order = rng.permutation(len(real))
-    train, holdout = real.iloc[order[: len(real) // 2]], real.iloc[order[len(real) // 2 :]]
-    train = train.iloc[:sample] if len(train) > sample else train
-    holdout = holdout.iloc[:sample] if len(holdout) > sample else holdout
-    syn = (
-        synthetic.sample(min(sample, len(synthetic)), random_state=seed)
-        if len(synthetic) > sample
-        else synthetic
-    )
-    enc = Encoder(real)
-    ref_all = enc.encode(real.iloc[: max(sample * 2, 1)] if len(real) > 2 * sample else real)
-    syn_all = nearest_two(enc.encode(syn), ref_all, enc.width)
-    syn_train = nearest_two(enc.encode(syn), enc.encode(train), enc.width)[:, 0]
-    hold_train = nearest_two(enc.encode(holdout), enc.encode(train), enc.width)[:, 0]
+    enc = Encoder(pd.concat([train, holdout], ignore_index=True))
+    train_s, holdout_s = _sample(train, sample, rng), _sample(holdout, sample, rng)
+    syn = _sample(synthetic, sample, rng)
+    ref = enc.encode(train_s)
+    syn_train = nearest_two(enc.encode(syn), ref, enc.width)
+    hold_train = nearest_two(enc.encode(holdout_s), ref, enc.width)[:, 0]
     base = float(np.median(hold_train))
     with np.errstate(divide="ignore", invalid="ignore"):
-        nndr = np.where(syn_all[:, 1] > 0, syn_all[:, 0] / syn_all[:, 1], 1.0)
+        nndr = np.where(syn_train[:, 1] > 0, syn_train[:, 0] / syn_train[:, 1], 1.0)
+    mia = membership_inference(train, holdout, synthetic, encoder=enc, sample=sample, seed=seed)
     report.update(
-        dcr_median=float(np.median(syn_all[:, 0])),
-        dcr_p05=float(np.quantile(syn_all[:, 0], 0.05)),
+        dcr_median=float(np.median(syn_train[:, 0])),
+        dcr_p05=float(np.quantile(syn_train[:, 0], 0.05)),
         dcr_holdout_median=base,
-        dcr_ratio=float(np.median(syn_train) / base) if base > 0 else None,
+        dcr_ratio=float(np.median(syn_train[:, 0]) / base) if base > 0 else None,
         nndr_median=float(np.median(nndr)),
-        sample={"synthetic": len(syn), "train": len(train), "holdout": len(holdout), "seed": seed},
+        membership_inference_auc=mia.get("auc"),
+        membership_inference=mia,
+        compared={
+            "exact_copy_rate": "synthetic vs train",
+            "dcr_median": "synthetic vs train",
+            "dcr_holdout_median": "holdout vs train",
+            "nndr_median": "synthetic vs train",
+            "membership_inference_auc": "train (members) vs holdout (non-members), by "
+            "distance to synthetic",
+        },
+        sample={
+            "synthetic": len(syn),
+            "train": len(train_s),
+            "holdout": len(holdout_s),
+            "seed": seed,
+        },
     )
     return report

@@ -19,7 +19,7 @@ definitions in ``tabular_quality`` give on the whole table at once:
 - CorrelationSimilarity: Pearson sums over pairwise-complete rows.
 - Which pairs count (the real-data correlation and association thresholds) comes from the
   reference's sums and counts, as in ``tabular_quality``.
-- exact_copy_rate: synthetic row hashes looked up in the real rows' hashes.
+- exact_copy_rate: synthetic row hashes looked up in the training rows' hashes.
 
 Detection, DCR/NNDR, train-on-synthetic and fairness need rows, not counts: they use a
 seeded sample of ``metrics.max_rows`` rows drawn evenly from the shards (stated in the
@@ -105,7 +105,10 @@ class TabularSummary:
         synthetic_columns: list[str],
         config: MetricsConfig,
         quota: dict[int, int],
+        train: pd.DataFrame | None = None,
     ) -> TabularSummary:
+        """``train``: the real rows the synthesizer trained on, which exact copies are
+        counted against (default: every real row)."""
         columns = [c for c in real.columns if c in synthetic_columns]
         kinds = {c: k for c in columns if (k := kind(real[c])) is not None}
         pairs, sampled = choose_pairs(list(kinds), config.max_pairs, config.seed)
@@ -135,7 +138,7 @@ class TabularSummary:
             ks_points=points,
             grid=grid,
             centers=centers,
-            real_hashes=np.unique(_row_hashes(real, columns)),
+            real_hashes=np.unique(_row_hashes(real if train is None else train, columns)),
             sensitive=[c for c in config.sensitive_columns if c in columns],
             quota=quota,
             seed=config.seed,

@@ -86,7 +86,19 @@ class MetricsConfig(Strict):
         "defaults to the generator's source table.",
     )
     target_column: str | None = Field(
-        None, description="Enables train-on-synthetic/test-on-real and fairness metrics."
+        None,
+        description="Enables train-on-synthetic/test-on-holdout, augmentation lift and "
+        "fairness metrics; the holdout is stratified by it.",
+    )
+    holdout: float | None = Field(
+        None,
+        ge=0,
+        le=0.9,
+        description="Fraction of the source (or metrics.reference) split off before fitting "
+        "and never shown to the synthesizer; privacy and utility metrics compare synthetic "
+        "rows with it. Unset: 0.2 when the table has at least 50 rows, else 0. 0 turns it "
+        "off (privacy distances and utility are then reported not applicable). Seeded by "
+        "`seed`, stratified by `target_column` (or `generator.augment.balance`).",
     )
     sensitive_columns: list[str] = Field(
         default_factory=list, description="Columns whose groups bias metrics compare."

@@ -9,6 +9,7 @@ import json
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from synthfactory.errors import ConfigError
+from synthfactory.metrics import holdout
 from synthfactory.sources import fingerprint, read_table
 from synthfactory.spec.generators.tabular import (
     CTGANConfig,
@@ -36,11 +37,15 @@ def _config(spec: JobSpec) -> TabularConfigBase:
     return spec.generator
 
 
-def model_key(source_sha256: str, config: TabularConfigBase) -> str:
-    """Fitted models are addressed by the source's checksum and the fitting config (the
-    sampling-only options, such as constraints and conditions, are left out)."""
+def model_key(
+    source_sha256: str, config: TabularConfigBase, split: dict[str, Any] | None = None
+) -> str:
+    """Fitted models are addressed by the source's checksum, the fitting config (the
+    sampling-only options, such as constraints and conditions, are left out) and the
+    holdout split (``holdout.settings``: fraction, seed, stratify column): a model fitted
+    on other training rows is another model."""
     fit = config.model_dump(mode="json", exclude=TabularConfigBase.FIT_EXCLUDE)
-    blob = json.dumps([source_sha256, fit], sort_keys=True)
+    blob = json.dumps([source_sha256, fit, split or {}], sort_keys=True)
     return f"{config.kind}/{hashlib.sha256(blob.encode()).hexdigest()[:24]}"
 
 
@@ -133,7 +138,11 @@ class TabularGenerator(Generator):
                     f"the spec asks for {spec.rows}",
                     fix=f"set rows: {expected}, or leave rows out to have it derived",
                 )
-        return {"source_sha256": fingerprint(config.source, spec.storage)}
+        return {
+            "source_sha256": fingerprint(config.source, spec.storage),
+            # the fit leaves the holdout out, so the split decides the data too
+            "holdout": json.dumps(holdout.settings(spec), sort_keys=True),
+        }
 
     @classmethod
     def derived_rows(cls, spec: JobSpec) -> int | None:
@@ -160,12 +169,14 @@ class TabularGenerator(Generator):
 
     @classmethod
     def prepare(cls, spec: JobSpec, artifacts: ObjectStore) -> dict[str, Any]:
-        """Fit (or reuse the cached fit), then check conditions against the fitted model."""
+        """Fit on the training part of the source (``metrics.holdout``: the held-out rows
+        are never shown to the model), or reuse the cached fit, then check conditions
+        against the fitted model."""
         from synthfactory_workers.tabular import constraints
         from synthfactory_workers.tabular.sampling import balance_plan
 
         config = _config(spec)
-        key = model_key(fingerprint(config.source, spec.storage), config)
+        key = model_key(fingerprint(config.source, spec.storage), config, holdout.settings(spec))
         reused = artifacts.exists(f"{key}.meta.json")
         df: pd.DataFrame | None = None
         if reused:
@@ -181,6 +192,7 @@ class TabularGenerator(Generator):
             "column_types": meta["types"],
             "pii_columns": meta["pii"],
             "training": meta["training"],
+            "split": meta.get("split", {}),
         }
         if config.conditions:
             model.resolve_conditions(dict(config.conditions))
@@ -210,7 +222,11 @@ class TabularGenerator(Generator):
         salt = pii.new_salt()
         model = cls._new_model(spec)
         modelled = [c for c in df.columns if str(c) not in found]
-        model.fit(df[modelled], {c: types[c] for c in modelled})
+        # the model learns from the training rows only; types, personal values never to
+        # emit and id ranges come from every source row
+        split = holdout.for_job(df, spec)
+        train = df.iloc[split.train].reset_index(drop=True)
+        model.fit(train[modelled], {c: types[c] for c in modelled})
         meta = {
             "synthesizer": cls.synthesizer,
             "types": types,
@@ -220,6 +236,7 @@ class TabularGenerator(Generator):
             "id_start": _id_starts(df, {c: t for c, t in types.items() if c not in found}),
             "schema": _schema_text(_output_schema(schema, found)),
             "training": list(getattr(model, "history", [])),
+            "split": split.info(),
         }
         artifacts.put_bytes(f"{key}.model", model.save())
         artifacts.put_text(f"{key}.meta.json", json.dumps(meta))  # written last: the marker

@@ -1,11 +1,14 @@
 """Tabular metrics: SDMetrics-style quality over every row (shard summaries), privacy,
-utility, detection and bias on a seeded sample, against the reference (source) table."""
+utility, detection and bias on a seeded sample, against the reference (source) table,
+split (``synthfactory.metrics.holdout``) into the rows the synthesizer trained on and the
+holdout it never saw, exactly as the fit split it."""
 
 from __future__ import annotations
 
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from synthfactory.metrics import holdout
 from synthfactory.metrics.evaluators.base import Evaluator
 from synthfactory.metrics.report import tabular_report
 from synthfactory.metrics.sampling import quotas
@@ -44,10 +47,20 @@ class TabularEvaluator(Evaluator):
         "privacy.dcr_ratio",
         "privacy.nndr_median",
         "privacy.sample.*",
+        "privacy.membership_inference_auc",
+        "privacy.split.train",
+        "privacy.split.holdout",
+        "privacy.split.fraction",
         "utility.score",
         "utility.train_synthetic_test_real",
         "utility.train_real_test_real",
         "utility.fairness.*",
+        "utility.augmentation_lift.accuracy",
+        "utility.augmentation_lift.macro_f1",
+        "utility.augmentation_lift.r2",
+        "utility.augmentation_lift.per_class_recall.*",
+        "utility.augmentation_lift.real_only.*",
+        "utility.augmentation_lift.real_plus_synthetic.*",
         "bias.max_share_change",
         "bias.demographic_parity_difference",
         "bias.demographic_parity_ratio",
@@ -68,9 +81,15 @@ class TabularEvaluator(Evaluator):
         return read_table(uri, self.job.storage).to_pandas()
 
     @cached_property
+    def split(self) -> holdout.Split:
+        """The fit's split of the reference: train (seen by the synthesizer) and holdout."""
+        return holdout.for_job(self.real, self.job)
+
+    @cached_property
     def plan(self) -> TabularSummary:
         quota = quotas(self.sizes, self.config.max_rows)
-        return TabularSummary.plan(self.real, self.columns, self.config, quota)
+        train = self.real.iloc[self.split.train]
+        return TabularSummary.plan(self.real, self.columns, self.config, quota, train=train)
 
     def summary(self) -> TabularSummary:
         return self.plan
@@ -83,7 +102,14 @@ class TabularEvaluator(Evaluator):
             "exact_copy_rate": merged["copies"] / max(merged["rows"], 1),
             "representation": plan.representation(real_summary, merged),
         }
-        report = tabular_report(self.real, merged["sample"], self.config, exact)
+        report = tabular_report(
+            self.real,
+            merged["sample"],
+            self.config,
+            exact,
+            split=self.split,
+            target=holdout.stratify_column(self.job),
+        )
         report["reference"] = reference_uri(self.job)
         report["rows_scored"] = merged["rows"]
         report["rows_sampled"] = len(merged["sample"])
