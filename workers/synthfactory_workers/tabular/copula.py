@@ -455,12 +455,12 @@ def _private_intervals(
         public, open_ = [], True
     domain: list[Any] = []
     seen: set[str] = set()
-    for value in (public + [None]) if not open_ else [*objects, None]:
+    for value in [*public, None] if not open_ else [*objects, None]:
         if key(value) not in seen:
             seen.add(key(value))
             domain.append(value)
     if open_:  # the source's values, in a data-independent order; null last
-        domain = sorted((v for v in domain if v is not None), key=key) + [None]
+        domain = [*sorted((v for v in domain if v is not None), key=key), None]
     counts_by_key: dict[str, int] = {}
     for k in row_keys:
         counts_by_key[k] = counts_by_key.get(k, 0) + 1
@@ -472,9 +472,7 @@ def _private_intervals(
         tau = 1.0 + b * math.log(1.0 / delta)
         keep = noisy > tau
         keep[-1] = True  # null is public: never thresholded
-        accountant.spend(
-            f"counts({name})", "laplace_threshold", eps, delta, 2.0, b, threshold=tau
-        )
+        accountant.spend(f"counts({name})", "laplace_threshold", eps, delta, 2.0, b, threshold=tau)
     else:
         keep = np.ones(len(domain), dtype=bool)
         accountant.spend(f"counts({name})", "laplace", eps, 0.0, 2.0, b, values=len(domain))

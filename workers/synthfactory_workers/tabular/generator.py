@@ -223,9 +223,7 @@ class TabularGenerator(Generator):
             # under DP no trace of the source's values is kept: fakes are not checked
             # against them (a collision is chance, independent of the data)
             "digests": {c: [] if private else pii.digests(df[c].tolist(), salt) for c in found},
-            "id_start": _id_starts(
-                df, {c: t for c, t in types.items() if c not in found}, private
-            ),
+            "id_start": _id_starts(df, {c: t for c, t in types.items() if c not in found}, private),
             "schema": _schema_text(_output_schema(schema, found)),
             "training": list(getattr(model, "history", [])),
             "privacy_budget": getattr(model, "privacy_budget", None),
@@ -437,9 +435,7 @@ def _id_starts(
         if kind != "id":
             continue
         series = df[column]
-        numeric = pd.api.types.is_numeric_dtype(series.dtype) and (
-            private or series.notna().any()
-        )
+        numeric = pd.api.types.is_numeric_dtype(series.dtype) and (private or series.notna().any())
         if not numeric:
             out[column] = None
         else:

@@ -115,8 +115,10 @@ def check(config: TabularConfigBase, types: dict[str, str], personal: dict[str, 
                 "privacy.categories and use range/inequality constraints",
             )
     if config.augment is not None:
-        what = "writes the source rows into the output" if config.augment.combined else (
-            "sizes the job from the source's exact class counts"
+        what = (
+            "writes the source rows into the output"
+            if config.augment.combined
+            else ("sizes the job from the source's exact class counts")
         )
         raise DPAugmentation(
             f"generator.augment {what}, which generator.privacy cannot allow",
@@ -136,7 +138,8 @@ def check(config: TabularConfigBase, types: dict[str, str], personal: dict[str, 
         raise DPMissingBounds(
             f"generator.privacy needs public bounds for numerical column(s) {missing}: "
             "bounds are never taken from the data",
-            fix="add privacy.bounds: {" + ", ".join(f"{c}: [min, max]" for c in missing)
+            fix="add privacy.bounds: {"
+            + ", ".join(f"{c}: [min, max]" for c in missing)
             + "} (or a range constraint with both min and max)",
         )
     unknown = sorted(set(privacy.bounds) - set(modelled)) + sorted(
@@ -149,8 +152,9 @@ def check(config: TabularConfigBase, types: dict[str, str], personal: dict[str, 
         )
     if privacy.delta == 0:
         open_ = sorted(
-            c for c, t in modelled.items() if t in ("categorical", "text")
-            and c not in privacy.categories
+            c
+            for c, t in modelled.items()
+            if t in ("categorical", "text") and c not in privacy.categories
         )
         if open_:
             raise DPMissingCategories(
@@ -168,7 +172,7 @@ def public_bounds(
     import pandas as pd
 
     assert config.privacy is not None
-    given: dict[str, tuple[Any, Any]] = {c: tuple(b) for c, b in config.privacy.bounds.items()}
+    given: dict[str, tuple[Any, Any]] = {c: (b[0], b[1]) for c, b in config.privacy.bounds.items()}
     for constraint in config.constraints:
         if constraint.kind == "range" and constraint.min is not None and constraint.max is not None:
             given.setdefault(constraint.column, (constraint.min, constraint.max))
@@ -253,8 +257,16 @@ class Accountant:
     requested: tuple[float, float]
     mechanisms: list[dict[str, Any]] = field(default_factory=list)
 
-    def spend(self, statistic: str, mechanism: str, epsilon: float, delta: float,
-              sensitivity: float, noise_scale: float, **extra: Any) -> None:
+    def spend(
+        self,
+        statistic: str,
+        mechanism: str,
+        epsilon: float,
+        delta: float,
+        sensitivity: float,
+        noise_scale: float,
+        **extra: Any,
+    ) -> None:
         self.mechanisms.append(
             {
                 "statistic": statistic,
@@ -365,7 +377,7 @@ def nearest_correlation(a: np.ndarray, iterations: int = 200, floor: float = 1e-
         previous = y
         y = x.copy()
         np.fill_diagonal(y, 1.0)
-        if np.linalg.norm(y - previous) < 1e-10 * max(1.0, np.linalg.norm(y)):
+        if float(np.linalg.norm(y - previous)) < 1e-10 * max(1.0, float(np.linalg.norm(y))):
             break
     values, vectors = np.linalg.eigh((y + y.T) / 2)
     fixed = (vectors * np.clip(values, floor, None)) @ vectors.T
