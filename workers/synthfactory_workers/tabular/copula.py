@@ -164,12 +164,15 @@ class GaussianCopula(Synthesizer):
         seed: int = 0,
         privacy: PrivacyConfig | None = None,
         bounds: dict[str, tuple[float, float]] | None = None,
+        integers: set[str] | None = None,
     ) -> None:
         self.default_distribution = default_distribution
         self.enforce_min_max = enforce_min_max
         self.seed = seed
         self.privacy = privacy
         self.bounds = bounds or {}
+        #: under DP, columns whose (public) source schema is an integer type
+        self.integers = integers or set()
         self.privacy_budget: dict[str, Any] | None = None
         self.columns: list[dict[str, Any]] = []
         self.dims: list[dict[str, Any]] = []
@@ -261,7 +264,7 @@ class GaussianCopula(Synthesizer):
                 x = as_float(series, datetime=kind == "datetime")
                 nulls = np.isnan(x)
                 lo, hi = self.bounds[str(name)]
-                integer = "int" in col["dtype"].lower()
+                integer = "int" in col["dtype"].lower() or str(name) in self.integers
                 observed = np.clip(x[~nulls], lo, hi)
                 if integer and hi - lo + 1 <= config.bins:  # one bin per integer
                     edges = np.arange(np.floor(lo), np.ceil(hi) + 1) - 0.5

@@ -212,7 +212,7 @@ class TabularGenerator(Generator):
         types, found = _check_columns(config, df)
         salt = pii.new_salt()
         modelled = [c for c in df.columns if str(c) not in found]
-        model = cls._new_model(spec, {str(c): types[c] for c in modelled})
+        model = cls._new_model(spec, {str(c): types[c] for c in modelled}, schema)
         model.fit(df[modelled], {c: types[c] for c in modelled})
         private = config.privacy is not None
         meta = {
@@ -233,8 +233,11 @@ class TabularGenerator(Generator):
         return meta
 
     @classmethod
-    def _new_model(cls, spec: JobSpec, types: dict[str, str]) -> Synthesizer:
-        """A new synthesizer; ``types``: the modelled columns' types."""
+    def _new_model(
+        cls, spec: JobSpec, types: dict[str, str], schema: pa.Schema | None = None
+    ) -> Synthesizer:
+        """A new synthesizer; ``types``: the modelled columns' types, ``schema``: the
+        source's."""
         raise NotImplementedError
 
     @classmethod
@@ -378,7 +381,11 @@ class CopulaGenerator(TabularGenerator):
     synthesizer: ClassVar[str] = "gaussian_copula"
 
     @classmethod
-    def _new_model(cls, spec: JobSpec, types: dict[str, str]) -> Synthesizer:
+    def _new_model(
+        cls, spec: JobSpec, types: dict[str, str], schema: pa.Schema | None = None
+    ) -> Synthesizer:
+        import pyarrow as pa
+
         from synthfactory_workers.tabular.copula import GaussianCopula
         from synthfactory_workers.tabular.privacy import public_bounds
 
@@ -391,12 +398,15 @@ class CopulaGenerator(TabularGenerator):
             config.fit_seed,
             privacy=config.privacy,
             bounds=bounds,
+            integers={f.name for f in schema or [] if pa.types.is_integer(f.type)},
         )
 
 
 class _NeuralGenerator(TabularGenerator):
     @classmethod
-    def _new_model(cls, spec: JobSpec, types: dict[str, str]) -> Synthesizer:
+    def _new_model(
+        cls, spec: JobSpec, types: dict[str, str], schema: pa.Schema | None = None
+    ) -> Synthesizer:
         from synthfactory_workers.tabular.base import synthesizer_class
         from synthfactory_workers.tabular.neural import pick_device
 
