@@ -114,9 +114,9 @@ def test_budget_adds_up_and_every_scale_matches_its_formula() -> None:
             assert corr["mechanism"] == "gaussian_analytic"
             from scipy.stats import norm
 
-            def exact_delta(s: float) -> float:
-                a, b = sensitivity / (2 * s), eps_c * s / sensitivity
-                return float(norm.cdf(a - b) - math.exp(eps_c) * norm.cdf(-a - b))
+            def exact_delta(s: float, sens: float = sensitivity, e: float = eps_c) -> float:
+                a, b = sens / (2 * s), e * s / sens
+                return float(norm.cdf(a - b) - math.exp(e) * norm.cdf(-a - b))
 
             assert exact_delta(sigma) == pytest.approx(delta_c, rel=1e-6)
             assert exact_delta(sigma * 0.99) > delta_c  # the smallest such sigma
