@@ -308,6 +308,7 @@ def build_manifest(
         },
         target_rows=job.target_rows,
         target_met=total == job.target_rows,
+        privacy_budget=runner.privacy_budget,
         flow_run={"id": str(flow_run.get_id() or ""), "name": str(flow_run.get_name() or "")},
     )
 
@@ -343,6 +344,8 @@ class ShardRunner:
         self.pool: ActorPool | None = None
         self.timings: dict[str, float | str] = {"started_at": utcnow(), "generate_seconds": 0.0}
         self.identity: dict[str, str] = {}
+        self.privacy_budget: dict[str, Any] | None = None
+        """The fit's differential-privacy accounting, when the generator reports one."""
         self.schema: Any = None
         """The data schema, as the first non-empty shard's task reported it."""
 
@@ -354,6 +357,7 @@ class ShardRunner:
         t1 = time.perf_counter()
         artifacts = self.job.storage.artifacts or self.root.url("_artifacts")
         prepared = prepare_generator(self.job, artifacts)
+        self.privacy_budget = prepared.get("privacy_budget")
         self.timings["prepare_seconds"] = time.perf_counter() - t1
         pool = ActorPool(self.job, prepared, self.target.uri, artifacts)
         self.pool = pool

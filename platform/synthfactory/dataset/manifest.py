@@ -80,6 +80,12 @@ class Manifest(BaseModel):
     stats: dict[str, float] = Field(default_factory=dict)
     metrics: str | None = None
     gates: list[dict[str, Any]] = Field(default_factory=list)
+    privacy_budget: dict[str, Any] | None = Field(
+        None,
+        description="Differential privacy of the fit: {epsilon, delta, mechanisms: "
+        "[{statistic, mechanism, epsilon, delta, sensitivity, noise_scale}]}; the "
+        "mechanisms' epsilons and deltas add up to epsilon and delta.",
+    )
     flow_run: dict[str, str] = Field(default_factory=dict)
 
     model_config = ConfigDict(extra="ignore", populate_by_name=True)

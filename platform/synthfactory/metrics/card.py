@@ -238,6 +238,8 @@ def render(
             if shown is not None:
                 lines.append(f"| `{path}` | {shown} | {meaning} |")
         lines.append("")
+    if manifest.privacy_budget:
+        lines += privacy_section(manifest.privacy_budget)
     if manifest.gates:
         lines += ["## Gates", "", "| gate | value | result |", "| --- | --- | --- |"]
         for gate in manifest.gates:
@@ -259,6 +261,26 @@ def render(
         "",
     ]
     return "\n".join(lines)
+
+
+def privacy_section(budget: dict[str, Any]) -> list[str]:
+    """The card's differential-privacy section: the budget and every mechanism's share."""
+    lines = [
+        "## Differential privacy",
+        "",
+        f"The model was fitted with (epsilon = {budget['epsilon']:.6g}, delta = "
+        f"{budget['delta']:.3g})-differential privacy; {budget.get('composition', '')}; "
+        f"neighbouring tables: {budget.get('neighbouring', 'replace one row')}.",
+        "",
+        "| statistic | mechanism | epsilon | delta | sensitivity | noise scale |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for m in budget.get("mechanisms", []):
+        lines.append(
+            f"| `{m['statistic']}` | {m['mechanism']} | {m['epsilon']:.6g} | {m['delta']:.3g} "
+            f"| {m['sensitivity']:.6g} | {m['noise_scale']:.6g} |"
+        )
+    return [*lines, ""]
 
 
 def _size(rows: int) -> str:

@@ -13,6 +13,10 @@ Each column is mapped to a standard normal score through its own marginal:
 The correlation of the normal scores (made positive definite) is the copula. Sampling draws
 correlated normals, maps them back through each marginal's inverse and restores dtypes,
 precision and ranges. The fitted model is plain JSON.
+
+With ``privacy`` the fit is differentially private (see ``privacy``): every marginal,
+missing-value rate and the correlation come out of a noise mechanism, and the model keeps
+the budget each one spent (``privacy_budget``).
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ from synthfactory_workers.tabular.columns import (
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from synthfactory.spec.generators.tabular import PrivacyConfig
 
 EPS = 1e-6
 QUANTILES = 1001
@@ -152,11 +158,22 @@ class GaussianCopula(Synthesizer):
     exact_conditions: ClassVar[bool] = True
 
     def __init__(
-        self, default_distribution: str = "empirical", enforce_min_max: bool = True, seed: int = 0
+        self,
+        default_distribution: str = "empirical",
+        enforce_min_max: bool = True,
+        seed: int = 0,
+        privacy: PrivacyConfig | None = None,
+        bounds: dict[str, tuple[float, float]] | None = None,
+        integers: set[str] | None = None,
     ) -> None:
         self.default_distribution = default_distribution
         self.enforce_min_max = enforce_min_max
         self.seed = seed
+        self.privacy = privacy
+        self.bounds = bounds or {}
+        #: under DP, columns whose (public) source schema is an integer type
+        self.integers = integers or set()
+        self.privacy_budget: dict[str, Any] | None = None
         self.columns: list[dict[str, Any]] = []
         self.dims: list[dict[str, Any]] = []
         self.correlation = np.eye(0)
@@ -166,6 +183,9 @@ class GaussianCopula(Synthesizer):
 
         if len(df) < 2:
             raise ConfigError("the source table needs at least 2 rows to fit a copula")
+        if self.privacy is not None:
+            self._fit_private(df, column_types)
+            return
         rng = np.random.default_rng(self.seed)
         scores: list[np.ndarray] = []
         observed_masks: list[np.ndarray] = []
@@ -214,6 +234,94 @@ class GaussianCopula(Synthesizer):
             )
         else:
             self.correlation = np.eye(0)
+
+    def _fit_private(self, df: pd.DataFrame, column_types: dict[str, str]) -> None:
+        """The DP fit: noisy histograms over public bounds or values, noisy missing-value
+        counts, a noisy covariance of clipped normal scores (see ``privacy``)."""
+        import pandas as pd
+
+        from synthfactory_workers.tabular import privacy as dp
+
+        config = self.privacy
+        assert config is not None
+        n = len(df)
+        jitter = np.random.default_rng(self.seed)  # public randomness (the proof holds for any)
+        noise = dp.noise_rng(config, self.seed)
+        modelled = {str(c): column_types[c] for c in df.columns if column_types[c] != "id"}
+        plan = dp.plan(config, modelled)
+        accountant = dp.Accountant((config.epsilon, config.delta))
+        scores: list[np.ndarray] = []
+        self.columns, self.dims = [], []
+        for name in df.columns:
+            series = df[name]
+            kind = column_types[name]
+            col: dict[str, Any] = {"name": str(name), "type": kind, "dtype": str(series.dtype)}
+            self.columns.append(col)
+            if kind == "id":
+                col["numeric"] = bool(pd.api.types.is_numeric_dtype(series.dtype))
+                continue
+            if kind in ("numerical", "datetime"):
+                x = as_float(series, datetime=kind == "datetime")
+                nulls = np.isnan(x)
+                lo, hi = self.bounds[str(name)]
+                integer = "int" in col["dtype"].lower() or str(name) in self.integers
+                observed = np.clip(x[~nulls], lo, hi)
+                if integer and hi - lo + 1 <= config.bins:  # one bin per integer
+                    edges = np.arange(np.floor(lo), np.ceil(hi) + 1) - 0.5
+                    edges = np.concatenate([edges, [edges[-1] + 1]])
+                else:
+                    edges = np.linspace(lo, hi, config.bins + 1)
+                counts = np.histogram(observed, edges)[0].astype(float)
+                eps = plan.marginal[str(name)]
+                noisy, b = dp.noisy_counts(counts, eps, noise)
+                accountant.spend(
+                    f"histogram({name})", "laplace", eps, 0.0, 2.0, b, bins=len(counts)
+                )
+                q = np.clip(dp.quantiles_from_histogram(edges, noisy, QUANTILES), lo, hi)
+                marginal = Marginal("empirical", {"quantiles": q.tolist()})
+                col.update(
+                    marginal=marginal.to_dict(),
+                    min=lo,
+                    max=hi,
+                    integer=integer,
+                    decimals=6,
+                    **({"step": 1e9} if kind == "datetime" else {}),
+                )
+                eps = plan.missing[str(name)]
+                b = dp.laplace_scale(1.0, eps)
+                missing = float(np.clip(nulls.sum() + noise.laplace(0.0, b), 0, n))
+                accountant.spend(f"missing_rate({name})", "laplace", eps, 0.0, 1.0, b)
+                z = np.zeros(n)  # imputed entries add nothing to the covariance
+                z[~nulls] = _normal_scores(marginal.cdf(observed))
+                self.dims.append({"column": str(name), "role": "value"})
+                scores.append(z)
+                rate = missing / n
+                if rate > 0:
+                    ind = Intervals([False, True], [0.0, 1.0 - rate, 1.0])
+                    col["nulls"] = ind.to_dict()
+                    self.dims.append({"column": str(name), "role": "null"})
+                    scores.append(_normal_scores(ind.to_uniform(pd.Series(nulls), jitter)))
+            else:
+                enc, codes = _private_intervals(
+                    series, kind, config, plan, str(name), noise, accountant
+                )
+                col["intervals"] = enc.to_dict()
+                self.dims.append({"column": str(name), "role": "category"})
+                known = codes >= 0
+                lo_, hi_ = enc.bounds[np.maximum(codes, 0)], enc.bounds[np.maximum(codes, 0) + 1]
+                u = lo_ + (hi_ - lo_) * jitter.uniform(0.0, 1.0, n)
+                scores.append(np.where(known, _normal_scores(u), 0.0))
+        if plan.correlation is not None and len(scores) >= 2:
+            eps, delta = plan.correlation
+            self.correlation = dp.noisy_correlation(
+                np.column_stack(scores), config.clip, eps, delta, noise, accountant
+            )
+        else:
+            if plan.correlation is not None:  # budgeted, but one dimension: spent all the same
+                eps, delta = plan.correlation
+                accountant.spend("correlation", "none (one dimension)", eps, delta, 0.0, 0.0)
+            self.correlation = np.eye(len(self.dims))
+        self.privacy_budget = accountant.budget()
 
     def categories(self, column: dict[str, Any]) -> list[Any]:
         return list(column["intervals"]["values"]) if "intervals" in column else []
@@ -300,6 +408,7 @@ class GaussianCopula(Synthesizer):
                 "columns": self.columns,
                 "dims": self.dims,
                 "correlation": self.correlation.tolist(),
+                "privacy_budget": self.privacy_budget,
             }
         ).encode()
 
@@ -308,10 +417,79 @@ class GaussianCopula(Synthesizer):
         raw = json.loads(data)
         model = cls(raw["default_distribution"], raw["enforce_min_max"], raw["seed"])
         model.columns, model.dims = raw["columns"], raw["dims"]
+        model.privacy_budget = raw.get("privacy_budget")
         model.correlation = np.asarray(raw["correlation"], dtype=float).reshape(
             len(model.dims), len(model.dims)
         )
         return model
+
+
+def _private_intervals(
+    series: pd.Series,
+    kind: str,
+    config: PrivacyConfig,
+    plan: Any,
+    name: str,
+    noise: np.random.Generator,
+    accountant: Any,
+) -> tuple[Intervals, np.ndarray]:
+    """Noisy frequency intervals of a categorical column, and each row's code in them (-1:
+    a value that was not released). Values: the public list (booleans: False/True), else
+    the source's values whose noisy count clears the threshold; null is always public."""
+    import math
+
+    from synthfactory_workers.tabular import privacy as dp
+
+    objects = [plain(v) for v in series.astype(object).where(series.notna(), None)]
+    row_keys = [key(v) for v in objects]
+    public: list[Any]
+    if name in config.categories:
+        public, open_ = [plain(v) for v in config.categories[name]], False
+    elif kind == "boolean":
+        dtype = str(series.dtype).lower()
+        if "bool" in dtype:
+            public = [False, True]
+        elif "int" in dtype or "float" in dtype:
+            public = [0, 1]
+        else:
+            public = ["false", "true", "False", "True", "FALSE", "TRUE"]
+        open_ = False
+    else:
+        public, open_ = [], True
+    domain: list[Any] = []
+    seen: set[str] = set()
+    for value in [*public, None] if not open_ else [*objects, None]:
+        if key(value) not in seen:
+            seen.add(key(value))
+            domain.append(value)
+    if open_:  # the source's values, in a data-independent order; null last
+        domain = [*sorted((v for v in domain if v is not None), key=key), None]
+    counts_by_key: dict[str, int] = {}
+    for k in row_keys:
+        counts_by_key[k] = counts_by_key.get(k, 0) + 1
+    counts = np.array([counts_by_key.get(key(v), 0) for v in domain], dtype=float)
+    eps = plan.marginal[name]
+    noisy, b = dp.noisy_counts(counts, eps, noise)
+    if open_:
+        delta = plan.threshold_delta[name]
+        tau = 1.0 + b * math.log(1.0 / delta)
+        keep = noisy > tau
+        keep[-1] = True  # null is public: never thresholded
+        accountant.spend(f"counts({name})", "laplace_threshold", eps, delta, 2.0, b, threshold=tau)
+    else:
+        keep = np.ones(len(domain), dtype=bool)
+        accountant.spend(f"counts({name})", "laplace", eps, 0.0, 2.0, b, values=len(domain))
+    kept = [(v, c) for v, c, k in zip(domain, noisy, keep, strict=True) if k and c > 0]
+    if not kept:  # nothing survived the noise: every released value equally likely
+        kept = [(v, 1.0) for v, k in zip(domain, keep, strict=True) if k]
+    kept.sort(key=lambda vc: (-vc[1], key(vc[0])))
+    freq = np.array([c for _, c in kept]) / sum(c for _, c in kept)
+    bounds = np.concatenate([[0.0], np.cumsum(freq)])
+    bounds[-1] = 1.0
+    enc = Intervals([v for v, _ in kept], bounds.tolist())
+    index = {key(v): i for i, (v, _) in enumerate(kept)}
+    codes = np.array([index.get(k, -1) for k in row_keys], dtype=int)
+    return enc, codes
 
 
 def _inside(intervals: dict[str, Any], value: Any, n: int, rng: np.random.Generator) -> np.ndarray:

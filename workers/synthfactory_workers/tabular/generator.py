@@ -68,7 +68,7 @@ def _check_columns(
 ) -> tuple[dict[str, str], dict[str, str]]:
     """Everything about the spec that the source alone can refute; returns the column types
     and the personal-data columns."""
-    from synthfactory_workers.tabular import constraints
+    from synthfactory_workers.tabular import constraints, privacy
     from synthfactory_workers.tabular.metadata import detect_pii, detect_types
 
     columns = [str(c) for c in df.columns]
@@ -80,9 +80,10 @@ def _check_columns(
                 fix=f"use the source's columns: {columns}",
             )
     types = detect_types(df, dict(config.column_types))
-    personal = detect_pii(
-        df, dict(config.pii_columns), config.detect_pii, skip=set(config.column_types)
-    )
+    if config.privacy is not None:  # refusals first: detection would read every value
+        privacy.check(config, types, dict(config.pii_columns))
+    detect = config.detect_pii and config.privacy is None  # under DP: declared columns only
+    personal = detect_pii(df, dict(config.pii_columns), detect, skip=set(config.column_types))
     constraints.validate(list(config.constraints), types, set(personal))
     if personal:
         from synthfactory_workers.tabular.pii import check_locale
@@ -194,6 +195,8 @@ class TabularGenerator(Generator):
             "training": meta["training"],
             "split": meta.get("split", {}),
         }
+        if meta.get("privacy_budget") is not None:
+            out["privacy_budget"] = meta["privacy_budget"]
         if config.conditions:
             model.resolve_conditions(dict(config.conditions))
         needs_source = config.augment is not None or any(
@@ -220,30 +223,38 @@ class TabularGenerator(Generator):
         config = _config(spec)
         types, found = _check_columns(config, df)
         salt = pii.new_salt()
-        model = cls._new_model(spec)
         modelled = [c for c in df.columns if str(c) not in found]
+        model = cls._new_model(spec, {str(c): types[c] for c in modelled}, schema)
         # the model learns from the training rows only; types, personal values never to
         # emit and id ranges come from every source row
         split = holdout.for_job(df, spec)
         train = df.iloc[split.train].reset_index(drop=True)
         model.fit(train[modelled], {c: types[c] for c in modelled})
+        private = config.privacy is not None
         meta = {
             "synthesizer": cls.synthesizer,
             "types": types,
             "pii": found,
             "salt": salt,
-            "digests": {c: pii.digests(df[c].tolist(), salt) for c in found},
-            "id_start": _id_starts(df, {c: t for c, t in types.items() if c not in found}),
+            # under DP no trace of the source's values is kept: fakes are not checked
+            # against them (a collision is chance, independent of the data)
+            "digests": {c: [] if private else pii.digests(df[c].tolist(), salt) for c in found},
+            "id_start": _id_starts(df, {c: t for c, t in types.items() if c not in found}, private),
             "schema": _schema_text(_output_schema(schema, found)),
             "training": list(getattr(model, "history", [])),
             "split": split.info(),
+            "privacy_budget": getattr(model, "privacy_budget", None),
         }
         artifacts.put_bytes(f"{key}.model", model.save())
         artifacts.put_text(f"{key}.meta.json", json.dumps(meta))  # written last: the marker
         return meta
 
     @classmethod
-    def _new_model(cls, spec: JobSpec) -> Synthesizer:
+    def _new_model(
+        cls, spec: JobSpec, types: dict[str, str], schema: pa.Schema | None = None
+    ) -> Synthesizer:
+        """A new synthesizer; ``types``: the modelled columns' types, ``schema``: the
+        source's."""
         raise NotImplementedError
 
     @classmethod
@@ -387,17 +398,32 @@ class CopulaGenerator(TabularGenerator):
     synthesizer: ClassVar[str] = "gaussian_copula"
 
     @classmethod
-    def _new_model(cls, spec: JobSpec) -> Synthesizer:
+    def _new_model(
+        cls, spec: JobSpec, types: dict[str, str], schema: pa.Schema | None = None
+    ) -> Synthesizer:
+        import pyarrow as pa
+
         from synthfactory_workers.tabular.copula import GaussianCopula
+        from synthfactory_workers.tabular.privacy import public_bounds
 
         config = spec.generator
         assert isinstance(config, GaussianCopulaConfig)
-        return GaussianCopula(config.default_distribution, config.enforce_min_max, config.fit_seed)
+        bounds = public_bounds(config, types) if config.privacy is not None else None
+        return GaussianCopula(
+            config.default_distribution,
+            config.enforce_min_max,
+            config.fit_seed,
+            privacy=config.privacy,
+            bounds=bounds,
+            integers={f.name for f in schema or [] if pa.types.is_integer(f.type)},
+        )
 
 
 class _NeuralGenerator(TabularGenerator):
     @classmethod
-    def _new_model(cls, spec: JobSpec) -> Synthesizer:
+    def _new_model(
+        cls, spec: JobSpec, types: dict[str, str], schema: pa.Schema | None = None
+    ) -> Synthesizer:
         from synthfactory_workers.tabular.base import synthesizer_class
         from synthfactory_workers.tabular.neural import pick_device
 
@@ -423,9 +449,12 @@ class TVAEGenerator(_NeuralGenerator):
     synthesizer: ClassVar[str] = "tvae"
 
 
-def _id_starts(df: pd.DataFrame, types: dict[str, str]) -> dict[str, int | None]:
-    """Per id column: the first regenerated number (past the source's largest numeric id),
-    or None for text ids (regenerated as 'syn-<row>')."""
+def _id_starts(
+    df: pd.DataFrame, types: dict[str, str], private: bool = False
+) -> dict[str, int | None]:
+    """Per id column: the first regenerated number (past the source's largest numeric id;
+    under DP from 1, as the source's largest id is not released), or None for text ids
+    (regenerated as 'syn-<row>')."""
     import pandas as pd
 
     out: dict[str, int | None] = {}
@@ -433,8 +462,11 @@ def _id_starts(df: pd.DataFrame, types: dict[str, str]) -> dict[str, int | None]
         if kind != "id":
             continue
         series = df[column]
-        numeric = pd.api.types.is_numeric_dtype(series.dtype) and series.notna().any()
-        out[column] = int(series.max()) + 1 if numeric else None
+        numeric = pd.api.types.is_numeric_dtype(series.dtype) and (private or series.notna().any())
+        if not numeric:
+            out[column] = None
+        else:
+            out[column] = 1 if private else int(series.max()) + 1
     return out
 
 

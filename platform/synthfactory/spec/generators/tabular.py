@@ -95,6 +95,72 @@ class AugmentConfig(Frozen):
     )
 
 
+class PrivacyConfig(Frozen):
+    """Differential privacy for the fit (gaussian_copula only): every statistic the model
+    keeps is released by a noise mechanism, and the mechanisms' (epsilon, delta) add up to
+    this budget (basic composition). Neighbouring tables differ in one row's values; the
+    row count and the column schema (names, types) are treated as public."""
+
+    epsilon: float = Field(
+        gt=0, le=1000, description="Total privacy budget epsilon spent on the fit."
+    )
+    delta: float = Field(
+        1e-6,
+        ge=0,
+        lt=0.01,
+        description="Total delta: the Gaussian mechanism of the correlation and the "
+        "thresholds of categories not listed in `categories` spend it (0: Laplace only).",
+    )
+    bounds: dict[str, tuple[float | str, float | str]] = Field(
+        default_factory=dict,
+        description="Public [min, max] per numerical/datetime column, e.g. {age: [0, 120]}; "
+        "a range constraint with both bounds is used when a column has none here. Never "
+        "taken from the data; values outside are clipped to them.",
+    )
+    categories: dict[str, list[Scalar]] = Field(
+        default_factory=dict,
+        description="Public list of values per categorical column (nulls are always "
+        "allowed); columns not listed keep only the values whose noisy count clears a "
+        "threshold, so rare values are never released.",
+    )
+    bins: int = Field(
+        32, ge=2, le=4096, description="Histogram bins of a numerical column's noisy marginal."
+    )
+    clip: float = Field(
+        3.0,
+        gt=0,
+        le=10,
+        description="Normal scores are clipped to [-clip, clip] before their covariance "
+        "is released (bounds its sensitivity).",
+    )
+    correlation_share: float = Field(
+        0.3,
+        gt=0,
+        lt=1,
+        description="Share of epsilon for the correlation of normal scores; the rest is "
+        "split equally over the columns' marginals.",
+    )
+    missing_share: float = Field(
+        0.1,
+        gt=0,
+        lt=1,
+        description="Share of a numerical column's epsilon for its noisy missing-value rate.",
+    )
+    noise: Literal["secret", "fit_seed"] = Field(
+        "secret",
+        description="'secret': noise drawn from the OS's secure random source (use this in "
+        "production); 'fit_seed': reproducible noise from fit_seed, for tests and "
+        "benchmarks only: the seed is in the spec, and whoever knows it can remove the noise.",
+    )
+
+    @model_validator(mode="after")
+    def _bounds_in_order(self) -> PrivacyConfig:
+        for column, (low, high) in self.bounds.items():
+            if isinstance(low, int | float) and isinstance(high, int | float) and low >= high:
+                raise ValueError(f"privacy.bounds.{column}: min ({low}) must be below max")
+        return self
+
+
 class TabularConfigBase(GeneratorConfigBase):
     """What every tabular synthesizer shares: the source, column metadata, personal data,
     constraints, conditions and augmentation."""
@@ -132,6 +198,11 @@ class TabularConfigBase(GeneratorConfigBase):
     )
     augment: AugmentConfig | None = Field(
         None, description="Balance a label's classes, e.g. {balance: label}."
+    )
+    privacy: PrivacyConfig | None = Field(
+        None,
+        description="Differentially private fit, e.g. {epsilon: 1.0, delta: 1e-6} "
+        "(gaussian_copula only); part of the model's key.",
     )
 
     @model_validator(mode="after")
