@@ -262,19 +262,38 @@ def check_vllm(config: LLMConfig) -> dict[str, str]:
         )
     if not python.is_file() or not os.access(python, os.X_OK):
         raise ConfigError(f"backend.python {python} does not exist", fix=fix_env)
+    key = (str(python), python.stat().st_mtime_ns)
+    if key not in _PROBED:
+        _PROBED[key] = probe_environment(python, backend.preflight_timeout_seconds, fix_env)
+    found = _PROBED[key]
+    driver_ray = importlib.metadata.version("ray")
+    if found.get("ray") != driver_ray:
+        raise ConfigError(
+            f"backend.python {python} has ray {found.get('ray')}, the driver ray {driver_ray}: "
+            "a worker of another Ray version cannot join the cluster",
+            fix=f"{python} -m pip install ray=={driver_ray}",
+        )
+    return {"vllm_version": found.get("vllm", "")}
+
+
+_PROBED: dict[tuple[str, int], dict[str, str]] = {}
+"""Environments that passed the probe in this process (importing vLLM takes seconds)."""
+
+
+def probe_environment(python: Path, timeout: float, fix_env: str) -> dict[str, str]:
+    """Versions of vllm and ray in that interpreter's environment, or a ConfigError."""
     try:
         probe = subprocess.run(
             [str(python), "-c", PROBE],
             capture_output=True,
             text=True,
-            timeout=backend.preflight_timeout_seconds,
+            timeout=timeout,
             env={**os.environ, "VLLM_NO_USAGE_STATS": "1"},
             check=False,
         )
     except subprocess.TimeoutExpired:
         raise ConfigError(
-            f"`{python} -c 'import vllm'` did not finish in "
-            f"{backend.preflight_timeout_seconds:g} s",
+            f"`{python} -c 'import vllm'` did not finish in {timeout:g} s",
             fix="check that environment (or raise backend.preflight_timeout_seconds)",
         ) from None
     except OSError as exc:
@@ -289,11 +308,4 @@ def check_vllm(config: LLMConfig) -> dict[str, str]:
         found: dict[str, str] = json.loads(probe.stdout.strip().splitlines()[-1])
     except (ValueError, IndexError):
         raise ConfigError(f"unexpected output from {python}: {probe.stdout[-200:]!r}") from None
-    driver_ray = importlib.metadata.version("ray")
-    if found.get("ray") != driver_ray:
-        raise ConfigError(
-            f"backend.python {python} has ray {found.get('ray')}, the driver ray {driver_ray}: "
-            "a worker of another Ray version cannot join the cluster",
-            fix=f"{python} -m pip install ray=={driver_ray}",
-        )
-    return {"vllm_version": found.get("vllm", "")}
+    return found

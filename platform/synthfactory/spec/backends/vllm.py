@@ -91,7 +91,7 @@ class VLLMBackendConfig(Frozen):
         "retried shard does not generate them again.",
     )
     preflight_timeout_seconds: float = Field(
-        30.0,
+        60.0,
         gt=0,
         le=600,
         description="How long preflight waits for `python -c 'import vllm'`.",
