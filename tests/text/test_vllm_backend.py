@@ -103,10 +103,12 @@ def test_json_schema_is_guided(tmp_path: Path, model: str) -> None:
             rows=4,
             json_schema=SCHEMA,
             max_retries=0,
-            prompt={"template": "Describe a person called {{ n }} as JSON.",
-                    "variables": {"n": ["Ann", "Bo", "Cy", "Di"]}},
+            prompt={
+                "template": "Describe a person called {{ n }} as JSON.",
+                "variables": {"n": ["Ann", "Bo", "Cy", "Di"]},
+            },
             sampling={"max_new_tokens": 40},
-        )  # fmt: skip
+        )
     )
     ds = open_dataset(result["uri"])
     table = ds.to_arrow()

@@ -178,7 +178,7 @@ def test_preflight_names_each_bad_environment(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="absolute path"):
         LLMGenerator.preflight(spec_for(tmp_path, {"python": ".venv-vllm/bin/python"}))
     # an interpreter without vllm (the driver's own)
-    with pytest.raises(ConfigError, match="cannot run the vllm backend: .*vllm"):
+    with pytest.raises(ConfigError, match=r"cannot run the vllm backend: .*vllm"):
         LLMGenerator.preflight(spec_for(tmp_path, {"python": sys.executable}))
     # one that hangs: named, within the timeout
     hang = tmp_path / "hang"
@@ -194,7 +194,7 @@ def test_preflight_checks_the_ray_version(tmp_path: Path, monkeypatch: pytest.Mo
     fake = tmp_path / "python"
     fake.write_text('#!/bin/sh\necho \'{"vllm": "0.32.0", "ray": "2.0.0"}\'\n')
     fake.chmod(0o755)
-    with pytest.raises(ConfigError, match="has ray 2.0.0") as exc:
+    with pytest.raises(ConfigError, match=r"has ray 2\.0\.0") as exc:
         LLMGenerator.preflight(spec_for(tmp_path, {"python": str(fake)}))
     assert f"ray=={importlib.metadata.version('ray')}" in str(exc.value.fix)
     ray = importlib.metadata.version("ray")
@@ -219,7 +219,7 @@ def test_preflight_wants_a_hugging_face_folder(tmp_path: Path) -> None:
     assert "save_pretrained" in str(exc.value.fix)
     bare = tmp_path / "bare"
     bare.mkdir()
-    with pytest.raises(ConfigError, match="no config.json"):
+    with pytest.raises(ConfigError, match=r"no config\.json"):
         LLMGenerator.preflight(spec_for(tmp_path, model=str(bare)))
     assert LLMGenerator.preflight(spec_for(tmp_path)) == {}  # no python: nothing to probe
 
