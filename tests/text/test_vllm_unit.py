@@ -29,7 +29,12 @@ def model_folder(tmp_path: Path) -> Path:
     return folder
 
 
-def spec_for(tmp_path: Path, backend: dict[str, Any] | None = None, **generator: Any) -> Any:
+def spec_for(
+    tmp_path: Path,
+    backend: dict[str, Any] | None = None,
+    resources: dict[str, Any] | None = None,
+    **generator: Any,
+) -> Any:
     config: dict[str, Any] = {
         "kind": "llm",
         "model": str(model_folder(tmp_path)),
@@ -44,7 +49,7 @@ def spec_for(tmp_path: Path, backend: dict[str, Any] | None = None, **generator:
             "rows": 4,
             "output": str(tmp_path / "out"),
             "generator": config,
-            "resources": {"actors": 1, "num_cpus": 2, "num_gpus": 1},
+            "resources": resources or {"actors": 1, "num_cpus": 2, "num_gpus": 1},
         }
     )
 
@@ -158,6 +163,39 @@ def test_placement_options_capture_the_engine_workers() -> None:
     assert strategy.placement_group is group
     assert strategy.placement_group_bundle_index == 0
     assert strategy.placement_group_capture_child_tasks is True
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("ray_local")
+def test_pool_gives_each_actor_its_own_placement_group_and_frees_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tensor-parallel path on CPU: CPU bundles stand in for the GPU ones."""
+    import ray
+    from ray.util import placement_group_table
+
+    class Probe:  # stands in for ShardWorker (defined here: pickled by value)
+        def __init__(self, *args: Any) -> None:
+            pass
+
+        def setup(self) -> dict[str, Any]:
+            group = ray.util.get_current_placement_group()
+            return {"group": group.id.hex() if group else None}
+
+    monkeypatch.setattr(pool, "ShardWorker", Probe)
+    monkeypatch.setattr(pool, "placement_bundles", lambda spec: [{"CPU": 0.25}, {"CPU": 0.1}])
+    spec = spec_for(
+        tmp_path, {"tensor_parallel_size": 2}, resources={"actors": 2, "num_cpus": 0.25}
+    )
+    actors = pool.ActorPool(spec, {}, "", "")
+    actors.start()
+    groups = {info["group"] for info in actors.info}
+    assert len(groups) == 2 and None not in groups
+    assert len(actors._groups) == 2
+    actors.stop()
+    table = placement_group_table()
+    assert all(table[g]["state"] == "REMOVED" for g in groups)
+    assert not actors._groups
 
 
 def test_other_backends_are_untouched(tmp_path: Path) -> None:

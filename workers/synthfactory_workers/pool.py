@@ -189,7 +189,9 @@ class ActorPool:
     ) -> None:
         import ray
 
-        self._remote: Any = ray.remote(ShardWorker).options(**actor_options(spec))
+        self._class: Any = ray.remote(ShardWorker)
+        self._options = actor_options(spec)
+        self._remote: Any = self._class.options(**self._options)
         self._bundles = placement_bundles(spec)
         self._groups: dict[Any, Any] = {}  # actor id -> its placement group
         self._args = (spec, prepared, version_uri, artifacts_uri)
@@ -253,7 +255,8 @@ class ActorPool:
                 fix="lower backend.tensor_parallel_size or resources.actors, or add a node "
                 "with that many GPUs",
             ) from None
-        actor = self._remote.options(**placement_options(group)).remote(*self._args)
+        options = {**self._options, **placement_options(group)}
+        actor = self._class.options(**options).remote(*self._args)
         self._groups[actor._actor_id] = group
         return actor
 
