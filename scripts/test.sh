@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh dev
-# A CPU vLLM server in its own venv (.venv-vllm) for the openai backend's tests.
+# CPU vLLM in its own venv (.venv-vllm): the vllm backend's actors and the openai backend's server.
 bash scripts/install_vllm.sh
 # System packages some tests use: Debian's Chromium (the dashboard is tested in a real
 # browser; browser downloads do not work here) and PostgreSQL (a Prefect server on it).

@@ -19,20 +19,87 @@ if TYPE_CHECKING:
 def actor_options(spec: JobSpec) -> dict[str, Any]:
     """The spec's resources as Ray actor options (what lands where, with how many threads)."""
     res = spec.resources
-    threads = str(res.math_threads or max(1, int(res.num_cpus)))
-    env = {k: threads for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
-    env["SYNTHFACTORY_TORCH_THREADS"] = threads
-    env.update(forwarded_environment(secret_names(spec)))
     options: dict[str, Any] = {
         "num_cpus": res.num_cpus,
         "num_gpus": res.num_gpus,
         "max_restarts": 0,
         "max_task_retries": 0,
-        "runtime_env": {"env_vars": env},
+        "runtime_env": {"env_vars": actor_env(spec)},
     }
     if res.custom_resources:
         options["resources"] = dict(res.custom_resources)
+    options.update(backend_actor_options(spec))
     return options
+
+
+def vllm_backend(spec: JobSpec) -> Any:
+    """The spec's vllm backend config, or None (another generator or backend)."""
+    backend = getattr(spec.generator, "backend", None)
+    return backend if getattr(backend, "kind", None) == "vllm" else None
+
+
+def backend_actor_options(spec: JobSpec) -> dict[str, Any]:
+    """What a text backend changes in the actors' options (merged into ``actor_options``):
+
+    - vllm with ``python``: the actors run on that interpreter, through the runtime_env's
+      ``py_executable`` (its environment has vLLM, ray and synthfactory; the driver's does
+      not);
+    - vllm with ``kv_cache_space_gb``: VLLM_CPU_KVCACHE_SPACE in the actors' environment;
+    - vllm with ``tensor_parallel_size`` > 1: the actor takes no GPU itself; its engine's
+      workers take the GPUs of the actor's placement group (``placement_bundles``)."""
+    backend = vllm_backend(spec)
+    if backend is None:
+        return {}
+    env = {"VLLM_NO_USAGE_STATS": "1", **actor_env(spec)}
+    if backend.kv_cache_space_gb is not None:
+        env["VLLM_CPU_KVCACHE_SPACE"] = str(backend.kv_cache_space_gb)
+    runtime_env: dict[str, Any] = {"env_vars": env}
+    if backend.python:
+        runtime_env["py_executable"] = backend.python
+    options: dict[str, Any] = {"runtime_env": runtime_env}
+    if backend.tensor_parallel_size > 1:
+        options["num_gpus"] = 0
+    return options
+
+
+def actor_env(spec: JobSpec) -> dict[str, str]:
+    """Every actor's and task's environment: math threads, forwarded credentials."""
+    res = spec.resources
+    threads = str(res.math_threads or max(1, int(res.num_cpus)))
+    env = {k: threads for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+    env["SYNTHFACTORY_TORCH_THREADS"] = threads
+    env.update(forwarded_environment(secret_names(spec)))
+    return env
+
+
+def placement_bundles(spec: JobSpec) -> list[dict[str, float]] | None:
+    """The placement group one actor of a tensor-parallel vllm backend reserves: one
+    bundle per GPU of the engine, packed on one node (STRICT_PACK); the first bundle also
+    holds the actor's CPUs. None when the actor needs no placement group."""
+    backend = vllm_backend(spec)
+    if backend is None or backend.tensor_parallel_size <= 1:
+        return None
+    bundles: list[dict[str, float]] = [{"GPU": 1.0} for _ in range(backend.tensor_parallel_size)]
+    if spec.resources.num_cpus:
+        bundles[0]["CPU"] = float(spec.resources.num_cpus)
+    return bundles
+
+
+PLACEMENT_STRATEGY = "STRICT_PACK"
+
+
+def placement_options(placement_group: Any) -> dict[str, Any]:
+    """Actor options that put the actor in bundle 0 of its placement group, with the
+    engine's workers (vLLM's Ray executor finds the group from the actor) in the rest."""
+    from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+    return {
+        "scheduling_strategy": PlacementGroupSchedulingStrategy(
+            placement_group=placement_group,
+            placement_group_bundle_index=0,
+            placement_group_capture_child_tasks=True,
+        )
+    }
 
 
 def task_options(spec: JobSpec, gpu: bool = True, retries: int = 1) -> dict[str, Any]:
@@ -40,6 +107,9 @@ def task_options(spec: JobSpec, gpu: bool = True, retries: int = 1) -> dict[str,
     CPUs and environment; its GPUs and custom resources only when ``gpu``."""
     options = actor_options(spec)
     del options["max_restarts"], options["max_task_retries"]
+    # tasks (prepare, metrics) run in the driver's environment, never a backend's
+    options["runtime_env"] = {"env_vars": actor_env(spec)}
+    options["num_gpus"] = spec.resources.num_gpus
     if not gpu:
         options.pop("num_gpus", None)
         options.pop("resources", None)
@@ -96,6 +166,11 @@ def cluster_is_local() -> bool:
     return all(node.get("NodeManagerAddress") in local for node in ray.nodes() if node["Alive"])
 
 
+def start_timeout() -> float:
+    """Seconds an actor (or its placement group) may take to start."""
+    return float(os.environ.get("SYNTHFACTORY_ACTOR_START_TIMEOUT", "600"))
+
+
 def unwrap(exc: BaseException) -> BaseException:
     """Ray wraps a remote exception; give back the user's own exception."""
     from ray.exceptions import RayTaskError
@@ -114,7 +189,11 @@ class ActorPool:
     ) -> None:
         import ray
 
-        self._remote: Any = ray.remote(ShardWorker).options(**actor_options(spec))
+        self._class: Any = ray.remote(ShardWorker)
+        self._options = actor_options(spec)
+        self._remote: Any = self._class.options(**self._options)
+        self._bundles = placement_bundles(spec)
+        self._groups: dict[Any, Any] = {}  # actor id -> its placement group
         self._args = (spec, prepared, version_uri, artifacts_uri)
         self._idle: queue.Queue[Any] = queue.Queue()
         self._lock = threading.Lock()
@@ -131,12 +210,14 @@ class ActorPool:
         import ray
 
         started = time.perf_counter()
-        actors: list[Any] = [self._remote.remote(*self._args) for _ in range(self.size)]
+        actors: list[Any] = []
         try:
+            actors = [self._spawn() for _ in range(self.size)]
             self.info = ray.get([a.setup.remote() for a in actors])
         except Exception as exc:
             for actor in actors:
-                ray.kill(actor)
+                self._kill(actor)
+            self._release_groups()
             raise unwrap(exc) from None
         for actor in actors:
             self._idle.put(actor)
@@ -147,14 +228,54 @@ class ActorPool:
         its node died and no other node has the resources): the pool then shrinks."""
         import ray
 
-        actor = self._remote.remote(*self._args)
-        timeout = float(os.environ.get("SYNTHFACTORY_ACTOR_START_TIMEOUT", "600"))
+        actor = self._spawn()
         try:
-            ray.get(actor.setup.remote(), timeout=timeout)
+            ray.get(actor.setup.remote(), timeout=start_timeout())
         except Exception:
-            ray.kill(actor)
+            self._kill(actor)
             raise
         return actor
+
+    def _spawn(self) -> Any:
+        """One actor (not yet set up), in a placement group of its own when it needs one."""
+        if self._bundles is None:
+            return self._remote.remote(*self._args)
+        import ray
+        from ray.util.placement_group import placement_group, remove_placement_group
+
+        group = placement_group(self._bundles, strategy=PLACEMENT_STRATEGY)
+        try:
+            ray.get(group.ready(), timeout=start_timeout())
+        except Exception:
+            remove_placement_group(group)
+            gpus = sum(b.get("GPU", 0) for b in self._bundles)
+            raise WorkerLostError(
+                f"no node has {gpus:g} free GPUs for one tensor-parallel engine "
+                f"(placement group {self._bundles}, {PLACEMENT_STRATEGY})",
+                fix="lower backend.tensor_parallel_size or resources.actors, or add a node "
+                "with that many GPUs",
+            ) from None
+        options = {**self._options, **placement_options(group)}
+        actor = self._class.options(**options).remote(*self._args)
+        self._groups[actor._actor_id] = group
+        return actor
+
+    def _kill(self, actor: Any) -> None:
+        """Kill an actor and free its placement group (its GPUs)."""
+        import ray
+
+        ray.kill(actor)
+        group = self._groups.pop(actor._actor_id, None)
+        if group is not None:
+            from ray.util.placement_group import remove_placement_group
+
+            remove_placement_group(group)
+
+    def _release_groups(self) -> None:
+        from ray.util.placement_group import remove_placement_group
+
+        while self._groups:
+            remove_placement_group(self._groups.popitem()[1])
 
     def _acquire(self) -> Any:
         while True:
@@ -192,7 +313,7 @@ class ActorPool:
         try:
             result: dict[str, Any] = ray.get(actor.run_shard.remote(task))
         except (ActorDiedError, ActorUnavailableError, RayActorError) as exc:
-            ray.kill(actor)
+            self._kill(actor)
             self._replace()
             raise WorkerLostError(
                 f"the actor generating shard {task.index} died ({type(exc).__name__}); "
@@ -212,7 +333,7 @@ class ActorPool:
                 self.busy -= 1
 
     def stop(self) -> None:
-        import ray
-
         while not self._idle.empty():
-            ray.kill(self._idle.get_nowait())
+            self._kill(self._idle.get_nowait())
+        if self._groups:
+            self._release_groups()

@@ -51,14 +51,19 @@ class LLMGenerator(Generator):
         from synthfactory_workers.text.models import resolve
 
         config = _config(spec)
+        facts: dict[str, str] = {}
         if config.openai is not None:
             from synthfactory_workers.text.openai_backend import check_server
 
             check_server(config)  # key set, server reachable, model served: or a ConfigError
+        elif config.backend.kind == "vllm":
+            from synthfactory_workers.text.vllm_backend import check_vllm
+
+            # an HF model; backend.python exists and has vllm + the driver's ray
+            facts.update(check_vllm(config))
         else:
             resolve(config.model, config.gguf_file)  # raises for a missing local model
         columns = None
-        facts: dict[str, str] = {}
         if config.prompt.source:
             columns = read_table(config.prompt.source, spec.storage).column_names
             facts["source_sha256"] = fingerprint(config.prompt.source, spec.storage)
