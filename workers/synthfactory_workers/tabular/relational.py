@@ -33,6 +33,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from synthfactory.errors import ConfigError
+from synthfactory.jsonsafe import plain
 from synthfactory.sources import fingerprint, read_table
 from synthfactory.spec.generators.relational import RelationalConfig, structure
 from synthfactory_workers.contract import Generator, ShardOutput, ShardTask
@@ -47,6 +48,8 @@ if TYPE_CHECKING:
 
 PARENT_PREFIX = "__parent__"
 COUNT_PREFIX = "__n_"
+#: parent categorical columns with at most this many values enter a child as indicators
+MAX_INDICATORS = 16
 #: integer keys of non-root tables: start + shard index * STRIDE + row within the shard
 STRIDE = 1 << 32
 
@@ -170,16 +173,23 @@ def design(
             model_types[column] = "numerical"
             counts[child.child] = column
         parent_columns: list[str] = []
+        encodings: dict[str, list[Any]] = {}
         if rel is not None:
             parent = kept[rel.parent]
             parent_key = config.tables[rel.parent].primary_key
             parent_columns = list(info[rel.parent]["attributes"])
+            ptypes = info[rel.parent]["types"]
+            for c in parent_columns:
+                values = parent[c].dropna().unique().tolist()
+                if ptypes[c] in ("categorical", "boolean") and 2 <= len(values) <= MAX_INDICATORS:
+                    encodings[c] = sorted((plain(v) for v in values), key=str)
             joined = parent.set_index(parent_key)[parent_columns]
             joined = joined.loc[df[rel.foreign_key].to_numpy()].reset_index(drop=True)
-            joined.columns = [PARENT_PREFIX + c for c in parent_columns]
-            model = pd.concat([joined, model.reset_index(drop=True)], axis=1)
-            for c in parent_columns:
-                model_types[PARENT_PREFIX + c] = info[rel.parent]["types"][c]
+            given = parent_frame(joined, parent_columns, encodings)
+            model = pd.concat([given, model.reset_index(drop=True)], axis=1)
+            for c in given.columns:
+                original = str(c).removeprefix(PARENT_PREFIX).split("==")[0]
+                model_types[str(c)] = "boolean" if "==" in str(c) else ptypes[original]
         fitted[name] = model
         info[name] = {
             "attributes": attributes,
@@ -187,10 +197,36 @@ def design(
             "counts": counts,
             "max_counts": {c: int(model[col].max()) for c, col in counts.items()},
             "parent_columns": parent_columns,
+            "encodings": encodings,
             "model_types": model_types,
             "ids": _id_starts(df, table.primary_key, [c for c in own if types[c] == "id"]),
         }
     return fitted, info, orphans
+
+
+def parent_frame(
+    rows: pd.DataFrame, columns: list[str], encodings: dict[str, list[Any]]
+) -> pd.DataFrame:
+    """The parent's columns as the child's copula sees them: numbers as they are, a
+    categorical column with few values as one indicator per value (``__parent__c==i``).
+
+    A copula codes a category by its frequency interval, which orders categories
+    arbitrarily: a child attribute that is high for the middle category (Gentoo body mass,
+    between Adelie and Chinstrap in frequency) barely correlates with that code. An
+    indicator per category gives each its own correlation."""
+    import pandas as pd
+
+    from synthfactory_workers.tabular.columns import key
+
+    out: dict[str, Any] = {}
+    for c in columns:
+        if c in encodings:
+            codes = rows[c].map(lambda v: key(plain(v)))
+            for i, value in enumerate(encodings[c]):
+                out[f"{PARENT_PREFIX}{c}=={i}"] = (codes == key(value)).to_numpy()
+        else:
+            out[PARENT_PREFIX + c] = rows[c].to_numpy()
+    return pd.DataFrame(out, index=range(len(rows)))
 
 
 def _id_starts(df: pd.DataFrame, primary: str | None, others: list[str]) -> dict[str, int | None]:
@@ -328,8 +364,8 @@ class RelationalGenerator(Generator):
                     parent[pinfo["counts"][name]], pinfo["max_counts"][name]
                 )
                 parent_rows = np.repeat(np.arange(len(parent)), counts)
-                given = parent.iloc[parent_rows][info["parent_columns"]].reset_index(drop=True)
-                given.columns = [PARENT_PREFIX + c for c in info["parent_columns"]]
+                rows = parent.iloc[parent_rows][info["parent_columns"]].reset_index(drop=True)
+                given = parent_frame(rows, info["parent_columns"], info["encodings"])
                 df = self.models[name].sample_given(given, seed[name])
             n = shard.rows if rel is None else len(parent_rows)  # type: ignore[arg-type]
             df = df.reset_index(drop=True)
