@@ -175,3 +175,95 @@ def test_same_seed_same_tables(paths: dict[str, str], tmp_path: Path) -> None:
     b = generated(start(tmp_path / "b", spec), 40, 20)
     for name in a:
         pd.testing.assert_frame_equal(a[name], b[name])
+
+
+# -- the flow: Ray actors, manifest, metrics, readers -----------------------------------
+def flow_spec(paths: dict[str, str], output: str, actors: int) -> dict[str, Any]:
+    return relational_spec(
+        paths,
+        output,
+        resources={"actors": actors},
+        metrics={"enabled": True, "max_rows": 20_000},
+        gates={
+            "relationships.islands.colonies.referential_integrity": "== 1",
+            "relationships.colonies.penguins.referential_integrity": "== 1",
+            "relationships.colonies.penguins.cardinality_shape_similarity": ">= 0.8",
+        },
+    )
+
+
+def sorted_tables(uri: str) -> dict[str, pd.DataFrame]:
+    from synthfactory.dataset import open_dataset
+
+    ds = open_dataset(uri)
+    return {name: ds.table(name).to_pandas() for name in ds.table_names}
+
+
+@pytest.mark.usefixtures("ray_local", "prefect_server")
+def test_flow_two_actors_equal_one(paths: dict[str, str], tmp_path: Path) -> None:
+    import duckdb
+
+    from synthfactory.dataset import open_dataset
+    from synthfactory_flows.generate import run_job
+
+    one = run_job(flow_spec(paths, str(tmp_path / "one"), 1))
+    two = run_job(flow_spec(paths, str(tmp_path / "two"), 2))
+    assert one["status"] == two["status"] == "published" and one["rows"] == 60
+    a, b = sorted_tables(one["uri"]), sorted_tables(two["uri"])
+    assert list(a) == ["islands", "colonies", "penguins"]
+    for name in a:
+        pd.testing.assert_frame_equal(a[name], b[name])
+    ds = open_dataset(one["uri"])
+    manifest = ds.manifest
+    assert manifest.rows == 60 and manifest.tables["islands"].rows == 60
+    assert manifest.tables["penguins"].rows == len(a["penguins"]) > 60
+    assert manifest.tables["colonies"].primary_key == "colony_id"
+    assert manifest.relationships[1] == {
+        "parent": "colonies", "child": "penguins", "foreign_key": "colony_id"
+    }
+    assert [s.path for s in manifest.shards] == [
+        f"data/islands/part-{i:05d}.parquet" for i in range(3)
+    ]
+    report = __import__("json").loads((Path(one["uri"]) / "metrics.json").read_text())
+    links = report["relationships"]
+    assert links["islands"]["colonies"]["referential_integrity"] == 1.0
+    assert links["colonies"]["penguins"]["referential_integrity"] == 1.0
+    assert links["colonies"]["penguins"]["cardinality_shape_similarity"] >= 0.8
+    assert report["tables"]["penguins"]["quality"]["overall"] > 0.7
+    assert all(g["passed"] for g in manifest.gates)
+    root = one["uri"]
+    joined = duckdb.sql(
+        f"select c.species, count(*) as n, avg(p.body_mass_g) as mass "
+        f"from '{root}/data/islands/*.parquet' i "
+        f"join '{root}/data/colonies/*.parquet' c using (island_id) "
+        f"join '{root}/data/penguins/*.parquet' p using (colony_id) "
+        f"group by c.species order by c.species"
+    ).fetchall()
+    assert sum(row[1] for row in joined) == len(a["penguins"])
+
+
+@pytest.mark.usefixtures("ray_local", "prefect_server")
+def test_flow_on_s3_joins_in_duckdb(paths: dict[str, str], s3_bucket: str) -> None:
+    import duckdb
+
+    from synthfactory.dataset import open_dataset
+    from synthfactory_flows.generate import run_job
+
+    spec = flow_spec(paths, f"{s3_bucket}/penguins", 1)
+    result = run_job(spec)
+    assert result["status"] == "published"
+    ds = open_dataset(f"{s3_bucket}/penguins")
+    assert ds.table_files("penguins")[0].startswith(f"{s3_bucket}/penguins/")
+    islands = ds.arrow_dataset("islands")  # noqa: F841  (scanned by DuckDB by name)
+    colonies = ds.arrow_dataset("colonies")  # noqa: F841
+    penguins = ds.arrow_dataset("penguins")  # noqa: F841
+    rows = duckdb.sql(
+        "select count(*), count(distinct i.island_id) from penguins p "
+        "join colonies c using (colony_id) join islands i using (island_id)"
+    ).fetchall()
+    assert rows[0][0] == ds.manifest.tables["penguins"].rows
+    assert rows[0][1] <= 60
+    orphans = duckdb.sql(
+        "select count(*) from penguins p anti join colonies c using (colony_id)"
+    ).fetchall()
+    assert orphans[0][0] == 0

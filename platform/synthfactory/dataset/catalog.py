@@ -117,15 +117,21 @@ class Dataset:
             return self.manifest.tables[name].data_schema.to_arrow().empty_table()
         return pa.concat_tables(tables, promote_options="default")
 
-    def arrow_dataset(self) -> pyarrow.dataset.Dataset:
-        """A lazy pyarrow dataset over exactly the committed shard files."""
+    def arrow_dataset(self, table: str | None = None) -> pyarrow.dataset.Dataset:
+        """A lazy pyarrow dataset over exactly the committed shard files (of one ``table``
+        of a relational dataset). DuckDB scans it where it cannot read the store itself
+        (S3 without its httpfs extension): ``orders = ds.arrow_dataset("orders");
+        duckdb.sql("select count(*) from orders")``."""
         import pyarrow.dataset as ds
 
         fs, root = self.store.arrow_filesystem()
-        paths = [f"{root}/{s.path}" for s in self.manifest.shards]
-        return ds.dataset(
-            paths, filesystem=fs, format="parquet", schema=self.manifest.data_schema.to_arrow()
-        )
+        if table is None:
+            paths = [f"{root}/{s.path}" for s in self.manifest.shards]
+            schema = self.manifest.data_schema.to_arrow()
+        else:
+            paths = [f"{root}/{p}" for p in self._table_paths(table)]
+            schema = self.manifest.tables[table].data_schema.to_arrow()
+        return ds.dataset(paths, filesystem=fs, format="parquet", schema=schema)
 
     def head(self, n: int = 5) -> pa.Table:
         from synthfactory.dataset.parquet import decode

@@ -28,6 +28,9 @@ from synthfactory.metrics.tabular_quality import ks_statistic, quality_report
 if TYPE_CHECKING:
     import pandas as pd
 
+    from synthfactory.dataset.manifest import ShardEntry
+    from synthfactory.storage import ObjectStore
+
 NAMES = (
     "tables.*.quality.overall",
     "tables.*.quality.column_shapes",
@@ -77,13 +80,15 @@ def relational_report(
     primary_keys: dict[str, str | None],
     relationships: list[dict[str, str]],
     *,
+    synthetic_keys: dict[str, pd.DataFrame] | None = None,
     max_pairs: int = 500,
     seed: int = 0,
-    rows: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     """Per-table quality and per-relationship cardinality and integrity (see the module
-    docstring). ``synthetic`` holds every key of each table, and its other columns for (a
-    sample of) its rows; ``rows`` the tables' full row counts."""
+    docstring). ``synthetic``: each table's rows scored for quality (all, or a sample);
+    ``synthetic_keys``: each table's key columns over every row (default: ``synthetic``),
+    which cardinality and integrity are computed on."""
+    every = synthetic_keys if synthetic_keys is not None else synthetic
     keys: dict[str, set[str]] = {t: {k} if k else set() for t, k in primary_keys.items()}
     for rel in relationships:
         keys.setdefault(rel["child"], set()).add(rel["foreign_key"])
@@ -94,7 +99,7 @@ def relational_report(
         synth_frame = frame.drop(columns=[c for c in drop if c in frame])
         tables[name] = {
             "quality": quality_report(real_frame, synth_frame, max_pairs=max_pairs, seed=seed),
-            "rows": (rows or {}).get(name, len(frame)),
+            "rows": len(every[name]),
             "rows_scored": len(frame),
         }
     links: dict[str, Any] = {}
@@ -102,15 +107,13 @@ def relational_report(
         parent, child, fk = rel["parent"], rel["child"], rel["foreign_key"]
         pk = primary_keys[parent]
         assert pk is not None
-        synth_counts = cardinality(synthetic[parent][pk], synthetic[child][fk])
+        synth_counts = cardinality(every[parent][pk], every[child][fk])
         real_counts = cardinality(real[parent][pk], real[child][fk])
         links.setdefault(parent, {})[child] = {
             "cardinality_shape_similarity": cardinality_shape_similarity(
-                real[parent][pk], real[child][fk], synthetic[parent][pk], synthetic[child][fk]
+                real[parent][pk], real[child][fk], every[parent][pk], every[child][fk]
             ),
-            "referential_integrity": referential_integrity(
-                synthetic[parent][pk], synthetic[child][fk]
-            ),
+            "referential_integrity": referential_integrity(every[parent][pk], every[child][fk]),
             "children_per_parent": {
                 "real_mean": float(real_counts.mean()) if len(real_counts) else float("nan"),
                 "synthetic_mean": float(synth_counts.mean())
@@ -130,3 +133,50 @@ def relational_report(
         "tables": tables,
         "relationships": links,
     }
+
+
+class RowCount:
+    """The shard summary of a relational job: its root rows (the tables are read by
+    ``read_synthetic_tables`` in the driver)."""
+
+    def partial(self, df: pd.DataFrame, shard: int) -> dict[str, Any]:
+        return {"rows": len(df)}
+
+    @staticmethod
+    def merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"rows": sum(int(p["rows"]) for p in parts)}
+
+
+def read_synthetic_tables(
+    store: ObjectStore,
+    entries: list[ShardEntry],
+    keys: dict[str, list[str]],
+    max_rows: int,
+    seed: int,
+) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame]]:
+    """Per table: (a seeded sample of at most ``max_rows`` rows from the first shards that
+    hold that many, every row's key columns from every shard)."""
+    import pandas as pd
+
+    from synthfactory.dataset import parquet
+
+    samples: dict[str, pd.DataFrame] = {}
+    every: dict[str, pd.DataFrame] = {}
+    names = list(entries[0].tables) if entries else []
+    for name in names:
+        files = [e.tables[name] for e in entries if name in e.tables]
+        parts, rows = [], 0
+        key_parts = []
+        for f in files:
+            blob = store.get_bytes(f.path)
+            if rows < max_rows:
+                table = parquet.decode(blob)
+                parts.append(table.to_pandas())
+                rows += table.num_rows
+                key_parts.append(table.select(keys.get(name, [])).to_pandas())
+            else:
+                key_parts.append(parquet.decode(blob, keys.get(name, [])).to_pandas())
+        sample = pd.concat(parts, ignore_index=True)
+        samples[name] = sample.sample(max_rows, random_state=seed) if len(sample) > max_rows else sample
+        every[name] = pd.concat(key_parts, ignore_index=True)
+    return samples, every
