@@ -54,7 +54,8 @@ def dataset_report(
     The modality's ``Evaluator`` says what to compute. Ray must be connected."""
     if not entries:
         return {"modality": job.modality, "not_applicable": "the dataset has no rows"}
-    evaluator = evaluator_class(job.modality)(job, columns, {e.index: e.rows for e in entries})
+    sizes = {e.index: e.rows for e in entries}
+    evaluator = evaluator_class(job.modality)(job, columns, sizes, uri=uri, entries=entries)
     reason = evaluator.not_applicable()
     if reason:
         return {"modality": job.modality, "not_applicable": reason}

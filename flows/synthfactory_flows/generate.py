@@ -18,7 +18,7 @@ from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from synthfactory.dataset import DatasetVersion, Manifest, ShardEntry, layout
-from synthfactory.dataset.manifest import SchemaInfo, utcnow
+from synthfactory.dataset.manifest import SchemaInfo, TableInfo, utcnow
 from synthfactory.dataset.shards import SCHEMA_KEY, read_schema_summary
 from synthfactory.errors import GateFailedError, GenerationError
 from synthfactory.lineage import lineage
@@ -310,7 +310,33 @@ def build_manifest(
         target_met=total == job.target_rows,
         privacy_budget=runner.privacy_budget,
         flow_run={"id": str(flow_run.get_id() or ""), "name": str(flow_run.get_name() or "")},
+        tables=table_infos(job, target, entries),
+        relationships=[
+            r.model_dump(mode="json") for r in getattr(job.generator, "relationships", [])
+        ],
     )
+
+
+def table_infos(
+    job: JobSpec, target: DatasetVersion, entries: list[ShardEntry]
+) -> dict[str, TableInfo]:
+    """Relational datasets: each table's rows, primary key and schema (read from the
+    footer of its first non-empty file); empty for single-table datasets."""
+    from synthfactory.dataset.parquet import decode
+
+    names = list(entries[0].tables) if entries else []
+    keys = getattr(job.generator, "tables", {})
+    out: dict[str, TableInfo] = {}
+    for name in names:
+        files = [e.tables[name] for e in entries if name in e.tables]
+        first = next((f for f in files if f.rows), files[0])
+        schema = decode(target.store.get_bytes(first.path)).schema
+        out[name] = TableInfo(
+            rows=sum(f.rows for f in files),
+            primary_key=getattr(keys.get(name), "primary_key", None),
+            schema=SchemaInfo.from_arrow(schema),
+        )
+    return out
 
 
 def gate_failure(job: JobSpec, failed: list[dict[str, Any]], where: str) -> GateFailedError:

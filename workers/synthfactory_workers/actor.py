@@ -87,6 +87,7 @@ class ShardWorker:
             stats=out.stats,
             seconds=seconds,
             worker=self.name,
+            tables=out.tables or None,
         )
         self._clear_journal(task.index)
         # computed while the shard is in memory, so the driver need not read it back

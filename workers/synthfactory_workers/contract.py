@@ -51,11 +51,17 @@ class Quotas:
 
 @dataclass(slots=True)
 class ShardOutput:
-    """A generated shard: the accepted rows, rows rejected with a ``reason`` column, counters."""
+    """A generated shard: the accepted rows, rows rejected with a ``reason`` column, counters.
+
+    A relational generator also returns ``tables``: every table of the shard by name, the
+    root table first (``table`` is that root table: the shard's rows). Each is written to
+    ``data/<name>/``; the flow never drops rows of such a shard (it must hold exactly
+    ``shard.rows`` root rows), since a dropped parent would orphan its children."""
 
     table: pa.Table
     rejected: pa.Table | None = None
     stats: dict[str, float] = field(default_factory=dict)
+    tables: dict[str, pa.Table] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

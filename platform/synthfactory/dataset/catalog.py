@@ -84,15 +84,54 @@ class Dataset:
     def to_pandas(self) -> pd.DataFrame:
         return self.to_arrow().to_pandas()
 
-    def arrow_dataset(self) -> pyarrow.dataset.Dataset:
-        """A lazy pyarrow dataset over exactly the committed shard files."""
+    @property
+    def table_names(self) -> list[str]:
+        """A relational dataset's tables, the root first (empty for a single table)."""
+        return list(self.manifest.tables)
+
+    def _table_paths(self, name: str) -> list[str]:
+        if name not in self.manifest.tables:
+            known = self.table_names
+            raise ConfigError(
+                f"{self.uri} has no table {name!r}"
+                + (f"; its tables: {known}" if known else " (it is a single-table dataset)"),
+                fix="use one of the tables the manifest lists"
+                if known
+                else "use to_arrow() / to_pandas()",
+            )
+        return [s.tables[name].path for s in self.manifest.shards if name in s.tables]
+
+    def table_files(self, name: str) -> list[str]:
+        """URIs of one table's files (relational datasets), e.g. for DuckDB or Spark."""
+        return [self.store.url(p) for p in self._table_paths(name)]
+
+    def table(self, name: str) -> pa.Table:
+        """One table of a relational dataset, every committed shard's rows of it."""
+        import pyarrow as pa
+
+        from synthfactory.dataset.parquet import decode
+
+        paths = self._table_paths(name)
+        tables = [decode(self.store.get_bytes(p)) for p in paths]
+        if not tables:
+            return self.manifest.tables[name].data_schema.to_arrow().empty_table()
+        return pa.concat_tables(tables, promote_options="default")
+
+    def arrow_dataset(self, table: str | None = None) -> pyarrow.dataset.Dataset:
+        """A lazy pyarrow dataset over exactly the committed shard files (of one ``table``
+        of a relational dataset). DuckDB scans it where it cannot read the store itself
+        (S3 without its httpfs extension): ``orders = ds.arrow_dataset("orders");
+        duckdb.sql("select count(*) from orders")``."""
         import pyarrow.dataset as ds
 
         fs, root = self.store.arrow_filesystem()
-        paths = [f"{root}/{s.path}" for s in self.manifest.shards]
-        return ds.dataset(
-            paths, filesystem=fs, format="parquet", schema=self.manifest.data_schema.to_arrow()
-        )
+        if table is None:
+            paths = [f"{root}/{s.path}" for s in self.manifest.shards]
+            schema = self.manifest.data_schema.to_arrow()
+        else:
+            paths = [f"{root}/{p}" for p in self._table_paths(table)]
+            schema = self.manifest.tables[table].data_schema.to_arrow()
+        return ds.dataset(paths, filesystem=fs, format="parquet", schema=schema)
 
     def head(self, n: int = 5) -> pa.Table:
         from synthfactory.dataset.parquet import decode

@@ -5,6 +5,8 @@
     _progress.json            live progress, rewritten by the flow while it runs
     _shards/part-00000.json   commit marker: written only after the shard's files are whole
     data/part-00000.parquet   accepted rows
+    data/<table>/part-00000.parquet  relational jobs: each table's rows of the shard (the
+                              root table's file is the shard's main `path`)
     rejected/part-00000.parquet  rows dropped by filters, with a `reason` column
     _sidecar/part-00000.parquet  private `__` columns (dedup hashes) for whole-dataset passes
     manifest.json             the commit point: a version is visible only once this exists
@@ -33,6 +35,11 @@ def shard_name(index: int) -> str:
 def data_key(index: int, generation: int = 0) -> str:
     suffix = f"-r{generation}" if generation else ""
     return f"data/{shard_name(index)}{suffix}.parquet"
+
+
+def table_key(table: str, index: int) -> str:
+    """A relational shard's file of one table."""
+    return f"data/{table}/{shard_name(index)}.parquet"
 
 
 def rejected_key(index: int) -> str:

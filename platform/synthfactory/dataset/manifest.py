@@ -19,6 +19,15 @@ def utcnow() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+class TableFile(BaseModel):
+    """One table's file of a relational shard."""
+
+    path: str
+    rows: int
+    bytes: int
+    sha256: str
+
+
 class ShardEntry(BaseModel):
     """One committed shard. Also the content of its commit marker."""
 
@@ -34,6 +43,8 @@ class ShardEntry(BaseModel):
     rejected_path: str | None = None
     rejected_rows: int = 0
     sidecar_path: str | None = None
+    tables: dict[str, TableFile] = Field(default_factory=dict)
+    """Relational shards: every table's file, the root table's first (it is also ``path``)."""
     stats: dict[str, float] = Field(default_factory=dict)
     seconds: float = 0.0
     worker: str = ""
@@ -53,6 +64,16 @@ class SchemaInfo(BaseModel):
         import pyarrow as pa
 
         return pa.ipc.read_schema(pa.py_buffer(base64.b64decode(self.arrow)))
+
+
+class TableInfo(BaseModel):
+    """One table of a relational dataset."""
+
+    rows: int
+    primary_key: str | None = None
+    data_schema: SchemaInfo = Field(alias="schema")
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
 
 class Manifest(BaseModel):
@@ -87,6 +108,10 @@ class Manifest(BaseModel):
         "mechanisms' epsilons and deltas add up to epsilon and delta.",
     )
     flow_run: dict[str, str] = Field(default_factory=dict)
+    tables: dict[str, TableInfo] = Field(default_factory=dict)
+    """Relational datasets: every table (the root first; its rows are ``rows``)."""
+    relationships: list[dict[str, str]] = Field(default_factory=list)
+    """Relational datasets: ``{parent, child, foreign_key}`` per link."""
 
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 

@@ -6,7 +6,7 @@ import time
 from typing import TYPE_CHECKING
 
 from synthfactory.dataset import layout, parquet
-from synthfactory.dataset.manifest import ShardEntry
+from synthfactory.dataset.manifest import ShardEntry, TableFile
 from synthfactory.errors import GenerationError
 
 if TYPE_CHECKING:
@@ -55,12 +55,17 @@ def write_shard(
     stats: dict[str, float] | None = None,
     seconds: float = 0.0,
     worker: str = "",
+    tables: dict[str, pa.Table] | None = None,
 ) -> ShardEntry:
     """Persist a generated shard under ``store`` (a version prefix) and commit it.
 
     Every file is written whole (atomic puts) before the marker, so a marker always
     names complete files; a crash in between leaves an uncommitted shard that a
     re-run simply regenerates.
+
+    ``tables`` (relational jobs): every table of the shard by name, the root table first
+    (``table`` is the root table too); each goes to ``data/<name>/part-NNNNN.parquet`` and
+    the root table's file is the entry's ``path``.
     """
     if len(table) > max_rows:
         raise GenerationError(
@@ -69,9 +74,21 @@ def write_shard(
         )
     started = time.perf_counter()
     data, sidecar = split_sidecar(table)
-    blob = parquet.encode(data)
-    path = layout.data_key(index)
-    store.put_bytes(path, blob)
+    files: dict[str, TableFile] = {}
+    for name, part in (tables or {}).items():
+        part_blob = parquet.encode(split_sidecar(part)[0])
+        key = layout.table_key(name, index)
+        store.put_bytes(key, part_blob)
+        files[name] = TableFile(
+            path=key, rows=len(part), bytes=len(part_blob), sha256=parquet.sha256(part_blob)
+        )
+    if files:
+        root = next(iter(files.values()))
+        path, size, digest = root.path, root.bytes, root.sha256
+    else:
+        blob = parquet.encode(data)
+        path, size, digest = layout.data_key(index), len(blob), parquet.sha256(blob)
+        store.put_bytes(path, blob)
     rejected_path = None
     if rejected is not None and len(rejected):
         rejected_path = layout.rejected_key(index)
@@ -86,11 +103,12 @@ def write_shard(
         seed=seed,
         rows=len(data),
         path=path,
-        bytes=len(blob),
-        sha256=parquet.sha256(blob),
+        bytes=size,
+        sha256=digest,
         rejected_path=rejected_path,
         rejected_rows=0 if rejected is None else len(rejected),
         sidecar_path=sidecar_path,
+        tables=files,
         stats={**(stats or {}), "write_seconds": time.perf_counter() - started},
         seconds=seconds,
         worker=worker,
@@ -106,5 +124,7 @@ def read_marker(store: ObjectStore, key: str) -> ShardEntry | None:
     except (FileNotFoundError, ValueError):
         return None
     if store.size(entry.path) != entry.bytes:
+        return None
+    if any(store.size(f.path) != f.bytes for f in entry.tables.values()):
         return None
     return entry

@@ -109,12 +109,14 @@ class DatasetVersion:
 
     def _verify(self, manifest: Manifest) -> None:
         for shard in manifest.shards:
-            size = self.store.size(shard.path)
-            if size != shard.bytes:
-                raise GenerationError(
-                    f"shard {shard.path} is {size} bytes, expected {shard.bytes}: not publishing",
-                    fix="re-run the job; the shard will be regenerated",
-                )
+            files = [(shard.path, shard.bytes)] + [(f.path, f.bytes) for f in shard.tables.values()]
+            for path, expected in files:
+                size = self.store.size(path)
+                if size != expected:
+                    raise GenerationError(
+                        f"shard {path} is {size} bytes, expected {expected}: not publishing",
+                        fix="re-run the job; the shard will be regenerated",
+                    )
 
     def publish(self, manifest: Manifest) -> None:
         """Commit: verify every shard the manifest names is whole, then write the manifest."""

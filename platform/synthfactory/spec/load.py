@@ -74,8 +74,13 @@ def resolve_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
 
 
 def _resolve(node: dict[str, Any], path: list[str], base: Path, must_exist: bool) -> None:
-    """Resolve node[path...] in place (copying nested dicts on the way)."""
+    """Resolve node[path...] in place (copying nested dicts on the way); a ``*`` part
+    stands for every key of that mapping (``tables.*.source``)."""
     head, rest = path[0], path[1:]
+    if head == "*":
+        for name in list(node):
+            _resolve(node, [str(name), *rest], base, must_exist)
+        return
     if rest:
         child = node.get(head)
         if isinstance(child, dict):

@@ -327,7 +327,6 @@ class GaussianCopula(Synthesizer):
         return list(column["intervals"]["values"]) if "intervals" in column else []
 
     def _sample(self, n: int, seed: int, conditions: dict[str, Any]) -> pd.DataFrame:
-        import pandas as pd
         from scipy.special import ndtr
 
         rng = np.random.default_rng(seed)
@@ -337,6 +336,88 @@ class GaussianCopula(Synthesizer):
         else:
             chol = np.linalg.cholesky(self.correlation) if d else np.eye(0)
             u = ndtr(rng.standard_normal((n, d)) @ chol.T) if d else np.empty((n, 0))
+        return self._decode(u, n, conditions)
+
+    def sample_given(self, given: pd.DataFrame, seed: int) -> pd.DataFrame:
+        """One row per row of ``given``, conditioned on *that row's* values of the columns
+        ``given`` holds (per-row conditions, drawn in one batch).
+
+        In normal-score space, with P the given dimensions and C the rest, the draw is
+        z_C | z_P ~ N(S_CP S_PP^-1 z_P, S_CC - S_CP S_PP^-1 S_PC), S the copula's
+        correlation. z_P comes from each given value through its marginal: the CDF's normal
+        score for numbers, a uniform draw inside the category's frequency interval for
+        categories (as in fitting). A null number, or a category the model never saw, is
+        drawn as in fitting (a uniform score: no information). The given columns are
+        returned as given."""
+        import pandas as pd
+        from scipy.special import ndtr, ndtri
+
+        rng = np.random.default_rng(seed)
+        n = len(given)
+        position = {(dim["column"], dim["role"]): i for i, dim in enumerate(self.dims)}
+        fixed: dict[int, np.ndarray] = {}
+        for name in given.columns:
+            col = self.column(str(name))
+            series = given[name]
+            if col["type"] == "id" or col.get("all_null"):
+                continue
+            if col["type"] in ("numerical", "datetime"):
+                x = as_float(series, datetime=col["type"] == "datetime")
+                nulls = np.isnan(x)
+                marginal = Marginal(col["marginal"]["kind"], col["marginal"]["params"])
+                u = rng.uniform(0.0, 1.0, n)
+                if (~nulls).any():
+                    u[~nulls] = marginal.cdf(x[~nulls])
+                fixed[position[(str(name), "value")]] = _normal_scores(u)
+                if "nulls" in col:
+                    ind = Intervals(col["nulls"]["values"], col["nulls"]["bounds"])
+                    fixed[position[(str(name), "null")]] = _normal_scores(
+                        ind.to_uniform(pd.Series(nulls), rng)
+                    )
+            else:
+                enc = col["intervals"]
+                index = {key(v): i for i, v in enumerate(enc["values"])}
+                codes = np.array(
+                    [index.get(key(plain(v)), -1) for v in series.astype(object)], dtype=int
+                )
+                bounds = np.asarray(enc["bounds"])
+                known = codes >= 0
+                lo = np.where(known, bounds[np.maximum(codes, 0)], 0.0)
+                hi = np.where(known, bounds[np.maximum(codes, 0) + 1], 1.0)
+                u = lo + (hi - lo) * (0.01 + 0.98 * rng.uniform(0.0, 1.0, n))
+                fixed[position[(str(name), "category")]] = np.asarray(
+                    ndtri(np.clip(u, EPS, 1 - EPS))
+                )
+        d = len(self.dims)
+        given_dims = sorted(fixed)
+        rest = [i for i in range(d) if i not in fixed]
+        z = np.empty((n, d))
+        if given_dims:
+            z[:, given_dims] = np.column_stack([fixed[i] for i in given_dims])
+        if rest:
+            s = self.correlation
+            s_rest = s[np.ix_(rest, rest)]
+            if given_dims:
+                s_pp = s[np.ix_(given_dims, given_dims)]
+                s_cp = s[np.ix_(rest, given_dims)]
+                weights = np.linalg.solve(s_pp, s_cp.T)  # |P| x |C|
+                cov = s_rest - s_cp @ weights
+                mean = z[:, given_dims] @ weights
+            else:
+                cov, mean = s_rest, np.zeros((n, len(rest)))
+            cov = (cov + cov.T) / 2 + 1e-9 * np.eye(len(rest))
+            values, vectors = np.linalg.eigh(cov)
+            root = vectors * np.sqrt(np.clip(values, 0, None))
+            z[:, rest] = mean + rng.standard_normal((n, len(rest))) @ root.T
+        out = self._decode(np.asarray(ndtr(z)), n, {})
+        for name in given.columns:
+            out[name] = given[name].to_numpy()
+        return out
+
+    def _decode(self, u: np.ndarray, n: int, conditions: dict[str, Any]) -> pd.DataFrame:
+        """Rows from uniforms ``u`` (one column per copula dimension)."""
+        import pandas as pd
+
         position = {(dim["column"], dim["role"]): i for i, dim in enumerate(self.dims)}
         data: dict[str, Any] = {}
         for col in self.columns:

@@ -26,6 +26,7 @@ from synthfactory.registry import Registry
 if TYPE_CHECKING:
     import pandas as pd
 
+    from synthfactory.dataset.manifest import ShardEntry
     from synthfactory.spec import JobSpec
 
 #: modality -> Evaluator class
@@ -48,11 +49,22 @@ class Evaluator(ABC):
     names: ClassVar[tuple[str, ...]] = ()
     """Every metric name the report may hold; ``*`` matches one or more name parts."""
 
-    def __init__(self, job: JobSpec, columns: list[str], sizes: dict[int, int]) -> None:
+    def __init__(
+        self,
+        job: JobSpec,
+        columns: list[str],
+        sizes: dict[int, int],
+        uri: str | None = None,
+        entries: list[ShardEntry] | None = None,
+    ) -> None:
         self.job = job
         self.config = job.metrics
         self.columns = columns
         self.sizes = sizes
+        self.uri = uri
+        """The dataset version being scored, when the flow gives it (relational metrics
+        read the tables other than the root there)."""
+        self.entries = entries or []
 
     def not_applicable(self) -> str | None:
         """Why no report can be made (None when one can)."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from synthfactory.metrics import holdout
+from synthfactory.metrics import holdout, relational
 from synthfactory.metrics.evaluators.base import Evaluator
 from synthfactory.metrics.report import tabular_report
 from synthfactory.metrics.sampling import quotas
@@ -69,6 +69,7 @@ class TabularEvaluator(Evaluator):
         "bias.fairness.*",
         "rows_scored",
         "rows_sampled",
+        *relational.NAMES,  # relational jobs (generator kind relational)
     )
 
     def not_applicable(self) -> str | None:
@@ -91,10 +92,16 @@ class TabularEvaluator(Evaluator):
         train = self.real.iloc[self.split.train]
         return TabularSummary.plan(self.real, self.columns, self.config, quota, train=train)
 
-    def summary(self) -> TabularSummary:
-        return self.plan
+    @property
+    def is_relational(self) -> bool:
+        return bool(self.job.generator.kind == "relational")
+
+    def summary(self) -> TabularSummary | relational.RowCount:
+        return relational.RowCount() if self.is_relational else self.plan
 
     def report(self, merged: dict[str, Any], models: dict[str, Any]) -> dict[str, Any]:
+        if self.is_relational:
+            return self.relational_report(merged)
         plan = self.plan
         real_summary = plan.partial(self.real, -1)
         exact = {
@@ -115,6 +122,43 @@ class TabularEvaluator(Evaluator):
         report["rows_sampled"] = len(merged["sample"])
         if SYNTHETIC_FLAG in self.columns:
             report["scored"] = f"synthetic rows only (the dataset's {SYNTHETIC_FLAG} column)"
+        return report
+
+    def relational_report(self, merged: dict[str, Any]) -> dict[str, Any]:
+        """Per-table quality, cardinality and referential integrity per relationship
+        (``metrics.relational``), from the tables under ``self.uri``. The single-table
+        metrics (privacy, utility, detection) are not computed for relational jobs."""
+        from synthfactory.storage import open_store
+
+        config: Any = self.job.generator
+        assert self.uri is not None, "relational metrics read the tables: give the uri"
+        primary = {name: t.primary_key for name, t in config.tables.items()}
+        links = [r.model_dump(mode="json") for r in config.relationships]
+        keys: dict[str, list[str]] = {n: [k] if k else [] for n, k in primary.items()}
+        for link in links:
+            keys[link["child"]].append(link["foreign_key"])
+        real = {
+            name: read_table(t.source, self.job.storage).to_pandas()
+            for name, t in config.tables.items()
+        }
+        samples, every = relational.read_synthetic_tables(
+            open_store(self.uri, self.job.storage),
+            self.entries,
+            keys,
+            self.config.max_rows,
+            self.config.seed,
+        )
+        report = relational.relational_report(
+            real,
+            samples,
+            primary,
+            links,
+            synthetic_keys=every,
+            max_pairs=self.config.max_pairs,
+            seed=self.config.seed,
+        )
+        report["reference"] = {name: t.source for name, t in config.tables.items()}
+        report["rows_scored"] = merged["rows"]
         return report
 
     def figures(self, synthetic: pd.DataFrame) -> dict[str, bytes]:

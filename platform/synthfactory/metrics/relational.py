@@ -1,0 +1,180 @@
+"""Multi-table metrics with SDMetrics' names and definitions (as of SDMetrics 0.29:
+``sdmetrics/multi_table/statistical/cardinality_shape_similarity.py``,
+``sdmetrics/reports/utils.py:get_cardinality_distribution``, ``sdmetrics/column_pairs/
+statistical/referential_integrity.py``):
+
+- ``CardinalityShapeSimilarity`` of a relationship: the distribution of children per parent
+  (every parent row counted, those with no child as 0) in the real and in the synthetic
+  tables, compared with KSComplement: 1 - D, D the two-sample Kolmogorov-Smirnov statistic.
+- ``ReferentialIntegrity``: the share of child rows whose foreign key is one of the parent's
+  primary keys. Where SDMetrics skips null foreign keys, we count them as pointing nowhere
+  (a synthetic child must have a parent); the generator never writes a null key.
+- Per-table quality: ``tabular_quality.quality_report`` on each table without its key
+  columns (primary and foreign keys are regenerated; their values carry no shape).
+
+Report layout (so gates can name them): ``tables.<t>.quality.{overall,column_shapes,...}``,
+``relationships.<parent>.<child>.{cardinality_shape_similarity,referential_integrity}``,
+and ``quality.overall`` = the mean of the tables' overall quality.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from synthfactory.metrics.tabular_quality import ks_statistic, quality_report
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from synthfactory.dataset.manifest import ShardEntry
+    from synthfactory.storage import ObjectStore
+
+NAMES = (
+    "tables.*.quality.overall",
+    "tables.*.quality.column_shapes",
+    "tables.*.quality.column_pair_trends",
+    "tables.*.quality.columns.*",
+    "tables.*.quality.pairs.*",
+    "tables.*.quality.pairs_sampled.*",
+    "tables.*.quality.thresholds.*",
+    "tables.*.quality.rows.*",
+    "tables.*.rows",
+    "tables.*.rows_scored",
+    "relationships.*.cardinality_shape_similarity",
+    "relationships.*.referential_integrity",
+    "relationships.*.children_per_parent.*",
+)
+
+
+def cardinality(parent_keys: pd.Series, child_keys: pd.Series) -> np.ndarray:
+    """Children per parent row, 0 for a parent with none (SDMetrics'
+    ``get_cardinality_distribution``)."""
+    counts = child_keys.value_counts()
+    return np.asarray(parent_keys.map(counts).fillna(0).to_numpy(dtype=float))
+
+
+def cardinality_shape_similarity(
+    real_parent: pd.Series, real_child: pd.Series, synth_parent: pd.Series, synth_child: pd.Series
+) -> float:
+    """1 - KS statistic between the real and synthetic children-per-parent distributions."""
+    real = cardinality(real_parent, real_child)
+    synthetic = cardinality(synth_parent, synth_child)
+    if not len(real) or not len(synthetic):
+        return float("nan")
+    return 1.0 - ks_statistic(real, synthetic)
+
+
+def referential_integrity(parent_keys: pd.Series, child_keys: pd.Series) -> float:
+    """Share of child rows whose foreign key is a parent's primary key (1.0 for no child)."""
+    if not len(child_keys):
+        return 1.0
+    known = set(parent_keys.dropna().tolist())
+    return float(child_keys.map(lambda v: v in known).mean())
+
+
+def relational_report(
+    real: dict[str, pd.DataFrame],
+    synthetic: dict[str, pd.DataFrame],
+    primary_keys: dict[str, str | None],
+    relationships: list[dict[str, str]],
+    *,
+    synthetic_keys: dict[str, pd.DataFrame] | None = None,
+    max_pairs: int = 500,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Per-table quality and per-relationship cardinality and integrity (see the module
+    docstring). ``synthetic``: each table's rows scored for quality (all, or a sample);
+    ``synthetic_keys``: each table's key columns over every row (default: ``synthetic``),
+    which cardinality and integrity are computed on."""
+    every = synthetic_keys if synthetic_keys is not None else synthetic
+    keys: dict[str, set[str]] = {t: {k} if k else set() for t, k in primary_keys.items()}
+    for rel in relationships:
+        keys.setdefault(rel["child"], set()).add(rel["foreign_key"])
+    tables: dict[str, Any] = {}
+    for name, frame in synthetic.items():
+        drop = keys.get(name, set())
+        real_frame = real[name].drop(columns=[c for c in drop if c in real[name]])
+        synth_frame = frame.drop(columns=[c for c in drop if c in frame])
+        tables[name] = {
+            "quality": quality_report(real_frame, synth_frame, max_pairs=max_pairs, seed=seed),
+            "rows": len(every[name]),
+            "rows_scored": len(frame),
+        }
+    links: dict[str, Any] = {}
+    for rel in relationships:
+        parent, child, fk = rel["parent"], rel["child"], rel["foreign_key"]
+        pk = primary_keys[parent]
+        assert pk is not None
+        synth_counts = cardinality(every[parent][pk], every[child][fk])
+        real_counts = cardinality(real[parent][pk], real[child][fk])
+        links.setdefault(parent, {})[child] = {
+            "cardinality_shape_similarity": cardinality_shape_similarity(
+                real[parent][pk], real[child][fk], every[parent][pk], every[child][fk]
+            ),
+            "referential_integrity": referential_integrity(every[parent][pk], every[child][fk]),
+            "children_per_parent": {
+                "real_mean": float(real_counts.mean()) if len(real_counts) else float("nan"),
+                "synthetic_mean": float(synth_counts.mean()) if len(synth_counts) else float("nan"),
+                "real_max": float(real_counts.max()) if len(real_counts) else float("nan"),
+                "synthetic_max": float(synth_counts.max()) if len(synth_counts) else float("nan"),
+            },
+        }
+    overall = [
+        t["quality"]["overall"] for t in tables.values() if t["quality"]["overall"] is not None
+    ]
+    return {
+        "quality": {"overall": float(np.mean(overall)) if overall else None},
+        "tables": tables,
+        "relationships": links,
+    }
+
+
+class RowCount:
+    """The shard summary of a relational job: its root rows (the tables are read by
+    ``read_synthetic_tables`` in the driver)."""
+
+    def partial(self, df: pd.DataFrame, shard: int) -> dict[str, Any]:
+        return {"rows": len(df)}
+
+    @staticmethod
+    def merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"rows": sum(int(p["rows"]) for p in parts)}
+
+
+def read_synthetic_tables(
+    store: ObjectStore,
+    entries: list[ShardEntry],
+    keys: dict[str, list[str]],
+    max_rows: int,
+    seed: int,
+) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame]]:
+    """Per table: (a seeded sample of at most ``max_rows`` rows from the first shards that
+    hold that many, every row's key columns from every shard)."""
+    import pandas as pd
+
+    from synthfactory.dataset import parquet
+
+    samples: dict[str, pd.DataFrame] = {}
+    every: dict[str, pd.DataFrame] = {}
+    names = list(entries[0].tables) if entries else []
+    for name in names:
+        files = [e.tables[name] for e in entries if name in e.tables]
+        parts, rows = [], 0
+        key_parts = []
+        for f in files:
+            blob = store.get_bytes(f.path)
+            if rows < max_rows:
+                table = parquet.decode(blob)
+                parts.append(table.to_pandas())
+                rows += table.num_rows
+                key_parts.append(table.select(keys.get(name, [])).to_pandas())
+            else:
+                key_parts.append(parquet.decode(blob, keys.get(name, [])).to_pandas())
+        sample = pd.concat(parts, ignore_index=True)
+        samples[name] = (
+            sample.sample(max_rows, random_state=seed) if len(sample) > max_rows else sample
+        )
+        every[name] = pd.concat(key_parts, ignore_index=True)
+    return samples, every
