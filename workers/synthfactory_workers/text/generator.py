@@ -64,10 +64,16 @@ class LLMGenerator(Generator):
         else:
             resolve(config.model, config.gguf_file)  # raises for a missing local model
         columns = None
-        if config.prompt.source:
-            columns = read_table(config.prompt.source, spec.storage).column_names
-            facts["source_sha256"] = fingerprint(config.prompt.source, spec.storage)
-        check(config.prompt, columns)
+        source = config.prompt.source if config.prompt is not None else config.source
+        if source:
+            columns = read_table(source, spec.storage).column_names
+            facts["source_sha256"] = fingerprint(source, spec.storage)
+        if config.prompt is not None:
+            check(config.prompt, columns)
+        else:
+            from synthfactory_workers.text.pipeline import check_pipeline
+
+            check_pipeline(config, columns)
         for pattern in [*config.filters.require_regex, *config.filters.exclude_regex]:
             try:
                 re.compile(pattern)
@@ -86,12 +92,15 @@ class LLMGenerator(Generator):
     def load(self) -> None:
         from synthfactory.sources import read_table
 
-        source = (
-            read_table(self.config.prompt.source, self.spec.storage)
-            if self.config.prompt.source
-            else None
-        )
-        self.prompts = PromptSampler(self.config.prompt, source)
+        prompt = self.config.prompt
+        uri = prompt.source if prompt is not None else self.config.source
+        source = read_table(uri, self.spec.storage) if uri else None
+        if prompt is not None:
+            self.prompts = PromptSampler(prompt, source)
+        else:
+            from synthfactory_workers.text.pipeline import Pipeline
+
+            self.pipeline = Pipeline(self, source)
         self.backend = open_backend(self.config, self.context.device)
         self.backend.load()
         if self.config.json_schema is not None:
@@ -115,6 +124,8 @@ class LLMGenerator(Generator):
         self.backend.take_stats()  # counters of this shard only
         self._open_journal(shard)
         try:
+            if self.config.columns is not None:
+                return self.pipeline.generate(shard)
             return self._generate(shard)
         finally:
             if self._journal is not None:
@@ -277,7 +288,7 @@ class LLMGenerator(Generator):
                 "already received are journaled, so a re-run sends only the rest",
             )
 
-    def _messages(self, user: str) -> list[dict[str, str]]:
+    def _messages(self, user: str) -> list[dict[str, str]]:  # the one-prompt path
         messages = []
         if self.config.system_prompt:
             messages.append({"role": "system", "content": self.config.system_prompt})
@@ -338,10 +349,15 @@ class LLMGenerator(Generator):
         return None
 
     def _reject_reason(
-        self, row: dict[str, Any], seen_exact: set[int], bands_seen: list[dict[int, int]]
+        self,
+        row: dict[str, Any],
+        seen_exact: set[int],
+        bands_seen: list[dict[int, int]],
+        text: str | None = None,
     ) -> str | None:
+        """Filters and in-shard dedup of ``text`` (default: the row's completion)."""
         f = self.config.filters
-        text = row["completion"]
+        text = row["completion"] if text is None else text
         if "reason_request" in row:
             return str(row.pop("reason_request"))
         if "reason_json" in row:

@@ -5,12 +5,21 @@ from __future__ import annotations
 import json
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, field_serializer, field_validator
+from pydantic import (
+    Field,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
+    field_serializer,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from synthfactory.spec.backends import as_backend, backend_union
 from synthfactory.spec.backends.openai import OpenAIBackendConfig
 from synthfactory.spec.backends.transformers import TransformersBackendConfig
 from synthfactory.spec.base import GENERATORS, Frozen, GeneratorConfigBase
+from synthfactory.spec.columns import LLM_COLUMNS, Column, LLMTextColumn, SamplingOverride
 from synthfactory.spec.prompts import PromptConfig
 
 
@@ -57,6 +66,15 @@ class DedupConfig(Frozen):
     )
 
 
+#: pipeline fields dropped from dumps at these values (stable content hashes)
+_PIPELINE_DEFAULTS: dict[str, Any] = {
+    "columns": None,
+    "keep": None,
+    "text_column": None,
+    "source": None,
+    "source_order": "sequential",
+}
+
 #: the ``backend`` field: every registered text backend config, on ``kind``
 Backend: Any = backend_union()
 
@@ -68,7 +86,7 @@ class LLMConfig(GeneratorConfigBase):
 
     modalities: ClassVar[tuple[str, ...]] = ("text",)
     default_shard_rows: ClassVar[int] = 256  # minutes of generation on a CPU, less on a GPU
-    path_fields: ClassVar[tuple[str, ...]] = ("prompt.source",)
+    path_fields: ClassVar[tuple[str, ...]] = ("prompt.source", "source")
     maybe_path_fields: ClassVar[tuple[str, ...]] = ("model",)
 
     kind: Literal["llm"] = Field("llm", description="A causal language model.")
@@ -90,8 +108,34 @@ class LLMConfig(GeneratorConfigBase):
         "auto", description="auto: bf16 (or fp16) on CUDA, fp32 on CPU."
     )
     system_prompt: str | None = Field(None, description="System message sent before every prompt.")
-    prompt: PromptConfig = Field(
-        description="The prompt template, its variables and an optional source table."
+    prompt: PromptConfig | None = Field(
+        None,
+        description="The prompt template, its variables and an optional source table (one "
+        "completion per row); leave it out when `columns` describes the rows.",
+    )
+    columns: list[Column] | None = Field(
+        None,
+        description="The rows as a pipeline of typed columns (samplers, LLM text, structured "
+        "output, judges, expressions, validators), built in this order; instead of `prompt`.",
+    )
+    keep: str | list[str] | None = Field(
+        None,
+        description="Jinja condition(s) over the columns a row must meet to be kept, e.g. "
+        "'{{ judge.correctness.score >= 4 and code_ok }}'; other rows go to rejected/.",
+    )
+    text_column: str | None = Field(
+        None,
+        description="columns: the text column filters, dedup and text metrics apply to "
+        "(default: the last llm_text column).",
+    )
+    source: str | None = Field(
+        None,
+        description="columns: source table (Parquet, CSV, JSONL; local or s3://) read by "
+        "`source` columns.",
+    )
+    source_order: Literal["sequential", "random"] = Field(
+        "sequential",
+        description="columns: sequential: row i uses source row i (wrapping); random: seeded.",
     )
     sampling: SamplingConfig = Field(
         default_factory=SamplingConfig,  # type: ignore[arg-type]
@@ -114,6 +158,51 @@ class LLMConfig(GeneratorConfigBase):
         3, ge=1, le=50, description="Generation attempts per wanted row inside a shard."
     )
 
+    @model_validator(mode="after")
+    def _prompt_or_columns(self) -> LLMConfig:
+        if (self.prompt is None) == (self.columns is None):
+            raise ValueError("give either prompt (one completion per row) or columns")
+        if self.columns is not None:
+            if not self.columns:
+                raise ValueError("columns must not be empty")
+            if self.n != 1 or self.json_schema is not None:
+                raise ValueError(
+                    "with columns, use n: 1 and an llm_structured column instead of json_schema"
+                )
+        elif self.keep is not None or self.source is not None or self.text_column is not None:
+            raise ValueError("keep, source and text_column belong to columns pipelines")
+        return self
+
+    @property
+    def pipeline(self) -> list[Any]:
+        """The columns; a ``prompt`` spec is the pipeline of one ``llm_text`` column
+        ``completion`` (run by the original one-prompt path, same output columns)."""
+        if self.columns is not None:
+            return list(self.columns)
+        assert self.prompt is not None
+        return [
+            LLMTextColumn.model_validate({"name": "completion", "template": self.prompt.template})
+        ]
+
+    @property
+    def main_text_column(self) -> str | None:
+        """The column filters, dedup and text metrics apply to."""
+        if self.columns is None:
+            return "completion"
+        if self.text_column:
+            return self.text_column
+        texts = [c.name for c in self.columns if isinstance(c, LLMTextColumn)]
+        return texts[-1] if texts else None
+
+    @property
+    def llm_columns(self) -> list[Any]:
+        return [c for c in self.pipeline if isinstance(c, LLM_COLUMNS)]
+
+    def column_sampling(self, override: SamplingOverride) -> SamplingConfig:
+        """The job's sampling with a column's overrides."""
+        changes = {k: v for k, v in override.model_dump().items() if v is not None}
+        return self.sampling.model_copy(update=changes) if changes else self.sampling
+
     @field_validator("backend", mode="before")
     @classmethod
     def _backend_shorthand(cls, value: Any) -> Any:
@@ -127,6 +216,19 @@ class LLMConfig(GeneratorConfigBase):
         if isinstance(backend, TransformersBackendConfig) and not backend.journal:
             return "transformers"
         return backend.model_dump(mode="json")
+
+    @model_serializer(mode="wrap")
+    def _without_unused_pipeline_fields(
+        self, handler: SerializerFunctionWrapHandler, info: SerializationInfo
+    ) -> Any:
+        """Pipeline fields left at their defaults are not dumped, so specs written before
+        columns existed keep their content hash (and version folder)."""
+        data = handler(self)
+        if isinstance(data, dict):
+            for name, default in _PIPELINE_DEFAULTS.items():
+                if name in data and data[name] == default:
+                    del data[name]
+        return data
 
     @property
     def openai(self) -> OpenAIBackendConfig | None:
