@@ -22,8 +22,11 @@ TABULAR_MEANINGS = {
     "privacy.split.holdout": "real rows held out of the fit (metrics.holdout), never seen by it",
     "privacy.exact_copy_rate": "share of synthetic rows identical to a training row (want 0)",
     "privacy.dcr_median": "median Gower distance from a synthetic row to its closest train row",
-    "privacy.dcr_holdout_median": "median distance from a holdout row to its closest train row",
-    "privacy.dcr_ratio": "DCR synthetic->train over holdout->train (>=~1 safe, <<1 copying)",
+    "privacy.dcr_holdout_median": "median distance from a synthetic row to its closest holdout row",
+    "privacy.dcr_ratio": "DCR synthetic->train over synthetic->holdout, equal sizes (~1 safe, "
+    "<<1 copying)",
+    "privacy.dcr_overfitting_protection": "SDMetrics: 2*(1 - share of synthetic rows closer to "
+    "train than holdout), capped at 1 (1 safe)",
     "privacy.nndr_median": "nearest/second-nearest train distance, synthetic rows (0: singled out)",
     "privacy.membership_inference_auc": "distance attack, train vs holdout rows (0.5 safe, 1 bad)",
     "utility.score": "train-on-synthetic over train-on-real-train, both tested on the holdout",
