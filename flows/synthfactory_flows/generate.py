@@ -44,6 +44,8 @@ from synthfactory_workers.ray_runtime import connect
 from synthfactory_workers.registry import generator_class
 
 FLOW_NAME = "synthfactory-generate"
+LIVE_SECONDS = 1.0
+"""How often the flow reads the actors' live counters while it waits for shards."""
 
 
 def run_name() -> str:
@@ -471,7 +473,12 @@ def run_shards(
         while queue and error is None and len(in_flight) < 2 * pool.size:
             future = runner.submit(pool, queue.pop())
             in_flight[future.wrapped_future] = future  # type: ignore[attr-defined]
-        finished, _ = concurrent.futures.wait(in_flight, return_when="FIRST_COMPLETED")
+        finished, _ = concurrent.futures.wait(
+            in_flight, timeout=LIVE_SECONDS, return_when="FIRST_COMPLETED"
+        )
+        counters = pool.live()
+        if counters is not None:
+            progress.live(counters)
         for raw in finished:
             future = in_flight.pop(raw)
             try:

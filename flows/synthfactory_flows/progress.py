@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+LIVE_WINDOW = 10.0
 
 Listener = Callable[["Snapshot"], None]
 _listeners: list[Listener] = []
@@ -37,6 +40,11 @@ class Snapshot:
     rows_per_second: float = 0.0
     eta_seconds: float | None = None
     units: dict[str, float] = field(default_factory=dict)
+    requests_in_flight: int | None = None
+    """Model requests sent and not yet answered, over every actor (None: no model)."""
+    tokens_per_second: float | None = None
+    """Completion tokens received per second over the last ``LIVE_WINDOW`` seconds, counted
+    as they arrive (``units`` counts those of committed shards)."""
     started_at: float = field(default_factory=time.time)
     updated_at: float = field(default_factory=time.time)
     message: str = ""
@@ -59,6 +67,17 @@ class Progress:
         self._last_sink = 0.0
         self._lock = threading.Lock()
         self._gen_started = time.time()
+        self._tokens: deque[tuple[float, int]] = deque()
+
+    def live(self, counters: dict[str, int]) -> None:
+        """The actors' live counters (``synthfactory_workers.telemetry``)."""
+        now = time.monotonic()
+        self._tokens.append((now, counters["completion_tokens"]))
+        while len(self._tokens) > 2 and now - self._tokens[1][0] >= LIVE_WINDOW:
+            self._tokens.popleft()
+        (t0, first), (t1, last) = self._tokens[0], self._tokens[-1]
+        rate = (last - first) / (t1 - t0) if t1 > t0 else 0.0
+        self.update(requests_in_flight=counters["requests_in_flight"], tokens_per_second=rate)
 
     def update(self, *, force: bool = False, **changes: Any) -> None:
         with self._lock:

@@ -45,6 +45,11 @@ class ProgressView:
                 if k.endswith("_per_second")
             )
             rate = f"{snap.rows_per_second:,.0f}/s" + (f" ({units})" if units else "")
+            if snap.requests_in_flight is not None:
+                rate += (
+                    f", {snap.requests_in_flight} in flight, "
+                    f"{snap.tokens_per_second or 0:,.1f} tokens/s now"
+                )
             self._bar.update(
                 self._task,
                 total=snap.target_rows,

@@ -160,3 +160,49 @@ def test_perplexity_mentions_and_counterfactual_bias_in_the_job(tmp_path: Path) 
     assert 0 < counterfactual["length_ratio"] <= 1 and "sentiment_gap" in counterfactual
     card = ds.store.get_text("README.md")
     assert "bias.counterfactual.sentiment_gap" in card
+
+
+def test_live_requests_in_flight_and_tokens_per_second(tmp_path: Path) -> None:
+    """The actors' counters reach the progress snapshots while shards are still running
+    (one shard of 8 rows in chunks of 2: no shard commits before the last chunk), and the
+    dashboard's catalog carries them."""
+    from synthfactory.dataset import layout
+    from synthfactory_flows import progress
+
+    seen: list[progress.Snapshot] = []
+    unsubscribe = progress.subscribe(seen.append)
+    spec = job(str(tmp_path / "out"), rows=8, shard_rows=8, sampling={"max_new_tokens": 48})
+    spec["resources"]["batch_size"] = 2
+    try:
+        result = run_job(spec)
+    finally:
+        unsubscribe()
+    live = [s for s in seen if s.requests_in_flight is not None]
+    before_commit = [s for s in live if s.rows_done == 0]
+    assert any(s.requests_in_flight == 2 for s in before_commit), live[:5]
+    assert any((s.tokens_per_second or 0) > 0 for s in before_commit)
+    # the progress record the dashboard shows for a running version (the last one written)
+    record = json.loads(open_store(result["uri"]).get_bytes(layout.PROGRESS))
+    assert isinstance(record["requests_in_flight"], int) and record["tokens_per_second"] >= 0
+
+
+def test_meter_pushes_bursts_and_forgets_dead_workers(ray_local: Any) -> None:
+    import time
+
+    from synthfactory_workers import telemetry
+
+    collector = telemetry.start_collector()
+    meter = telemetry.Meter()
+    meter.attach(collector, "w1")
+    for _ in range(5):  # a burst within PUSH_SECONDS: only the first is sent at once
+        meter.started()
+    time.sleep(3 * telemetry.PUSH_SECONDS)  # the flusher sends the rest
+    assert telemetry.read(collector) == {"requests_in_flight": 5, "completion_tokens": 0}
+    meter.finished(2, 30)
+    meter.finished(3, 12)  # nothing left in flight: pushed at once
+    time.sleep(0.2)
+    assert telemetry.read(collector) == {"requests_in_flight": 0, "completion_tokens": 42}
+    meter.started(4)
+    time.sleep(3 * telemetry.PUSH_SECONDS)
+    collector.forget.remote("w1")
+    assert telemetry.read(collector) == {"requests_in_flight": 0, "completion_tokens": 42}

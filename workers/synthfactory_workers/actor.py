@@ -15,6 +15,7 @@ from synthfactory_workers import journal
 from synthfactory_workers.contract import GeneratorContext, ShardOutput, ShardTask
 from synthfactory_workers.devices import detect_device
 from synthfactory_workers.registry import generator_class
+from synthfactory_workers.telemetry import METER
 from synthfactory_workers.threads import limit_torch_threads
 
 
@@ -37,6 +38,7 @@ class ShardWorker:
         prepared: dict[str, Any],
         version_uri: str,
         artifacts_uri: str,
+        telemetry: Any = None,
     ) -> None:
         self.spec = as_job(spec)
         self.version_store = open_store(version_uri, self.spec.storage)
@@ -48,6 +50,8 @@ class ShardWorker:
         )
         self.generator = generator_class(self.spec)(self.spec, self.context)
         self.name = f"{socket.gethostname()}:{os.getpid()}:{node_id()[:12]}"
+        if telemetry is not None:
+            METER.attach(telemetry, self.name)
         self.load_seconds = 0.0
 
     def setup(self) -> dict[str, Any]:

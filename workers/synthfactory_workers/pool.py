@@ -9,6 +9,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from synthfactory.errors import SynthfactoryError, WorkerLostError
+from synthfactory_workers import telemetry
 from synthfactory_workers.actor import ShardWorker
 
 if TYPE_CHECKING:
@@ -194,7 +195,9 @@ class ActorPool:
         self._remote: Any = self._class.options(**self._options)
         self._bundles = placement_bundles(spec)
         self._groups: dict[Any, Any] = {}  # actor id -> its placement group
-        self._args = (spec, prepared, version_uri, artifacts_uri)
+        self.telemetry: Any = telemetry.start_collector()
+        self._args = (spec, prepared, version_uri, artifacts_uri, self.telemetry)
+        self._names: dict[Any, str] = {}  # actor id -> its worker name (telemetry's key)
         self._idle: queue.Queue[Any] = queue.Queue()
         self._lock = threading.Lock()
         self.size = spec.resources.actors
@@ -214,6 +217,8 @@ class ActorPool:
         try:
             actors = [self._spawn() for _ in range(self.size)]
             self.info = ray.get([a.setup.remote() for a in actors])
+            for actor, info in zip(actors, self.info, strict=True):
+                self._names[actor._actor_id] = info["worker"]
         except Exception as exc:
             for actor in actors:
                 self._kill(actor)
@@ -230,7 +235,8 @@ class ActorPool:
 
         actor = self._spawn()
         try:
-            ray.get(actor.setup.remote(), timeout=start_timeout())
+            info = ray.get(actor.setup.remote(), timeout=start_timeout())
+            self._names[actor._actor_id] = info["worker"]
         except Exception:
             self._kill(actor)
             raise
@@ -265,6 +271,9 @@ class ActorPool:
         import ray
 
         ray.kill(actor)
+        name = self._names.pop(actor._actor_id, None)
+        if name is not None:
+            self.telemetry.forget.remote(name)
         group = self._groups.pop(actor._actor_id, None)
         if group is not None:
             from ray.util.placement_group import remove_placement_group
@@ -332,8 +341,16 @@ class ActorPool:
             with self._lock:
                 self.busy -= 1
 
+    def live(self) -> dict[str, int] | None:
+        """The actors' live counters: requests in flight and completion tokens received so
+        far (None when no actor has counted any: no model, or the collector is slow)."""
+        return telemetry.read(self.telemetry, timeout=0.5)
+
     def stop(self) -> None:
+        import ray
+
         while not self._idle.empty():
             self._kill(self._idle.get_nowait())
         if self._groups:
             self._release_groups()
+        ray.kill(self.telemetry)

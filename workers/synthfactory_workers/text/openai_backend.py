@@ -30,6 +30,7 @@ from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
 from synthfactory.errors import ConfigError, GenerationError
+from synthfactory_workers.telemetry import METER
 from synthfactory_workers.text.backend import Completion, OnResult, Request, TextBackend
 
 if TYPE_CHECKING:
@@ -146,12 +147,14 @@ class Gate:
                     continue
                 if self.in_flight < self.aimd.limit:
                     self.in_flight += 1
+                    METER.started()
                     return self.aimd.epoch
                 await self.cond.wait()
 
     async def release(self) -> None:
         async with self.cond:
             self.in_flight -= 1
+            METER.finished()
             self.cond.notify_all()
 
 
@@ -279,6 +282,7 @@ class OpenAIBackend(TextBackend):
 
             async def one(index: int, request: Request) -> Completion:
                 completion = await self._one(client, gate, request, run)
+                METER.finished(0, completion.completion_tokens)
                 if completion.error is not None:
                     run.failed += 1
                     run.stats["requests_failed"] += 1

@@ -15,6 +15,7 @@ from typing import Any
 
 from synthfactory.spec.generators.text import LLMConfig
 from synthfactory_workers.devices import resolve_device
+from synthfactory_workers.telemetry import METER
 from synthfactory_workers.text.backend import Completion, OnResult, Request, TextBackend
 from synthfactory_workers.text.models import load_causal_lm, resolve
 
@@ -99,14 +100,17 @@ class TransformersBackend(TextBackend):
         size = batch_size
         while start < len(order):
             chunk = order[start : start + size]
+            METER.started(len(chunk))
             try:
                 done = self._run([prompts[i] for i in chunk], [requests[i].seed for i in chunk])
-            except RuntimeError as exc:
-                if not is_oom(exc) or size == 1:
+            except BaseException as exc:
+                METER.finished(len(chunk))
+                if not isinstance(exc, RuntimeError) or not is_oom(exc) or size == 1:
                     raise
                 size = max(1, size // 2)  # out of memory: halve the batch and retry
                 self._free()
                 continue
+            METER.finished(len(chunk), sum(c.completion_tokens for c in done))
             results.update(zip(chunk, done, strict=True))
             if on_result is not None:
                 for i, completion in zip(chunk, done, strict=True):

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from synthfactory.errors import ConfigError
+from synthfactory_workers.telemetry import METER
 from synthfactory_workers.text.backend import Completion, OnResult, Request, TextBackend
 
 if TYPE_CHECKING:
@@ -173,11 +174,15 @@ class VLLMBackend(TextBackend):
             return []
         assert self.llm is not None, "load() first"
         params = [self.sampling_params(r) for r in requests]
-        if self._chat:
-            outputs = self.llm.chat([r.messages for r in requests], params, use_tqdm=False)
-        else:
-            prompts = ["\n\n".join(m["content"] for m in r.messages) for r in requests]
-            outputs = self.llm.generate(prompts, params, use_tqdm=False)
+        METER.started(len(requests))
+        try:
+            if self._chat:
+                outputs = self.llm.chat([r.messages for r in requests], params, use_tqdm=False)
+            else:
+                prompts = ["\n\n".join(m["content"] for m in r.messages) for r in requests]
+                outputs = self.llm.generate(prompts, params, use_tqdm=False)
+        finally:
+            METER.finished(len(requests))
         completions = []
         for index, output in enumerate(outputs):
             first = output.outputs[0]
@@ -188,6 +193,7 @@ class VLLMBackend(TextBackend):
                 finish_reason=finish(first.finish_reason),
             )
             completions.append(completion)
+            METER.finished(0, completion.completion_tokens)
             if on_result is not None:
                 on_result(index, completion)
         return completions
