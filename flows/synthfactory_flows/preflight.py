@@ -25,7 +25,9 @@ class Checked:
 def preflight(job: JobSpec) -> Checked:
     """Gates name metrics the modality reports; the generator's own checks (sources
     readable, columns and templates, models resolvable offline); a derived row count."""
-    problems = unknown_gates(job.modality, job.gates) if job.metrics.enabled or job.gates else []
+    problems = (
+        unknown_gates(job.modality, job.gates, job) if job.metrics.enabled or job.gates else []
+    )
     if job.gates and not job.metrics.enabled:
         problems.append("gates: metrics.enabled is false, so no gate can be checked")
     if problems:

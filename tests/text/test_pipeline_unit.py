@@ -283,6 +283,39 @@ def test_judge_parsing_json_and_lenient() -> None:
     one = LLMJudgeColumn.model_validate(judge_column(rubric=["coherence"]))
     ok, _ = parse_judgement(one, "I would give it a 4.")
     assert ok == {"coherence": {"score": 4, "reason": ""}}
+    # a quoted rubric level ("N: <level N's words>") is a score; a number next to other
+    # words is not
+    faithful = LLMJudgeColumn.model_validate(judge_column(rubric=["faithfulness"]))
+    from synthfactory.spec.columns import RUBRIC_PRESETS
+
+    words = RUBRIC_PRESETS["faithfulness"].levels[3]
+    ok, _ = parse_judgement(faithful, f"The answer is 4: {words} Then 2: none.")
+    assert ok == {"faithfulness": {"score": 4, "reason": ""}}
+    bad, _ = parse_judgement(faithful, "Step 4: read it. Step 2: think.")
+    assert bad is None
+
+
+def test_a_lenient_judge_retries_in_plain_form(tmp_path: Path) -> None:
+    """A reply with no JSON is retried with a 'criterion: score' prompt (and a system
+    prompt that does not ask for JSON); the retry's score is kept, its attempt recorded."""
+
+    def script(messages: list[dict[str, str]], seed: int) -> str:
+        if "Rate" not in user(messages):
+            return "an answer"
+        if "reply with one line" in user(messages):
+            assert "JSON" not in messages[0]["content"]
+            return "coherence: 4"
+        return "I cannot write JSON."
+
+    columns = [
+        {"kind": "llm_text", "name": "q", "template": "ask"},
+        judge_column(template="{{ q }}", rubric=["coherence"]),
+    ]
+    gen, _ = make(tmp_path, columns, script)
+    out = gen.generate(ShardTask(0, 0, 4, 1))
+    rows = out.table.to_pylist()
+    assert [r["judge.coherence.score"] for r in rows] == [4] * 4
+    assert {r["judge__attempt"] for r in rows} == {1}
 
 
 def test_judge_keep_and_reject_with_reasons(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from synthfactory.metrics.pipeline import PipelineSummary
 from synthfactory.metrics.sampling import take
 
 if TYPE_CHECKING:
@@ -60,6 +61,10 @@ class TextSummary:
     reference_grams: np.ndarray | None = None
     groups: dict[str, list[str]] = field(default_factory=dict)
     extra_columns: list[str] = field(default_factory=list)
+    others: dict[str, TextSummary] = field(default_factory=dict)
+    """The pipeline's other text columns, each with the same metrics (``columns.<name>``)."""
+    pipeline: PipelineSummary | None = None
+    """Judge and validator counts of a column pipeline."""
 
     def partial(self, df: pd.DataFrame, shard: int) -> dict[str, Any]:
         import pandas as pd
@@ -94,6 +99,10 @@ class TextSummary:
             out["mentions"] = mention_counts(texts, self.groups)
         keep = [c for c in [self.column, *self.extra_columns] if c in df.columns]
         out["sample"] = take(df[keep], self.quota.get(shard, len(df)), self.seed, shard)
+        if self.others:
+            out["columns"] = {n: s.partial(df, shard) for n, s in self.others.items()}
+        if self.pipeline is not None:
+            out["pipeline"] = self.pipeline.partial(df, shard)
         return out
 
     def _copies_reference(self, text: str) -> bool:
@@ -127,6 +136,12 @@ class TextSummary:
                     merged[key] = merge_mention_counts([merged[key], value])
                 elif key == "sample":
                     merged[key] = pd.concat([merged[key], value], ignore_index=True)
+                elif key == "columns":
+                    merged[key] = {
+                        n: TextSummary.merge([merged[key][n], value[n]]) for n in merged[key]
+                    }
+                elif key == "pipeline":
+                    merged[key] = PipelineSummary.merge([merged[key], value])
                 else:
                     merged[key] += value
         return merged

@@ -266,7 +266,9 @@ class LLMJudgeColumn(LLMColumnBase):
     lenient: bool = Field(
         True,
         description="Accept replies that are not JSON when a score per criterion can still be "
-        "read (e.g. 'correctness: 4'); small models rarely write exact JSON.",
+        "read (e.g. 'correctness: 4', or a quoted rubric level '4: Mostly correct'), and ask "
+        "the retries of an unreadable reply for 'criterion: score' lines instead of JSON; "
+        "small models rarely write exact JSON.",
     )
 
 
@@ -309,7 +311,9 @@ class ValidateColumn(ColumnBase):
         "memory limits and no network.",
     )
     test: str | None = Field(
-        None, description="python: code run after the checked code (e.g. asserts)."
+        None,
+        description="python: code run after the checked code (e.g. asserts); a Jinja "
+        "template over earlier columns, e.g. '{{ test }}' for a test per row.",
     )
     timeout_s: float = Field(5.0, gt=0, le=600, description="python run: wall-clock limit.")
     memory_mb: int = Field(512, ge=64, le=65536, description="python run: address-space limit.")

@@ -123,6 +123,8 @@ def _templates(column: Any) -> list[tuple[str, str, bool]]:
     if isinstance(column, ExpressionColumn):
         inner = as_expression(column.expr)
         out.append(("expr", inner if inner is not None else column.expr, inner is not None))
+    if isinstance(column, ValidateColumn) and column.test:
+        out.append(("test", column.test, False))
     return out
 
 
@@ -551,7 +553,13 @@ class Pipeline:
         elif isinstance(column, ValidateColumn):
             from synthfactory_workers.text.validators import validate
 
-            ok, error = validate(column, row.ctx.get(column.column))
+            test = None
+            if column.test and "{" in column.test:
+                try:
+                    test = _env().from_string(column.test).render(**row.ctx)
+                except Exception as exc:  # jinja2 errors
+                    raise _RowError(f"test_error: {exc}") from None
+            ok, error = validate(column, row.ctx.get(column.column), test)
             stats[f"validate.{name}.checked"] = stats.get(f"validate.{name}.checked", 0.0) + 1
             stats[f"validate.{name}.passed"] = stats.get(f"validate.{name}.passed", 0.0) + ok
             self._set(row, name, ok)
@@ -593,7 +601,12 @@ class Pipeline:
     def _llm(
         self, column: Any, ci: int, rows: list[Row], seed: int, stats: dict[str, float]
     ) -> None:
-        from synthfactory_workers.text.rubrics import JUDGE_SYSTEM, judge_prompt, judge_schema
+        from synthfactory_workers.text.rubrics import (
+            JUDGE_SYSTEM,
+            JUDGE_SYSTEM_PLAIN,
+            judge_prompt,
+            judge_schema,
+        )
 
         gen = self.gen
         backend = gen.backend
@@ -607,6 +620,7 @@ class Pipeline:
         elif isinstance(column, LLMStructuredColumn):
             schema = column.json_schema
         users: dict[int, str] = {}
+        plain: dict[int, str] = {}  # a lenient judge's retries ask for "criterion: score"
         ready: list[Row] = []
         for row in rows:
             try:
@@ -617,6 +631,8 @@ class Pipeline:
                         if column.source_column is None
                         else str(row.ctx.get(column.source_column))
                     )
+                    if column.lenient:
+                        plain[row.index] = judge_prompt(column, user, source, plain=True)
                     user = judge_prompt(column, user, source)
             except Exception as exc:
                 row.reject(name, f"template_error: {exc}")
@@ -642,9 +658,12 @@ class Pipeline:
             for attempt in range(tries):
                 if not pending:
                     break
+                asked, told = users, system
+                if attempt and plain:
+                    asked, told = plain, column.system_prompt or JUDGE_SYSTEM_PLAIN
                 requests = [
                     Request(
-                        _messages(system, users[r.index]), column_seed(seed, r.index, ci, attempt)
+                        _messages(told, asked[r.index]), column_seed(seed, r.index, ci, attempt)
                     )
                     for r in pending
                 ]

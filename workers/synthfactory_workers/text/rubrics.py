@@ -13,6 +13,7 @@ JUDGE_SYSTEM = (
     "You are a strict, fair evaluator. You rate a response against a rubric and reply "
     "with JSON only."
 )
+JUDGE_SYSTEM_PLAIN = "You are a strict, fair evaluator. You rate a response against a rubric."
 
 
 def judge_schema(column: LLMJudgeColumn) -> dict[str, Any]:
@@ -30,21 +31,43 @@ def judge_schema(column: LLMJudgeColumn) -> dict[str, Any]:
     return {"type": "object", "properties": props, "required": list(props)}
 
 
-def judge_prompt(column: LLMJudgeColumn, rendered: str, source: str | None) -> str:
-    parts = [rendered.strip()]
-    if source is not None:
-        parts.append(f"Source:\n{source}")
+def judge_prompt(
+    column: LLMJudgeColumn, rendered: str, source: str | None, plain: bool = False
+) -> str:
+    """What the judge is asked. ``plain``: the retry of a lenient judge whose JSON reply
+    could not be read asks for ``criterion: score`` lines instead (small models that never
+    write JSON often can); the reply is read by the same parser."""
+    parts = [f"Source:\n{source}"] if source is not None else []
+    parts.append(rendered.strip())
     lines = ["Rate the response on each criterion:"]
     for c in criteria(column):
         lines.append(f"\n{c.name} (1 to {len(c.levels)}): {c.description}")
         lines += [f"  {score}: {level}" for score, level in enumerate(c.levels, start=1)]
     parts.append("\n".join(lines))
+    if plain:
+        names = ", ".join(c.name for c in criteria(column))
+        parts.append(
+            f"For each criterion ({names}), reply with one line: the criterion's name, a "
+            "colon and the score you give, then one short reason."
+        )
+        return "\n\n".join(parts)
     example = {
         c.name: {"score": len(c.levels) // 2 + 1, "reason": "one short sentence"}
         for c in criteria(column)
     }
     parts.append("Reply with JSON only, in this form:\n" + json.dumps(example))
     return "\n\n".join(parts)
+
+
+def _quoted_level(text: str, criterion: Criterion) -> re.Match[str] | None:
+    """The first ``N: <level N's words>`` in the reply: the judge quoted a rubric level."""
+    for match in re.finditer(r"\b(\d+)\s*[:.)-]\s*([A-Za-z][^\n]{0,40})", text):
+        score = int(match.group(1))
+        if 1 <= score <= len(criterion.levels):
+            words = criterion.levels[score - 1].lower().split()[:2]
+            if words and match.group(2).lower().startswith(" ".join(words)):
+                return match
+    return None
 
 
 def _score(value: Any, criterion: Criterion) -> int | None:
@@ -100,10 +123,16 @@ def parse_judgement(
             if c.name in found:
                 continue
             name = re.escape(c.name)
-            match = re.search(rf"{name}\W{{0,30}}?(?:score\W{{0,5}})?(\d+)", text, re.I | re.S)
+            match = re.search(
+                rf"{name}\W{{0,30}}?(?:score\W{{0,5}})?(\d+)(?!\s*(?:to|-|\u2013)\s*\d)",
+                text,
+                re.I | re.S,
+            )
             if match is None and len(wanted) == 1:
-                match = re.search(r"score\W{0,5}(\d+)", text, re.I) or re.search(
-                    r"\b(\d+)\s*(?:/|out of)\s*\d+\b", text
+                match = (
+                    re.search(r"score\W{0,5}(\d+)", text, re.I)
+                    or re.search(r"\b(\d+)\s*(?:/|out of)\s*\d+\b", text)
+                    or _quoted_level(text, c)
                 )
                 if match is None:
                     lone = re.findall(r"\b(\d+)\b", text)

@@ -57,7 +57,11 @@ def code_block(text: str) -> str:
     return text[opened.end() :] if opened else text
 
 
-def validate(column: ValidateColumn, value: Any) -> tuple[bool, str | None]:
+def validate(
+    column: ValidateColumn, value: Any, test: str | None = None
+) -> tuple[bool, str | None]:
+    """(passed, why not) of ``value``; ``test`` is the python run's test code as rendered
+    for this row (default: ``column.test`` as written)."""
     if value is None:
         return False, "missing: no value"
     text = value if isinstance(value, str) else json.dumps(value)
@@ -72,7 +76,7 @@ def validate(column: ValidateColumn, value: Any) -> tuple[bool, str | None]:
         return check_json(text, column.json_schema or {})
     if column.check == "sql":
         return check_sql(text, column.dialect)
-    return check_python(text, column)
+    return check_python(text, column, test)
 
 
 def check_json(text: str, schema: dict[str, Any]) -> tuple[bool, str | None]:
@@ -108,7 +112,9 @@ def check_sql(text: str, dialect: str | None) -> tuple[bool, str | None]:
     return True, None
 
 
-def check_python(code: str, column: ValidateColumn) -> tuple[bool, str | None]:
+def check_python(
+    code: str, column: ValidateColumn, test: str | None = None
+) -> tuple[bool, str | None]:
     try:
         ast.parse(code)
     except SyntaxError as exc:
@@ -117,7 +123,7 @@ def check_python(code: str, column: ValidateColumn) -> tuple[bool, str | None]:
         return False, f"syntax_error: {exc}"
     if not column.run:
         return True, None
-    program = PRELUDE + code + "\n" + (column.test or "") + "\n"
+    program = PRELUDE + code + "\n" + (test if test is not None else column.test or "") + "\n"
     return run_python(program, column.timeout_s, column.memory_mb)
 
 

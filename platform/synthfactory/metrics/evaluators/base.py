@@ -87,9 +87,15 @@ class Evaluator(ABC):
         return {}
 
     @classmethod
-    def knows(cls, metric: str) -> bool:
-        """Whether ``metric`` is a name this modality reports (see ``names``)."""
-        return any(fnmatch.fnmatchcase(metric, pattern) for pattern in cls.names)
+    def job_names(cls, job: JobSpec) -> tuple[str, ...]:
+        """Names that only some jobs report (a pipeline's judge and validator columns)."""
+        return ()
+
+    @classmethod
+    def knows(cls, metric: str, job: JobSpec | None = None) -> bool:
+        """Whether ``metric`` is a name this modality (and this job) reports."""
+        patterns = (*cls.names, *(cls.job_names(job) if job is not None else ()))
+        return any(fnmatch.fnmatchcase(metric, pattern) for pattern in patterns)
 
 
 def evaluator_class(modality: str) -> type[Evaluator]:
@@ -99,14 +105,15 @@ def evaluator_class(modality: str) -> type[Evaluator]:
     return cls
 
 
-def unknown_gates(modality: str, gates: dict[str, str]) -> list[str]:
-    """One message per gate naming a metric the modality never reports, with the closest
-    known name."""
+def unknown_gates(modality: str, gates: dict[str, str], job: JobSpec | None = None) -> list[str]:
+    """One message per gate naming a metric the modality (or ``job``) never reports, with
+    the closest known name."""
     cls = evaluator_class(modality)
     messages = []
-    plain = [n for n in cls.names if "*" not in n]
+    known = (*cls.names, *(cls.job_names(job) if job is not None else ()))
+    plain = [n for n in known if "*" not in n]
     for metric in gates:
-        if cls.knows(metric):
+        if cls.knows(metric, job):
             continue
         close = difflib.get_close_matches(metric, plain, n=1, cutoff=0.6)
         hint = f"; did you mean '{close[0]}'?" if close else ""

@@ -6,13 +6,17 @@ from __future__ import annotations
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from synthfactory.metrics import pipeline
 from synthfactory.metrics.evaluators.base import Evaluator, reference_values
+from synthfactory.metrics.pipeline import PipelineSummary
 from synthfactory.metrics.sampling import quotas
 from synthfactory.metrics.text_bias import mention_shares
 from synthfactory.metrics.text_sharded import TextSummary, reference_grams, text_column
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from synthfactory.spec import JobSpec
 
 
 class TextEvaluator(Evaluator):
@@ -42,11 +46,30 @@ class TextEvaluator(Evaluator):
         "bias.counterfactual.*",
         "bias.mentions.*",
         "rows_scored",
+        "columns.*.quality.*",
+        "columns.*.privacy.*",
     )
+
+    @classmethod
+    def job_names(cls, job: JobSpec) -> tuple[str, ...]:
+        return pipeline.metric_names(job)
 
     @cached_property
     def column(self) -> str | None:
+        main = getattr(self.job.generator, "main_text_column", None)
+        if getattr(self.job.generator, "columns", None) and main in self.columns:
+            return str(main)
         return text_column(self.columns)
+
+    @cached_property
+    def other_columns(self) -> list[str]:
+        """A pipeline's llm_text columns other than the main one: each gets the same
+        row-level text metrics (not the model-based ones), under ``columns.<name>``."""
+        from synthfactory.spec.columns import LLMTextColumn
+
+        columns = getattr(self.job.generator, "columns", None) or []
+        names = [c.name for c in columns if isinstance(c, LLMTextColumn)]
+        return [n for n in names if n != self.column and n in self.columns]
 
     def not_applicable(self) -> str | None:
         return None if self.column else "no completion or text column"
@@ -60,13 +83,25 @@ class TextEvaluator(Evaluator):
     @cached_property
     def plan(self) -> TextSummary:
         assert self.column is not None
+        quota = quotas(self.sizes, self.config.model_sample)
+        judges, validators = pipeline.judges_and_validators(self.job)
         return TextSummary(
             self.column,
-            quotas(self.sizes, self.config.model_sample),
+            quota,
             self.config.seed,
             reference_grams(self.reference) if self.reference else None,
             dict(self.config.groups),
             ["prompt"],
+            others={n: TextSummary(n, quota, self.config.seed) for n in self.other_columns},
+            pipeline=PipelineSummary(
+                judges,
+                validators,
+                self.uri,
+                self.job.storage.model_dump(mode="json"),
+                {e.index: e.rejected_path for e in self.entries if e.rejected_path},
+            )
+            if judges or validators
+            else None,
         )
 
     def summary(self) -> TextSummary:
@@ -87,12 +122,18 @@ class TextEvaluator(Evaluator):
         report["bias"] = bias
         report["reference"] = self.config.reference
         report["rows_scored"] = merged["rows"]
+        if self.plan.others:
+            report["columns"] = {
+                n: summary.finish(merged["columns"][n]) for n, summary in self.plan.others.items()
+            }
+        if self.plan.pipeline is not None:
+            report.update(self.plan.pipeline.finish(merged.get("pipeline", {})))
         return report
 
     def figures(self, synthetic: pd.DataFrame) -> dict[str, bytes]:
         from synthfactory.metrics.card import text_plots
 
-        column = text_column([str(c) for c in synthetic.columns])
+        column = self.column if self.column in synthetic.columns else None
         if not column:
             return {}
         return text_plots([str(t) for t in synthetic[column].fillna("")])

@@ -75,6 +75,12 @@ _PIPELINE_DEFAULTS: dict[str, Any] = {
     "source_order": "sequential",
 }
 
+#: top-level groups of a text metrics report: a judge or validator column reports under its
+#: own name beside them, so none may take one of these names
+REPORT_GROUPS = frozenset(
+    {"modality", "quality", "privacy", "bias", "reference", "rows_scored", "columns", "pipeline"}
+)
+
 #: the ``backend`` field: every registered text backend config, on ``kind``
 Backend: Any = backend_union()
 
@@ -168,6 +174,12 @@ class LLMConfig(GeneratorConfigBase):
             if self.n != 1 or self.json_schema is not None:
                 raise ValueError(
                     "with columns, use n: 1 and an llm_structured column instead of json_schema"
+                )
+            taken = sorted({c.name for c in self.columns} & REPORT_GROUPS)
+            if taken:
+                raise ValueError(
+                    f"column name {taken[0]!r} is reserved (the metrics report uses it for "
+                    f"its own group: {', '.join(sorted(REPORT_GROUPS))}); rename the column"
                 )
         elif self.keep is not None or self.source is not None or self.text_column is not None:
             raise ValueError("keep, source and text_column belong to columns pipelines")
