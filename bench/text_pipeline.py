@@ -47,11 +47,11 @@ def base(name: str, rows: int, tokens: int, generator: dict[str, Any]) -> dict[s
             "sampling": {"max_new_tokens": tokens, "temperature": 0.8},
             "dedup": {"exact": False, "near": False},
             "filters": {"min_chars": 0},
+            "max_attempts_per_row": 1,
             **generator,
         },
         "resources": {"actors": 1, "num_cpus": 2, "batch_size": 16, "math_threads": 2},
         "metrics": {"enabled": False},
-        "max_attempts_per_row": 1,
         "top_up_rounds": 0,
     }
 
