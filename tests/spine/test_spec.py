@@ -92,6 +92,30 @@ def test_content_hash_ignores_where_and_how_but_not_what() -> None:
     assert a.content_hash() != a.content_hash({"source_sha256": "abc"})
 
 
+def test_content_hash_ignores_how_requests_are_sent_but_not_what_they_ask() -> None:
+    def text(**backend: object) -> str:
+        return load_spec(
+            {
+                "name": "t",
+                "modality": "text",
+                "rows": 4,
+                "output": "/tmp/x",
+                "generator": {
+                    "kind": "llm",
+                    "model": "builtin:smollm2",
+                    "prompt": {"template": "hi"},
+                    "backend": {"kind": "openai", "base_url": "http://127.0.0.1:1/v1", **backend},
+                },
+            }
+        ).content_hash()
+
+    base = text()
+    assert base == text(max_concurrency=3, request_timeout_seconds=9, api_key_env="K")
+    assert base == text(price_per_million_tokens={"prompt": 1, "completion": 2}, journal=False)
+    assert base != text(base_url="http://127.0.0.1:2/v1")
+    assert base != text(api="completions")
+
+
 def test_relative_paths_resolve_against_the_spec_file(tmp_path: Path) -> None:
     (tmp_path / "specs").mkdir()
     path = tmp_path / "specs" / "job.yaml"

@@ -272,6 +272,9 @@ class JobSpec(Strict):
                 "gates",
             },
         )
+        backend = getattr(self.generator, "backend", None)
+        for name in getattr(backend, "RUN_SETTINGS", ()):
+            payload["generator"]["backend"].pop(name, None)
         # batch composition changes floating-point results of model-based generators
         payload["_batch_size"] = self.resources.batch_size
         payload["_extra"] = extra or {}

@@ -4,7 +4,7 @@ environment variable on the workers and never written into a spec."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator
 
@@ -22,6 +22,19 @@ class TokenPrices(Frozen):
 @BACKENDS.register("synthfactory_workers.text.openai_backend:OpenAIBackend")
 class OpenAIBackendConfig(Frozen):
     """Requests go to an OpenAI-compatible HTTP server, concurrently from each actor."""
+
+    RUN_SETTINGS: ClassVar[tuple[str, ...]] = (
+        "api_key_env",
+        "max_concurrency",
+        "connect_timeout_seconds",
+        "request_timeout_seconds",
+        "max_retries",
+        "max_error_rate",
+        "price_per_million_tokens",
+        "journal",
+    )
+    """How requests are sent and paid for, not what they ask: left out of the spec's content hash,
+    so changing them resumes the same version."""
 
     kind: Literal["openai"] = Field("openai", description="Backend kind.")
     base_url: str = Field(

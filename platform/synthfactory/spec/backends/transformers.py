@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -14,6 +14,9 @@ from synthfactory.spec.base import Frozen
 class TransformersBackendConfig(Frozen):
     """Batched generation with transformers on the actor's device (``device``, ``dtype`` and
     ``resources.batch_size`` set how)."""
+
+    RUN_SETTINGS: ClassVar[tuple[str, ...]] = ("journal",)
+    """Bookkeeping only: left out of the content hash."""
 
     kind: Literal["transformers"] = Field(
         "transformers", description="transformers' generate, one model per actor."

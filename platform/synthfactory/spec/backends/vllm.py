@@ -13,7 +13,7 @@ The generator's ``model`` must be a Hugging Face id or a local Hugging Face fold
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -25,6 +25,10 @@ from synthfactory.spec.base import Frozen
 class VLLMBackendConfig(Frozen):
     """A ``vllm.LLM`` engine in each actor (continuous batching, prefix caching, guided
     decoding); tensor parallelism over the GPUs of one placement group."""
+
+    RUN_SETTINGS: ClassVar[tuple[str, ...]] = ("python", "journal", "preflight_timeout_seconds")
+    """Where the engine runs and bookkeeping, not what it generates: left out of the content hash
+    (engine sizes stay in: batch composition changes floating-point results)."""
 
     kind: Literal["vllm"] = Field("vllm", description="vLLM's offline engine, one per actor.")
     python: str | None = Field(
