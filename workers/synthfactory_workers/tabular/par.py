@@ -29,6 +29,9 @@ first index value; encoded by a ``Codec``) and its steps x_1..x_T (each step the
 
 from __future__ import annotations
 
+import contextlib
+import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -67,6 +70,22 @@ class Sampled:
     scores: dict[str, np.ndarray]
     nulls: dict[str, np.ndarray]
     codes: dict[str, np.ndarray]
+
+
+@contextlib.contextmanager
+def torch_threads() -> Iterator[None]:
+    """One torch thread while the block runs, unless the job's ``math_threads`` says
+    otherwise: a recurrent step's ops are microseconds, which intra-op threads only slow
+    down (by far, on shared cores). The previous setting is restored."""
+    import torch
+
+    before = torch.get_num_threads()
+    wanted = int(os.environ.get("SYNTHFACTORY_TORCH_THREADS") or 1)
+    torch.set_num_threads(wanted)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _network(context_width: int, codec: Codec, hidden: int) -> Any:
@@ -143,12 +162,21 @@ class StepModel:
         """``context``: one row per entity; ``steps``: every entity's steps, entity after
         entity in the same order (``lengths[i]`` rows for entity i), first steps' gaps
         being any valid value (they are masked)."""
+        with torch_threads():
+            self._fit(context, context_types, steps, step_types, lengths)
+
+    def _fit(
+        self,
+        context: Any,
+        context_types: dict[str, str],
+        steps: Any,
+        step_types: dict[str, str],
+        lengths: np.ndarray,
+    ) -> None:
         import torch
 
         from synthfactory_workers import training
-        from synthfactory_workers.threads import limit_torch_threads
 
-        limit_torch_threads()
         torch.manual_seed(self.seed)
         rng = np.random.default_rng(self.seed)
         self.context_codec = Codec.fit(context, context_types)
@@ -273,6 +301,10 @@ class StepModel:
     def sample(self, context: Any, lengths: np.ndarray, noise: list[np.ndarray]) -> Sampled:
         """Steps for entities with these contexts (one row each) and lengths; ``noise[i]``:
         entity i's uniforms, ``lengths[i]`` x ``noise_width``."""
+        with torch_threads():
+            return self._sample(context, lengths, noise)
+
+    def _sample(self, context: Any, lengths: np.ndarray, noise: list[np.ndarray]) -> Sampled:
         import torch
 
         n = len(lengths)
