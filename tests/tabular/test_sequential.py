@@ -374,6 +374,8 @@ def test_flow_two_actors_equal_one(tmp_path: Path) -> None:
     assert report["tables"]["sequences"]["quality"]["overall"] > 0.7
     assert {g["metric"] for g in manifest.gates} == set(flow_spec("", "", "", 1)["gates"])
     assert all(g["passed"] for g in manifest.gates)
+    card = (Path(one["uri"]) / "README.md").read_text()
+    assert "| `sequential.lag1_autocorrelation_similarity` |" in card
     names = [name for name, _ in flatten(report)]
     unknown = [n for n in names if not evaluator_class("tabular").knows(n)]
     assert not unknown, f"reported but not declared in TabularEvaluator.names: {unknown}"
