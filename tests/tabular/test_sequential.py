@@ -322,6 +322,30 @@ def test_a_datetime_index(tmp_path: Path) -> None:
         assert set(years.diff().dropna().dt.days) <= {365, 366}
 
 
+def test_categories_nulls_integer_keys_and_no_index(tmp_path: Path) -> None:
+    """Without an index the source's row order orders the steps (the year is then a step
+    column); a categorical step column keeps its values, a column with nulls its null
+    share, and integer entity keys count on past the source's largest."""
+    df = grunfeld()
+    df["trend"] = np.where(df.groupby("firm")["invest"].diff() < 0, "down", "up")
+    rng = np.random.default_rng(0)
+    df.loc[rng.random(len(df)) < 0.1, "capital"] = np.nan
+    df["firm"] = df["firm"].map({f: i for i, f in enumerate(sorted(df["firm"].unique()))})
+    spec = sequential_spec(write(df, tmp_path, "panel"), str(tmp_path / "out"))
+    spec["generator"].pop("sequence_index")
+    out = generated(start(tmp_path, spec), 200, 100)
+    entities, steps = out["entities"], out["sequences"]
+    assert whole(entities, steps) and list(steps.columns) == list(df.columns)
+    assert entities["firm"].tolist() == list(range(11, 211))  # past the largest, 10
+    assert set(steps["trend"]) == {"up", "down"}
+    assert 0.03 <= steps["capital"].isna().mean() <= 0.2
+    report = sequential_report(df, steps, "firm", None, [])
+    assert report["inter_event_time_similarity"] is None
+    assert report["columns"]["trend"]["score"] >= 0.8
+    assert report["lag1_autocorrelation"]["year"]["score"] >= 0.9  # a step column here
+    assert report["overall"] >= 0.8, report
+
+
 # -- the flow: Ray actors, manifest, metrics, gates ------------------------------------------
 def flow_spec(source: str, output: str, artifacts: str, actors: int) -> dict[str, Any]:
     return sequential_spec(
