@@ -407,5 +407,5 @@ def test_flow_two_actors_equal_one(tmp_path: Path) -> None:
     joined = duckdb.sql(
         f"select count(*), count(distinct e.firm) from '{root}/data/entities/*.parquet' e "
         f"join '{root}/data/sequences/*.parquet' s using (firm)"
-    ).fetchall()
-    assert joined == [(800, 40)]
+    )
+    assert joined is not None and joined.fetchall() == [(800, 40)]

@@ -223,10 +223,13 @@ class StepModel:
         x_t = torch.from_numpy(x).to(self.device)
         valid_t = torch.from_numpy(valid).to(self.device)
         targets = {k: tuple(t.to(self.device) for t in v) for k, v in targets.items()}
+        self.history = []
+        if not self.step_codec.fields:  # every column is context: no step to learn
+            self.net.eval()
+            return
         o = self.options
         opt = torch.optim.Adam(self.net.parameters(), lr=float(o["learning_rate"]))
         batch = max(1, min(int(o["batch_size"]), n))
-        self.history = []
         self.net.train()
         for epoch in range(int(o["epochs"])):
             order = rng.permutation(n)
