@@ -101,3 +101,55 @@ def test_text_names_cover_a_real_report() -> None:
     names = [name for name, _ in flatten(evaluator.report(merged, models))]
     unknown = [n for n in names if not cls.knows(n)]
     assert not unknown, f"reported but not declared in TextEvaluator.names: {unknown}"
+
+
+def test_sequential_names_cover_a_real_report(tmp_path: Path) -> None:
+    """A sequential dataset's report (the Grunfeld panel scored against itself, through the
+    evaluator that reads the dataset's tables) holds only declared names."""
+    import pyarrow as pa
+    from statsmodels.datasets import grunfeld
+
+    from synthfactory.dataset.shards import write_shard
+    from synthfactory.sequences import entity_table
+    from synthfactory.storage import LocalStore
+
+    steps = grunfeld.load_pandas().data
+    source = tmp_path / "grunfeld.csv"
+    steps.to_csv(source, index=False)
+    job = load_spec(
+        {
+            "name": "g",
+            "modality": "tabular",
+            "generator": {
+                "kind": "sequential",
+                "source": str(source),
+                "sequence_key": "firm",
+                "sequence_index": "year",
+            },
+            "rows": 11,
+            "output": str(tmp_path / "out"),
+        }
+    )
+    entities = entity_table(steps, "firm", [], "sequence_length")
+    tables = {"entities": pa.Table.from_pandas(entities), "sequences": pa.Table.from_pandas(steps)}
+    version = tmp_path / "version"
+    entry = write_shard(
+        LocalStore(version),
+        index=0,
+        row_start=0,
+        seed=0,
+        max_rows=11,
+        table=tables["entities"],
+        tables=tables,
+    )
+    cls = evaluator_class("tabular")
+    evaluator = cls(job, list(entities.columns), {0: 11}, uri=str(version), entries=[entry])
+    summary = evaluator.summary()
+    merged = type(summary).merge([summary.partial(entities, 0)])
+    report = evaluator.report(merged, {})
+    assert report["sequential"]["overall"] == pytest.approx(1.0)
+    assert report["tables"]["sequences"]["rows"] == 220
+    names = [name for name, _ in flatten(report)]
+    assert any(n.startswith("sequential.lag1_autocorrelation.invest") for n in names)
+    unknown = [n for n in names if not cls.knows(n)]
+    assert not unknown, f"reported but not declared in TabularEvaluator.names: {unknown}"

@@ -106,6 +106,8 @@ BAD_EDITS: list[tuple[str, str, str, str]] = [
     ("tabular_balance.yaml", "column: body_mass_g", "column: body_mass", "body_mass"),
     ("tabular_balance.yaml", "balance: species", "balance: specie", "augment.balance"),
     ("tabular_balance.yaml", "target_column: species", "target_column: specis", "'species'?"),
+    ("tabular_sequential.yaml", "sequence_key: firm", "sequence_key: company", "'company'"),
+    ("tabular_sequential.yaml", "sequence_index: year", "sequence_index: firm", "both 'firm'"),
     ("text_reviews.yaml", "{{ tone }}", "{{ tone ", "template"),
     ("text_reviews.yaml", "{{ product }}", "{{ prodct }}", "prodct"),
     ("text_reviews.yaml", "builtin:smollm2", "./no-such-model", "no-such-model"),

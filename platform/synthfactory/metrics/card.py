@@ -18,6 +18,12 @@ TABULAR_MEANINGS = {
     "quality.overall": "mean of column shapes and column pair trends (1 = same distributions)",
     "quality.column_shapes": "mean KSComplement/TVComplement: each column's marginal matches",
     "quality.column_pair_trends": "mean Correlation/ContingencySimilarity: pairs move together",
+    "sequential.overall": "mean of the sequential scores below (sequential jobs)",
+    "sequential.sequence_length_similarity": "1 - KS statistic of steps per entity",
+    "sequential.column_shapes": "per-step column shapes (context columns once per entity)",
+    "sequential.lag1_autocorrelation_similarity": "1 - |r_real - r_synthetic| / 2 of the "
+    "within-entity lag-1 autocorrelation, mean over numeric step columns",
+    "sequential.inter_event_time_similarity": "1 - KS statistic of the time between steps",
     "quality.detection.score": "1 - (2*AUC - 1) of a classifier telling real-train from synthetic",
     "privacy.split.holdout": "real rows held out of the fit (metrics.holdout), never seen by it",
     "privacy.exact_copy_rate": "share of synthetic rows identical to a training row (want 0)",

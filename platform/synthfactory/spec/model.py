@@ -166,15 +166,16 @@ class JobSpec(Strict):
         None,
         ge=1,
         le=10_000_000_000,
-        description="Rows in the finished dataset. Required, except with "
-        "generator.augment, which derives it from the source when left out.",
+        description="Rows in the finished dataset (relational: root rows; sequential: "
+        "entities). Required, except with generator.augment, which derives it from the "
+        "source when left out.",
     )
     shard_rows: int = Field(
         10_000,
         ge=1,
         description="Rows per shard: the unit of work, retry and resume. Left out: the "
-        "generator's default (copula 500000, ctgan/tvae 200000, llm 256, diffusion 64, "
-        "python 10000).",
+        "generator's default (copula 500000, ctgan/tvae 200000, relational 10000, "
+        "sequential 10000 entities, llm 256, diffusion 64, python 10000).",
     )
     seed: int = Field(0, ge=0, lt=2**63, description="Master seed; shard seeds derive from it.")
     output: str = Field(description="Where the dataset goes: ./folder or s3://bucket/prefix.")

@@ -8,7 +8,7 @@ from __future__ import annotations
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from synthfactory.metrics import holdout, relational
+from synthfactory.metrics import holdout, relational, sequential
 from synthfactory.metrics.evaluators.base import Evaluator
 from synthfactory.metrics.report import tabular_report
 from synthfactory.metrics.sampling import quotas
@@ -76,6 +76,7 @@ class TabularEvaluator(Evaluator):
         "rows_scored",
         "rows_sampled",
         *relational.NAMES,  # relational jobs (generator kind relational)
+        *sequential.NAMES,  # sequential jobs (generator kind sequential)
     )
 
     def not_applicable(self) -> str | None:
@@ -102,12 +103,20 @@ class TabularEvaluator(Evaluator):
     def is_relational(self) -> bool:
         return bool(self.job.generator.kind == "relational")
 
+    @property
+    def is_sequential(self) -> bool:
+        return bool(self.job.generator.kind == "sequential")
+
     def summary(self) -> TabularSummary | relational.RowCount:
-        return relational.RowCount() if self.is_relational else self.plan
+        if self.is_relational or self.is_sequential:
+            return relational.RowCount()
+        return self.plan
 
     def report(self, merged: dict[str, Any], models: dict[str, Any]) -> dict[str, Any]:
         if self.is_relational:
             return self.relational_report(merged)
+        if self.is_sequential:
+            return self.sequential_report(merged)
         plan = self.plan
         real_summary = plan.partial(self.real, -1)
         exact = {
@@ -167,7 +176,79 @@ class TabularEvaluator(Evaluator):
         report["rows_scored"] = merged["rows"]
         return report
 
+    def sequential_report(self, merged: dict[str, Any]) -> dict[str, Any]:
+        """The sequential metrics (``metrics.sequential``) of whole synthetic entities, and
+        per-table quality as for relational jobs: the entity table (context and length, one
+        row per entity) and the step table (keys left out) against the same views of the
+        source. Privacy, utility and detection are not computed for sequential jobs."""
+        from synthfactory.metrics.tabular_quality import quality_report
+        from synthfactory.spec.generators.sequential import ENTITIES, SEQUENCES
+        from synthfactory.storage import open_store
+
+        config: Any = self.job.generator
+        assert self.uri is not None, "sequential metrics read the steps: give the uri"
+        key = config.sequence_key
+        synthetic = sequential.read_sequences(
+            open_store(self.uri, self.job.storage), self.entries, SEQUENCES, self.config.max_rows
+        )
+        context = self.sequence_context
+        report: dict[str, Any] = {
+            "sequential": sequential.sequential_report(
+                self.real, synthetic, key, config.sequence_index, context
+            )
+        }
+        views = {
+            ENTITIES: (self.real_entities, self.entities_of(synthetic)),
+            SEQUENCES: (self.real, synthetic),
+        }
+        tables: dict[str, Any] = {}
+        for name, (real, synth) in views.items():
+            tables[name] = {
+                "quality": quality_report(
+                    real.drop(columns=[key]),
+                    synth.drop(columns=[key], errors="ignore"),
+                    max_pairs=self.config.max_pairs,
+                    seed=self.config.seed,
+                ),
+                "rows": sum(e.tables[name].rows for e in self.entries if name in e.tables),
+                "rows_scored": len(synth),
+            }
+        overall = [t["quality"]["overall"] for t in tables.values()]
+        scored = [v for v in overall if v is not None]
+        report["quality"] = {"overall": sum(scored) / len(scored) if scored else None}
+        report["tables"] = tables
+        report["reference"] = reference_uri(self.job)
+        report["rows_scored"] = merged["rows"]
+        return report
+
+    @cached_property
+    def sequence_context(self) -> list[str]:
+        """A sequential job's context columns: the spec's, else those constant within
+        every entity of the reference."""
+        from synthfactory.sequences import constant_columns
+
+        config: Any = self.job.generator
+        if config.context_columns is not None:
+            return list(config.context_columns)
+        roles = (config.sequence_key, config.sequence_index)
+        others = [str(c) for c in self.real.columns if c not in roles]
+        return constant_columns(self.real, config.sequence_key, others)
+
+    def entities_of(self, steps: pd.DataFrame) -> pd.DataFrame:
+        """One row per entity of a step table: key, context, length."""
+        from synthfactory.sequences import entity_table
+        from synthfactory.spec.generators.sequential import LENGTH_COLUMN
+
+        config: Any = self.job.generator
+        return entity_table(steps, config.sequence_key, self.sequence_context, LENGTH_COLUMN)
+
+    @cached_property
+    def real_entities(self) -> pd.DataFrame:
+        return self.entities_of(self.real)
+
     def figures(self, synthetic: pd.DataFrame) -> dict[str, bytes]:
         from synthfactory.metrics.card import plots
 
+        if self.is_sequential:  # the dataset's rows are its entities
+            return plots(self.real_entities, synthetic)
         return plots(self.real if reference_uri(self.job) else None, synthetic)
