@@ -254,6 +254,31 @@ def test_flow_two_actors_equal_one(paths: dict[str, str], tmp_path: Path) -> Non
 
 
 @pytest.mark.usefixtures("ray_local", "prefect_server")
+def test_a_killed_actor_loses_no_subtree_and_duplicates_none(
+    paths: dict[str, str], tmp_path: Path, actor_killer: Any
+) -> None:
+    """The actor is SIGKILLed once a shard has committed; the retried shards regenerate
+    whole subtrees, so the dataset equals an uninterrupted run of the same spec."""
+    from synthfactory_flows.generate import run_job
+
+    def spec(output: Path) -> dict[str, Any]:
+        return relational_spec(paths, str(output), rows=400, shard_rows=10)
+
+    killed = actor_killer(tmp_path / "killed")
+    hit = run_job(spec(tmp_path / "killed"))
+    assert killed, "no actor was killed"
+    clean = run_job(spec(tmp_path / "clean"))
+    a, b = sorted_tables(hit["uri"]), sorted_tables(clean["uri"])
+    for name in a:
+        pd.testing.assert_frame_equal(a[name], b[name])
+    islands, colonies, penguins = a["islands"], a["colonies"], a["penguins"]
+    assert len(islands) == 400 and islands["island_id"].is_unique
+    assert colonies["colony_id"].is_unique
+    assert set(colonies["island_id"]) <= set(islands["island_id"])
+    assert set(penguins["colony_id"]) <= set(colonies["colony_id"])
+
+
+@pytest.mark.usefixtures("ray_local", "prefect_server")
 def test_flow_on_s3_joins_in_duckdb(paths: dict[str, str], s3_bucket: str) -> None:
     import duckdb
 
