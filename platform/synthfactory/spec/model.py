@@ -274,8 +274,10 @@ class JobSpec(Strict):
             },
         )
         backend = getattr(self.generator, "backend", None)
-        for name in getattr(backend, "RUN_SETTINGS", ()):
-            payload["generator"]["backend"].pop(name, None)
+        dumped = payload.get("generator", {}).get("backend")
+        if isinstance(dumped, dict):  # a default backend may dump as its kind alone
+            for name in getattr(backend, "RUN_SETTINGS", ()):
+                dumped.pop(name, None)
         # batch composition changes floating-point results of model-based generators
         payload["_batch_size"] = self.resources.batch_size
         payload["_extra"] = extra or {}
