@@ -400,6 +400,12 @@ def test_flow_two_actors_equal_one(tmp_path: Path) -> None:
     assert all(g["passed"] for g in manifest.gates)
     card = (Path(one["uri"]) / "README.md").read_text()
     assert "| `sequential.lag1_autocorrelation_similarity` |" in card
+    # the card's Hugging Face header names each table's folder (datasets loads either)
+    header = yaml.safe_load(card.split("---")[1])
+    assert [c["data_files"] for c in header["configs"]] == [
+        "data/entities/*.parquet",
+        "data/sequences/*.parquet",
+    ]
     names = [name for name, _ in flatten(report)]
     unknown = [n for n in names if not evaluator_class("tabular").knows(n)]
     assert not unknown, f"reported but not declared in TabularEvaluator.names: {unknown}"

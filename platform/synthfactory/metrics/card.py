@@ -198,7 +198,7 @@ def render(
         "pretty_name": manifest.name,
         "size_categories": [_size(manifest.rows)],
         "tags": ["synthetic", manifest.modality, "synthfactory"],
-        "configs": [{"config_name": "default", "data_files": "data/*.parquet"}],
+        "configs": _configs(manifest),
     }
     lines = [
         "---",
@@ -290,6 +290,22 @@ def privacy_section(budget: dict[str, Any]) -> list[str]:
             f"| {m['sensitivity']:.6g} | {m['noise_scale']:.6g} |"
         )
     return [*lines, ""]
+
+
+def _configs(manifest: Manifest) -> list[dict[str, Any]]:
+    """Hugging Face dataset configs: one per table of a multi-table dataset (its folder
+    ``data/<table>/``, the root table first and the default), else the data folder."""
+    tables = list(getattr(manifest, "tables", None) or {})
+    if not tables:
+        return [{"config_name": "default", "data_files": "data/*.parquet"}]
+    return [
+        {
+            "config_name": name,
+            "data_files": f"data/{name}/*.parquet",
+            **({"default": True} if i == 0 else {}),
+        }
+        for i, name in enumerate(tables)
+    ]
 
 
 def _size(rows: int) -> str:
