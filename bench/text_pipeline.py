@@ -90,8 +90,9 @@ def kept_cost(rows: int) -> tuple[float, float, float]:
     spec["top_up_rounds"] = 1  # SmolLM2 keeps few rows: the ratio is what is measured
     run_platform(spec)
     manifest = open_dataset(spec["output"]).manifest
-    generated = sum(s.stats.get("pipeline.generated", 0) for s in manifest.shards)
-    kept = int(sum(s.stats.get("pipeline.kept", 0) for s in manifest.shards))
+    # manifest stats sum every shard generated, also those that kept no row
+    generated = manifest.stats.get("pipeline.generated", 0.0)
+    kept = manifest.rows
     return generated, kept, generated / max(kept, 1)
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -148,30 +149,38 @@ def main() -> None:
     parser.add_argument("--python", default=str(ROOT / ".venv-vllm" / "bin" / "python"))
     parser.add_argument("--model")
     parser.add_argument("--skip-transformers", action="store_true")
+    parser.add_argument("--rounds", type=int, default=1, help="interleaved bare/platform rounds")
     args = parser.parse_args()
     if not args.model:
         sys.path.insert(0, str(ROOT / "tests" / "text"))
         from servers import smollm2_folder  # type: ignore[import-not-found]
 
         args.model = str(smollm2_folder())
-    job = job_spec(args, vllm_backend(args))
-    bare = run_bare(job, args.python)
-    tokens, seconds, result = platform(job)
-    bare_rate = bare["tokens"] / bare["seconds"]
-    rate = tokens / seconds
-    from synthfactory.dataset import open_dataset
+    ratios, rates = [], []
+    for round_ in range(args.rounds):
+        job = job_spec(args, vllm_backend(args))  # a new output each round: no resume
+        bare = run_bare(job, args.python)
+        tokens, seconds, result = platform(job)
+        bare_rate = bare["tokens"] / bare["seconds"]
+        rate = tokens / seconds
+        from synthfactory.dataset import open_dataset
 
-    same = open_dataset(job.output).to_arrow()["completion"].to_pylist() == bare["texts"]
-    print(f"{args.prompts} prompts x {args.tokens} max tokens, {args.device}, {args.model}")
-    print(
-        f"bare vllm.LLM.chat: {bare['tokens']} tokens in {bare['seconds']:.1f}s = "
-        f"{bare_rate:.1f} tok/s (load {bare['load']:.1f}s)"
-    )
-    print(
-        f"platform vllm job:  {tokens:.0f} tokens in {seconds:.1f}s = {rate:.1f} tok/s "
-        f"(start-up {result['startup_seconds']:.1f}s); same texts as bare: {same}"
-    )
-    print(f"ratio: {rate / bare_rate:.3f}  (platform / bare)")
+        same = open_dataset(job.output).to_arrow()["completion"].to_pylist() == bare["texts"]
+        print(
+            f"round {round_ + 1}: {args.prompts} prompts x {args.tokens} max tokens, {args.device}"
+        )
+        print(
+            f"  bare vllm.LLM.chat: {bare['tokens']} tokens in {bare['seconds']:.1f}s = "
+            f"{bare_rate:.1f} tok/s (load {bare['load']:.1f}s)"
+        )
+        print(
+            f"  platform vllm job:  {tokens:.0f} tokens in {seconds:.1f}s = {rate:.1f} tok/s "
+            f"(start-up {result['startup_seconds']:.1f}s); same texts as bare: {same}"
+        )
+        ratios.append(rate / bare_rate)
+        rates.append(rate)
+    print(f"ratio: {statistics.median(ratios):.3f}  (platform / bare; median of {args.rounds})")
+    rate = statistics.median(rates)
     if args.skip_transformers:
         return
     tjob = job_spec(args, {"kind": "transformers"})

@@ -186,6 +186,9 @@ class Chosen:
     entries: list[ShardEntry]
     selection: Selection
     rounds: int
+    paid: dict[str, float]
+    """Stats summed over every shard generated, kept rows or not (tokens, requests, cost
+    and pipeline counts are paid for by shards that ended up empty too)."""
 
 
 def select_and_top_up(
@@ -225,7 +228,7 @@ def select_and_top_up(
     else:
         final = trim(selection, entries, job.target_rows)
     kept = [rewrite(target.store, e, final[e.index], selection.keep[e.index]) for e in entries]
-    return Chosen([e for e in kept if e.rows > 0], selection, rounds)
+    return Chosen([e for e in kept if e.rows > 0], selection, rounds, _sum_stats(kept))
 
 
 def finish_version(
@@ -303,7 +306,7 @@ def build_manifest(
         lineage=lineage(),
         timings=timings,
         stats={
-            **_sum_stats(entries),
+            **chosen.paid,
             **{f"dropped_{k}": float(v) for k, v in selection.dropped.items()},
             "rows_generated": float(selection.produced),
             "top_up_rounds": float(chosen.rounds),
