@@ -218,7 +218,7 @@ class ActorPool:
             actors = [self._spawn() for _ in range(self.size)]
             self.info = ray.get([a.setup.remote() for a in actors])
             for actor, info in zip(actors, self.info, strict=True):
-                self._names[actor._actor_id] = info["worker"]
+                self._remember(actor, info)
         except Exception as exc:
             for actor in actors:
                 self._kill(actor)
@@ -236,7 +236,7 @@ class ActorPool:
         actor = self._spawn()
         try:
             info = ray.get(actor.setup.remote(), timeout=start_timeout())
-            self._names[actor._actor_id] = info["worker"]
+            self._remember(actor, info)
         except Exception:
             self._kill(actor)
             raise
@@ -265,6 +265,11 @@ class ActorPool:
         actor = self._class.options(**options).remote(*self._args)
         self._groups[actor._actor_id] = group
         return actor
+
+    def _remember(self, actor: Any, info: dict[str, Any]) -> None:
+        """The actor's worker name (its key in the telemetry), when setup reports one."""
+        if isinstance(info, dict) and info.get("worker"):
+            self._names[actor._actor_id] = str(info["worker"])
 
     def _kill(self, actor: Any) -> None:
         """Kill an actor and free its placement group (its GPUs)."""
