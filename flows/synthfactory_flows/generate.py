@@ -470,6 +470,7 @@ def run_shards(
     in_flight: dict[concurrent.futures.Future[Any], PrefectFuture[Any]] = {}
     results: list[tuple[ShardEntry, dict[str, Any]]] = []
     error: BaseException | None = None
+    read_at = 0.0
     while (queue and error is None) or in_flight:
         # two tasks per actor in flight: the next shard is queued while one runs, which
         # hides Prefect's per-task latency behind the work itself
@@ -479,9 +480,11 @@ def run_shards(
         finished, _ = concurrent.futures.wait(
             in_flight, timeout=LIVE_SECONDS, return_when="FIRST_COMPLETED"
         )
-        counters = pool.live()
-        if counters is not None:
-            progress.live(counters)
+        if time.monotonic() - read_at >= LIVE_SECONDS:  # not once per finished shard
+            read_at = time.monotonic()
+            counters = pool.live()
+            if counters is not None:
+                progress.live(counters)
         for raw in finished:
             future = in_flight.pop(raw)
             try:
