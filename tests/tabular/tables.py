@@ -96,3 +96,20 @@ TINY_TVAE = {
     "compress_dims": [32],
     "decompress_dims": [32],
 }
+
+
+def loaded_generator(tmp_path: Path, spec: dict[str, Any]) -> Any:
+    """The spec's generator as an actor builds it: preflight, fit (prepare) into
+    ``tmp_path/artifacts``, then load."""
+    from synthfactory.spec import load_spec
+    from synthfactory.storage import LocalStore
+    from synthfactory_workers.contract import GeneratorContext
+    from synthfactory_workers.registry import generator_class
+
+    job = load_spec(spec)
+    cls = generator_class(job)
+    cls.preflight(job)
+    artifacts = LocalStore(tmp_path / "artifacts")
+    gen = cls(job, GeneratorContext(artifacts=artifacts, prepared=cls.prepare(job, artifacts)))
+    gen.load()
+    return gen

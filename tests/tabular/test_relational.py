@@ -13,27 +13,17 @@ import pytest
 
 from synthfactory.errors import ConfigError, SpecError
 from synthfactory.spec import load_spec
-from synthfactory.storage import LocalStore
-from synthfactory_workers.contract import GeneratorContext, ShardTask
+from synthfactory_workers.contract import ShardTask
 from synthfactory_workers.registry import generator_class
 from synthfactory_workers.tabular.copula import GaussianCopula
 
 from .relational_tables import penguin_tables, relational_spec, write_tables
+from .tables import loaded_generator
 
 
 @pytest.fixture(scope="module")
 def paths(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     return write_tables(tmp_path_factory.mktemp("penguin-tables"))
-
-
-def start(tmp_path: Path, spec: dict[str, Any]) -> Any:
-    job = load_spec(spec)
-    cls = generator_class(job)
-    cls.preflight(job)
-    artifacts = LocalStore(tmp_path / "artifacts")
-    gen = cls(job, GeneratorContext(artifacts=artifacts, prepared=cls.prepare(job, artifacts)))
-    gen.load()
-    return gen
 
 
 def generated(gen: Any, rows: int, shard_rows: int) -> dict[str, pd.DataFrame]:
@@ -137,7 +127,7 @@ def test_unknown_fields_fail_at_load(paths: dict[str, str]) -> None:
 def test_integrity_keys_and_cardinality(paths: dict[str, str], tmp_path: Path) -> None:
     from synthfactory.metrics.relational import cardinality_shape_similarity
 
-    gen = start(tmp_path, relational_spec(paths, str(tmp_path / "out")))
+    gen = loaded_generator(tmp_path, relational_spec(paths, str(tmp_path / "out")))
     out = generated(gen, 600, 200)
     real = penguin_tables()
     islands, colonies, penguins = out["islands"], out["colonies"], out["penguins"]
@@ -160,7 +150,7 @@ def test_integrity_keys_and_cardinality(paths: dict[str, str], tmp_path: Path) -
 def test_children_follow_their_parent(paths: dict[str, str], tmp_path: Path) -> None:
     """Penguins are drawn conditioned on their colony's species: Gentoo colonies get heavy
     penguins, as in the source."""
-    gen = start(tmp_path, relational_spec(paths, str(tmp_path / "out")))
+    gen = loaded_generator(tmp_path, relational_spec(paths, str(tmp_path / "out")))
     out = generated(gen, 400, 200)
     joined = out["penguins"].merge(out["colonies"], on="colony_id")
     mass = joined.groupby("species")["body_mass_g"].mean()
@@ -180,8 +170,8 @@ def test_children_follow_their_parent(paths: dict[str, str], tmp_path: Path) -> 
 
 def test_same_seed_same_tables(paths: dict[str, str], tmp_path: Path) -> None:
     spec = relational_spec(paths, str(tmp_path / "out"))
-    a = generated(start(tmp_path / "a", spec), 40, 20)
-    b = generated(start(tmp_path / "b", spec), 40, 20)
+    a = generated(loaded_generator(tmp_path / "a", spec), 40, 20)
+    b = generated(loaded_generator(tmp_path / "b", spec), 40, 20)
     for name in a:
         pd.testing.assert_frame_equal(a[name], b[name])
 

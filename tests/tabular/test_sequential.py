@@ -25,10 +25,11 @@ from synthfactory.sequences import constant_columns
 from synthfactory.spec import load_spec
 from synthfactory.storage import LocalStore
 from synthfactory_flows.cli import main
-from synthfactory_workers.contract import GeneratorContext, ShardTask
+from synthfactory_workers.contract import ShardTask
 from synthfactory_workers.registry import generator_class
 
 from .sequential_tables import grunfeld, sequential_spec, truncated, write
+from .tables import loaded_generator
 
 
 # -- the metrics, by hand -----------------------------------------------------------------
@@ -138,16 +139,6 @@ def test_lag1_similarity_catches_steps_without_dynamics() -> None:
 
 
 # -- the model ------------------------------------------------------------------------------
-def start(tmp_path: Path, spec: dict[str, Any]) -> Any:
-    job = load_spec(spec)
-    cls = generator_class(job)
-    cls.preflight(job)
-    artifacts = LocalStore(tmp_path / "artifacts")
-    gen = cls(job, GeneratorContext(artifacts=artifacts, prepared=cls.prepare(job, artifacts)))
-    gen.load()
-    return gen
-
-
 def generated(gen: Any, rows: int, shard_rows: int, seed: int = 100) -> dict[str, pd.DataFrame]:
     outs = [
         gen.generate(ShardTask(i, s, min(shard_rows, rows - s), seed + i))
@@ -172,7 +163,7 @@ def panel(tmp_path_factory: pytest.TempPathFactory) -> tuple[pd.DataFrame, Any]:
     folder = tmp_path_factory.mktemp("grunfeld")
     df = grunfeld()
     spec = sequential_spec(write(df, folder, "grunfeld"), str(folder / "out"))
-    return df, start(folder, spec)
+    return df, loaded_generator(folder, spec)
 
 
 @pytest.fixture(scope="module")
@@ -181,7 +172,7 @@ def ragged(tmp_path_factory: pytest.TempPathFactory) -> tuple[pd.DataFrame, Any]
     folder = tmp_path_factory.mktemp("truncated")
     df = truncated()
     spec = sequential_spec(write(df, folder, "truncated"), str(folder / "out"))
-    return df, start(folder, spec)
+    return df, loaded_generator(folder, spec)
 
 
 def test_whole_entities_with_plausible_steps(panel: tuple[pd.DataFrame, Any]) -> None:
@@ -313,7 +304,7 @@ def test_a_datetime_index(tmp_path: Path) -> None:
     path = tmp_path / "dates.parquet"
     df.to_parquet(path, index=False)
     spec = sequential_spec(str(path), str(tmp_path / "out"), generator={"epochs": 20})
-    out = generated(start(tmp_path, spec), 20, 20)["sequences"]
+    out = generated(loaded_generator(tmp_path, spec), 20, 20)["sequences"]
     assert pd.api.types.is_datetime64_any_dtype(out["year"].dtype)
     assert (out["year"] == out["year"].dt.normalize()).all()
     for _, firm in out.groupby("firm"):
@@ -333,7 +324,7 @@ def test_categories_nulls_integer_keys_and_no_index(tmp_path: Path) -> None:
     df["firm"] = df["firm"].map({f: i for i, f in enumerate(sorted(df["firm"].unique()))})
     spec = sequential_spec(write(df, tmp_path, "panel"), str(tmp_path / "out"))
     spec["generator"].pop("sequence_index")
-    out = generated(start(tmp_path, spec), 200, 100)
+    out = generated(loaded_generator(tmp_path, spec), 200, 100)
     entities, steps = out["entities"], out["sequences"]
     assert whole(entities, steps) and list(steps.columns) == list(df.columns)
     assert entities["firm"].tolist() == list(range(11, 211))  # past the largest, 10
