@@ -39,6 +39,7 @@ class ShardWorker:
         version_uri: str,
         artifacts_uri: str,
         telemetry: Any = None,
+        companions: dict[str, Any] | None = None,
     ) -> None:
         self.spec = as_job(spec)
         self.version_store = open_store(version_uri, self.spec.storage)
@@ -47,6 +48,7 @@ class ShardWorker:
             prepared=prepared,
             device=detect_device(),
             journal=self.version_store.child(journal.PREFIX),
+            companions=dict(companions or {}),
         )
         self.generator = generator_class(self.spec)(self.spec, self.context)
         self.name = f"{socket.gethostname()}:{os.getpid()}:{node_id()[:12]}"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from synthfactory.jsonsafe import plain
 
@@ -78,6 +78,18 @@ class GeneratorContext:
     """The dataset version's ``_journal/`` prefix: a generator may record what it paid for
     (completions) under ``shard-NNNNN/`` so a retry of that shard reuses it; the actor
     deletes a shard's journal once the shard is committed. None outside a job."""
+    companions: dict[str, Any] = field(default_factory=dict)
+    """What the generator's companion pools (``Generator.companions``) gave its actors:
+    e.g. a text pipeline's other models, by name. Empty when it has none."""
+
+
+class Companions(Protocol):
+    """Actor pools a generator's actors call (started before them, stopped after)."""
+
+    def start(self) -> dict[str, Any]:
+        """Start the pools; what every shard actor gets as ``context.companions``."""
+
+    def stop(self) -> None: ...
 
 
 class Generator(ABC):
@@ -106,6 +118,12 @@ class Generator(ABC):
     def quotas(cls, spec: JobSpec) -> Quotas | None:
         """Exact rows per class the dataset must hold, when the generator decides them
         (class balancing); None when any rows will do."""
+        return None
+
+    @classmethod
+    def companions(cls, spec: JobSpec, telemetry: Any = None) -> Companions | None:
+        """Other actor pools this generator's actors call (not yet started), or None.
+        ``telemetry`` is the job's live-counter collector, for their actors to report to."""
         return None
 
     @classmethod

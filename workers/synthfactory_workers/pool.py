@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from synthfactory.errors import SynthfactoryError, WorkerLostError
 from synthfactory_workers import telemetry
 from synthfactory_workers.actor import ShardWorker
+from synthfactory_workers.registry import generator_class
 
 if TYPE_CHECKING:
     from synthfactory.spec import JobSpec
@@ -196,7 +197,8 @@ class ActorPool:
         self._bundles = placement_bundles(spec)
         self._groups: dict[Any, Any] = {}  # actor id -> its placement group
         self.telemetry: Any = telemetry.start_collector()
-        self._args = (spec, prepared, version_uri, artifacts_uri, self.telemetry)
+        self.companions = generator_class(spec).companions(spec, self.telemetry)
+        self._args: tuple[Any, ...] = (spec, prepared, version_uri, artifacts_uri, self.telemetry)
         self._names: dict[Any, str] = {}  # actor id -> its worker name (telemetry's key)
         self._idle: queue.Queue[Any] = queue.Queue()
         self._lock = threading.Lock()
@@ -215,6 +217,8 @@ class ActorPool:
         started = time.perf_counter()
         actors: list[Any] = []
         try:
+            if self.companions is not None:  # first: the shard actors call them
+                self._args = (*self._args, self.companions.start())
             actors = [self._spawn() for _ in range(self.size)]
             self.info = ray.get([a.setup.remote() for a in actors])
             for actor, info in zip(actors, self.info, strict=True):
@@ -223,6 +227,8 @@ class ActorPool:
             for actor in actors:
                 self._kill(actor)
             self._release_groups()
+            if self.companions is not None:
+                self.companions.stop()
             raise unwrap(exc) from None
         for actor in actors:
             self._idle.put(actor)
@@ -358,4 +364,6 @@ class ActorPool:
             self._kill(self._idle.get_nowait())
         if self._groups:
             self._release_groups()
+        if self.companions is not None:
+            self.companions.stop()
         ray.kill(self.telemetry)

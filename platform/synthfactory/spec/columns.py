@@ -191,8 +191,10 @@ class LLMColumnBase(ColumnBase):
     )
     model: str | None = Field(
         None,
-        description="Must equal generator.model if set: one model per job in this version "
-        "(several models as separate actor pools is not done yet).",
+        description="The model of this column: a name from generator.models, or a model "
+        "(Hugging Face id, local folder, builtin:smollm2) run with the job's backend, device "
+        "and dtype. Default: generator.model. Each model other than generator.model runs in "
+        "its own actor pool, sized by resources.models.<this value>.",
     )
 
 

@@ -86,6 +86,12 @@ def _resolve(node: dict[str, Any], path: list[str], base: Path, must_exist: bool
         if isinstance(child, dict):
             node[head] = child = dict(child)
             _resolve(child, rest, base, must_exist)
+        elif isinstance(child, list) and rest[0] == "*":  # every item of a list (columns)
+            items = [dict(item) if isinstance(item, dict) else item for item in child]
+            node[head] = items
+            for item in items:
+                if isinstance(item, dict) and rest[1:]:
+                    _resolve(item, rest[1:], base, must_exist)
         return
     value = node.get(head)
     if _is_local(value) and (not must_exist or (base / str(value)).exists()):

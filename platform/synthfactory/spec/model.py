@@ -13,6 +13,24 @@ from synthfactory.spec.gates import parse
 from synthfactory.spec.generators import GeneratorConfig, Modality
 
 
+class ModelResources(Strict):
+    """The actor pool of one model of a text pipeline (``resources.models.<model>``); a
+    field left out takes the job's value."""
+
+    actors: int = Field(1, ge=1, le=10_000, description="Actors serving this model.")
+    num_cpus: float | None = Field(None, gt=0, description="CPUs per actor.")
+    num_gpus: float | None = Field(None, ge=0, description="GPUs per actor.")
+    batch_size: int | None = Field(
+        None, ge=1, description="Requests per call to one of these actors (its engine batch)."
+    )
+    custom_resources: dict[str, float] | None = Field(
+        None, description="Named Ray resources each of these actors needs."
+    )
+    math_threads: int | None = Field(
+        None, ge=1, description="Cap BLAS/OpenMP/torch threads per actor (default: num_cpus)."
+    )
+
+
 class Resources(Strict):
     """Ray actor pool sizing. Becomes the actors' ``.options(...)``."""
 
@@ -29,6 +47,17 @@ class Resources(Strict):
     math_threads: int | None = Field(
         None, ge=1, description="Cap BLAS/OpenMP/torch threads per actor (default: num_cpus)."
     )
+    models: dict[str, ModelResources] = Field(
+        default_factory=dict,
+        description="Text pipelines: the pool of each model other than generator.model, "
+        "keyed by the columns' `model` value (default: 1 actor with the job's resources).",
+    )
+
+    def for_model(self, key: str) -> Resources:
+        """The resources of model ``key``'s pool: its own settings over the job's."""
+        own = self.models.get(key)
+        changes = {} if own is None else own.model_dump(exclude_none=True)
+        return self.model_copy(update={**changes, "models": {}})
 
 
 class StorageOptions(Strict):
@@ -273,13 +302,19 @@ class JobSpec(Strict):
                 "gates",
             },
         )
-        backend = getattr(self.generator, "backend", None)
-        dumped = payload.get("generator", {}).get("backend")
-        if isinstance(dumped, dict):  # a default backend may dump as its kind alone
-            for name in getattr(backend, "RUN_SETTINGS", ()):
-                dumped.pop(name, None)
+        generator = payload.get("generator", {})
+        backends = [(getattr(self.generator, "backend", None), generator.get("backend"))]
+        for key, entry in (getattr(self.generator, "models", None) or {}).items():
+            backends.append((entry.backend, generator["models"][key].get("backend")))
+        for backend, dumped in backends:
+            if isinstance(dumped, dict):  # a default backend may dump as its kind alone
+                for name in getattr(backend, "RUN_SETTINGS", ()):
+                    dumped.pop(name, None)
         # batch composition changes floating-point results of model-based generators
         payload["_batch_size"] = self.resources.batch_size
+        sizes = {k: v.batch_size for k, v in self.resources.models.items() if v.batch_size}
+        if sizes:
+            payload["_model_batch_sizes"] = sizes
         payload["_extra"] = extra or {}
         blob = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
         return hashlib.sha256(blob).hexdigest()

@@ -75,6 +75,10 @@ class TextBackend(ABC):
         blob = json.dumps(self.request_body(request), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()
 
+    def request_keys(self, requests: list[Request]) -> list[str]:
+        """``request_key`` of each request (one call, for a backend that asks elsewhere)."""
+        return [self.request_key(r) for r in requests]
+
 
 def open_backend(config: LLMConfig, device_hint: str = "cpu") -> TextBackend:
     """The registered backend for ``config.backend.kind``, built (not yet loaded)."""

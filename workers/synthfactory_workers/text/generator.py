@@ -44,25 +44,62 @@ def extract_json(text: str) -> Any:
     return value
 
 
+def _check_model(config: LLMConfig) -> dict[str, str]:
+    """A ConfigError unless the model can be served as configured; facts for the hash."""
+    from synthfactory_workers.text.models import resolve
+
+    if config.openai is not None:
+        from synthfactory_workers.text.openai_backend import check_server
+
+        check_server(config)  # key set, server reachable, model served: or a ConfigError
+        return {}
+    if config.backend.kind == "vllm":
+        from synthfactory_workers.text.vllm_backend import check_vllm
+
+        # an HF model; backend.python exists and has vllm + the driver's ray
+        return check_vllm(config)
+    resolve(config.model, config.gguf_file)  # raises for a missing local model
+    return {}
+
+
 class LLMGenerator(Generator):
+    @classmethod
+    def companions(cls, spec: JobSpec, telemetry: Any = None) -> Any:
+        """A pool per model other than generator.model (``text/model_pool.py``)."""
+        config = _config(spec)
+        if config.columns is None or not config.pool_models:
+            return None
+        from synthfactory_workers.text.model_pool import ModelPools
+
+        return ModelPools(spec, telemetry)
+
     @classmethod
     def preflight(cls, spec: JobSpec) -> dict[str, str]:
         from synthfactory.sources import fingerprint, read_table
-        from synthfactory_workers.text.models import resolve
 
         config = _config(spec)
         facts: dict[str, str] = {}
-        if config.openai is not None:
-            from synthfactory_workers.text.openai_backend import check_server
+        if config.columns is None or config.uses_own_model:
+            facts.update(_check_model(config))
+        if config.columns is not None:
+            from synthfactory_workers.text.model_pool import pool_field
 
-            check_server(config)  # key set, server reachable, model served: or a ConfigError
-        elif config.backend.kind == "vllm":
-            from synthfactory_workers.text.vllm_backend import check_vllm
-
-            # an HF model; backend.python exists and has vllm + the driver's ray
-            facts.update(check_vllm(config))
-        else:
-            resolve(config.model, config.gguf_file)  # raises for a missing local model
+            for key in config.pool_models:
+                try:
+                    found = _check_model(config.for_model(key))
+                except ConfigError as exc:
+                    raise ConfigError(
+                        f"{pool_field(config, key)}: {exc.message}", fix=exc.fix
+                    ) from None
+                facts.update({f"{k}[{key}]": v for k, v in found.items()})
+        unknown = sorted(set(spec.resources.models) - set(config.pool_models))
+        if unknown:
+            raise ConfigError(
+                f"resources.models.{unknown[0]}: no LLM column runs on a model of that name "
+                "in its own pool",
+                fix="key resources.models by a column's `model` (other than generator.model)"
+                f"; models with pools: {config.pool_models or 'none'}",
+            )
         columns = None
         source = config.prompt.source if config.prompt is not None else config.source
         if source:
@@ -85,6 +122,8 @@ class LLMGenerator(Generator):
         super().__init__(spec, context)
         self.config = _config(spec)
         self.backend: TextBackend | None = None
+        self.backends: dict[str | None, TextBackend] = {}
+        """Every backend the shard calls, by pool key (None: this actor's own model)."""
         self._journal: Journal | None = None
         self._answered: dict[str, dict[str, Any]] = {}
         self._first_failure = ""
@@ -101,27 +140,50 @@ class LLMGenerator(Generator):
             from synthfactory_workers.text.pipeline import Pipeline
 
             self.pipeline = Pipeline(self, source)
-        self.backend = open_backend(self.config, self.context.device)
-        self.backend.load()
+        if prompt is None:
+            from synthfactory_workers.text.model_pool import PooledBackend
+
+            for key in self.config.pool_models:
+                pool = self.context.companions.get(key)
+                if pool is not None:
+                    self.backends[key] = PooledBackend(self.config.for_model(key), pool)
+                else:  # outside a job's actor pool (a generator used directly): in process
+                    self.backends[key] = open_backend(
+                        self.config.for_model(key), self.context.device
+                    )
+                    self.backends[key].load()
+        if prompt is not None or self.config.uses_own_model:
+            self.backend = open_backend(self.config, self.context.device)
+            self.backend.load()
+            self.backends[None] = self.backend
+        else:  # every column runs on another model: this actor only orchestrates
+            self.backend = next(iter(self.backends.values()))
         if self.config.json_schema is not None:
             import jsonschema
 
             self.validator: Any = jsonschema.Draft202012Validator(self.config.json_schema)
 
     def identity(self) -> dict[str, str]:
-        backend = self.backend
-        return {
+        backend = self.backends.get(None)
+        out = {
             "generator": "llm",
             "backend": self.config.backend.kind,
             "model": backend.model_id if backend else self.config.model,
             "revision": backend.revision if backend else (self.config.revision or ""),
         }
+        others = {k: b for k, b in self.backends.items() if k is not None}
+        if others:
+            out["column_models"] = ", ".join(
+                f"{k}={b.model_id}@{b.revision}" for k, b in others.items()
+            )
+        return out
 
     # -- one shard -------------------------------------------------------------------------
 
     def generate(self, shard: ShardTask) -> ShardOutput:
         assert self.backend is not None
-        self.backend.take_stats()  # counters of this shard only
+        for backend in self.backends.values():
+            backend.take_stats()  # counters of this shard only
         self._open_journal(shard)
         try:
             if self.config.columns is not None:
@@ -175,7 +237,7 @@ class LLMGenerator(Generator):
                 elif len(accepted) < wanted:
                     accepted.append(row)
         stats["completion_tokens_accepted"] = float(sum(r["completion_tokens"] for r in accepted))
-        for key, value in self.backend.take_stats().items():
+        for key, value in self.backend.take_stats().items():  # the one-prompt path
             if key != "requests_failed":
                 stats[key] = stats.get(key, 0.0) + value
         prices = getattr(self.config.backend, "price_per_million_tokens", None)
@@ -229,13 +291,19 @@ class LLMGenerator(Generator):
             pending = still
         return [rows[key] for key in sorted(rows)]
 
-    def _send(self, requests: list[Request], stats: dict[str, float]) -> list[Completion]:
+    def _send(
+        self,
+        requests: list[Request],
+        stats: dict[str, float],
+        backend: TextBackend | None = None,
+    ) -> list[Completion]:
         """Completions for these requests: from the shard's journal when an earlier attempt
-        received them, from the backend otherwise (and journaled as they arrive)."""
-        assert self.backend is not None
-        backend = self.backend
+        received them, from the backend (default: this actor's own) otherwise, journaled as
+        they arrive."""
+        backend = backend or self.backend
+        assert backend is not None
         journal = self._journal
-        keys = [backend.request_key(r) for r in requests] if journal is not None else []
+        keys = backend.request_keys(requests) if journal is not None else []
         out: list[Completion | None] = [None] * len(requests)
         for n, key in enumerate(keys):
             record = self._answered.get(key)
@@ -263,7 +331,7 @@ class LLMGenerator(Generator):
             journal.append(keys[todo[k]], record)
 
         if todo:
-            allowed = self.backend.max_error_rate * (stats["attempts"] + len(requests))
+            allowed = backend.max_error_rate * (stats["attempts"] + len(requests))
             fresh = backend.generate(
                 [requests[n] for n in todo],
                 self.spec.resources.batch_size,
@@ -274,16 +342,19 @@ class LLMGenerator(Generator):
                 out[n] = completion
         return [c for c in out if c is not None]
 
-    def _check_failures(self, shard: ShardTask, stats: dict[str, float]) -> None:
-        assert self.backend is not None
+    def _check_failures(
+        self, shard: ShardTask, stats: dict[str, float], backend: TextBackend | None = None
+    ) -> None:
+        backend = backend or self.backend
+        assert backend is not None
         failed, sent = stats["requests_failed"], stats["attempts"]
-        if failed and failed > self.backend.max_error_rate * sent:
+        if failed and failed > backend.max_error_rate * sent:
             from synthfactory_workers.text.openai_backend import RequestsFailedError
 
             first = self._first_failure or "unknown error"
             raise RequestsFailedError(
                 f"shard {shard.index}: {failed:.0f} of {sent:.0f} requests failed after their "
-                f"retries (max_error_rate {self.backend.max_error_rate:g}); first: {first}",
+                f"retries (max_error_rate {backend.max_error_rate:g}); first: {first}",
                 fix="check the server (its logs, rate limits, the model name); the answers "
                 "already received are journaled, so a re-run sends only the rest",
             )

@@ -254,13 +254,6 @@ def check_pipeline(config: LLMConfig, source_columns: list[str] | None) -> None:
                 )
     for column in columns:
         where = f"generator.columns[{column.name}]"
-        if isinstance(column, LLM) and column.model not in (None, config.model):
-            raise ConfigError(
-                f"{where}.model is {column.model!r} but the job's model is {config.model!r}: "
-                "several models per job (separate actor pools) is not done yet",
-                fix="leave the column's model out (every LLM column runs on generator.model) "
-                "or run the other model as its own job reading this one's output",
-            )
         if isinstance(column, LLMJudgeColumn):
             names = []
             for item in column.rubric:
@@ -436,15 +429,10 @@ class Pipeline:
         stats["completion_tokens_accepted"] = float(
             sum(r.out.get("completion_tokens", 0) for r in kept)
         )
-        for key, value in gen.backend.take_stats().items():
-            if key != "requests_failed":
-                stats[key] = stats.get(key, 0.0) + value
-        prices = getattr(self.config.backend, "price_per_million_tokens", None)
-        if prices is not None:
-            stats["cost_usd"] = (
-                stats["prompt_tokens"] * prices.prompt
-                + stats["completion_tokens"] * prices.completion
-            ) / 1e6
+        for backend in gen.backends.values():
+            for key, value in backend.take_stats().items():
+                if key != "requests_failed":
+                    stats[key] = stats.get(key, 0.0) + value
         return ShardOutput(
             self.table([r.out for r in kept], sidecar=True),
             self.table([self._rejected_record(r) for r in rejected], sidecar=False)
@@ -494,7 +482,7 @@ class Pipeline:
                 return
             if isinstance(column, LLM):
                 self._llm(column, ci, alive, seed, stats)
-                gen._check_failures(shard, stats)
+                gen._check_failures(shard, stats, gen.backends[self.config.column_model(column)])
                 continue
             for row in alive:
                 try:
@@ -609,8 +597,10 @@ class Pipeline:
         )
 
         gen = self.gen
-        backend = gen.backend
-        assert backend is not None
+        key = self.config.column_model(column)
+        backend = gen.backends[key]
+        engine = (self.config if key is None else self.config.for_model(key)).backend
+        prices = getattr(engine, "price_per_million_tokens", None)
         name = column.name
         system = column.system_prompt or self.config.system_prompt
         schema: dict[str, Any] | None = None
@@ -667,12 +657,21 @@ class Pipeline:
                     )
                     for r in pending
                 ]
-                completions = gen._send(requests, stats)
+                completions = gen._send(requests, stats, backend)
                 still: list[Row] = []
                 for row, request, completion in zip(pending, requests, completions, strict=True):
                     stats["prompt_tokens"] += completion.prompt_tokens
                     stats["completion_tokens"] += completion.completion_tokens
                     stats["attempts"] += 1
+                    if prices is not None:  # each model at its own backend's prices
+                        stats["cost_usd"] = (
+                            stats.get("cost_usd", 0.0)
+                            + (
+                                completion.prompt_tokens * prices.prompt
+                                + completion.completion_tokens * prices.completion
+                            )
+                            / 1e6
+                        )
                     row.out["prompt_tokens"] += completion.prompt_tokens
                     row.out["completion_tokens"] += completion.completion_tokens
                     lineage = {

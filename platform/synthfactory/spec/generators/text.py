@@ -68,6 +68,7 @@ class DedupConfig(Frozen):
 
 #: pipeline fields dropped from dumps at these values (stable content hashes)
 _PIPELINE_DEFAULTS: dict[str, Any] = {
+    "models": {},
     "columns": None,
     "keep": None,
     "text_column": None,
@@ -85,6 +86,37 @@ REPORT_GROUPS = frozenset(
 Backend: Any = backend_union()
 
 
+class ModelEntry(Frozen):
+    """A model LLM columns name in their ``model``: its own engine settings and its own
+    actor pool (sized by ``resources.models.<name>``)."""
+
+    model: str = Field(
+        description="Hugging Face id, local folder, local .gguf file, or 'builtin:smollm2'."
+    )
+    revision: str | None = Field(None, description="Model revision (Hugging Face ids).")
+    gguf_file: str | None = Field(None, description="GGUF file inside a folder or repo.")
+    backend: Backend | None = Field(
+        None,
+        description="This model's engine ({kind: transformers | vllm | openai, ...}); "
+        "default: the job's generator.backend.",
+    )
+    device: Literal["auto", "cpu", "cuda"] | None = Field(
+        None, description="Where it runs (default: generator.device)."
+    )
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] | None = Field(
+        None, description="Weights' dtype (default: generator.dtype)."
+    )
+
+    @field_validator("backend", mode="before")
+    @classmethod
+    def _backend_shorthand(cls, value: Any) -> Any:
+        return as_backend(value)
+
+    @field_serializer("backend")
+    def _backend_dump(self, backend: Any) -> Any:
+        return None if backend is None else backend.model_dump(mode="json")
+
+
 @GENERATORS.register("synthfactory_workers.text.generator:LLMGenerator")
 class LLMConfig(GeneratorConfigBase):
     """A causal LM through transformers (a Hugging Face id, a local folder or a .gguf file)
@@ -93,7 +125,7 @@ class LLMConfig(GeneratorConfigBase):
     modalities: ClassVar[tuple[str, ...]] = ("text",)
     default_shard_rows: ClassVar[int] = 256  # minutes of generation on a CPU, less on a GPU
     path_fields: ClassVar[tuple[str, ...]] = ("prompt.source", "source")
-    maybe_path_fields: ClassVar[tuple[str, ...]] = ("model",)
+    maybe_path_fields: ClassVar[tuple[str, ...]] = ("model", "models.*.model", "columns.*.model")
 
     kind: Literal["llm"] = Field("llm", description="A causal language model.")
     model: str = Field(
@@ -118,6 +150,12 @@ class LLMConfig(GeneratorConfigBase):
         None,
         description="The prompt template, its variables and an optional source table (one "
         "completion per row); leave it out when `columns` describes the rows.",
+    )
+    models: dict[str, ModelEntry] = Field(
+        default_factory=dict,
+        description="columns: named models LLM columns may use (`model: <name>`), each "
+        "with its own engine settings; every model other than generator.model runs in its "
+        "own actor pool.",
     )
     columns: list[Column] | None = Field(
         None,
@@ -181,8 +219,13 @@ class LLMConfig(GeneratorConfigBase):
                     f"column name {taken[0]!r} is reserved (the metrics report uses it for "
                     f"its own group: {', '.join(sorted(REPORT_GROUPS))}); rename the column"
                 )
-        elif self.keep is not None or self.source is not None or self.text_column is not None:
-            raise ValueError("keep, source and text_column belong to columns pipelines")
+        elif (
+            self.keep is not None
+            or self.source is not None
+            or self.text_column is not None
+            or self.models
+        ):
+            raise ValueError("keep, source, text_column and models belong to columns pipelines")
         return self
 
     @property
@@ -209,6 +252,46 @@ class LLMConfig(GeneratorConfigBase):
     @property
     def llm_columns(self) -> list[Any]:
         return [c for c in self.pipeline if isinstance(c, LLM_COLUMNS)]
+
+    def column_model(self, column: Any) -> str | None:
+        """The key of the pool an LLM column runs in: None for the job's own model (the
+        shard's actor), else the column's ``model`` (a name from ``models`` or a model)."""
+        model = getattr(column, "model", None)
+        if model is None or (model == self.model and model not in self.models):
+            return None
+        return str(model)
+
+    @property
+    def pool_models(self) -> list[str]:
+        """The models with pools of their own, in the order columns first use them."""
+        out: list[str] = []
+        for column in self.llm_columns:
+            key = self.column_model(column)
+            if key is not None and key not in out:
+                out.append(key)
+        return out
+
+    @property
+    def uses_own_model(self) -> bool:
+        """Whether any LLM column runs on generator.model (in the shard's own actor)."""
+        return any(self.column_model(c) is None for c in self.llm_columns)
+
+    def for_model(self, key: str) -> LLMConfig:
+        """This config with the model of pool ``key`` in place of generator.model (the
+        engine settings a pool's actors load)."""
+        entry = self.models.get(key)
+        if entry is None:
+            update: dict[str, Any] = {"model": key, "revision": None, "gguf_file": None}
+        else:
+            update = {"model": entry.model, "revision": entry.revision}
+            update["gguf_file"] = entry.gguf_file
+            if entry.backend is not None:
+                update["backend"] = entry.backend
+            if entry.device is not None:
+                update["device"] = entry.device
+            if entry.dtype is not None:
+                update["dtype"] = entry.dtype
+        return self.model_copy(update={**update, "models": {}})
 
     def column_sampling(self, override: SamplingOverride) -> SamplingConfig:
         """The job's sampling with a column's overrides."""

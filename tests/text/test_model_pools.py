@@ -1,0 +1,141 @@
+"""Several models in one text pipeline, each model other than generator.model in its own
+real Ray actor pool: lineage per column, the same data with one model actor or two, and a
+model actor SIGKILLed in the middle of its work (Ray restarts it and resends the call; the
+dataset equals an uninterrupted run's)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from synthfactory.dataset import open_dataset
+from synthfactory_flows.generate import run_job
+
+from .tiny_llm import tiny_llm_folder
+
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("ray_local", "prefect_server")]
+
+SMOLLM2_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
+
+
+def spec(output: Path, tiny: Path, judge_actors: int) -> dict[str, Any]:
+    """Drafts on the job's SmolLM2 (the shard's actor), answers on a second model (the
+    tiny one, its own pool) and judges on SmolLM2 again under the name ``judge`` (a third
+    pool: a named model always gets its own)."""
+    return {
+        "name": "three-models",
+        "modality": "text",
+        "rows": 6,
+        "shard_rows": 2,
+        "seed": 11,
+        "output": str(output),
+        "generator": {
+            "kind": "llm",
+            "model": "builtin:smollm2",
+            "backend": {"kind": "transformers", "journal": True},
+            "models": {"judge": {"model": "builtin:smollm2"}},
+            "columns": [
+                {"kind": "choice", "name": "topic", "choices": ["rain", "maps", "bread"]},
+                {"kind": "llm_text", "name": "question", "template": "Ask about {{ topic }}."},
+                {
+                    "kind": "llm_text",
+                    "name": "answer",
+                    "template": "Answer briefly: {{ question }}",
+                    "model": str(tiny),
+                },
+                {
+                    "kind": "llm_text",
+                    "name": "verdict",
+                    "template": "Is this a good answer? {{ answer }}",
+                    "model": "judge",
+                    "sampling": {"max_new_tokens": 24},
+                },
+            ],
+            "sampling": {"max_new_tokens": 8, "temperature": 1.0},
+            "dedup": {"exact": False, "near": False},
+        },
+        "resources": {
+            "actors": 1,
+            "num_cpus": 1,
+            "batch_size": 2,
+            "models": {
+                str(tiny): {"actors": 1, "num_cpus": 0.25},
+                "judge": {"actors": judge_actors, "num_cpus": 0.75 / judge_actors},
+            },
+        },
+        "metrics": {"enabled": False},
+    }
+
+
+class Watcher:
+    """Every model actor process seen while it runs (``ray::ModelWorker...`` titles); with
+    ``kill`` set, SIGKILLs one that is in the middle of a call once a shard is committed."""
+
+    def __init__(self, output: Path, kill: bool = False) -> None:
+        self.output, self.kill = output, kill
+        self.seen: dict[int, str] = {}
+        self.killed: list[int] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def __enter__(self) -> Watcher:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _watch(self) -> None:
+        import psutil
+
+        while not self._stop.is_set():
+            for proc in psutil.process_iter(["pid", "cmdline"]):
+                title = " ".join(proc.info["cmdline"] or [])
+                if "ray::ModelWorker" not in title:
+                    continue
+                self.seen.setdefault(proc.info["pid"], title)
+                committed = list(self.output.glob("*/_shards/*.json"))
+                if self.kill and not self.killed and committed and ".generate" in title:
+                    self.killed.append(proc.info["pid"])
+                    proc.kill()
+            time.sleep(0.02)
+
+
+def rows_of(uri: str) -> list[dict[str, Any]]:
+    rows = open_dataset(uri).to_arrow().to_pylist()
+    return sorted(rows, key=lambda r: str(r["row_id"]))
+
+
+def test_each_model_has_its_pool_and_a_killed_model_actor_changes_nothing(
+    tmp_path: Path,
+) -> None:
+    tiny = tiny_llm_folder()
+    with Watcher(tmp_path / "one") as watch:
+        first = run_job(spec(tmp_path / "one", tiny, judge_actors=1))
+    rows = rows_of(first["uri"])
+    assert len(rows) == 6 and len({r["row_id"] for r in rows}) == 6
+    for row in rows:
+        assert row["question__model"].startswith(SMOLLM2_ID)
+        assert row["answer__model"] == str(tiny)
+        assert row["verdict__model"].startswith(SMOLLM2_ID)
+        # each column saw the one before it
+        assert row["question"] in row["answer__prompt"] and row["answer"] in row["verdict__prompt"]
+        assert row["verdict__completion_tokens"] > 0
+    identity = open_dataset(first["uri"]).manifest.generator
+    assert f"{tiny}={tiny}@" in identity["column_models"] and "judge=" in identity["column_models"]
+    assert len(watch.seen) == 2, watch.seen  # the tiny model's pool and the judge's
+
+    # two judge actors, and a model actor SIGKILLed in the middle of a call
+    with Watcher(tmp_path / "two", kill=True) as watch:
+        second = run_job(spec(tmp_path / "two", tiny, judge_actors=2))
+    assert watch.killed, "no model actor was killed in the middle of a call"
+    assert len(watch.seen) >= 4, watch.seen  # 1 + 2 actors, and the killed one restarted
+    again = rows_of(second["uri"])
+    data = ("row_id", "topic", "question", "answer", "verdict", "verdict__seed")
+    # same rows, same text: chunks are cut by batch_size, not by how many actors serve
+    assert [{k: r[k] for k in data} for r in again] == [{k: r[k] for k in data} for r in rows]
