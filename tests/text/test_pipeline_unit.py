@@ -533,11 +533,6 @@ def check(tmp: Path, columns: list[dict[str, Any]], **generator: Any) -> None:
             r"keep\[0\] uses 'judge', which is no column",
         ),
         (
-            [{"kind": "llm_text", "name": "a", "template": "x", "model": "other/model"}],
-            None,
-            r"several models per job .* not done yet",
-        ),
-        (
             [
                 {"kind": "llm_text", "name": "a", "template": "x"},
                 {
@@ -585,8 +580,11 @@ def test_preflight_graph_checks(
 def test_preflight_accepts_the_same_model_and_runs_through_the_generator(tmp_path: Path) -> None:
     columns = [{"kind": "llm_text", "name": "a", "template": "x", "model": "builtin:smollm2"}]
     LLMGenerator.preflight(spec(tmp_path, columns))
-    with pytest.raises(ConfigError, match="not done yet"):
-        LLMGenerator.preflight(spec(tmp_path, [{**columns[0], "model": "gpt2"}]))
+    other = spec(tmp_path, [{**columns[0], "model": "gpt2"}])
+    LLMGenerator.preflight(other)  # another model: its own pool (test_model_pools_unit.py)
+    assert other.generator.pool_models == ["gpt2"]
+    with pytest.raises(ConfigError, match=r"columns\[a\]\.model: model folder"):
+        LLMGenerator.preflight(spec(tmp_path, [{**columns[0], "model": str(tmp_path / "x")}]))
 
 
 def test_spec_shapes(tmp_path: Path) -> None:

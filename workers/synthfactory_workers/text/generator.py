@@ -163,6 +163,16 @@ class LLMGenerator(Generator):
 
             self.validator: Any = jsonschema.Draft202012Validator(self.config.json_schema)
 
+    def backend_for(self, key: str | None) -> TextBackend:
+        """The backend of pool ``key`` (None: this actor's own model)."""
+        backend = self.backends.get(key) or (self.backend if key is None else None)
+        if backend is None:
+            raise KeyError(f"no backend for model {key!r}: the generator is not loaded")
+        return backend
+
+    def all_backends(self) -> list[TextBackend]:
+        return list(self.backends.values()) or ([self.backend] if self.backend else [])
+
     def identity(self) -> dict[str, str]:
         backend = self.backends.get(None)
         out = {
@@ -182,7 +192,7 @@ class LLMGenerator(Generator):
 
     def generate(self, shard: ShardTask) -> ShardOutput:
         assert self.backend is not None
-        for backend in self.backends.values():
+        for backend in self.all_backends():
             backend.take_stats()  # counters of this shard only
         self._open_journal(shard)
         try:

@@ -429,7 +429,7 @@ class Pipeline:
         stats["completion_tokens_accepted"] = float(
             sum(r.out.get("completion_tokens", 0) for r in kept)
         )
-        for backend in gen.backends.values():
+        for backend in gen.all_backends():
             for key, value in backend.take_stats().items():
                 if key != "requests_failed":
                     stats[key] = stats.get(key, 0.0) + value
@@ -482,7 +482,7 @@ class Pipeline:
                 return
             if isinstance(column, LLM):
                 self._llm(column, ci, alive, seed, stats)
-                gen._check_failures(shard, stats, gen.backends[self.config.column_model(column)])
+                gen._check_failures(shard, stats, gen.backend_for(self.config.column_model(column)))
                 continue
             for row in alive:
                 try:
@@ -598,7 +598,7 @@ class Pipeline:
 
         gen = self.gen
         key = self.config.column_model(column)
-        backend = gen.backends[key]
+        backend = gen.backend_for(key)
         engine = (self.config if key is None else self.config.for_model(key)).backend
         prices = getattr(engine, "price_per_million_tokens", None)
         name = column.name
