@@ -68,6 +68,9 @@ def validate(specs: tuple[str, ...], cluster: str | None) -> None:
             for warning in check_placeable(job):
                 click.secho(f"warning: {path}: {warning}", fg="yellow", err=True)
         size = f"{job.rows} rows, {job.shard_count} shards" if job.rows else "rows derived"
+        pools = list(getattr(job.generator, "pool_models", None) or [])
+        if pools:
+            size += f", model pools: {', '.join(pools)}"
         click.echo(f"ok: {path} ({job.modality}, {job.generator.kind}, {size} -> {job.output})")
 
 
