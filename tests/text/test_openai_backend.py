@@ -59,6 +59,9 @@ def job(
         "top_up_rounds": 0,
         "retries": {"shard_retries": 0},
         "resources": {"actors": 1, "num_cpus": 0.5, "batch_size": 8},
+        # the model-based text metrics load models for seconds; tests that check them
+        # turn them on
+        "metrics": {"enabled": False},
     }
 
 
@@ -97,6 +100,7 @@ def test_job_through_faults_sends_each_request_once_and_keeps_the_key_secret(
             "price_per_million_tokens": {"prompt": 1, "completion": 3},
         },
     )
+    spec["metrics"] = {"enabled": True}  # the card and metrics.json are checked for the key
     result = run_job(spec)
     ds = assert_exact_rows(result["uri"], 8)
     # the server saw every request exactly once, though three were refused or dropped first

@@ -37,6 +37,9 @@ def job(output: str, rows: int, shard_rows: int, **generator: Any) -> dict[str, 
         "generator": config,
         "top_up_rounds": 2,
         "resources": {"actors": 1, "num_cpus": 1, "batch_size": 8},
+        # the model-based text metrics load models for seconds; tests that check them
+        # turn them on
+        "metrics": {"enabled": False},
     }
 
 

@@ -71,6 +71,9 @@ def job(output: Path, model: str, rows: int, **generator: Any) -> dict[str, Any]
         "top_up_rounds": 0,
         "retries": {"shard_retries": 0},
         "resources": {"actors": 1, "num_cpus": 1, "batch_size": 4},
+        # the model-based text metrics load models for seconds; tests that check them
+        # turn them on
+        "metrics": {"enabled": False},
     }
 
 
