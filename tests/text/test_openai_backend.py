@@ -194,3 +194,61 @@ def test_preflight_against_the_real_server(tmp_path: Path, vllm_url: str) -> Non
     wrong = load_spec(job(tmp_path / "out", vllm_url, rows=2, shard_rows=2, model="gpt-9"))
     with pytest.raises(ConfigError, match="does not serve model 'gpt-9'; it serves: smollm2"):
         LLMGenerator.preflight(wrong)
+
+
+def test_a_served_model_judges_what_a_local_model_drafts(
+    tmp_path: Path,
+    proxy: FaultProxy,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """Two models, two engines: SmolLM2 drafts through transformers in the shard's actor,
+    and a named model on the OpenAI-compatible server answers in a pool of its own, with
+    its own key and prices."""
+    secret = "sk-poolcheck-" + os.urandom(8).hex()
+    monkeypatch.setenv(KEY_ENV, secret)
+    backend = {
+        "kind": "openai",
+        "base_url": proxy.base_url,
+        "api_key_env": KEY_ENV,
+        "max_concurrency": 4,
+        "price_per_million_tokens": {"prompt": 1, "completion": 3},
+    }
+    spec = job(tmp_path / "out", proxy.base_url, rows=4, shard_rows=2)
+    spec["generator"] = {
+        "kind": "llm",
+        "model": "builtin:smollm2",
+        "models": {"served": {"model": "smollm2", "backend": backend}},
+        "columns": [
+            {"kind": "choice", "name": "thing", "choices": ["fruit", "tool"]},
+            {"kind": "llm_text", "name": "draft", "template": "Name one {{ thing }}."},
+            {
+                "kind": "llm_text",
+                "name": "answer",
+                "template": "Say more about {{ draft }}.",
+                "model": "served",
+            },
+        ],
+        "sampling": {"max_new_tokens": 8},
+        "dedup": {"exact": False, "near": False},
+    }
+    spec["resources"]["models"] = {"served": {"actors": 1, "num_cpus": 0.25}}
+    result = run_job(spec)
+    ds = open_dataset(result["uri"])
+    rows = ds.to_arrow().to_pylist()
+    assert len(rows) == 4
+    for row in rows:
+        assert row["draft__model"].startswith("HuggingFaceTB/SmolLM2-135M-Instruct")
+        assert row["answer__model"] == "smollm2" and row["draft"] in row["answer__prompt"]
+    # only the served column went to the server, each request once, with the pool's key
+    assert proxy.total_forwarded == 4 and set(proxy.forwarded.values()) == {1}
+    assert proxy.authorizations == {f"Bearer {secret}"}
+    # cost: the served column at its prices; the local drafts cost nothing
+    served = sum(r["answer__prompt_tokens"] + 3 * r["answer__completion_tokens"] for r in rows)
+    assert ds.manifest.stats["cost_usd"] == pytest.approx(served / 1e6)
+    assert ds.manifest.stats["prompt_tokens"] > sum(r["answer__prompt_tokens"] for r in rows)
+    out, err = capfd.readouterr()
+    assert secret not in out + err
+    for path in (tmp_path / "out").rglob("*"):
+        if path.is_file():
+            assert secret.encode() not in path.read_bytes(), path
