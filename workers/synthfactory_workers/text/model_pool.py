@@ -82,7 +82,7 @@ class ModelWorker:
     """One actor of a model's pool (wrapped with ``ray.remote``): loads the engine once
     (again after a restart, on its first call) and completes requests."""
 
-    def __init__(self, spec: Any, key: str, telemetry: Any = None) -> None:
+    def __init__(self, spec: Any, key: str) -> None:
         from synthfactory.spec import as_job
         from synthfactory_workers.devices import detect_device
 
@@ -91,8 +91,6 @@ class ModelWorker:
         self.device = detect_device()
         self.backend: TextBackend | None = None
         self.name = f"model:{key}:{socket.gethostname()}:{os.getpid()}"
-        if telemetry is not None:
-            METER.attach(telemetry, self.name)
 
     def _loaded(self) -> TextBackend:
         if self.backend is None:
@@ -107,7 +105,12 @@ class ModelWorker:
             self.backend = backend
         return self.backend
 
-    def setup(self) -> dict[str, Any]:
+    def setup(self, telemetry: Any = None) -> dict[str, Any]:
+        """Load the model; count live requests into ``telemetry`` (the job's collector).
+        The collector comes here, not to the constructor: a restarted actor must not
+        depend on an object-store copy of its constructor's arguments (a handle is one), so
+        every call brings the collector again for a restarted actor to report to."""
+        self._attach(telemetry)
         started = time.perf_counter()
         backend = self._loaded()
         return {
@@ -119,6 +122,10 @@ class ModelWorker:
             "max_error_rate": backend.max_error_rate,
             "load_seconds": time.perf_counter() - started,
         }
+
+    def _attach(self, telemetry: Any) -> None:
+        if telemetry is not None and METER.sink is None:
+            METER.attach(telemetry, self.name)
 
     def keys(self, requests: list[Request], overrides: dict[str, Any]) -> list[str]:
         """The journal keys of these requests under a column's settings."""
@@ -136,7 +143,9 @@ class ModelWorker:
         batch_size: int,
         max_failures: int | None,
         overrides: dict[str, Any],
+        telemetry: Any = None,
     ) -> tuple[list[Completion], dict[str, float]]:
+        self._attach(telemetry)
         backend = self._loaded()
         previous = _apply(backend, overrides)
         try:
@@ -162,6 +171,8 @@ class ModelPool:
     actors: list[Any]
     batch_size: int
     info: dict[str, Any] = field(default_factory=dict)
+    telemetry: Any = None
+    """The job's live-counter collector, sent with every call."""
 
 
 class ModelPools:
@@ -193,7 +204,8 @@ class ModelPools:
                 ]
             for key, actors in pending.items():
                 try:
-                    infos = ray.get([a.setup.remote() for a in actors], timeout=start_timeout())
+                    calls = [a.setup.remote(self.telemetry) for a in actors]
+                    infos = ray.get(calls, timeout=start_timeout())
                 except Exception as exc:
                     cause = unwrap(exc)
                     where = pool_field(self.spec.generator, key)
@@ -203,7 +215,7 @@ class ModelPools:
                         "backend serves) and resources.models." + key,
                     ) from None
                 size = self.spec.resources.for_model(key).batch_size
-                self.pools[key] = ModelPool(key, actors, size, dict(infos[0]))
+                self.pools[key] = ModelPool(key, actors, size, dict(infos[0]), self.telemetry)
         except BaseException:
             for actors in pending.values():
                 for actor in actors:
@@ -236,7 +248,7 @@ class ModelPools:
             options.update(placement_options(group))
         # the spec as plain JSON: small enough to travel inline with the actor, so a
         # restart never depends on an object-store copy of its arguments
-        args = (spec.model_dump(mode="json", by_alias=True), key, self.telemetry)
+        args = (spec.model_dump(mode="json", by_alias=True), key)
         return ray.remote(ModelWorker).options(**options).remote(*args)
 
     def _release_groups(self) -> None:
@@ -311,7 +323,8 @@ class PooledBackend(TextBackend):
         refs: dict[Any, list[int]] = {}
         for n, chunk in enumerate(chunks):
             actor = actors[(self._turn + n) % len(actors)]
-            ref = actor.generate.remote([requests[i] for i in chunk], size, max_failures, overrides)
+            chosen = [requests[i] for i in chunk]
+            ref = actor.generate.remote(chosen, size, max_failures, overrides, self.pool.telemetry)
             refs[ref] = chunk
         self._turn += max(1, len(chunks))
         out: list[Completion | None] = [None] * len(requests)
