@@ -139,3 +139,38 @@ def test_each_model_has_its_pool_and_a_killed_model_actor_changes_nothing(
     data = ("row_id", "topic", "question", "answer", "verdict", "verdict__seed")
     # same rows, same text: chunks are cut by batch_size, not by how many actors serve
     assert [{k: r[k] for k in data} for r in again] == [{k: r[k] for k in data} for r in rows]
+
+
+def test_pooled_backend_chunks_streams_and_names_a_pool_that_is_gone() -> None:
+    """The shard actor's view of a pool: requests in chunks of the pool's batch size,
+    each answer handed on as its chunk returns, journal keys asked of the pool, and a
+    pool whose actor is gone for good a transient error (the shard is retried)."""
+    import ray
+
+    from synthfactory.errors import WorkerLostError
+    from synthfactory.spec import load_spec
+    from synthfactory_workers.text.backend import Request
+    from synthfactory_workers.text.model_pool import ModelPools, PooledBackend
+
+    tiny = tiny_llm_folder()
+    data = spec(Path("/tmp/unused-pooled"), tiny, judge_actors=1)
+    data["resources"]["models"] = {str(tiny): {"actors": 1, "num_cpus": 0.5, "batch_size": 2}}
+    data["generator"]["columns"] = data["generator"]["columns"][:3]
+    data["generator"]["models"] = {}
+    job = load_spec(data)
+    pools = ModelPools(job)
+    try:
+        (pool,) = pools.start().values()
+        backend = PooledBackend(job.generator.for_model(str(tiny)), pool)  # type: ignore[union-attr]
+        assert backend.model_id == str(tiny)
+        requests = [Request([{"role": "user", "content": f"hi {i}"}], seed=i) for i in range(3)]
+        seen: list[int] = []
+        out = backend.generate(requests, 99, on_result=lambda i, c: seen.append(i))
+        assert len(out) == 3 and sorted(seen) == [0, 1, 2] and all(c.text for c in out)
+        keys = backend.request_keys(requests)
+        assert len(set(keys)) == 3 and keys == backend.request_keys(requests)
+        ray.kill(pool.actors[0], no_restart=True)
+        with pytest.raises(WorkerLostError, match="pool died"):
+            backend.generate(requests, 99)
+    finally:
+        pools.stop()

@@ -3,7 +3,8 @@
 Each row is built column by column, in the order written: samplers (``choice``, ``range``,
 ``uuid``, ``datetime``, ``category_by``, ``person``, ``source``) draw values; LLM columns
 (``llm_text``, ``llm_structured``, ``llm_judge``) render a Jinja template over the earlier
-columns and ask the job's model; ``expression`` computes a value; ``validate`` checks an
+columns and ask their model (the job's, or their own ``model``, served by its own actor pool);
+``expression`` computes a value; ``validate`` checks an
 earlier column (JSON Schema, regex, Python, SQL). ``generator.keep`` then decides which rows
 are kept; the others go to ``rejected/`` with the column and the reason.
 

@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from synthfactory.errors import ConfigError
+from synthfactory.errors import ConfigError, WorkerLostError
 from synthfactory_workers.telemetry import METER
 from synthfactory_workers.text.backend import (
     Completion,
@@ -339,11 +339,19 @@ class PooledBackend(TextBackend):
                     out[i] = completion
                     if on_result is not None:
                         on_result(i, completion)
-        except BaseException:
+        except BaseException as exc:
             for ref in waiting:
                 # a chunk that already runs finishes; nothing waits on it
                 with contextlib.suppress(Exception):
                     ray.cancel(ref)
+            from ray.exceptions import RayActorError
+
+            if isinstance(exc, RayActorError):  # restarts and resends used up: retry the shard
+                raise WorkerLostError(
+                    f"an actor of model {self.pool.key!r}'s pool died and its call could not "
+                    f"be resent ({type(exc).__name__}); the shard will be retried",
+                    fix=f"check resources.models.{self.pool.key} fits the cluster",
+                ) from None
             raise
         return [c for c in out if c is not None]
 
