@@ -598,3 +598,52 @@ def test_spec_shapes(tmp_path: Path) -> None:
         spec(tmp_path, [{"kind": "validate", "name": "v", "column": "a", "check": "json_schema"}])
     config = spec(tmp_path, [{"kind": "llm_text", "name": "a", "template": "x"}]).generator
     assert config.main_text_column == "a" and config.prompt is None
+
+
+def test_card_shows_whole_pipeline_rows_and_the_judge_numbers() -> None:
+    import pandas as pd
+
+    from synthfactory.dataset.manifest import Manifest, SchemaInfo
+    from synthfactory.metrics.card import render
+
+    columns = [
+        {"kind": "choice", "name": "topic", "choices": ["rain"]},
+        {"kind": "llm_text", "name": "answer", "template": "{{ topic }}"},
+        {"kind": "llm_judge", "name": "grade", "template": "{{ answer }}", "rubric": ["coherence"]},
+        {"kind": "validate", "name": "ok", "column": "answer", "check": "regex", "pattern": "a"},
+    ]
+    manifest = Manifest(
+        name="p",
+        version="v1",
+        modality="text",
+        rows=2,
+        shards=[],
+        schema=SchemaInfo(fields=[], arrow=""),
+        spec={"generator": {"kind": "llm", "model": "m", "columns": columns}},
+        spec_hash="0" * 16,
+    )
+    long_answer = "It rains.\nA lot. " + "x" * 500
+    sample = pd.DataFrame(
+        {
+            "topic": ["rain", "rain"],
+            "answer": [long_answer, "Drizzle | mist"],
+            "answer__prompt": ["rain", "rain"],  # lineage: not shown
+            "grade.coherence.score": [4, 2],
+            "grade.coherence.reason": ["clear", "vague"],
+            "ok": [True, False],
+            "ok_error": [None, "no match"],
+        }
+    )
+    report = {
+        "pipeline": {"kept": 2, "rejected": 6, "kept_rate": 0.25},
+        "grade": {"coherence": {"mean": 3.0, "mean_all": 2.5, "scored": 8, "kept_share": 0.25}},
+        "ok": {"pass_rate": 0.5, "pass_rate_kept": 1.0, "checked": 8},
+    }
+    card = render(manifest, report, sample, [])
+    rows = card.split("## Sample rows")[1]
+    assert "**Row 1**" in rows and "**Row 2**" in rows
+    assert "- `answer`: It rains. A lot. x" in rows and "…" in rows  # one line, capped
+    assert "- `grade.coherence.score`: 4" in rows and "- `ok_error`: no match" in rows
+    assert "Drizzle \\| mist" in rows and "answer__prompt" not in rows
+    assert "| `pipeline.kept_rate` | 0.2500 |" in card
+    assert "| `grade.coherence.mean` | 3.0000 |" in card and "| `ok.checked` | 8 |" in card

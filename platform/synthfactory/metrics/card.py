@@ -247,6 +247,8 @@ def render(
             if shown is not None:
                 lines.append(f"| `{path}` | {shown} | {meaning} |")
         lines.append("")
+    if report:
+        lines += pipeline_section(manifest, report)
     if manifest.privacy_budget:
         lines += privacy_section(manifest.privacy_budget)
     if manifest.gates:
@@ -257,7 +259,10 @@ def render(
             result = "pass" if gate["passed"] else "**FAIL**"
             lines.append(f"| `{gate['metric']} {gate['condition']}` | {shown} | {result} |")
         lines.append("")
-    if len(sample):
+    fields = _pipeline_fields(manifest)
+    if len(sample) and fields:
+        lines += ["## Sample rows", "", *_row_blocks(sample, fields)]
+    elif len(sample):
         lines += ["## Sample rows", "", _markdown_table(sample), ""]
     if plot_names:
         lines += ["## Plots", ""] + [f"![{n}]({n})" for n in plot_names] + [""]
@@ -319,6 +324,69 @@ def _size(rows: int) -> str:
         if rows < limit:
             return label
     return "n>10M"
+
+
+def _pipeline_columns(manifest: Manifest) -> list[dict[str, Any]]:
+    generator = manifest.spec.get("generator") or {}
+    columns = generator.get("columns") if isinstance(generator, dict) else None
+    return [c for c in columns or [] if isinstance(c, dict)]
+
+
+def _pipeline_fields(manifest: Manifest) -> list[str]:
+    """A text pipeline's own columns, in order (lineage and bookkeeping left out); [] for
+    other datasets."""
+    from synthfactory.spec.columns import column_fields, parse_column
+
+    out: list[str] = []
+    for raw in _pipeline_columns(manifest):
+        try:
+            out += column_fields(parse_column(raw))
+        except ValueError:  # a spec from another version: show its name at least
+            out.append(str(raw.get("name")))
+    return out
+
+
+def _row_blocks(sample: pd.DataFrame, fields: list[str], rows: int = 3) -> list[str]:
+    """Whole rows, one block each: every column of the pipeline with its value."""
+    lines: list[str] = []
+    shown = [f for f in fields if f in sample.columns]
+    for n, (_, row) in enumerate(sample.head(rows).iterrows()):
+        lines += [f"**Row {n + 1}**", ""]
+        for name in shown:
+            text = " ".join(str(row[name]).split())
+            text = text[:400] + ("…" if len(text) > 400 else "")
+            lines.append(f"- `{name}`: {text.replace('|', chr(92) + '|')}")
+        lines.append("")
+    return lines
+
+
+def pipeline_section(manifest: Manifest, report: dict[str, Any]) -> list[str]:
+    """A text pipeline's judge and validator numbers and its keep rate (the names gates
+    use), or nothing for other datasets."""
+    columns = _pipeline_columns(manifest)
+    judges = [str(c["name"]) for c in columns if c.get("kind") == "llm_judge"]
+    validators = [str(c["name"]) for c in columns if c.get("kind") == "validate"]
+    if not columns:
+        return []
+    lines = ["## Pipeline", "", "| metric | value |", "| --- | --- |"]
+
+    def row(path: str, value: Any) -> None:
+        if isinstance(value, float):
+            lines.append(f"| `{path}` | {value:.4f} |")
+        elif value is not None:
+            lines.append(f"| `{path}` | {value} |")
+
+    for key, value in (report.get("pipeline") or {}).items():
+        row(f"pipeline.{key}", value)
+    for judge in judges:
+        for criterion, numbers in (report.get(judge) or {}).items():
+            if isinstance(numbers, dict):
+                for key in ("mean", "mean_all", "scored", "kept_share"):
+                    row(f"{judge}.{criterion}.{key}", numbers.get(key))
+    for name in validators:
+        for key, value in (report.get(name) or {}).items():
+            row(f"{name}.{key}", value)
+    return [*lines, ""] if len(lines) > 4 else []
 
 
 def _markdown_table(df: pd.DataFrame) -> str:

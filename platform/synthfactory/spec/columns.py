@@ -357,6 +357,13 @@ Column = Annotated[
 LLM_COLUMNS = (LLMTextColumn, LLMStructuredColumn, LLMJudgeColumn)
 
 
+def parse_column(data: dict[str, Any]) -> Any:
+    """One column from its spec mapping (a ValueError when it is not a valid column)."""
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(Column).validate_python(data)
+
+
 # -- rubric presets (UltraFeedback spirit) ----------------------------------------------------
 
 RUBRIC_PRESETS: dict[str, Criterion] = {
