@@ -56,6 +56,7 @@ def test_grounded_qa_example_keeps_judged_rows_with_lineage_metrics_and_gates(
     # scored, so the test stays short (the example's own keep is score >= 2)
     spec["generator"]["keep"] = "{{ grounded.faithfulness.score >= 1 }}"
     spec["gates"] = {"grounded.faithfulness.mean": ">= 1", "pipeline.kept_rate": "> 0"}
+    spec["metrics"] = {**spec.get("metrics", {}), "groups": {"place": ["city", "river", "sea"]}}
     result = run_job(spec)
     ds = open_dataset(result["uri"])
     rows = ds.to_arrow().to_pylist()
@@ -78,6 +79,7 @@ def test_grounded_qa_example_keeps_judged_rows_with_lineage_metrics_and_gates(
     assert report["pipeline"]["kept"] == 3
     # the other text column gets the row-level text metrics too
     assert report["columns"]["question"]["quality"]["rows"] == 3
+    assert report["columns"]["question"]["bias"]["mentions"]["n"] == 3  # groups: every column
     gates = ds.manifest.gates
     assert len(gates) == 2 and all(g["passed"] for g in gates), gates
 

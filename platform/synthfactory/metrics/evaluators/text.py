@@ -10,7 +10,7 @@ from synthfactory.metrics import pipeline
 from synthfactory.metrics.evaluators.base import Evaluator, reference_values
 from synthfactory.metrics.pipeline import PipelineSummary
 from synthfactory.metrics.sampling import quotas
-from synthfactory.metrics.text_bias import mention_shares
+from synthfactory.metrics.text_bias import mention_counts, mention_shares
 from synthfactory.metrics.text_sharded import TextSummary, reference_grams, text_column
 
 if TYPE_CHECKING:
@@ -48,6 +48,7 @@ class TextEvaluator(Evaluator):
         "rows_scored",
         "columns.*.quality.*",
         "columns.*.privacy.*",
+        "columns.*.bias.mentions.*",
     )
 
     @classmethod
@@ -64,7 +65,8 @@ class TextEvaluator(Evaluator):
     @cached_property
     def other_columns(self) -> list[str]:
         """A pipeline's llm_text columns other than the main one: each gets the same
-        row-level text metrics (not the model-based ones), under ``columns.<name>``."""
+        row-level text metrics and group mentions (not the model-based ones), under
+        ``columns.<name>``."""
         from synthfactory.spec.columns import LLMTextColumn
 
         columns = getattr(self.job.generator, "columns", None) or []
@@ -92,7 +94,10 @@ class TextEvaluator(Evaluator):
             reference_grams(self.reference) if self.reference else None,
             dict(self.config.groups),
             ["prompt"],
-            others={n: TextSummary(n, quota, self.config.seed) for n in self.other_columns},
+            others={
+                n: TextSummary(n, quota, self.config.seed, groups=dict(self.config.groups))
+                for n in self.other_columns
+            },
             pipeline=PipelineSummary(
                 judges,
                 validators,
@@ -123,9 +128,16 @@ class TextEvaluator(Evaluator):
         report["reference"] = self.config.reference
         report["rows_scored"] = merged["rows"]
         if self.plan.others:
-            report["columns"] = {
-                n: summary.finish(merged["columns"][n]) for n, summary in self.plan.others.items()
-            }
+            report["columns"] = {}
+            for n, summary in self.plan.others.items():
+                part = merged["columns"][n]
+                report["columns"][n] = summary.finish(part)
+                if self.config.groups:  # who the column's texts mention, as for the main one
+                    report["columns"][n]["bias"] = {
+                        "mentions": mention_shares(
+                            part.get("mentions") or mention_counts([], self.config.groups)
+                        )
+                    }
         if self.plan.pipeline is not None:
             report.update(self.plan.pipeline.finish(merged.get("pipeline", {})))
         return report
