@@ -56,7 +56,11 @@ def test_grounded_qa_example_keeps_judged_rows_with_lineage_metrics_and_gates(
     # scored, so the test stays short (the example's own keep is score >= 2)
     spec["generator"]["keep"] = "{{ grounded.faithfulness.score >= 1 }}"
     spec["gates"] = {"grounded.faithfulness.mean": ">= 1", "pipeline.kept_rate": "> 0"}
-    spec["metrics"] = {**spec.get("metrics", {}), "groups": {"place": ["city", "river", "sea"]}}
+    spec["metrics"] = {
+        **spec.get("metrics", {}),
+        "groups": {"land": ["city", "town", "land"], "water": ["river", "sea", "water"]},
+        "counterfactual_prompts": 0,  # mentions only: the swap test has its own tests
+    }
     result = run_job(spec)
     ds = open_dataset(result["uri"])
     rows = ds.to_arrow().to_pylist()
