@@ -514,14 +514,6 @@ def check(tmp: Path, columns: list[dict[str, Any]], **generator: Any) -> None:
         (
             [
                 {"kind": "llm_text", "name": "a", "template": "x"},
-                {"kind": "llm_judge", "name": "j", "template": "{{ a }}", "rubric": ["wit"]},
-            ],
-            None,
-            r"columns\[j\]\.rubric: unknown preset 'wit'",
-        ),
-        (
-            [
-                {"kind": "llm_text", "name": "a", "template": "x"},
                 {"kind": "llm_text", "name": "a", "template": "y"},
             ],
             None,
@@ -596,6 +588,9 @@ def test_spec_shapes(tmp_path: Path) -> None:
         spec(tmp_path, [{"kind": "llm_text", "name": "bad name", "template": "x"}])
     with pytest.raises(SpecError, match="json_schema"):
         spec(tmp_path, [{"kind": "validate", "name": "v", "column": "a", "check": "json_schema"}])
+    judge = {"kind": "llm_judge", "name": "j", "template": "{{ a }}", "rubric": ["wit"]}
+    with pytest.raises(SpecError, match=r"rubric: unknown rubric preset 'wit': use one of"):
+        spec(tmp_path, [{"kind": "llm_text", "name": "a", "template": "x"}, judge])
     config = spec(tmp_path, [{"kind": "llm_text", "name": "a", "template": "x"}]).generator
     assert config.main_text_column == "a" and config.prompt is None
 

@@ -274,6 +274,17 @@ class LLMJudgeColumn(LLMColumnBase):
         "small models rarely write exact JSON.",
     )
 
+    @field_validator("rubric")
+    @classmethod
+    def _known_presets(cls, rubric: list[str | Criterion]) -> list[str | Criterion]:
+        unknown = [c for c in rubric if isinstance(c, str) and c not in RUBRIC_PRESETS]
+        if unknown:
+            raise ValueError(
+                f"unknown rubric preset {unknown[0]!r}: use one of {sorted(RUBRIC_PRESETS)} "
+                "or write the criterion as {name, description, levels}"
+            )
+        return rubric
+
 
 # -- computed columns ------------------------------------------------------------------------
 

@@ -34,7 +34,6 @@ from synthfactory.errors import ConfigError
 from synthfactory.spec.columns import (
     NEEDS_SOURCE,
     PERSON_FIELDS,
-    RUBRIC_PRESETS,
     CategoryByColumn,
     ChoiceColumn,
     DatetimeColumn,
@@ -258,12 +257,6 @@ def check_pipeline(config: LLMConfig, source_columns: list[str] | None) -> None:
             names = []
             for item in column.rubric:
                 name = item if isinstance(item, str) else item.name
-                if isinstance(item, str) and item not in RUBRIC_PRESETS:
-                    raise ConfigError(
-                        f"{where}.rubric: unknown preset {item!r}",
-                        fix=f"use one of {sorted(RUBRIC_PRESETS)} or write the criterion as "
-                        "{name, description, levels}",
-                    )
                 if name in NEEDS_SOURCE and not column.source_column:
                     raise ConfigError(
                         f"{where}.rubric: {name!r} judges against a source text, and "
