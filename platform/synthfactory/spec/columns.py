@@ -443,7 +443,7 @@ NEEDS_SOURCE = frozenset({"faithfulness"})
 
 
 def criteria(column: LLMJudgeColumn) -> list[Criterion]:
-    """The judge's criteria with presets expanded (unknown presets raise KeyError)."""
+    """The judge's criteria with presets expanded (the spec rejects unknown presets)."""
     return [RUBRIC_PRESETS[c] if isinstance(c, str) else c for c in column.rubric]
 
 
