@@ -88,7 +88,12 @@ def schema(indent: int) -> None:
 @click.option("--output", "-o", help="Override the spec's output (./folder or s3://bucket/prefix).")
 @click.option("--rows", type=int, help="Override the number of rows.")
 @click.option("--ray-address", envvar="RAY_ADDRESS", help="Ray cluster to use (default: local).")
-@click.option("--version", "version_label", help="Version name (default: content hash of spec).")
+@click.option(
+    "--version",
+    "version_label",
+    callback=lambda _ctx, _param, value: _version_name(value),
+    help="Version name: letters, digits, '.', '_', '-' (default: content hash of spec).",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option("--verbose", "-v", is_flag=True, help="Show Prefect and Ray logs.")
 @friendly_errors
@@ -106,6 +111,18 @@ def run(
 
     with job_cache():  # the preflight's source reads serve the flow too
         _run(spec, output, rows, ray_address, version_label, quiet, verbose)
+
+
+def _version_name(value: str | None) -> str | None:
+    """``--version`` must be one safe path segment (never ``..`` or a path)."""
+    from synthfactory.spec.limits import check_version_name
+
+    if value is None:
+        return None
+    try:
+        return check_version_name(value)
+    except SpecError as exc:
+        raise click.BadParameter(f"{exc.message}; {exc.fix}") from None
 
 
 def _run(

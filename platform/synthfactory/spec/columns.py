@@ -21,6 +21,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from synthfactory.spec.base import Frozen
+from synthfactory.spec.limits import MAX_TEXT_CHARS
 
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
@@ -184,7 +185,9 @@ class SamplingOverride(Frozen):
 
 class LLMColumnBase(ColumnBase):
     system_prompt: str | None = Field(
-        None, description="System message of this column (default: generator.system_prompt)."
+        None,
+        max_length=MAX_TEXT_CHARS,
+        description="System message of this column (default: generator.system_prompt).",
     )
     sampling: SamplingOverride = Field(
         default_factory=SamplingOverride,  # type: ignore[arg-type]
@@ -204,7 +207,8 @@ class LLMTextColumn(LLMColumnBase):
 
     kind: Literal["llm_text"] = Field("llm_text", description="A completion.")
     template: str = Field(
-        description="Jinja template of the user prompt, e.g. 'Answer: {{ instruction }}'."
+        max_length=MAX_TEXT_CHARS,
+        description="Jinja template of the user prompt, e.g. 'Answer: {{ instruction }}'.",
     )
 
 
@@ -213,7 +217,9 @@ class LLMStructuredColumn(LLMColumnBase):
     column ``<name>.<property>`` (invalid replies are retried, then rejected)."""
 
     kind: Literal["llm_structured"] = Field("llm_structured", description="A JSON object.")
-    template: str = Field(description="Jinja template of the user prompt.")
+    template: str = Field(
+        max_length=MAX_TEXT_CHARS, description="Jinja template of the user prompt."
+    )
     json_schema: dict[str, Any] = Field(
         description="JSON Schema of the reply: an object with `properties`."
     )
@@ -252,8 +258,9 @@ class LLMJudgeColumn(LLMColumnBase):
 
     kind: Literal["llm_judge"] = Field("llm_judge", description="Scores against a rubric.")
     template: str = Field(
+        max_length=MAX_TEXT_CHARS,
         description="Jinja template of what the judge sees, e.g. "
-        "'Instruction: {{ instruction }}\\nResponse: {{ response }}'."
+        "'Instruction: {{ instruction }}\\nResponse: {{ response }}'.",
     )
     rubric: list[str | Criterion] = Field(
         min_length=1,
@@ -294,7 +301,10 @@ class ExpressionColumn(ColumnBase):
     its type) or a template (text)."""
 
     kind: Literal["expression"] = Field("expression", description="A Jinja expression.")
-    expr: str = Field(description="'{{ expression }}' (typed value) or a Jinja template (text).")
+    expr: str = Field(
+        max_length=MAX_TEXT_CHARS,
+        description="'{{ expression }}' (typed value) or a Jinja template (text).",
+    )
     dtype: Literal["auto", "string", "int", "float", "bool"] = Field(
         "auto", description="Cast of the value (auto: as computed)."
     )
@@ -326,6 +336,7 @@ class ValidateColumn(ColumnBase):
     )
     test: str | None = Field(
         None,
+        max_length=MAX_TEXT_CHARS,
         description="python: code run after the checked code (e.g. asserts); a Jinja "
         "template over earlier columns, e.g. '{{ test }}' for a test per row.",
     )

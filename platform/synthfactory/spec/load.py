@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 import runpy
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from synthfactory.errors import SpecError
 from synthfactory.spec.generators import generator_config
+from synthfactory.spec.limits import check_document, check_file_size, decode, load_yaml
 from synthfactory.spec.model import JobSpec
 
 
@@ -29,10 +30,13 @@ def load_spec(source: str | Path | Mapping[str, Any] | JobSpec, **overrides: Any
     else:
         data = resolve_paths(_read_file(Path(source)), Path(source).resolve().parent)
     data.update({k: v for k, v in overrides.items() if v is not None})
+    check_document(data, str(source) if isinstance(source, str | Path) else "spec")
     try:
         return JobSpec.model_validate(data)
     except ValidationError as exc:
         raise SpecError(format_validation_error(exc), fix=_FIX) from None
+    except RecursionError:
+        raise SpecError("the spec is nested too deeply to validate", fix=_FIX) from None
 
 
 def as_job(spec: JobSpec | Mapping[str, Any]) -> JobSpec:
@@ -101,6 +105,7 @@ def _resolve(node: dict[str, Any], path: list[str], base: Path, must_exist: bool
 def _read_file(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise SpecError(f"spec file not found: {path}", fix="pass the path of a .yaml or .py spec")
+    check_file_size(path)
     if path.suffix == ".py":
         namespace = runpy.run_path(str(path))
         found = namespace.get("spec")
@@ -111,14 +116,36 @@ def _read_file(path: Path) -> dict[str, Any]:
         raise SpecError(
             f"{path} defines no `spec`", fix="assign a JobSpec or a dict to a variable named spec"
         )
-    text = path.read_text()
-    try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (yaml.YAMLError, json.JSONDecodeError) as exc:
-        raise SpecError(f"{path} is not valid YAML/JSON: {exc}", fix="fix the syntax") from None
+    text = decode(path, path.read_bytes())
+    data = _read_json(path, text) if path.suffix == ".json" else load_yaml(text, path)
+    if data is None:
+        raise SpecError(f"{path} is empty", fix="write the job's fields (name, modality, ...)")
     if not isinstance(data, dict):
-        raise SpecError(f"{path} must hold a mapping of fields, got {type(data).__name__}")
+        raise SpecError(
+            f"{path} must hold a mapping of fields, got {type(data).__name__}",
+            fix="write the job's fields as `name: value` lines at the top level",
+        )
     return data
+
+
+def _read_json(path: Path, text: str) -> Any:
+    def unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in found:
+                raise SpecError(
+                    f"{path}: duplicate key {key!r}",
+                    fix="keep one of them: JSON readers would silently use the last",
+                )
+            found[key] = value
+        return found
+
+    try:
+        return json.loads(text, object_pairs_hook=unique)
+    except json.JSONDecodeError as exc:
+        raise SpecError(f"{path} is not valid JSON: {exc}", fix="fix the syntax") from None
+    except RecursionError:
+        raise SpecError(f"{path} is nested too deeply to read", fix="flatten the spec") from None
 
 
 def format_validation_error(exc: ValidationError) -> str:
@@ -127,7 +154,7 @@ def format_validation_error(exc: ValidationError) -> str:
         loc = [str(p) for p in err["loc"]]
         kind = None
         # pydantic puts the union tag into the path ("generator.gaussian_copula.source"): drop it
-        if len(loc) >= 3 and loc[0] == "generator":
+        if len(loc) >= 2 and loc[0] == "generator" and generator_config(loc[1]) is not None:
             kind, loc = loc[1], [loc[0], *loc[2:]]
         where = ".".join(loc) or "(top level)"
         given = err.get("input")
@@ -138,10 +165,15 @@ def format_validation_error(exc: ValidationError) -> str:
         elif not loc:
             lines.append(f"  {err['msg'].removeprefix('Value error, ')}")
         else:
+            msg = err["msg"].removeprefix("Value error, ")
+            named = re.match(r"([A-Za-z_]\w*): ", msg)
+            if named and isinstance(given, Mapping) and named.group(1) in given:
+                # a section's validator naming one of its fields: point at that field
+                where = f"{where}.{named.group(1)}"
+                given, msg = given[named.group(1)], msg[named.end() :]
             shown = json.dumps(given, default=str)
             if len(shown) > 80:
                 shown = shown[:77] + "..."
-            msg = err["msg"].removeprefix("Value error, ")
             lines.append(f"  {where}: {msg} (given: {shown})")
     return "\n".join(lines)
 

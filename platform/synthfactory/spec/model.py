@@ -11,6 +11,7 @@ from pydantic import Field, field_validator, model_validator
 from synthfactory.spec.base import Strict
 from synthfactory.spec.gates import parse
 from synthfactory.spec.generators import GeneratorConfig, Modality
+from synthfactory.spec.limits import MAX_SHARDS, MAX_TEXT_CHARS
 
 
 class ModelResources(Strict):
@@ -220,7 +221,9 @@ class JobSpec(Strict):
         default_factory=RetryPolicy,  # type: ignore[arg-type]
         description="Retries of a shard on transient errors.",
     )
-    description: str = Field("", description="Free text for the dataset card.")
+    description: str = Field(
+        "", max_length=MAX_TEXT_CHARS, description="Free text for the dataset card."
+    )
     metrics: MetricsConfig = Field(
         default_factory=MetricsConfig,  # type: ignore[arg-type]
         description="Which metrics are computed after generation, and on what.",
@@ -266,6 +269,12 @@ class JobSpec(Strict):
                 "rows: say how many rows the dataset has, e.g. 'rows: 1000' (only "
                 "generator.augment derives the count)"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _shards_within_limit(self) -> JobSpec:
+        if self.rows is not None:
+            check_shard_count(self.rows, self.shard_rows)
         return self
 
     @field_validator("gates")
@@ -318,3 +327,15 @@ class JobSpec(Strict):
         payload["_extra"] = extra or {}
         blob = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
         return hashlib.sha256(blob).hexdigest()
+
+
+def check_shard_count(rows: int, shard_rows: int, field: str = "rows") -> None:
+    """At most ``MAX_SHARDS`` shards per job: each is a Prefect task, a commit marker and a
+    manifest entry, and planning a million of them takes longer than generating small ones."""
+    shards = -(-rows // shard_rows)
+    if shards > MAX_SHARDS:
+        least = -(-rows // MAX_SHARDS)
+        raise ValueError(
+            f"{field}: {rows} rows in shards of {shard_rows} make {shards} shards; a job may "
+            f"have at most {MAX_SHARDS}: raise shard_rows to at least {least}"
+        )

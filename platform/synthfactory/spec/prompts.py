@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from synthfactory.spec.base import Frozen
+from synthfactory.spec.limits import MAX_TEXT_CHARS
 
 
 class ChoiceSampler(Frozen):
@@ -48,8 +49,9 @@ class PromptConfig(Frozen):
     """A Jinja template and where its variables come from."""
 
     template: str = Field(
+        max_length=MAX_TEXT_CHARS,
         description="Jinja template of the user prompt, e.g. 'Write a "
-        "{{ tone }} review of {{ product }}.'"
+        "{{ tone }} review of {{ product }}.'",
     )
     variables: dict[str, Sampler] = Field(
         default_factory=dict,

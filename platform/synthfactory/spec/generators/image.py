@@ -7,6 +7,7 @@ from typing import ClassVar, Literal
 from pydantic import Field, model_validator
 
 from synthfactory.spec.base import GENERATORS, GeneratorConfigBase
+from synthfactory.spec.limits import MAX_TEXT_CHARS
 from synthfactory.spec.prompts import PromptConfig
 
 
@@ -38,7 +39,9 @@ class DiffusionConfig(GeneratorConfigBase):
         "unconditional models.",
     )
     negative_prompt: str | None = Field(
-        None, description="What the images should not show (pipelines that take one)."
+        None,
+        max_length=MAX_TEXT_CHARS,
+        description="What the images should not show (pipelines that take one).",
     )
     source: str | None = Field(
         None,

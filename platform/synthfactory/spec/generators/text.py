@@ -20,6 +20,7 @@ from synthfactory.spec.backends.openai import OpenAIBackendConfig
 from synthfactory.spec.backends.transformers import TransformersBackendConfig
 from synthfactory.spec.base import GENERATORS, Frozen, GeneratorConfigBase
 from synthfactory.spec.columns import LLM_COLUMNS, Column, LLMTextColumn, SamplingOverride
+from synthfactory.spec.limits import MAX_TEXT_CHARS
 from synthfactory.spec.prompts import PromptConfig
 
 
@@ -145,7 +146,9 @@ class LLMConfig(GeneratorConfigBase):
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
         "auto", description="auto: bf16 (or fp16) on CUDA, fp32 on CPU."
     )
-    system_prompt: str | None = Field(None, description="System message sent before every prompt.")
+    system_prompt: str | None = Field(
+        None, max_length=MAX_TEXT_CHARS, description="System message sent before every prompt."
+    )
     prompt: PromptConfig | None = Field(
         None,
         description="The prompt template, its variables and an optional source table (one "
