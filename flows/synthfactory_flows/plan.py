@@ -6,7 +6,9 @@ from typing import Any
 
 import numpy as np
 
+from synthfactory.errors import SpecError
 from synthfactory.spec import JobSpec
+from synthfactory.spec.model import shard_count_problem
 from synthfactory_workers.contract import ShardTask
 
 SEED_DERIVATION = "numpy.random.SeedSequence(seed, spawn_key=(shard_index,)).generate_state(1, uint64)[0] & (2**63 - 1)"  # noqa: E501
@@ -31,6 +33,9 @@ def plan_shards(
     class short of its quota gets shards whose rows all take that class (``conditions``).
     """
     total = spec.target_rows if rows is None else rows
+    problem = shard_count_problem(total, spec.shard_rows)
+    if problem:
+        raise SpecError(problem, fix="raise shard_rows")
     tasks = []
     for offset in range(0, total, spec.shard_rows):
         index = start_index + offset // spec.shard_rows

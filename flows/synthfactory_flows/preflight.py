@@ -11,6 +11,8 @@ from synthfactory.metrics.evaluators import unknown_gates
 from synthfactory.metrics.evaluators.tabular import reference_uri
 from synthfactory.sources import read_table
 from synthfactory.spec import JobSpec
+from synthfactory.spec.model import shard_count_problem
+from synthfactory.storage import open_store
 from synthfactory_workers.registry import generator_class, with_derived_rows
 
 
@@ -44,7 +46,22 @@ def preflight(job: JobSpec) -> Checked:
         )
     # the generator's checks first: a derived row count reads the columns they check
     fingerprints = generator_class(job).preflight(job)
-    return Checked(with_derived_rows(job), fingerprints)
+    checked = with_derived_rows(job)
+    problem = shard_count_problem(checked.target_rows, checked.shard_rows)
+    if problem:
+        raise SpecError(f"rows (derived from the source): {problem}", fix="set shard_rows")
+    check_storage(checked)
+    return Checked(checked, fingerprints)
+
+
+def check_storage(job: JobSpec) -> None:
+    """The output (and the artifact cache, when it is elsewhere) exists and these
+    credentials can write there: S3 writes and deletes a probe object under the prefix; a
+    local folder, or the nearest folder above it that exists, must be writable. Raises
+    StorageAccessError naming the bucket or folder."""
+    open_store(job.output, job.storage).check_access()
+    if job.storage.artifacts:
+        open_store(job.storage.artifacts, job.storage).check_access()
 
 
 def metric_columns(job: JobSpec) -> list[str]:

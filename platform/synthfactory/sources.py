@@ -134,10 +134,24 @@ def read_table(uri: str, options: StorageOptions | None = None) -> pa.Table:
         ) from None
     if table.num_rows == 0:
         raise ConfigError(f"source {uri} has no rows", fix="point at a table with data")
+    check_column_names(uri, [str(c) for c in table.column_names])
     with _CACHE.lock:
         if _CACHE.depth:
             _CACHE.tables[f"{fmt}:{digest}"] = table
     return table
+
+
+def check_column_names(uri: str, names: list[str]) -> None:
+    """Column names must be unique: with a repeated header every reader picks one of the
+    columns silently, or fails later."""
+    from collections import Counter
+
+    repeated = sorted(name for name, n in Counter(names).items() if n > 1)
+    if repeated:
+        raise ConfigError(
+            f"source {uri} has repeated column name(s) {repeated}",
+            fix="give every column of the source a distinct name",
+        )
 
 
 def fingerprint(uri: str, options: StorageOptions | None = None) -> str:

@@ -273,8 +273,9 @@ class JobSpec(Strict):
 
     @model_validator(mode="after")
     def _shards_within_limit(self) -> JobSpec:
-        if self.rows is not None:
-            check_shard_count(self.rows, self.shard_rows)
+        problem = None if self.rows is None else shard_count_problem(self.rows, self.shard_rows)
+        if problem:
+            raise ValueError(f"rows: {problem}")
         return self
 
     @field_validator("gates")
@@ -329,13 +330,15 @@ class JobSpec(Strict):
         return hashlib.sha256(blob).hexdigest()
 
 
-def check_shard_count(rows: int, shard_rows: int, field: str = "rows") -> None:
-    """At most ``MAX_SHARDS`` shards per job: each is a Prefect task, a commit marker and a
-    manifest entry, and planning a million of them takes longer than generating small ones."""
+def shard_count_problem(rows: int, shard_rows: int) -> str | None:
+    """Why ``rows`` in shards of ``shard_rows`` is too many shards (None when it is not): at
+    most ``MAX_SHARDS`` per job, as each is a Prefect task, a commit marker and a manifest
+    entry, and planning a million of them takes longer than generating small ones."""
     shards = -(-rows // shard_rows)
-    if shards > MAX_SHARDS:
-        least = -(-rows // MAX_SHARDS)
-        raise ValueError(
-            f"{field}: {rows} rows in shards of {shard_rows} make {shards} shards; a job may "
-            f"have at most {MAX_SHARDS}: raise shard_rows to at least {least}"
-        )
+    if shards <= MAX_SHARDS:
+        return None
+    least = -(-rows // MAX_SHARDS)
+    return (
+        f"{rows} rows in shards of {shard_rows} make {shards} shards; a job may have at most "
+        f"{MAX_SHARDS}: raise shard_rows to at least {least}"
+    )

@@ -111,6 +111,72 @@ def _check_columns(
     return types, personal
 
 
+#: rows every tabular synthesizer needs to fit (after the holdout is split off)
+MIN_FIT_ROWS = 2
+
+
+def check_has_values(df: pd.DataFrame, source: str, field: str) -> None:
+    """Every column of a source must hold at least one value: an all-null column has no
+    distribution to learn (and nothing the card could plot)."""
+    empty = [str(c) for c in df.columns if not df[c].notna().any()]
+    if empty:
+        raise ConfigError(
+            f"{field} {source}: column(s) {empty} hold no values (every row is null)",
+            fix="drop the column(s) from the source table, or fill them",
+        )
+
+
+def check_conditions(config: TabularConfigBase, train: pd.DataFrame, types: dict[str, str]) -> None:
+    """Each ``generator.conditions`` value must occur in (numbers: lie within the range of)
+    the rows the synthesizer is fitted on, as the fitted model will require."""
+    import pandas as pd
+
+    from synthfactory.jsonsafe import plain
+    from synthfactory_workers.tabular.base import NUMERIC_TYPES
+    from synthfactory_workers.tabular.columns import as_float, key
+
+    for name, value in config.conditions.items():
+        where = f"generator.conditions.{name}"
+        values = train[name].dropna()
+        if values.empty:
+            raise ConfigError(
+                f"{where}: the column holds no values in the rows the model is fitted on",
+                fix="drop the condition",
+            )
+        kind = types[name]
+        if kind in NUMERIC_TYPES:
+            try:
+                number = float(pd.Timestamp(value).value) if kind == "datetime" else float(value)
+            except (TypeError, ValueError):
+                raise ConfigError(
+                    f"{where}: {value!r} is not a {kind} value",
+                    fix="give a number (or a date for a datetime column)",
+                ) from None
+            known = as_float(values, datetime=kind == "datetime")
+            low, high = float(pd.Series(known).min()), float(pd.Series(known).max())
+            if not low <= number <= high:
+                shown = (
+                    f"[{pd.Timestamp(int(low))}, {pd.Timestamp(int(high))}]"
+                    if kind == "datetime"
+                    else f"[{low:g}, {high:g}]"
+                )
+                raise ConfigError(
+                    f"{where}: {value!r} is outside the source's range {shown}",
+                    fix="condition on a value the source contains",
+                )
+            continue
+        options = list(pd.unique(values.astype(object)))
+        wanted = key(plain(value))
+        if not any(key(plain(v)) == wanted for v in options) and not any(
+            str(v).lower() == str(value).lower() for v in options
+        ):
+            raise ConfigError(
+                f"{where}: {value!r} never occurs in {config.source} (in the rows the model "
+                "is fitted on)",
+                fix=f"use one of the source's values: {[plain(v) for v in options[:20]]}",
+            )
+
+
 class TabularGenerator(Generator):
     """Any tabular synthesizer; subclasses name which."""
 
@@ -122,7 +188,22 @@ class TabularGenerator(Generator):
 
         config = _config(spec)
         df = read_table(config.source, spec.storage).to_pandas()
-        _check_columns(config, df)
+        check_has_values(df, config.source, "generator.source")
+        types, _ = _check_columns(config, df)
+        train = df.iloc[holdout.for_job(df, spec).train]
+        if len(train) < MIN_FIT_ROWS:
+            held = (
+                f", {len(df) - len(train)} held out by metrics.holdout"
+                if len(train) < len(df)
+                else ""
+            )
+            raise ConfigError(
+                f"generator.source {config.source} has {len(df)} row(s){held}; "
+                f"{config.kind} needs at least {MIN_FIT_ROWS} rows to fit",
+                fix="use a source table with more rows"
+                + (" or lower metrics.holdout" if held else ""),
+            )
+        check_conditions(config, train, types)
         if config.augment is not None:
             plan = balance_plan(df[config.augment.balance])
             expected = required_rows(spec, df)

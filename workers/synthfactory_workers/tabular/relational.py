@@ -285,9 +285,14 @@ class RelationalGenerator(Generator):
 
     @classmethod
     def preflight(cls, spec: JobSpec) -> dict[str, str]:
+        from synthfactory_workers.tabular.generator import check_has_values
+
         config = _config(spec)
         structure(config)
-        check_tables(config, read_tables(spec))
+        frames = read_tables(spec)
+        for name, frame in frames.items():
+            check_has_values(frame, config.tables[name].source, f"generator.tables.{name}.source")
+        check_tables(config, frames)
         return {
             f"{name}_sha256": fingerprint(t.source, spec.storage)
             for name, t in config.tables.items()

@@ -287,8 +287,12 @@ class SequentialGenerator(Generator):
 
     @classmethod
     def preflight(cls, spec: JobSpec) -> dict[str, str]:
+        from synthfactory_workers.tabular.generator import check_has_values
+
         config = _config(spec)
-        check_source(config, read_table(config.source, spec.storage).to_pandas())
+        df = read_table(config.source, spec.storage).to_pandas()
+        check_has_values(df, config.source, "generator.source")
+        check_source(config, df)
         return {"source_sha256": fingerprint(config.source, spec.storage)}
 
     @classmethod
