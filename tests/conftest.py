@@ -260,3 +260,43 @@ def prefect_processes_session() -> Iterator[PrefectProcesses]:
     processes = PrefectProcesses()
     yield processes
     processes.stop()
+
+
+def assert_readers_see_the_dataset(uri: str) -> None:
+    """Plain readers over ``data/`` (pandas, DuckDB) count exactly the manifest's rows, and
+    ``data/`` and ``rejected/`` hold exactly the files the manifest names (a local version)."""
+    import duckdb
+    import pandas as pd
+
+    from synthfactory.dataset import Manifest
+
+    root = Path(uri)
+    manifest = Manifest.model_validate_json((root / "manifest.json").read_text())
+    named = {s.path for s in manifest.shards}
+    named |= {f.path for s in manifest.shards for f in s.tables.values()}
+    named |= {s.rejected_path for s in manifest.shards if s.rejected_path}
+    on_disk = {
+        str(p.relative_to(root))
+        for folder in ("data", "rejected")
+        for p in (root / folder).rglob("*.parquet")
+    }
+    assert on_disk == named, f"stray files: {on_disk - named}; missing: {named - on_disk}"
+    tables = manifest.tables or {"": None}
+    for name in tables:
+        folder = root / "data" / name if name else root / "data"
+        expected = manifest.tables[name].rows if name else manifest.rows
+        glob = f"{folder}/**/*.parquet" if not name else f"{folder}/*.parquet"
+        if expected == 0:
+            continue
+        assert len(pd.read_parquet(folder)) == expected, f"pandas over {folder}"
+        counted = duckdb.sql(f"select count(*) from read_parquet('{glob}')").fetchall()[0][0]
+        assert counted == expected, f"duckdb over {folder}"
+    rejected = root / "rejected"
+    if manifest.rejected_rows and rejected.exists():
+        assert len(pd.read_parquet(rejected)) == manifest.rejected_rows
+
+
+@pytest.fixture
+def readers_agree() -> Callable[[str], None]:
+    """``readers_agree(version_uri)``: see ``assert_readers_see_the_dataset``."""
+    return assert_readers_see_the_dataset

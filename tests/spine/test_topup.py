@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -16,10 +17,13 @@ from .helpers import sequence_spec
 pytestmark = pytest.mark.usefixtures("ray_local", "prefect_server")
 
 
-def test_duplicates_across_shards_are_dropped_and_topped_up(tmp_path: Path) -> None:
+def test_duplicates_across_shards_are_dropped_and_topped_up(
+    tmp_path: Path, readers_agree: Callable[[str], None]
+) -> None:
     spec = sequence_spec(str(tmp_path / "out"), rows=1000, shard_rows=250, duplicate_every=10)
     run_job(spec)
     ds = open_dataset(str(tmp_path / "out"))
+    readers_agree(ds.uri)  # the shards dedup rewrote are out of data/
     ids = np.asarray(ds.to_arrow()["id"].to_pylist())
     assert len(ids) == ds.manifest.rows == 1000 and ds.manifest.target_met
     planted = ids[(ids % 10 == 0) & (ids > 0)]
@@ -37,21 +41,27 @@ def test_duplicates_across_shards_are_dropped_and_topped_up(tmp_path: Path) -> N
     assert "__exact" not in ds.to_arrow().column_names
 
 
-def test_filtered_rows_are_replaced_until_the_target_is_met(tmp_path: Path) -> None:
+def test_filtered_rows_are_replaced_until_the_target_is_met(
+    tmp_path: Path, readers_agree: Callable[[str], None]
+) -> None:
     spec = sequence_spec(str(tmp_path / "out"), rows=800, shard_rows=200, reject_every=4)
     result = run_job(spec)
     ds = open_dataset(result["uri"])
+    readers_agree(ds.uri)  # the top-up's surplus, trimmed, is out of data/
     ids = np.asarray(ds.to_arrow()["id"].to_pylist())
     assert len(ids) == 800 and not (ids % 4 == 0).any()
     assert ds.manifest.target_met
     assert ds.manifest.rejected_rows >= 200
 
 
-def test_spent_budget_publishes_what_there_is_and_says_so(tmp_path: Path) -> None:
+def test_spent_budget_publishes_what_there_is_and_says_so(
+    tmp_path: Path, readers_agree: Callable[[str], None]
+) -> None:
     spec = sequence_spec(str(tmp_path / "out"), rows=400, shard_rows=100, reject_every=2)
     spec["top_up_rounds"] = 0
     result = run_job(spec)
     ds = open_dataset(result["uri"])
     assert ds.manifest.rows == 200 and not ds.manifest.target_met
+    readers_agree(ds.uri)
     assert ds.manifest.target_rows == 400
     assert result["rows"] == 200

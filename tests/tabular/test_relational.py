@@ -4,6 +4,7 @@ and two actors and on S3, read back with open_dataset and DuckDB."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -199,7 +200,9 @@ def sorted_tables(uri: str) -> dict[str, pd.DataFrame]:
 
 
 @pytest.mark.usefixtures("ray_local", "prefect_server")
-def test_flow_two_actors_equal_one(paths: dict[str, str], tmp_path: Path) -> None:
+def test_flow_two_actors_equal_one(
+    paths: dict[str, str], tmp_path: Path, readers_agree: Callable[[str], None]
+) -> None:
     import duckdb
 
     from synthfactory.dataset import open_dataset
@@ -208,6 +211,8 @@ def test_flow_two_actors_equal_one(paths: dict[str, str], tmp_path: Path) -> Non
     one = run_job(flow_spec(paths, str(tmp_path / "one"), 1))
     two = run_job(flow_spec(paths, str(tmp_path / "two"), 2))
     assert one["status"] == two["status"] == "published" and one["rows"] == 60
+    readers_agree(one["uri"])
+    readers_agree(two["uri"])
     a, b = sorted_tables(one["uri"]), sorted_tables(two["uri"])
     assert list(a) == ["islands", "colonies", "penguins"]
     for name in a:

@@ -6,6 +6,7 @@ and a flow run (Ray, Prefect) on one and two actors with a gate on a sequential 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -354,7 +355,7 @@ def flow_spec(source: str, output: str, artifacts: str, actors: int) -> dict[str
 
 
 @pytest.mark.usefixtures("ray_local", "prefect_server")
-def test_flow_two_actors_equal_one(tmp_path: Path) -> None:
+def test_flow_two_actors_equal_one(tmp_path: Path, readers_agree: Callable[[str], None]) -> None:
     import duckdb
 
     from synthfactory.dataset import open_dataset
@@ -367,6 +368,8 @@ def test_flow_two_actors_equal_one(tmp_path: Path) -> None:
     one = run_job(flow_spec(source, str(tmp_path / "one"), artifacts, 1))
     two = run_job(flow_spec(source, str(tmp_path / "two"), artifacts, 2))
     assert one["status"] == two["status"] == "published" and one["rows"] == 40
+    readers_agree(one["uri"])
+    readers_agree(two["uri"])
     a, b = open_dataset(one["uri"]), open_dataset(two["uri"])
     assert a.table_names == ["entities", "sequences"]
     for name in a.table_names:

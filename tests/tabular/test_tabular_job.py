@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -172,7 +173,7 @@ def test_jobs_share_one_fit_through_storage_artifacts(tmp_path: Path) -> None:
 
 
 @pytest.mark.usefixtures("ray_local", "prefect_server")
-def test_unique_holds_across_shards(tmp_path: Path) -> None:
+def test_unique_holds_across_shards(tmp_path: Path, readers_agree: Callable[[str], None]) -> None:
     """Each shard keeps its rows unique; the whole-dataset pass drops rows an earlier shard
     already holds and tops the dataset up."""
     source = write(people_table(300), tmp_path)
@@ -184,6 +185,7 @@ def test_unique_holds_across_shards(tmp_path: Path) -> None:
     )
     spec.update(shard_rows=10, top_up_rounds=10)
     ds = open_dataset(run_job(spec)["uri"])
+    readers_agree(ds.uri)
     df = ds.to_arrow().to_pandas()
     assert len(df) == 30 and not df[["plan", "count"]].astype(str).duplicated().any()
     assert ds.manifest.stats["dropped_unique_violation"] > 0  # shards did collide
@@ -193,7 +195,9 @@ def test_unique_holds_across_shards(tmp_path: Path) -> None:
 
 
 @pytest.mark.usefixtures("ray_local", "prefect_server")
-def test_balance_stays_exact_when_unique_drops_rows_across_shards(tmp_path: Path) -> None:
+def test_balance_stays_exact_when_unique_drops_rows_across_shards(
+    tmp_path: Path, readers_agree: Callable[[str], None]
+) -> None:
     """Rows the whole-dataset unique pass drops are topped up class by class and the surplus
     trimmed per class: every class ends at exactly the largest class's count, every source
     row (unlabelled ones too) is kept, and the synthetic rows stay unique."""
@@ -220,6 +224,7 @@ def test_balance_stays_exact_when_unique_drops_rows_across_shards(tmp_path: Path
     df = ds.to_arrow().to_pandas()
     assert ds.manifest.stats["dropped_unique_violation"] > 0  # shards did collide
     assert ds.manifest.stats["top_up_rounds"] >= 1 and ds.manifest.target_met
+    readers_agree(ds.uri)  # class-balancing trims leave no stray file
     assert df["plan"].value_counts().to_dict() == dict.fromkeys(counts.index, counts.max())
     assert df["plan"].isna().sum() == 10 and (~df["is_synthetic"]).sum() == len(real)
     synthetic = df[df["is_synthetic"]]

@@ -43,7 +43,9 @@ def job(output: str, rows: int, shard_rows: int, **generator: Any) -> dict[str, 
     }
 
 
-def test_greedy_duplicates_are_removed_across_shards(tmp_path: Path) -> None:
+def test_greedy_duplicates_are_removed_across_shards(
+    tmp_path: Path, readers_agree: Callable[[str], None]
+) -> None:
     # greedy decoding of three distinct prompts gives a handful of distinct texts (bf16
     # batch effects aside); shards of 2 rows put repeats in different shards, which only the
     # dataset-wide pass can see
@@ -62,6 +64,7 @@ def test_greedy_duplicates_are_removed_across_shards(tmp_path: Path) -> None:
     spec["top_up_rounds"] = 1
     result = run_job(spec)
     ds = open_dataset(result["uri"])
+    readers_agree(ds.uri)  # exact and near duplicates rewritten out of data/
     texts = ds.to_arrow()["completion"].to_pylist()
     assert len(texts) == len(set(texts)) < 6
     assert not ds.manifest.target_met and ds.manifest.target_rows == 6
@@ -72,7 +75,9 @@ def test_greedy_duplicates_are_removed_across_shards(tmp_path: Path) -> None:
     assert reasons & {"duplicate_across_dataset", "exact_duplicate", "near_duplicate"}
 
 
-def test_filters_and_top_up_reach_the_accepted_target(tmp_path: Path) -> None:
+def test_filters_and_top_up_reach_the_accepted_target(
+    tmp_path: Path, readers_agree: Callable[[str], None]
+) -> None:
     spec = job(
         str(tmp_path / "out"),
         rows=6,
@@ -83,6 +88,7 @@ def test_filters_and_top_up_reach_the_accepted_target(tmp_path: Path) -> None:
     ds = open_dataset(run_job(spec)["uri"])
     table = ds.to_arrow()
     assert table.num_rows == 6 and ds.manifest.target_met
+    readers_agree(ds.uri)
     assert all(len(t) <= 40 for t in table["completion"].to_pylist())
     assert ds.manifest.stats["completion_tokens"] > 0
 

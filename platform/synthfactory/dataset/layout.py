@@ -2,6 +2,7 @@
 
 {output}/{version}/
     _job.json                 spec + hash, written when the job starts (claims the version)
+    _lease.json               who writes the version now, until when (one writer: lease.py)
     _progress.json            live progress, rewritten by the flow while it runs
     _shards/part-00000.json   commit marker: written only after the shard's files are whole
     data/part-00000.parquet   accepted rows
@@ -9,6 +10,10 @@
                               root table's file is the shard's main `path`)
     rejected/part-00000.parquet  rows dropped by filters, with a `reason` column
     _sidecar/part-00000.parquet  private `__` columns (dedup hashes) for whole-dataset passes
+    _superseded/data/...      shard files the published version does not use (rewritten by
+                              dedup or a trim, or trimmed to nothing): moved out of data/ and
+                              rejected/ before the manifest is written, so that a reader of
+                              data/ sees exactly the manifest's rows; moved back on a resume
     manifest.json             the commit point: a version is visible only once this exists
 
 {output}/_quarantine/{version}/   the same files, for a version that failed a gate: moved
@@ -18,6 +23,10 @@
 from __future__ import annotations
 
 JOB = "_job.json"
+LEASE = "_lease.json"
+SUPERSEDED = "_superseded/"
+PUBLIC_PREFIXES = ("data/", "rejected/")
+"""What readers take: after publishing, exactly the files the manifest names."""
 PROGRESS = "_progress.json"
 MANIFEST = "manifest.json"
 METRICS = "metrics.json"

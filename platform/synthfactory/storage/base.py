@@ -56,6 +56,21 @@ class ObjectStore(ABC):
     def arrow_filesystem(self) -> tuple[pyarrow.fs.FileSystem, str]:
         """A pyarrow filesystem and the root path inside it, for dataset readers."""
 
+    @abstractmethod
+    def read_tagged(self, key: str) -> tuple[bytes, str] | None:
+        """The object and a tag that changes whenever it is rewritten (S3: its ETag), or
+        None when it does not exist. The tag is what ``put_if`` and ``delete_if`` compare."""
+
+    @abstractmethod
+    def put_if(self, key: str, data: bytes, tag: str | None) -> bool:
+        """Write only if the object is unchanged: ``tag`` None means "only if absent",
+        else "only if its tag is still ``tag``". False (nothing written) when another
+        writer got there first. Atomic against every other ``put_if`` / ``delete_if``."""
+
+    @abstractmethod
+    def delete_if(self, key: str, tag: str) -> bool:
+        """Delete only if the object's tag is still ``tag``; False otherwise."""
+
     def copy(self, source: str, target: str) -> None:
         """Copy one object within this store (atomic at ``target``, like ``put_bytes``)."""
         self.put_bytes(target, self.get_bytes(source))

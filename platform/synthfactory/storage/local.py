@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
 import os
 import shutil
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -74,6 +78,9 @@ class LocalStore(ObjectStore):
         """Remove the file and any folders it leaves empty (object stores have none)."""
         path = self._path(key)
         path.unlink(missing_ok=True)
+        self._prune(path)
+
+    def _prune(self, path: Path) -> None:
         for parent in path.parents:
             if parent == self.root or self.root not in parent.parents:
                 break
@@ -81,6 +88,43 @@ class LocalStore(ObjectStore):
                 parent.rmdir()
             except OSError:  # not empty (or already gone)
                 break
+
+    @contextlib.contextmanager
+    def _locked(self, key: str) -> Iterator[Path]:
+        """An exclusive ``flock`` on the key's folder: compare-and-swap between processes
+        of this machine (a local folder has one kernel; NFS is not supported)."""
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield path
+        finally:
+            os.close(fd)  # closing releases the lock
+
+    def read_tagged(self, key: str) -> tuple[bytes, str] | None:
+        try:
+            data = self._path(key).read_bytes()
+        except FileNotFoundError:
+            return None
+        return data, hashlib.sha256(data).hexdigest()
+
+    def put_if(self, key: str, data: bytes, tag: str | None) -> bool:
+        with self._locked(key):
+            current = self.read_tagged(key)
+            if (current is None) != (tag is None) or (current and current[1] != tag):
+                return False
+            self.put_bytes(key, data)
+            return True
+
+    def delete_if(self, key: str, tag: str) -> bool:
+        with self._locked(key) as path:
+            current = self.read_tagged(key)
+            if current is None or current[1] != tag:
+                return False
+            path.unlink()
+        self._prune(path)
+        return True
 
     def copy(self, source: str, target: str) -> None:
         src, dst = self._path(source), self._path(target)

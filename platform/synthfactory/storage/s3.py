@@ -24,6 +24,16 @@ _ACCESS_CODES = {
 }
 
 
+def _precondition_failed(exc: Exception) -> bool:
+    """A conditional request lost the race (412), or the object vanished meanwhile."""
+    from botocore.exceptions import ClientError
+
+    if not isinstance(exc, ClientError):
+        return False
+    code = str(exc.response.get("Error", {}).get("Code", ""))
+    return code in ("PreconditionFailed", "412", "ConditionalRequestConflict", "409", "NoSuchKey")
+
+
 def split_s3_uri(uri: str) -> tuple[str, str]:
     rest = uri.removeprefix("s3://")
     bucket, _, prefix = rest.partition("/")
@@ -125,6 +135,39 @@ class S3Store(ObjectStore):
             raise self._error(exc, "read", key) from exc
         except Exception as exc:
             raise self._error(exc, "read", key) from exc
+
+    def read_tagged(self, key: str) -> tuple[bytes, str] | None:
+        from botocore.exceptions import ClientError
+
+        try:
+            got = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
+            return bytes(got["Body"].read()), str(got["ETag"])
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None
+            raise self._error(exc, "read", key) from exc
+        except Exception as exc:
+            raise self._error(exc, "read", key) from exc
+
+    def put_if(self, key: str, data: bytes, tag: str | None) -> bool:
+        """S3 conditional writes (``If-None-Match: *`` / ``If-Match: <etag>``)."""
+        condition = {"IfNoneMatch": "*"} if tag is None else {"IfMatch": tag}
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, **condition)
+            return True
+        except Exception as exc:
+            if _precondition_failed(exc):
+                return False
+            raise self._error(exc, "write", key) from exc
+
+    def delete_if(self, key: str, tag: str) -> bool:
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=self._key(key), IfMatch=tag)
+            return True
+        except Exception as exc:
+            if _precondition_failed(exc):
+                return False
+            raise self._error(exc, "delete", key) from exc
 
     def size(self, key: str) -> int | None:
         from botocore.exceptions import ClientError
