@@ -18,6 +18,7 @@ from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from synthfactory.dataset import DatasetVersion, Manifest, ShardEntry, layout
+from synthfactory.dataset.lease import Lease
 from synthfactory.dataset.manifest import SchemaInfo, TableInfo, utcnow
 from synthfactory.dataset.shards import SCHEMA_KEY, read_schema_summary
 from synthfactory.errors import GateFailedError, GenerationError
@@ -52,6 +53,7 @@ def run_name() -> str:
     """Flow runs are named after the dataset and when they were meant to start."""
     spec = flow_run.get_parameters().get("spec") or {}
     name = spec.name if isinstance(spec, JobSpec) else spec.get("name", "dataset")
+    name = str(name)[:64] if not (isinstance(spec, dict) and SPEC_REF in spec) else "dataset"
     when = flow_run.get_scheduled_start_time()
     return f"{name}-{when.strftime('%Y%m%d-%H%M%S')}"
 
@@ -77,21 +79,65 @@ def _run(
 ) -> dict[str, Any]:
     logger = get_run_logger()
     started = time.perf_counter()
-    checked = preflight(spec if isinstance(spec, JobSpec) else load_spec(spec))
+    checked = preflight(spec if isinstance(spec, JobSpec) else load_spec(dereference(spec)))
     job, fingerprints = checked.job, checked.fingerprints
     spec_hash = job.content_hash(fingerprints)
     root = open_store(job.output, job.storage)
     root.check_access()
     target = DatasetVersion(root, version_name(version, spec_hash))
     existing = target.manifest()
-    if existing is not None:
-        logger.info("%s is already complete (%d rows); nothing to do", target.uri, existing.rows)
-        return summary(existing, target.uri, time.perf_counter() - started, resumed=True)
-    if target.restore_quarantined(spec_hash):
-        logger.info("restored %s from quarantine: checking its gates again", target.uri)
-    target.claim(job.model_dump(mode="json"), spec_hash)
-    with pool_slot(job):
-        return _generate(job, target, root, spec_hash, fingerprints, ray_address, started)
+    if existing is None:
+        with writing(target):  # one writer per version; another run's may finish it first
+            existing = target.manifest()
+            if existing is None:
+                if target.restore_quarantined(spec_hash):
+                    logger.info("restored %s from quarantine: checking its gates again", target.uri)
+                target.claim(job.model_dump(mode="json"), spec_hash)
+                if target.unsweep():
+                    logger.info(
+                        "resuming %s: put back the shard files a publish set aside", target.uri
+                    )
+                with pool_slot(job):
+                    return _generate(
+                        job, target, root, spec_hash, fingerprints, ray_address, started
+                    )
+    logger.info("%s is already complete (%d rows); nothing to do", target.uri, existing.rows)
+    return summary(existing, target.uri, time.perf_counter() - started, resumed=True)
+
+
+#: seconds between looks at a version another run is writing
+FOLLOW_SECONDS = 2.0
+
+
+@contextlib.contextmanager
+def writing(target: DatasetVersion) -> Iterator[None]:
+    """Hold the version's lease while writing it. If another run holds it, say so and
+    follow that run: wait until it publishes (then this run has nothing to do), fails or
+    dies (its lease is released or expires; then this run takes over and resumes)."""
+    lease = Lease(target.store)
+    said = False
+    while (holder := lease.try_acquire()) is not None:
+        if target.manifest() is not None:
+            yield  # the other run published while we waited
+            return
+        if not said:
+            get_run_logger().warning(
+                "%s is being written by another %s; following it: this run waits "
+                "for it to publish, or takes over if it stops",
+                target.uri,
+                holder.describe(),
+            )
+            said = True
+        time.sleep(FOLLOW_SECONDS)
+    if said:
+        get_run_logger().info("took over %s: resuming what was committed", target.uri)
+    target.lease = lease
+    lease.start_renewing()
+    try:
+        yield
+    finally:
+        target.lease = None
+        lease.release()
 
 
 def version_name(version: str | None, spec_hash: str) -> str:
@@ -541,13 +587,52 @@ def run_job(
     """Validate, then run the flow in this process (Prefect's ephemeral server if none set)."""
     job = load_spec(spec) if isinstance(spec, dict) else spec
     # fail on a missing bucket or refused credentials before a flow run even starts
-    open_store(job.output, job.storage).check_access()
+    root = open_store(job.output, job.storage)
+    root.check_access()
     name = f"{job.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    with patient_ephemeral_server():
+    with patient_ephemeral_server(), spec_parameter(job, root) as parameter:
         result: dict[str, Any] = generate_dataset.with_options(flow_run_name=name)(
-            job, ray_address=ray_address, version=version
+            parameter, ray_address=ray_address, version=version
         )
     return result
+
+
+#: a spec whose JSON is larger than this goes to the flow by reference, not as a parameter
+#: (Prefect's API refuses flow parameters over 512 KB, and logs them)
+SPEC_BY_REFERENCE_BYTES = 64 * 1024
+SPEC_REF = "spec_ref"
+SPECS = "_specs"
+
+
+@contextlib.contextmanager
+def spec_parameter(job: JobSpec, root: ObjectStore) -> Iterator[JobSpec | dict[str, Any]]:
+    """The flow's ``spec`` parameter: the model itself, or for a large spec a reference
+    ``{"spec_ref": uri}`` to its JSON stored under ``{output}/_specs/`` for the run."""
+    text = job.model_dump_json()
+    if len(text) <= SPEC_BY_REFERENCE_BYTES:
+        yield job
+        return
+    import hashlib
+
+    key = f"{SPECS}/{hashlib.sha256(text.encode()).hexdigest()}.json"
+    root.put_text(key, text)
+    try:
+        yield {SPEC_REF: root.url(key), "storage": job.storage.model_dump(mode="json")}
+    finally:
+        with contextlib.suppress(Exception):  # a leftover copy is harmless
+            root.delete(key)
+
+
+def dereference(spec: dict[str, Any]) -> dict[str, Any]:
+    """A spec passed by reference (``spec_parameter``) read back; any other dict as it is."""
+    if set(spec) != {SPEC_REF, "storage"}:
+        return spec
+    from synthfactory.spec.model import StorageOptions
+
+    folder, _, name = str(spec[SPEC_REF]).rpartition("/")
+    store = open_store(folder, StorageOptions.model_validate(spec["storage"]))
+    loaded: dict[str, Any] = json.loads(store.get_bytes(name))
+    return loaded
 
 
 #: seconds Prefect's ephemeral server may take to start, unless the user set a value

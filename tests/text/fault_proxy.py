@@ -51,8 +51,11 @@ class FaultProxy:
     through to the server). ``forwarded`` counts, per body hash, the completion requests
     that got to the server and were answered."""
 
-    def __init__(self, upstream: str | None = None) -> None:
+    def __init__(self, upstream: str | None = None, vary: bool = False) -> None:
         self.upstream = upstream.rstrip("/") if upstream else None
+        self.vary = vary
+        """Stub mode: every answer differs (a server sampling without a seed), so two
+        writers of one shard would write different bytes."""
         self.forwarded: collections.Counter[str] = collections.Counter()
         self.bodies: dict[str, dict[str, Any]] = {}
         self.received = 0
@@ -209,7 +212,7 @@ class FaultProxy:
         self, method: str, path: str, headers: dict[str, str], body: bytes
     ) -> tuple[int, bytes, dict[str, str]]:
         if not self.upstream:
-            return stub_answer(method, path, body)
+            return stub_answer(method, path, body, self.received if self.vary else None)
         target = self.upstream.removesuffix("/v1") + path
         keep = {k: v for k, v in headers.items() if k in ("content-type", "authorization")}
         response = await self._client.request(method, target, headers=keep, content=body)
@@ -228,9 +231,12 @@ class FaultProxy:
 STUB_MODEL = "stub-model"
 
 
-def stub_answer(method: str, path: str, body: bytes) -> tuple[int, bytes, dict[str, str]]:
+def stub_answer(
+    method: str, path: str, body: bytes, nonce: int | None = None
+) -> tuple[int, bytes, dict[str, str]]:
     """A minimal OpenAI-compatible answer: the model list, or a completion whose text is
-    derived from the request's seed and last message (same request -> same text)."""
+    derived from the request's seed and last message (same request -> same text, unless
+    a ``nonce`` is given: then it is part of the text)."""
     if method == "GET" and path == "/v1/models":
         data = {"object": "list", "data": [{"id": STUB_MODEL, "object": "model"}]}
         return 200, json.dumps(data).encode(), {}
@@ -248,6 +254,8 @@ def stub_answer(method: str, path: str, body: bytes) -> tuple[int, bytes, dict[s
         text = json.dumps({"name": f"item {seed % 997}", "n": seed % 10})
     else:
         text = f"Answer {seed % 100_003} to: {prompt}"
+        if nonce is not None:
+            text += f" (#{nonce})"
     choice: dict[str, Any] = {"index": 0, "finish_reason": "stop"}
     if "messages" in request:
         choice["message"] = {"role": "assistant", "content": text}
