@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 from collections.abc import Callable
 from functools import wraps
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from synthfactory.errors import ConfigError, SpecError, StorageAccessError, SynthfactoryError
+
+if TYPE_CHECKING:
+    from synthfactory.dataset import VersionInfo
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -147,12 +151,45 @@ def _run(
         f"with {job.resources.actors} actor(s) -> {job.output}",
         err=True,
     )
+    from synthfactory_flows.ephemeral import install
     from synthfactory_flows.generate import run_job
     from synthfactory_flows.progress_view import ProgressView
 
+    install()  # a killed driver takes its ephemeral Prefect server with it
+    if not verbose:
+        hide_user_error_tracebacks()
     with ProgressView(enabled=not quiet and sys.stderr.isatty()):
         result = run_job(job, ray_address=ray_address, version=version_label)
     _print_summary(result)
+
+
+class _NoUserErrorTracebacks(logging.Filter):
+    """Drop Prefect's console log of a task or flow that failed on a user error: the CLI
+    prints that error itself, in one line with its fix (the API's log keeps it)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not (isinstance(error, USER_ERRORS) and record.name.startswith("prefect"))
+
+
+def hide_user_error_tracebacks() -> None:
+    """Add the filter to every console handler (after Prefect configured logging)."""
+    from prefect.logging.configuration import setup_logging
+
+    if not logging.getLogger().handlers:
+        setup_logging()
+    loggers = [logging.getLogger()] + [
+        logger
+        for logger in logging.Logger.manager.loggerDict.values()
+        if isinstance(logger, logging.Logger)
+    ]
+    for logger in loggers:
+        for handler in logger.handlers:
+            is_console = isinstance(handler, logging.StreamHandler)
+            if is_console and not any(
+                isinstance(f, _NoUserErrorTracebacks) for f in handler.filters
+            ):
+                handler.addFilter(_NoUserErrorTracebacks())
 
 
 def _print_summary(result: dict[str, Any]) -> None:
@@ -330,6 +367,14 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
     envvar="SYNTHFACTORY_DASHBOARD_TOKEN",
     help="Access token (required with --allow-remote; generated otherwise).",
 )
+@click.option(
+    "--allowed-host",
+    "allowed_hosts",
+    multiple=True,
+    help="Another name the dashboard is reached by, e.g. its DNS name (repeatable). "
+    "Requests with any other Host header are refused (loopback names and --host are "
+    "always allowed; with --host 0.0.0.0 also this machine's names and IP addresses).",
+)
 @click.option("--no-worker", is_flag=True, help="Do not start a worker for the work pool.")
 @click.option("--worker-limit", type=int, help="Flow runs one worker executes at once.")
 @click.option("--logs", default=".synthfactory/logs", show_default=True, type=click.Path())
@@ -341,11 +386,16 @@ def serve(
     prefect_port: int,
     allow_remote: bool,
     token: str | None,
+    allowed_hosts: tuple[str, ...],
     no_worker: bool,
     worker_limit: int | None,
     logs: str,
 ) -> None:
-    """Start a Prefect server (unless PREFECT_API_URL is set), a worker and the dashboard."""
+    """Start a Prefect server (unless PREFECT_API_URL is set), a worker and the dashboard.
+
+    The access token is never put in a URL: open the one-time sign-in link printed at
+    start (it sets a session cookie and is void once used), or sign in on the page with
+    the token; scripts send it as `Authorization: Bearer TOKEN`."""
     import secrets
     import signal
     from pathlib import Path
@@ -366,6 +416,7 @@ def serve(
             "--allow-remote needs an access token",
             fix="pass --token or set SYNTHFACTORY_DASHBOARD_TOKEN",
         )
+    given_token = token is not None
     token = token or secrets.token_urlsafe(16)
     env = dict(os.environ)
     env.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -387,10 +438,18 @@ def serve(
             ensure_work_pool(WORK_POOL)
             start_worker(services, env, WORK_POOL, log_dir, worker_limit)
             click.echo(f"worker:       serving work pool '{WORK_POOL}' (logs in {log_dir})")
-        app = create_app(list(roots), token=token, require_token_to_read=remote)
-        shown = f"http://{host}:{port}/" + (f"?token={token}" if remote else "")
-        click.echo(f"dashboard:    {shown}")
-        click.echo(f"actions token: {token}")
+        app = create_app(
+            list(roots),
+            token=token,
+            require_token_to_read=remote,
+            host=host,
+            allowed_hosts=allowed_hosts,
+        )
+        shown = f"[{host}]" if ":" in host else host
+        base = f"http://{shown}:{port}/"
+        click.echo(f"dashboard:    {base}")
+        click.echo(f"sign in:      {base}login?code={app.state.access.login_code} (works once)")
+        click.echo(f"access token: {'(the one given)' if given_token else token}")
         uvicorn.run(app, host=host, port=port, log_level="warning")
     finally:
         services.stop()
@@ -470,7 +529,8 @@ def datasets() -> None:
 @click.argument("uri")
 @friendly_errors
 def datasets_ls(uri: str) -> None:
-    """List dataset versions under URI (published, quarantined, incomplete)."""
+    """List dataset versions under URI (published, quarantined, running, crashed, broken).
+    A version whose manifest cannot be read is listed as broken, with a warning."""
     from synthfactory.dataset import list_versions
     from synthfactory.storage import open_store
 
@@ -478,6 +538,7 @@ def datasets_ls(uri: str) -> None:
     if not versions:
         click.echo(f"no datasets under {uri}")
         return
+    _warn_broken(versions)
     click.echo(f"{'STATUS':<12} {'ROWS':>10} {'SHARDS':>7}  {'CREATED':<21} URI")
     for v in versions:
         m = v.manifest
@@ -485,10 +546,19 @@ def datasets_ls(uri: str) -> None:
             click.echo(
                 f"{v.status:<12} {m.rows:>10} {len(m.shards):>7}  {m.created_at:<21} {v.uri}"
             )
+        elif v.error is not None:
+            click.echo(f"{v.status:<12} {'?':>10} {'?':>7}  {'':<21} {v.uri}")
         else:
             p = v.progress or {}
             done = f"{p.get('rows_done', '?')}/{p.get('target_rows', '?')}"
             click.echo(f"{v.status:<12} {done:>10} {'':>7}  {'':<21} {v.uri}")
+
+
+def _warn_broken(versions: list[VersionInfo]) -> None:
+    for v in versions:
+        if v.error is not None:
+            first = str(v.error).splitlines()[0]
+            click.secho(f"warning: skipped a broken version: {first}", fg="yellow", err=True)
 
 
 @datasets.command("show")
@@ -496,9 +566,14 @@ def datasets_ls(uri: str) -> None:
 @click.option("--rows", "-n", default=5, show_default=True, help="Sample rows to print.")
 @friendly_errors
 def datasets_show(uri: str, rows: int) -> None:
-    """Manifest summary, schema and sample rows of a dataset (newest version under URI)."""
-    from synthfactory.dataset import open_dataset
+    """Manifest summary, schema and sample rows of a dataset (newest version under URI).
+    Versions with a broken manifest are skipped, with a warning."""
+    from synthfactory.dataset import layout, list_versions, open_dataset
+    from synthfactory.storage import open_store
 
+    store = open_store(uri)
+    if not store.exists(layout.MANIFEST):  # a root: say which versions are skipped
+        _warn_broken(list_versions(store))
     ds = open_dataset(uri)
     m = ds.manifest
     click.echo(f"dataset:   {m.name} ({m.modality})")
