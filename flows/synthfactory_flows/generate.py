@@ -180,6 +180,11 @@ def _generate(
         runner.run(planned.pending, planned.done)
         chosen = select_and_top_up(job, target, runner, planned)
     except BaseException as exc:
+        if not isinstance(exc, Exception):  # SIGTERM (Prefect's TerminationSignal), Ctrl-C
+            planned.progress.update(state="stopping", force=True)
+            stopped = JobStopped.after(exc, runner.drain())
+            planned.progress.update(state="stopped", message=stopped.message, force=True)
+            raise stopped from None
         planned.progress.update(state="failed", message=str(exc), force=True)
         raise
     finally:
@@ -459,9 +464,40 @@ class ShardRunner:
             time.perf_counter() - started
         )
 
+    def drain(self) -> int:
+        """A graceful stop: every actor sends nothing new and journals the answers in
+        flight; returns once no shard runs (or after ``DRAIN_SECONDS``): shards still
+        running then."""
+        if self.pool is None:
+            return 0
+        return int(self.pool.drain(DRAIN_SECONDS))
+
     def stop(self) -> None:
         if self.pool is not None:
             self.pool.stop()
+
+
+#: how long a graceful stop waits for the requests in flight to be answered and journaled
+DRAIN_SECONDS = float(os.environ.get("SYNTHFACTORY_DRAIN_SECONDS", "60"))
+
+
+class JobStopped(GenerationError):
+    """The job was stopped (SIGTERM, Ctrl-C) and drained: nothing half-written, every
+    answer received is journaled; a re-run resumes and pays for nothing twice."""
+
+    @classmethod
+    def after(cls, signal: BaseException, still_running: int) -> JobStopped:
+        what = "Ctrl-C" if isinstance(signal, KeyboardInterrupt) else "a termination signal"
+        left = (
+            f"; {still_running} shard(s) did not finish draining in {DRAIN_SECONDS:g} s"
+            if still_running
+            else ""
+        )
+        return cls(
+            f"stopped by {what}: no new requests were sent, the answers in flight were "
+            f"journaled and committed shards kept{left}",
+            fix="run the same command again to resume; answers already received are reused",
+        )
 
 
 def exact(job: JobSpec, selection: Selection) -> bool:

@@ -30,6 +30,7 @@ from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
 from synthfactory.errors import ConfigError, GenerationError
+from synthfactory_workers.stopping import NOT_SENT, stopping
 from synthfactory_workers.telemetry import METER
 from synthfactory_workers.text.backend import Completion, OnResult, Request, TextBackend
 
@@ -304,8 +305,10 @@ class OpenAIBackend(TextBackend):
         while True:
             if run.aborted:
                 return failed(f"not sent: too many failures in this shard ({run.first_error})")
+            if stopping():
+                return failed(NOT_SENT)
             epoch = await gate.acquire()
-            if run.aborted:
+            if run.aborted or stopping():
                 await gate.release()
                 continue
             retry_after: float | None = None
