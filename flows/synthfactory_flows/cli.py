@@ -12,7 +12,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from synthfactory.errors import ConfigError, SpecError, StorageAccessError, SynthfactoryError
+from synthfactory.errors import (
+    ConfigError,
+    SpecError,
+    StoppedError,
+    StorageAccessError,
+    SynthfactoryError,
+)
 
 if TYPE_CHECKING:
     from synthfactory.dataset import VersionInfo
@@ -169,7 +175,8 @@ class _NoUserErrorTracebacks(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         error = record.exc_info[1] if record.exc_info else None
-        return not (isinstance(error, USER_ERRORS) and record.name.startswith("prefect"))
+        quiet = (*USER_ERRORS, StoppedError)  # a stop is said in one line too
+        return not (isinstance(error, quiet) and record.name.startswith("prefect"))
 
 
 def hide_user_error_tracebacks() -> None:

@@ -21,7 +21,7 @@ from synthfactory.dataset import DatasetVersion, Manifest, ShardEntry, layout
 from synthfactory.dataset.lease import Lease
 from synthfactory.dataset.manifest import SchemaInfo, TableInfo, utcnow
 from synthfactory.dataset.shards import SCHEMA_KEY, read_schema_summary
-from synthfactory.errors import GateFailedError, GenerationError
+from synthfactory.errors import GateFailedError, GenerationError, StoppedError
 from synthfactory.lineage import lineage
 from synthfactory.metrics.gates import evaluate as evaluate_gates
 from synthfactory.sources import job_cache
@@ -481,7 +481,7 @@ class ShardRunner:
 DRAIN_SECONDS = float(os.environ.get("SYNTHFACTORY_DRAIN_SECONDS", "60"))
 
 
-class JobStopped(GenerationError):
+class JobStopped(StoppedError):
     """The job was stopped (SIGTERM, Ctrl-C) and drained: nothing half-written, every
     answer received is journaled; a re-run resumes and pays for nothing twice."""
 

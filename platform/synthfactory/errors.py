@@ -59,6 +59,10 @@ class WorkerLostError(SynthfactoryError):
     transient = True
 
 
+class StoppedError(SynthfactoryError):
+    """The job was asked to stop (SIGTERM, Ctrl-C) and stopped cleanly: a re-run resumes."""
+
+
 class GateFailedError(SynthfactoryError):
     """A quality, bias or privacy gate failed; the dataset was quarantined, not published."""
 

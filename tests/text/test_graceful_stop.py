@@ -77,6 +77,7 @@ def test_sigterm_drains_and_the_rerun_pays_for_nothing_twice(
         log.close()
     output = (tmp_path / "run.log").read_text()
     assert code != 0 and "stopped by a termination signal" in output, output
+    assert "Traceback" not in output, output
     answered = stub.total_forwarded
     assert 0 < answered < ROWS, "the stop came too late to test anything"
     # at most the sends racing the stop message (one per concurrency slot) follow it
