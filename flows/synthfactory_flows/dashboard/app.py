@@ -1,20 +1,88 @@
 """The dashboard's HTTP API and page (FastAPI). Read-only, except the actions you expose,
 which need the access token. State comes from manifests and Prefect's API: nothing of its
-own to drift out of sync."""
+own to drift out of sync.
+
+Security model (the dashboard runs on loopback by default, beside a browser that visits
+other sites):
+
+- every response carries a strict Content-Security-Policy (scripts and styles only from
+  this server, no inline script), ``nosniff``, ``X-Frame-Options: DENY`` and
+  ``Referrer-Policy: no-referrer``; the page builds its DOM with ``textContent``;
+- a request whose ``Host`` is not one of the allowed names gets 400 (DNS rebinding);
+- the access token travels in an ``Authorization: Bearer`` header, or is exchanged once
+  (``POST /api/login``, or the one-time sign-in link ``serve`` prints) for an HttpOnly,
+  SameSite=Strict session cookie; it is never read from the URL;
+- state-changing requests (POST) must come from this origin (``Origin`` /
+  ``Sec-Fetch-Site``) unless they carry the token in their ``Authorization`` header;
+- bad input is a 4xx and a broken stored file a 502, both with a JSON ``error``.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import hmac
+import ipaddress
+import json
+import logging
 import os
+import secrets
+import socket
+import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import parse_qs, urlsplit
+from uuid import UUID
 
-from fastapi import FastAPI, HTTPException, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from synthfactory.dataset.catalog import BrokenManifestError
+from synthfactory.errors import ConfigError
 from synthfactory_flows.dashboard import catalog as cat
 
-PAGE = Path(__file__).with_name("page.html")
+log = logging.getLogger(__name__)
+
+HERE = Path(__file__).parent
+PAGE = HERE / "page.html"
+#: the page's script and style, served from files: the policy allows no inline script
+STATIC = {
+    "page.js": "text/javascript; charset=utf-8",
+    "page.css": "text/css; charset=utf-8",
+}
+COOKIE = "synthfactory_session"
+SESSION_SECONDS = 12 * 3600
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+WILDCARD_HOSTS = ("0.0.0.0", "::", "")
+
+CSP = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+    ]
+)
+SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
+    (b"content-security-policy", CSP.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"cross-origin-resource-policy", b"same-origin"),
+    (b"cache-control", b"no-store"),
+]
+_REPLACED = {name for name, _ in SECURITY_HEADERS}
 
 
 def prefect_ui_url() -> str | None:
@@ -52,27 +120,317 @@ async def recent_runs(limit: int = 25) -> list[dict[str, Any]]:
     ]
 
 
+# --- Host header ---------------------------------------------------------------------------
+
+
+def host_name(header: str) -> str | None:
+    """The name in a ``Host`` header, lowercased, without port or brackets; None when the
+    header is malformed."""
+    value = header.strip().lower()
+    if not value:
+        return None
+    if value.startswith("["):
+        end = value.find("]")
+        name, rest = value[1:end], value[end + 1 :]
+        if end < 0 or (rest and not (rest.startswith(":") and rest[1:].isdigit())):
+            return None
+        return name
+    name, _, port = value.partition(":")
+    if (port and not port.isdigit()) or ":" in port:
+        return None
+    return name.rstrip(".") or None
+
+
+def allowed_host_names(bind_host: str, extra: Iterable[str] = ()) -> frozenset[str]:
+    """Loopback names, the address the server is bound to and ``extra``; a wildcard bind
+    (0.0.0.0) adds this machine's host names."""
+    names = {*LOOPBACK_HOSTS, *(_normal(h) for h in extra)}
+    bind = _normal(bind_host)
+    if bind in WILDCARD_HOSTS:
+        names |= {_normal(socket.gethostname()), _normal(socket.getfqdn())}
+    else:
+        names.add(bind)
+    return frozenset(n for n in names if n)
+
+
+def _normal(name: str) -> str:
+    return name.strip().lower().removeprefix("[").removesuffix("]").rstrip(".")
+
+
+def _is_ip(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
+def _in_process(scope: Scope, host: str) -> bool:
+    """Starlette's TestClient (client "testclient", Host "testserver"): no network peer
+    has that client address, so no browser can be rebound to it."""
+    client = scope.get("client") or ("", 0)
+    return bool(client[0] == "testclient" and host == "testserver")
+
+
+class Guard:
+    """ASGI middleware: the Host allowlist, the security headers on every response, and a
+    JSON error (no traceback) for anything unexpected."""
+
+    def __init__(self, app: ASGIApp, hosts: frozenset[str], any_ip: bool) -> None:
+        self.app = app
+        self.hosts = hosts
+        self.any_ip = any_ip
+
+    def host_allowed(self, header: str) -> bool:
+        name = host_name(header)
+        if name is None:
+            return False
+        # an IP literal cannot be rebound by DNS: allowed when bound to every interface
+        return name in self.hosts or (self.any_ip and _is_ip(name))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def secured(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                headers = [
+                    (k, v) for k, v in message.get("headers", []) if k.lower() not in _REPLACED
+                ]
+                message = {**message, "headers": [*headers, *SECURITY_HEADERS]}
+            await send(message)
+
+        host = Headers(scope=scope).get("host", "")
+        if not (self.host_allowed(host) or _in_process(scope, host)):
+            error = (
+                f"Host {host!r} is not served here; start the dashboard with "
+                "--allowed-host NAME to serve it"
+            )
+            await JSONResponse({"error": error}, status_code=400)(scope, receive, secured)
+            return
+        try:
+            await self.app(scope, receive, secured)
+        except Exception:
+            log.exception("dashboard request failed: %s", scope.get("path"))
+            if started:
+                raise
+            response = JSONResponse({"error": "internal error (see the server log)"}, 500)
+            await response(scope, receive, secured)
+
+
+# --- access token and sessions -------------------------------------------------------------
+
+
+def _raw(value: str) -> bytes:
+    """The bytes a client sent: Starlette decodes header values as latin-1."""
+    return value.encode("latin-1", "replace")
+
+
+class Access:
+    """The access token, the one-time sign-in code and the sessions they opened."""
+
+    def __init__(self, token: str | None, session_seconds: float = SESSION_SECONDS) -> None:
+        self._token = token.encode("utf-8", "surrogatepass") if token else None
+        self.session_seconds = session_seconds
+        #: printed by ``serve`` as a sign-in link; void once used
+        self.login_code: str | None = secrets.token_urlsafe(24) if token else None
+        self._sessions: dict[bytes, float] = {}
+
+    def token_matches(self, given: bytes) -> bool:
+        """Constant-time comparison of bytes (any client input, ASCII or not)."""
+        return self._token is not None and hmac.compare_digest(given, self._token)
+
+    def use_login_code(self, given: str) -> bool:
+        code = self.login_code
+        if code is None or not hmac.compare_digest(_raw(given), code.encode()):
+            return False
+        self.login_code = None
+        return True
+
+    def open_session(self) -> str:
+        now = time.time()
+        self._sessions = {k: t for k, t in self._sessions.items() if t > now}
+        session = secrets.token_urlsafe(32)
+        self._sessions[_digest(session)] = now + self.session_seconds
+        return session
+
+    def close_session(self, session: str) -> None:
+        self._sessions.pop(_digest(session), None)
+
+    def session_valid(self, session: str) -> bool:
+        expires = self._sessions.get(_digest(session))
+        return expires is not None and expires > time.time()
+
+    def how(self, request: Request) -> Literal["header", "cookie"] | None:
+        """How ``request`` proves it holds the token, if it does."""
+        scheme, _, value = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and self.token_matches(_raw(value.strip())):
+            return "header"
+        session = request.cookies.get(COOKIE)
+        if session and self.session_valid(session):
+            return "cookie"
+        return None
+
+
+def _digest(session: str) -> bytes:
+    return hashlib.sha256(session.encode("utf-8", "surrogatepass")).digest()
+
+
+def same_origin(request: Request) -> bool:
+    """Whether a browser sent ``request`` from this dashboard's own page: Sec-Fetch-Site
+    where the browser sends it, else Origin against Host. Another port on localhost is
+    same-site (SameSite cookies go there) but not same-origin."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None and site != "same-origin":
+        return False
+    origin = request.headers.get("origin")
+    if origin is not None:
+        if origin == "null":
+            return False
+        netloc = urlsplit(origin).netloc.lower()
+        return bool(netloc) and netloc == request.headers.get("host", "").lower()
+    return site is not None
+
+
+# --- the app -------------------------------------------------------------------------------
+
+
 def create_app(
     roots: list[str],
     token: str | None = None,
     require_token_to_read: bool = False,
     actions: bool = True,
+    *,
+    host: str = "127.0.0.1",
+    allowed_hosts: Iterable[str] = (),
 ) -> FastAPI:
-    app = FastAPI(title="synthfactory dashboard", docs_url=None, redoc_url=None)
+    """The dashboard over ``roots``. ``host``: the address it is bound to (allowed in Host
+    headers, with loopback names and ``allowed_hosts``). ``app.state.access.login_code``
+    is the one-time sign-in code ``serve`` prints as a link."""
+    app = FastAPI(title="synthfactory dashboard", docs_url=None, redoc_url=None, openapi_url=None)
+    access = Access(token)
+    app.state.access = access
+    hosts = allowed_host_names(host, allowed_hosts)
+    app.add_middleware(Guard, hosts=hosts, any_ip=_normal(host) in WILDCARD_HOSTS)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        return JSONResponse(
+            {"error": str(exc.detail), "detail": exc.detail},
+            status_code=exc.status_code,
+            headers=exc.headers,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, exc: RequestValidationError) -> Response:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}"
+            for e in exc.errors()
+        )
+        return JSONResponse(
+            {"error": f"bad request: {problems}", "detail": jsonable_encoder(exc.errors())},
+            status_code=422,
+        )
 
     def check(request: Request, needed: bool) -> None:
-        if not needed:
-            return
-        given = request.headers.get("authorization", "").removeprefix(
-            "Bearer "
-        ).strip() or request.query_params.get("token", "")
-        if not token or not hmac.compare_digest(given, token):
+        if needed and access.how(request) is None:
             raise HTTPException(status_code=401, detail="a valid access token is required")
 
+    def check_action(request: Request) -> None:
+        how = access.how(request)
+        if how is None:
+            raise HTTPException(status_code=401, detail="a valid access token is required")
+        if how == "cookie" and not same_origin(request):
+            raise HTTPException(403, "cross-origin request refused")
+        if not actions:
+            raise HTTPException(403, "actions are disabled")
+
+    def check_inside(uri: str) -> None:
+        if not inside(uri, roots):
+            raise HTTPException(403, "that dataset is outside the dashboard's roots")
+
     @app.get("/", response_class=HTMLResponse)
-    def page(request: Request) -> str:
-        check(request, require_token_to_read)
-        return PAGE.read_text()
+    def page() -> HTMLResponse:
+        # no data in the page itself: its script asks the API, which checks the token
+        return HTMLResponse(PAGE.read_text())
+
+    @app.get("/static/{name}")
+    def static(name: str) -> Response:
+        if name not in STATIC:
+            raise HTTPException(404, "no such file")
+        return Response((HERE / name).read_bytes(), media_type=STATIC[name])
+
+    @app.get("/healthz")
+    def healthz() -> JSONResponse:
+        """For probes: no token, no data."""
+        return JSONResponse({"ok": True})
+
+    @app.get("/api/session")
+    def session(request: Request) -> JSONResponse:
+        return JSONResponse(
+            {
+                "signed_in": access.how(request) is not None,
+                "read_needs_token": require_token_to_read,
+                "actions": actions,
+                "can_sign_in": token is not None,
+            }
+        )
+
+    @app.post("/api/login")
+    async def login(request: Request) -> Response:
+        """Exchange the token (JSON ``{"token": ...}`` or a form field) for a session
+        cookie. A browser form gets a redirect to the page, a script JSON."""
+        if not same_origin(request) and (
+            "origin" in request.headers or "sec-fetch-site" in request.headers
+        ):
+            raise HTTPException(403, "cross-origin request refused")
+        body = await request.body()
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        given: bytes | None = None
+        try:
+            if kind == "application/x-www-form-urlencoded":
+                form = parse_qs(body.decode("utf-8", "surrogateescape"), max_num_fields=10)
+                values = form.get("token") or [""]
+                given = values[0].encode("utf-8", "surrogateescape")
+            else:
+                data = json.loads(body)
+                if isinstance(data, dict) and isinstance(data.get("token"), str):
+                    given = data["token"].encode("utf-8", "surrogatepass")
+        except ValueError:
+            given = None
+        if given is None:
+            raise HTTPException(422, 'send {"token": "..."} as JSON or a form field "token"')
+        if not access.token_matches(given):
+            raise HTTPException(401, "that is not the access token")
+        response: Response
+        if kind == "application/x-www-form-urlencoded":
+            response = RedirectResponse("/", status_code=303)
+        else:
+            response = JSONResponse({"signed_in": True})
+        return _with_session(request, response, access)
+
+    @app.get("/login")
+    def login_link(request: Request, code: str = "") -> Response:
+        """The one-time sign-in link ``serve`` prints: sets the session cookie and sends the
+        browser on to the page, so no credential stays in its address bar or history."""
+        if not access.use_login_code(code):
+            return RedirectResponse("/?signin=expired", status_code=303)
+        return _with_session(request, RedirectResponse("/", status_code=303), access)
+
+    @app.post("/api/logout")
+    def logout(request: Request) -> JSONResponse:
+        if not same_origin(request) and "authorization" not in request.headers:
+            raise HTTPException(403, "cross-origin request refused")
+        session = request.cookies.get(COOKIE)
+        if session:
+            access.close_session(session)
+        response = JSONResponse({"signed_in": False})
+        response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
+        return response
 
     @app.get("/api/datasets")
     def datasets(request: Request) -> JSONResponse:
@@ -82,33 +440,52 @@ def create_app(
         for row in rows:
             if ui and row.get("flow_run_id"):
                 row["prefect_url"] = f"{ui}/runs/flow-run/{row['flow_run_id']}"
-        return JSONResponse({"roots": roots, "datasets": rows, "actions": actions})
+        return JSONResponse(cat.finite({"roots": roots, "datasets": rows, "actions": actions}))
 
     @app.get("/api/dataset")
     def dataset(request: Request, uri: str) -> JSONResponse:
         check(request, require_token_to_read)
-        _inside(uri, roots)
+        check_inside(uri)
         try:
             return JSONResponse(cat.detail(uri))
-        except Exception as exc:
+        except BrokenManifestError as exc:
+            return JSONResponse({"uri": uri, "error": str(exc)}, status_code=502)
+        except (ConfigError, FileNotFoundError) as exc:
+            return JSONResponse({"uri": uri, "error": str(exc)}, status_code=404)
+        except Exception as exc:  # storage or decode errors: the data, not the request
             return JSONResponse({"uri": uri, "error": str(exc)}, status_code=502)
 
     @app.get("/api/thumbnail")
-    def thumbnail(request: Request, uri: str, row: int, column: str) -> Response:
+    def thumbnail(
+        request: Request, uri: str, column: str, row: int = Query(ge=0, le=1_000_000)
+    ) -> Response:
         check(request, require_token_to_read)
-        _inside(uri, roots)
-        return Response(cat.thumbnail(uri, row, column), media_type="image/png")
+        check_inside(uri)
+        try:
+            return Response(cat.thumbnail(uri, row, column), media_type="image/png")
+        except (cat.NotFound, FileNotFoundError) as exc:
+            raise HTTPException(404, str(exc)) from None
+        except BrokenManifestError as exc:
+            raise HTTPException(502, str(exc)) from None
+        except ConfigError as exc:
+            raise HTTPException(404, str(exc)) from None
+        except cat.Unreadable as exc:
+            raise HTTPException(502, str(exc)) from None
 
     @app.get("/api/file")
     def dataset_file(request: Request, uri: str, key: str) -> Response:
         check(request, require_token_to_read)
-        _inside(uri, roots)
+        check_inside(uri)
         try:
             data, media = cat.dataset_file(uri, key)
         except PermissionError:
             raise HTTPException(403, "only plots and the dataset card are served") from None
         except FileNotFoundError:
             raise HTTPException(404, "no such file") from None
+        except ConfigError as exc:
+            raise HTTPException(404, str(exc)) from None
+        except Exception as exc:  # storage errors
+            raise HTTPException(502, f"the file cannot be read: {exc}") from None
         return Response(data, media_type=media)
 
     @app.get("/api/runs")
@@ -121,42 +498,87 @@ def create_app(
 
     @app.post("/api/runs/{run_id}/cancel")
     async def cancel(request: Request, run_id: str) -> JSONResponse:
-        check(request, True)
-        if not actions:
-            raise HTTPException(403, "actions are disabled")
-        from uuid import UUID
-
+        check_action(request)
+        flow_run = _uuid(run_id, "flow run")
         from prefect.client.orchestration import get_client
+        from prefect.exceptions import ObjectNotFound
         from prefect.states import Cancelling
 
-        async with get_client() as client:
-            await client.set_flow_run_state(UUID(run_id), Cancelling(), force=True)
-        return JSONResponse({"cancelled": run_id})
+        _require_prefect()
+        try:
+            async with get_client() as client:
+                await client.set_flow_run_state(flow_run, Cancelling(), force=True)
+        except ObjectNotFound:
+            raise HTTPException(404, f"no flow run {flow_run}") from None
+        except Exception as exc:
+            raise HTTPException(502, f"Prefect refused: {exc}") from None
+        return JSONResponse({"cancelled": str(flow_run)})
 
     @app.post("/api/deployments/{deployment_id}/run")
     async def rerun(request: Request, deployment_id: str) -> JSONResponse:
-        check(request, True)
-        if not actions:
-            raise HTTPException(403, "actions are disabled")
-        from uuid import UUID
-
+        check_action(request)
+        deployment = _uuid(deployment_id, "deployment")
         from prefect.client.orchestration import get_client
+        from prefect.exceptions import ObjectNotFound
 
-        async with get_client() as client:
-            run = await client.create_flow_run_from_deployment(UUID(deployment_id))
+        _require_prefect()
+        try:
+            async with get_client() as client:
+                run = await client.create_flow_run_from_deployment(deployment)
+        except ObjectNotFound:
+            raise HTTPException(404, f"no deployment {deployment}") from None
+        except Exception as exc:
+            raise HTTPException(502, f"Prefect refused: {exc}") from None
         return JSONResponse({"flow_run_id": str(run.id)})
 
     return app
 
 
-def _inside(uri: str, roots: list[str]) -> None:
-    """Only datasets under the configured roots may be read through the dashboard."""
-    norm = uri.rstrip("/")
+def _with_session(request: Request, response: Response, access: Access) -> Response:
+    response.set_cookie(
+        COOKIE,
+        access.open_session(),
+        max_age=int(access.session_seconds),
+        path="/",
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+    return response
+
+
+def _uuid(value: str, what: str) -> UUID:
+    try:
+        return UUID(value)
+    except ValueError:
+        raise HTTPException(404, f"no {what} {value!r} (not a UUID)") from None
+
+
+def _require_prefect() -> None:
+    if not os.environ.get("PREFECT_API_URL"):
+        raise HTTPException(503, "no Prefect server is configured (PREFECT_API_URL)")
+
+
+def inside(uri: str, roots: list[str]) -> bool:
+    """Whether ``uri`` is one of ``roots`` or below one: only those are read."""
+    if "\x00" in uri:
+        return False
+    remote = "://" in uri
+    if remote and any(part in (".", "..") for part in uri.split("://", 1)[1].split("/")):
+        return False
     for root in roots:
-        base = root.rstrip("/")
-        if not root.startswith("s3://"):
-            base = str(Path(base).expanduser().resolve())
-            norm = str(Path(uri).expanduser().resolve()) if "://" not in uri else norm
-        if norm == base or norm.startswith(base + "/"):
-            return
-    raise HTTPException(status_code=403, detail="that dataset is outside the dashboard's roots")
+        if "://" in root:
+            if not remote:
+                continue
+            base, norm = root.rstrip("/"), uri.rstrip("/")
+        else:
+            if remote:
+                continue
+            try:
+                base = str(Path(root).expanduser().resolve())
+                norm = str(Path(uri).expanduser().resolve())
+            except (OSError, RuntimeError, ValueError):
+                return False
+        if norm == base or norm.startswith(base.rstrip("/") + "/"):
+            return True
+    return False

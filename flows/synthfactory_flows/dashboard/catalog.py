@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
-import time
+import json
+import math
 from typing import Any
+from urllib.parse import urlencode
 
-from synthfactory.dataset import layout, list_versions, open_dataset
+from synthfactory.dataset import VersionInfo, layout, list_versions, open_dataset
 from synthfactory.dataset.manifest import Manifest
 from synthfactory.storage import open_store
 
 
-def version_row(root: str, info: Any) -> dict[str, Any]:
+def version_row(root: str, info: VersionInfo) -> dict[str, Any]:
     m: Manifest | None = info.manifest
-    row: dict[str, Any] = {"root": root, "uri": info.uri, "status": info.status}
+    row: dict[str, Any] = {
+        "root": root,
+        "uri": info.uri,
+        "status": info.status,
+        "openable": m is not None,
+    }
+    if info.error:
+        row["error"] = info.error
     if m is not None:
         row.update(
             name=m.name,
@@ -30,8 +39,6 @@ def version_row(root: str, info: Any) -> dict[str, Any]:
         )
     progress = info.progress or {}
     if progress:
-        stale = time.time() - float(progress.get("updated_at", 0)) > 120
-        state = progress.get("state", "incomplete")
         row.update(
             name=progress.get("name"),
             version=progress.get("version"),
@@ -39,8 +46,9 @@ def version_row(root: str, info: Any) -> dict[str, Any]:
             target_rows=progress.get("target_rows"),
             progress=progress,
             flow_run_id=progress.get("flow_run_id", ""),
-            status="stalled" if state == "running" and stale else state,
         )
+    if info.lease is not None:
+        row["lease"] = {k: info.lease.get(k) for k in ("owner", "host", "pid", "expires_at")}
     return row
 
 
@@ -54,48 +62,100 @@ def catalog(roots: list[str]) -> list[dict[str, Any]]:
     return rows
 
 
+class NotFound(LookupError):
+    """The row, column or file asked for is not there (HTTP 404)."""
+
+
+class Unreadable(Exception):
+    """A stored file is there but cannot be decoded (HTTP 502)."""
+
+
 def detail(uri: str, sample: int = 8) -> dict[str, Any]:
+    """What the page shows for one version. A shard or metrics file that cannot be read is
+    reported in the answer (``sample_error``, ``metrics.error``); the manifest still shows."""
     ds = open_dataset(uri)
     m = ds.manifest
-    head = ds.head(sample)
-    image_columns = [f.name for f in head.schema if _is_image(f)]
-    records = head.drop_columns(image_columns).to_pylist() if image_columns else head.to_pylist()
+    image_columns: list[str] = []
+    records: list[dict[str, Any]] = []
+    sample_error = None
+    try:
+        head = ds.head(sample)
+        image_columns = [f.name for f in head.schema if _is_image(f)]
+        records = (
+            head.drop_columns(image_columns).to_pylist() if image_columns else head.to_pylist()
+        )
+    except Exception as exc:  # a damaged shard: pyarrow, storage and decode errors alike
+        sample_error = f"the first shard cannot be read: {exc}"
     for i, record in enumerate(records):
         for column in image_columns:
-            record[column] = {"thumbnail": f"/api/thumbnail?uri={ds.uri}&row={i}&column={column}"}
-    metrics = None
+            query = urlencode({"uri": ds.uri, "row": i, "column": column})
+            record[column] = {"thumbnail": f"/api/thumbnail?{query}"}
+    metrics: Any = None
     if ds.store.exists(layout.METRICS):
-        import json
-
-        metrics = json.loads(ds.store.get_bytes(layout.METRICS))
+        try:
+            metrics = json.loads(ds.store.get_bytes(layout.METRICS))
+        except ValueError as exc:
+            metrics = {"error": f"{layout.METRICS} cannot be read: {exc}"}
     plots = [k for k in ds.store.list("plots/") if k.endswith(".png")]
-    return {
-        "uri": ds.uri,
-        "plots": [f"/api/file?uri={ds.uri}&key={k}" for k in plots[:24]],
-        "card": (
-            f"/api/file?uri={ds.uri}&key={layout.CARD}" if ds.store.exists(layout.CARD) else None
-        ),
-        "manifest": m.model_dump(mode="json", by_alias=True, exclude={"shards"}),
-        "shards": [s.model_dump(mode="json") for s in m.shards[:200]],
-        "sample": [{k: _show(v) for k, v in r.items()} for r in records],
-        "image_columns": image_columns,
-        "metrics": metrics,
-    }
+    return finite(
+        {
+            "uri": ds.uri,
+            "plots": [file_url(ds.uri, k) for k in plots[:24]],
+            "card": file_url(ds.uri, layout.CARD) if ds.store.exists(layout.CARD) else None,
+            "manifest": m.model_dump(mode="json", by_alias=True, exclude={"shards"}),
+            "shards": [s.model_dump(mode="json") for s in m.shards[:200]],
+            "sample": [{k: _show(v) for k, v in r.items()} for r in records],
+            "sample_error": sample_error,
+            "image_columns": image_columns,
+            "metrics": metrics,
+        }
+    )
+
+
+def file_url(uri: str, key: str) -> str:
+    return "/api/file?" + urlencode({"uri": uri, "key": key})
 
 
 def thumbnail(uri: str, row: int, column: str, size: int = 128) -> bytes:
+    """A PNG thumbnail of one image cell of the version's first shard."""
     import io
 
     from PIL import Image
 
+    if row < 0:
+        raise NotFound(f"no row {row}")
     ds = open_dataset(uri)
-    value = ds.head(row + 1).column(column)[row].as_py()
-    data = value["bytes"] if isinstance(value, dict) else value
-    image = Image.open(io.BytesIO(data))
-    image.thumbnail((size, size))
-    out = io.BytesIO()
-    image.save(out, format="PNG")
+    try:
+        head = ds.head(row + 1)
+    except Exception as exc:  # a damaged shard
+        raise Unreadable(f"the first shard cannot be read: {exc}") from None
+    if column not in head.column_names or not _is_image(head.schema.field(column)):
+        raise NotFound(f"no image column {column!r}")
+    if row >= head.num_rows:
+        raise NotFound(f"no row {row} in the first shard ({head.num_rows} rows)")
+    value = head.column(column)[row].as_py()
+    data = value.get("bytes") if isinstance(value, dict) else value
+    if not isinstance(data, bytes):
+        raise NotFound(f"row {row} has no image in {column!r}")
+    try:
+        image = Image.open(io.BytesIO(data))
+        image.thumbnail((size, size))
+        out = io.BytesIO()
+        image.save(out, format="PNG")
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise Unreadable(f"row {row} of {column!r} is not a readable image: {exc}") from None
     return out.getvalue()
+
+
+def finite(value: Any) -> Any:
+    """JSON has no NaN or infinity: such floats become strings."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [finite(v) for v in value]
+    return value
 
 
 def _is_image(field: Any) -> bool:
@@ -123,12 +183,16 @@ def _show(value: Any) -> Any:
 
 def dataset_file(uri: str, key: str) -> tuple[bytes, str]:
     """A plot or the card of a dataset version; only those are served."""
-    from synthfactory.storage import open_store
-
     if not (
         key == layout.CARD
-        or (key.startswith("plots/") and key.endswith(".png") and ".." not in key)
+        or (
+            key.startswith("plots/")
+            and key.endswith(".png")
+            and ".." not in key.split("/")
+            and "\\" not in key
+            and "\x00" not in key
+        )
     ):
         raise PermissionError(key)
-    media = "text/markdown" if key.endswith(".md") else "image/png"
+    media = "text/markdown; charset=utf-8" if key.endswith(".md") else "image/png"
     return open_store(uri).get_bytes(key), media

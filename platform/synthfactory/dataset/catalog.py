@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
 
 from synthfactory.dataset import layout
 from synthfactory.dataset.manifest import Manifest
@@ -18,42 +21,118 @@ if TYPE_CHECKING:
     import pyarrow.dataset
 
 
+#: a running job's heartbeat in its version folder: {"owner", "expires_at", "host", "pid"},
+#: renewed while the job runs and deleted when it ends (see lease.py; older jobs wrote none)
+LEASE = layout.LEASE
+#: progress states of a job that is still working on a version
+LIVE_STATES = ("starting", "running", "evaluating")
+#: a job that writes no lease and has not updated its progress for this long is stale
+STALE_SECONDS = 120.0
+
+
 @dataclass(frozen=True, slots=True)
 class VersionInfo:
-    """One version found under a root: published/quarantined (has a manifest) or incomplete."""
+    """One version found under a root: published/quarantined (has a manifest), broken (a
+    manifest that cannot be read: ``error`` says why) or unfinished (running, crashed, ...)."""
 
     uri: str
     prefix: str
     status: str
     manifest: Manifest | None
     progress: dict[str, Any] | None
+    error: str | None = None
+    lease: dict[str, Any] | None = None
 
 
-def list_versions(root: ObjectStore) -> list[VersionInfo]:
-    """Every version at most three levels below ``root``, newest first."""
+def list_versions(root: ObjectStore, now: float | None = None) -> list[VersionInfo]:
+    """Every version at most three levels below ``root``, newest first. A manifest that cannot
+    be read is listed with status ``broken`` (and its error), never raised: one damaged
+    version must not hide its neighbours."""
     found: dict[str, VersionInfo] = {}
     keys = root.list()
+    present = set(keys)
+    when = time.time() if now is None else now
     for key in keys:
         prefix, _, name = key.rpartition("/")
         if prefix.count("/") > 2 or name not in (layout.MANIFEST, layout.JOB):
             continue
         if name == layout.MANIFEST:
-            manifest = Manifest.model_validate_json(root.get_bytes(key))
-            found[prefix] = VersionInfo(root.url(prefix), prefix, manifest.status, manifest, None)
-        elif prefix not in found and f"{prefix}/{layout.MANIFEST}" not in keys:
             try:
-                progress = json.loads(root.get_bytes(f"{prefix}/{layout.PROGRESS}"))
-            except FileNotFoundError:
-                progress = None
-            status = progress.get("state", "incomplete") if progress else "incomplete"
-            if status in ("running", "completed"):
-                status = "running" if status == "running" else "incomplete"
-            found[prefix] = VersionInfo(root.url(prefix), prefix, status, None, progress)
+                manifest = read_manifest(root, key)
+            except FileNotFoundError:  # deleted since the listing (a quarantine move)
+                continue
+            except BrokenManifestError as exc:
+                found[prefix] = VersionInfo(
+                    root.url(prefix), prefix, "broken", None, None, error=str(exc)
+                )
+                continue
+            found[prefix] = VersionInfo(root.url(prefix), prefix, manifest.status, manifest, None)
+        elif prefix not in found and f"{prefix}/{layout.MANIFEST}" not in present:
+            progress = _read_json(root, f"{prefix}/{layout.PROGRESS}", present)
+            lease = _read_json(root, f"{prefix}/{LEASE}", present)
+            status = unfinished_status(progress, lease, when)
+            found[prefix] = VersionInfo(
+                root.url(prefix), prefix, status, None, progress, lease=lease
+            )
     return sorted(
         found.values(),
         key=lambda v: (v.manifest.created_at if v.manifest else "~", v.prefix),
         reverse=True,
     )
+
+
+class BrokenManifestError(ConfigError):
+    """A manifest exists but cannot be read (truncated, not JSON, not a manifest)."""
+
+
+def read_manifest(store: ObjectStore, key: str = layout.MANIFEST) -> Manifest:
+    """The manifest at ``key``; BrokenManifestError when it is there but unreadable
+    (FileNotFoundError when it is not there)."""
+    data = store.get_bytes(key)
+    try:
+        return Manifest.model_validate_json(data)
+    except ValueError as exc:  # pydantic's ValidationError (bad JSON included) is a ValueError
+        first = str(exc.errors()[0]["msg"]) if isinstance(exc, ValidationError) else str(exc)
+        raise BrokenManifestError(
+            f"{store.url(key)} is not a readable manifest ({len(data)} bytes: {first})",
+            fix="restore it from a backup, or delete the version folder and run the job again "
+            "(its committed shards are resumed)",
+        ) from None
+
+
+def unfinished_status(
+    progress: dict[str, Any] | None, lease: dict[str, Any] | None, now: float
+) -> str:
+    """What a version without a manifest is doing. ``crashed``: its job's lease expired
+    without the job finishing; ``stale``: a job that writes no lease stopped reporting
+    progress; else the progress state (``running`` while a live lease holds it)."""
+    state = str(progress.get("state", "incomplete")) if progress else "incomplete"
+    if state == "completed":  # the manifest was not written: the job ended before its commit
+        state = "incomplete"
+    if lease is not None:
+        expires = lease.get("expires_at")
+        if isinstance(expires, (int, float)) and not isinstance(expires, bool):
+            if expires >= now:  # the job is alive (perhaps committing: no new progress)
+                return "running" if state == "incomplete" else state
+            return state if state == "failed" else "crashed"
+    if state in LIVE_STATES and progress is not None:
+        updated = progress.get("updated_at")
+        age = now - float(updated) if isinstance(updated, (int, float)) else float("inf")
+        if age > STALE_SECONDS:
+            return "stale"
+    return state
+
+
+def _read_json(store: ObjectStore, key: str, present: set[str]) -> dict[str, Any] | None:
+    """A small advisory JSON record (progress, lease); None when missing or unreadable (a
+    writer may be halfway through replacing it)."""
+    if key not in present:
+        return None
+    try:
+        value = json.loads(store.get_bytes(key))
+    except (FileNotFoundError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
 
 
 class Dataset:
@@ -145,10 +224,10 @@ def open_dataset(uri: str, options: StorageOptions | None = None) -> Dataset:
     """Open a version (``.../v-abc``) or the newest published version under a dataset root."""
     store = open_store(uri, options)
     try:
-        manifest = Manifest.model_validate_json(store.get_bytes(layout.MANIFEST))
-        return Dataset(store, manifest)
+        return Dataset(store, read_manifest(store))
     except FileNotFoundError:
         pass
+    # a version with a broken manifest is skipped here (``list_versions`` reports it)
     versions = [v for v in list_versions(store) if v.manifest is not None]
     published = [v for v in versions if v.status == "published"]
     if not published:
