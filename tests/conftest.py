@@ -12,6 +12,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -157,13 +158,34 @@ def prefect_server() -> Iterator[None]:
         yield
 
 
+def find_own_processes(title: str) -> list[Any]:
+    """Processes of this test session's own Ray cluster (descendants of this process: a
+    local ``ray.init`` starts the raylet, which starts the workers) whose command line
+    holds ``title`` (e.g. ``ray::ShardWorker``). Never another job's processes on the same
+    machine: a test kills only what it started."""
+    import psutil
+
+    found = []
+    for proc in psutil.Process().children(recursive=True):
+        try:
+            if title in " ".join(proc.cmdline()):
+                found.append(proc)
+        except psutil.Error:  # gone meanwhile
+            continue
+    return found
+
+
+@pytest.fixture
+def own_processes() -> Callable[[str], list[Any]]:
+    """``own_processes(title)``: see ``find_own_processes``."""
+    return find_own_processes
+
+
 @pytest.fixture
 def actor_killer() -> Iterator[Callable[[Path], list[int]]]:
     """``start(output)`` kills the first ShardWorker process (SIGKILL, as the OOM killer
     would) once a shard has been committed under ``output``; it returns the list that
-    receives the killed pid."""
-    import psutil
-
+    receives the killed pid (only this session's own actors: ``find_own_processes``)."""
     threads: list[threading.Thread] = []
 
     def start(output: Path) -> list[int]:
@@ -173,11 +195,10 @@ def actor_killer() -> Iterator[Callable[[Path], list[int]]]:
             deadline = time.time() + 300
             while time.time() < deadline and not killed:
                 if list(output.glob("*/_shards/*.json")):
-                    for proc in psutil.process_iter(["cmdline"]):
-                        if "ray::ShardWorker" in " ".join(proc.info["cmdline"] or []):
-                            killed.append(proc.pid)
-                            proc.kill()
-                            return
+                    for proc in find_own_processes("ray::ShardWorker"):
+                        killed.append(proc.pid)
+                        proc.kill()
+                        return
                 time.sleep(0.05)
 
         thread = threading.Thread(target=run, daemon=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -75,8 +76,8 @@ class Watcher:
     """Every model actor process seen while it runs (``ray::ModelWorker...`` titles); with
     ``kill`` set, SIGKILLs one that is in the middle of a call once a shard is committed."""
 
-    def __init__(self, output: Path, kill: bool = False) -> None:
-        self.output, self.kill = output, kill
+    def __init__(self, output: Path, own: Callable[[str], list[Any]], kill: bool = False) -> None:
+        self.output, self.kill, self.own = output, kill, own
         self.seen: dict[int, str] = {}
         self.killed: list[int] = []
         self._stop = threading.Event()
@@ -94,14 +95,15 @@ class Watcher:
         import psutil
 
         while not self._stop.is_set():
-            for proc in psutil.process_iter(["pid", "cmdline"]):
-                title = " ".join(proc.info["cmdline"] or [])
-                if "ray::ModelWorker" not in title:
+            for proc in self.own("ray::ModelWorker"):
+                try:
+                    title = " ".join(proc.cmdline())
+                except psutil.Error:
                     continue
-                self.seen.setdefault(proc.info["pid"], title)
+                self.seen.setdefault(proc.pid, title)
                 committed = list(self.output.glob("*/_shards/*.json"))
                 if self.kill and not self.killed and committed and ".generate" in title:
-                    self.killed.append(proc.info["pid"])
+                    self.killed.append(proc.pid)
                     proc.kill()
             time.sleep(0.02)
 
@@ -112,10 +114,10 @@ def rows_of(uri: str) -> list[dict[str, Any]]:
 
 
 def test_each_model_has_its_pool_and_a_killed_model_actor_changes_nothing(
-    tmp_path: Path,
+    tmp_path: Path, own_processes: Callable[[str], list[Any]]
 ) -> None:
     tiny = tiny_llm_folder()
-    with Watcher(tmp_path / "one") as watch:
+    with Watcher(tmp_path / "one", own_processes) as watch:
         first = run_job(spec(tmp_path / "one", tiny, judge_actors=1))
     rows = rows_of(first["uri"])
     assert len(rows) == 6 and len({r["row_id"] for r in rows}) == 6
@@ -131,7 +133,7 @@ def test_each_model_has_its_pool_and_a_killed_model_actor_changes_nothing(
     assert len(watch.seen) == 2, watch.seen  # the tiny model's pool and the judge's
 
     # two judge actors, and a model actor SIGKILLed in the middle of a call
-    with Watcher(tmp_path / "two", kill=True) as watch:
+    with Watcher(tmp_path / "two", own_processes, kill=True) as watch:
         second = run_job(spec(tmp_path / "two", tiny, judge_actors=2))
     assert watch.killed, "no model actor was killed in the middle of a call"
     assert len(watch.seen) >= 4, watch.seen  # 1 + 2 actors, and the killed one restarted

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -151,12 +152,12 @@ def journal_lines(output: Path) -> int:
     return total
 
 
-def test_actor_killed_in_the_second_column_loses_and_repays_nothing(tmp_path: Path) -> None:
+def test_actor_killed_in_the_second_column_loses_and_repays_nothing(
+    tmp_path: Path, own_processes: Callable[[str], list[Any]]
+) -> None:
     """One shard of 4 rows in batches of 2: once the journal holds more than 4 answers
     the shard is in column ``b``; SIGKILL the actor then. The retried shard takes every
     journaled answer back (no request paid twice) and the dataset has 4 whole rows."""
-    import psutil
-
     out = tmp_path / "out"
     killed: list[int] = []
 
@@ -164,11 +165,10 @@ def test_actor_killed_in_the_second_column_loses_and_repays_nothing(tmp_path: Pa
         deadline = time.time() + 300
         while time.time() < deadline and not killed:
             if journal_lines(out) >= 5:
-                for proc in psutil.process_iter(["cmdline"]):
-                    if "ray::ShardWorker" in " ".join(proc.info["cmdline"] or []):
-                        killed.append(journal_lines(out))
-                        proc.kill()
-                        return
+                for proc in own_processes("ray::ShardWorker"):
+                    killed.append(journal_lines(out))
+                    proc.kill()
+                    return
             time.sleep(0.05)
 
     thread = threading.Thread(target=killer, daemon=True)
