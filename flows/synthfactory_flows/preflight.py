@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from difflib import get_close_matches
 
-from synthfactory.errors import SpecError
+from synthfactory.errors import ConfigError, SpecError, StorageAccessError
 from synthfactory.metrics.evaluators import unknown_gates
 from synthfactory.metrics.evaluators.tabular import reference_uri
 from synthfactory.sources import read_table
@@ -45,7 +45,13 @@ def preflight(job: JobSpec) -> Checked:
             fix="use the reference table's column names",
         )
     # the generator's checks first: a derived row count reads the columns they check
-    fingerprints = generator_class(job).preflight(job)
+    try:
+        fingerprints = generator_class(job).preflight(job)
+    except OSError as exc:  # a path the file system refuses (too long, not readable)
+        raise ConfigError(
+            f"cannot use {exc.filename or 'a path of the spec'}: {exc.strerror or exc}",
+            fix="check the paths in the spec and their permissions",
+        ) from None
     checked = with_derived_rows(job)
     problem = shard_count_problem(checked.target_rows, checked.shard_rows)
     if problem:
@@ -59,9 +65,16 @@ def check_storage(job: JobSpec) -> None:
     credentials can write there: S3 writes and deletes a probe object under the prefix; a
     local folder, or the nearest folder above it that exists, must be writable. Raises
     StorageAccessError naming the bucket or folder."""
-    open_store(job.output, job.storage).check_access()
-    if job.storage.artifacts:
-        open_store(job.storage.artifacts, job.storage).check_access()
+    for field, uri in (("output", job.output), ("storage.artifacts", job.storage.artifacts)):
+        if uri is None:
+            continue
+        try:
+            open_store(uri, job.storage).check_access()
+        except OSError as exc:  # a local path the system refuses (a name too long...)
+            raise StorageAccessError(
+                f"{field} {uri} cannot be used: {exc.strerror or exc}",
+                fix=f"choose another {field}",
+            ) from None
 
 
 def metric_columns(job: JobSpec) -> list[str]:

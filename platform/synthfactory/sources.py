@@ -90,6 +90,11 @@ def _read_uncached(uri: str, options: StorageOptions | None) -> bytes:
         raise ConfigError(
             f"source {uri} does not exist", fix="check the path or s3:// URI of the source"
         ) from None
+    except OSError as exc:  # a name too long, a folder not readable
+        raise ConfigError(
+            f"cannot read source {uri}: {exc.strerror or exc}",
+            fix="check the path of the source and its permissions",
+        ) from None
 
 
 def source_format(uri: str) -> str:
@@ -115,6 +120,11 @@ def read_table(uri: str, options: StorageOptions | None = None) -> pa.Table:
         cached = _CACHE.tables.get(f"{fmt}:{digest}") if _CACHE.depth else None
     if cached is not None:
         return cached
+    not_utf8 = ConfigError(
+        f"source {uri} is not UTF-8 text", fix="save it as UTF-8 (e.g. `iconv -t UTF-8`)"
+    )
+    if fmt != "parquet" and data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise not_utf8  # a UTF-16 byte order mark
     try:
         if fmt == "csv":
             table = pyarrow.csv.read_csv(
@@ -128,13 +138,23 @@ def read_table(uri: str, options: StorageOptions | None = None) -> pa.Table:
             table = pq.read_table(io.BytesIO(data))
         else:
             table = pyarrow.json.read_json(io.BytesIO(data))
+        names = [str(c) for c in table.column_names]
     except (pa.ArrowInvalid, OSError) as exc:
         raise ConfigError(
             f"cannot read source {uri}: {exc}", fix=f"check it is valid {fmt}"
         ) from None
+    except UnicodeDecodeError:
+        raise not_utf8 from None
+    if fmt == "csv":  # a CSV column of bytes that are not UTF-8 is read as binary
+        binary = [f.name for f in table.schema if pa.types.is_binary(f.type)]
+        if binary:
+            raise ConfigError(
+                f"source {uri} is not UTF-8 text (in column(s) {binary})",
+                fix="save it as UTF-8 (e.g. `iconv -t UTF-8`)",
+            )
     if table.num_rows == 0:
         raise ConfigError(f"source {uri} has no rows", fix="point at a table with data")
-    check_column_names(uri, [str(c) for c in table.column_names])
+    check_column_names(uri, names)
     with _CACHE.lock:
         if _CACHE.depth:
             _CACHE.tables[f"{fmt}:{digest}"] = table

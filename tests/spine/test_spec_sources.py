@@ -155,3 +155,22 @@ def test_shards_are_capped_when_planned() -> None:
     assert len(plan_shards(job, rows=10)) == 10
     with pytest.raises(SpecError, match="raise shard_rows"):
         plan_shards(job, rows=MAX_SHARDS + 1)
+
+
+@pytest.mark.parametrize("field", ["source", "output", "artifacts", "spec"])
+def test_a_path_too_long_for_the_file_system_is_named(tmp_path: Path, field: str) -> None:
+    long = str(tmp_path / ("x" * 5000))
+    generator: dict[str, object] = {
+        "kind": "python",
+        "factory": "synthfactory_workers.testing:SequenceGenerator",
+    }
+    fields: dict[str, object] = {}
+    if field == "source":
+        generator = copula(long + ".csv")
+    elif field == "output":
+        fields["output"] = long
+    elif field == "artifacts":
+        fields["storage"] = {"artifacts": long}
+    path = spec_file(tmp_path, generator, **fields)
+    code, out = validate(Path(long + ".yaml") if field == "spec" else path)
+    assert code == 2 and ("too long" in out or "not found" in out), out

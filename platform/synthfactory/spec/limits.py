@@ -167,8 +167,9 @@ class SpecLoader(yaml.SafeLoader):
 
 def load_yaml(text: str, path: Path | str = "spec") -> Any:
     """Parse one YAML document with the spec's limits; SpecError naming the file otherwise."""
-    loader = SpecLoader(text)
+    loader: SpecLoader | None = None
     try:
+        loader = SpecLoader(text)  # the reader checks the characters here already
         return loader.get_single_data()
     except SpecError as exc:
         raise SpecError(f"{path} {exc.message}", fix=exc.fix) from None
@@ -177,7 +178,8 @@ def load_yaml(text: str, path: Path | str = "spec") -> Any:
     except RecursionError:
         raise SpecError(f"{path} is nested too deeply to read", fix="flatten the spec") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def check_document(data: Mapping[str, Any], where: str = "spec") -> None:

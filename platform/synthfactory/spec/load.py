@@ -98,12 +98,26 @@ def _resolve(node: dict[str, Any], path: list[str], base: Path, must_exist: bool
                     _resolve(item, rest[1:], base, must_exist)
         return
     value = node.get(head)
-    if _is_local(value) and (not must_exist or (base / str(value)).exists()):
+    if _is_local(value) and (not must_exist or _exists(base / str(value))):
         node[head] = str((base / str(value)).resolve())
 
 
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except OSError:  # a name too long for the file system: no such file
+        return False
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:
+        return False
+
+
 def _read_file(path: Path) -> dict[str, Any]:
-    if not path.is_file():
+    if not _is_file(path):
         raise SpecError(f"spec file not found: {path}", fix="pass the path of a .yaml or .py spec")
     check_file_size(path)
     if path.suffix == ".py":
