@@ -11,7 +11,7 @@ from typing import Any
 from synthfactory.dataset.shards import SCHEMA_KEY, schema_summary, write_shard
 from synthfactory.spec import JobSpec, as_job
 from synthfactory.storage import open_store
-from synthfactory_workers import journal
+from synthfactory_workers import credentials, journal
 from synthfactory_workers.contract import GeneratorContext, ShardOutput, ShardTask
 from synthfactory_workers.devices import detect_device
 from synthfactory_workers.registry import generator_class
@@ -41,6 +41,7 @@ class ShardWorker:
         telemetry: Any = None,
         companions: dict[str, Any] | None = None,
     ) -> None:
+        credentials.receive()  # before anything opens a store or a backend
         self.spec = as_job(spec)
         self.version_store = open_store(version_uri, self.spec.storage)
         self.context = GeneratorContext(

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from synthfactory.errors import SynthfactoryError, WorkerLostError
 from synthfactory_workers import telemetry
 from synthfactory_workers.actor import ShardWorker
+from synthfactory_workers.credentials import worker_env
 from synthfactory_workers.registry import generator_class
 
 if TYPE_CHECKING:
@@ -26,11 +27,13 @@ def actor_options(spec: JobSpec) -> dict[str, Any]:
         "num_gpus": res.num_gpus,
         "max_restarts": 0,
         "max_task_retries": 0,
-        "runtime_env": {"env_vars": actor_env(spec)},
     }
     if res.custom_resources:
         options["resources"] = dict(res.custom_resources)
-    options.update(backend_actor_options(spec))
+    backend = backend_actor_options(spec)
+    runtime_env: dict[str, Any] = backend.pop("runtime_env", None) or {"env_vars": actor_env(spec)}
+    options.update(backend)
+    options["runtime_env"] = with_credentials(runtime_env, spec)
     return options
 
 
@@ -48,7 +51,9 @@ def backend_actor_options(spec: JobSpec) -> dict[str, Any]:
       not);
     - vllm with ``kv_cache_space_gb``: VLLM_CPU_KVCACHE_SPACE in the actors' environment;
     - vllm with ``tensor_parallel_size`` > 1: the actor takes no GPU itself; its engine's
-      workers take the GPUs of the actor's placement group (``placement_bundles``)."""
+      workers take the GPUs of the actor's placement group (``placement_bundles``).
+
+    Its ``env_vars`` hold no credential (``actor_options`` adds the channel for those)."""
     backend = vllm_backend(spec)
     if backend is None:
         return {}
@@ -65,13 +70,24 @@ def backend_actor_options(spec: JobSpec) -> dict[str, Any]:
 
 
 def actor_env(spec: JobSpec) -> dict[str, str]:
-    """Every actor's and task's environment: math threads, forwarded credentials."""
+    """Every actor's and task's environment variables: math threads and forwarded
+    settings. Never a credential: Ray writes env_vars to its logs (``with_credentials``)."""
     res = spec.resources
     threads = str(res.math_threads or max(1, int(res.num_cpus)))
     env = {k: threads for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
     env["SYNTHFACTORY_TORCH_THREADS"] = threads
-    env.update(forwarded_environment(secret_names(spec)))
+    env.update(forwarded_environment())
     return env
+
+
+def with_credentials(runtime_env: dict[str, Any], spec: JobSpec) -> dict[str, Any]:
+    """``runtime_env`` with the channel that brings the job's credentials (``credentials``)
+    to its workers: the name of their in-memory holder, from which the actor's
+    constructor or the task function fetches them (``credentials.receive``)."""
+    channel = worker_env(credentials(spec))
+    if not channel:
+        return runtime_env
+    return {**runtime_env, "env_vars": {**runtime_env.get("env_vars", {}), **channel}}
 
 
 def placement_bundles(spec: JobSpec) -> list[dict[str, float]] | None:
@@ -110,7 +126,7 @@ def task_options(spec: JobSpec, gpu: bool = True, retries: int = 1) -> dict[str,
     options = actor_options(spec)
     del options["max_restarts"], options["max_task_retries"]
     # tasks (prepare, metrics) run in the driver's environment, never a backend's
-    options["runtime_env"] = {"env_vars": actor_env(spec)}
+    options["runtime_env"] = with_credentials({"env_vars": actor_env(spec)}, spec)
     options["num_gpus"] = spec.resources.num_gpus
     if not gpu:
         options.pop("num_gpus", None)
@@ -119,10 +135,8 @@ def task_options(spec: JobSpec, gpu: bool = True, retries: int = 1) -> dict[str,
     return options
 
 
+#: settings that reach the actors in their runtime_env (Ray logs it: no secret here)
 FORWARDED = (
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
     "AWS_DEFAULT_REGION",
     "AWS_REGION",
     "AWS_PROFILE",
@@ -135,25 +149,61 @@ FORWARDED = (
     "HF_HOME",
 )
 
+#: credentials that reach the actors through their holder (``credentials``), never env_vars
+SECRETS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "HF_TOKEN")
+
 
 def secret_names(spec: JobSpec) -> tuple[str, ...]:
-    """Environment variables the spec names for its secrets (an API key's variable): they
-    reach local actors the way AWS credentials do, and are never written anywhere."""
-    name = getattr(getattr(spec.generator, "backend", None), "api_key_env", None)
-    return (name,) if isinstance(name, str) and name else ()
+    """Environment variables the spec names for its secrets (the API key variable of its
+    backend and of each of its models' backends)."""
+    generator = spec.generator
+    backends = [getattr(generator, "backend", None)]
+    models = getattr(generator, "models", None)
+    if isinstance(models, dict):
+        backends += [getattr(entry, "backend", None) for entry in models.values()]
+    names: list[str] = []
+    for backend in backends:
+        name = getattr(backend, "api_key_env", None)
+        if isinstance(name, str) and name and name not in names:
+            names.append(name)
+    return tuple(names)
+
+
+def forward_mode() -> str:
+    """SYNTHFACTORY_FORWARD_ENV: ``auto`` (the default), ``1`` or ``0``."""
+    return os.environ.get("SYNTHFACTORY_FORWARD_ENV", "auto")
 
 
 def forwarded_environment(extra: tuple[str, ...] = ()) -> dict[str, str]:
-    """The driver's AWS/HF settings, for actors on a cluster that runs on this machine.
+    """The driver's AWS/HF settings (``FORWARDED``, no credential), for actors on a
+    cluster that runs on this machine.
 
     A local Ray keeps the environment it started with, so settings made later in the
-    driver would never reach it. Remote clusters use their own credential chain
-    (instance roles, their env) unless SYNTHFACTORY_FORWARD_ENV=1 asks otherwise.
+    driver would never reach it. Remote clusters use their own settings unless
+    SYNTHFACTORY_FORWARD_ENV=1 asks otherwise.
     """
-    mode = os.environ.get("SYNTHFACTORY_FORWARD_ENV", "auto")
+    mode = forward_mode()
     if mode == "0" or (mode == "auto" and not cluster_is_local()):
         return {}
     return {k: os.environ[k] for k in (*FORWARDED, *extra) if k in os.environ}
+
+
+def credentials(spec: JobSpec) -> dict[str, str]:
+    """The driver's credentials for the job's actors and tasks, values included: only for
+    ``with_credentials``, which sends them through their in-memory holder.
+
+    The API key variables the spec names always go (a remote cluster has no other way to
+    them); the AWS keys and HF_TOKEN as the settings do: to a cluster on this machine, or
+    to any with SYNTHFACTORY_FORWARD_ENV=1 (remote clusters keep their own credential
+    chain, e.g. instance roles). SYNTHFACTORY_FORWARD_ENV=0 sends nothing.
+    """
+    mode = forward_mode()
+    if mode == "0":
+        return {}
+    names = list(secret_names(spec))
+    if mode != "auto" or cluster_is_local():
+        names += SECRETS
+    return {k: os.environ[k] for k in names if os.environ.get(k)}
 
 
 def cluster_is_local() -> bool:

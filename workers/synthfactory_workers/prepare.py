@@ -14,8 +14,9 @@ def run_prepare(
     spec: JobSpec | dict[str, Any], artifacts_uri: str, progress_key: str | None = None
 ) -> dict[str, Any]:
     """``progress_key``: where training epochs are reported while a model fits."""
-    from synthfactory_workers import training
+    from synthfactory_workers import credentials, training
 
+    credentials.receive()
     job = as_job(spec)
     store = open_store(artifacts_uri, job.storage)
     with job_cache(), training.reporting(store, progress_key):

@@ -20,7 +20,9 @@ def summarize_shard(
     from synthfactory.dataset import parquet
     from synthfactory.spec.model import StorageOptions
     from synthfactory.storage import open_store
+    from synthfactory_workers import credentials
 
+    credentials.receive()
     store = open_store(uri, StorageOptions.model_validate(storage))
     df = parquet.decode(store.get_bytes(path)).to_pandas()
     df = df[[c for c in df.columns if not str(c).startswith("__")]]
@@ -38,6 +40,9 @@ def model_metrics(
     each part says why when it cannot be computed."""
     import os
 
+    from synthfactory_workers import credentials
+
+    credentials.receive()  # a judge model's API key, a reference set on S3
     if os.environ.get("SYNTHFACTORY_TORCH_THREADS"):  # the job's math_threads, as in actors
         import torch  # noqa: F401
 

@@ -84,8 +84,10 @@ class ModelWorker:
 
     def __init__(self, spec: Any, key: str) -> None:
         from synthfactory.spec import as_job
+        from synthfactory_workers import credentials
         from synthfactory_workers.devices import detect_device
 
+        credentials.receive()  # a restarted actor runs this again: it receives them again
         self.spec = as_job(spec)
         self.key = key
         self.device = detect_device()
