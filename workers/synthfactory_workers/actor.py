@@ -11,7 +11,7 @@ from typing import Any
 from synthfactory.dataset.shards import SCHEMA_KEY, schema_summary, write_shard
 from synthfactory.spec import JobSpec, as_job
 from synthfactory.storage import open_store
-from synthfactory_workers import credentials, journal
+from synthfactory_workers import credentials, journal, stopping
 from synthfactory_workers.contract import GeneratorContext, ShardOutput, ShardTask
 from synthfactory_workers.devices import detect_device
 from synthfactory_workers.registry import generator_class
@@ -79,7 +79,14 @@ class ShardWorker:
         import pyarrow as pa
 
         started = time.perf_counter()
-        out = self.generator.generate(task)
+        try:
+            out = self.generator.generate(task)
+        except Exception:
+            if stopping.stopping():  # the unsent requests failed on purpose
+                raise stopping.ShardStopped(f"shard {task.index} stopped") from None
+            raise
+        if stopping.stopping():  # whole, but asked to stop: the re-run reuses its journal
+            raise stopping.ShardStopped(f"shard {task.index} stopped")
         if isinstance(out, pa.Table):
             out = ShardOutput(out)
         seconds = time.perf_counter() - started
@@ -109,6 +116,12 @@ class ShardWorker:
             journal.Journal(store.child(journal.shard_prefix(index))).clear()
         except Exception:  # advisory: a leftover journal costs storage, not correctness
             logging.getLogger(__name__).warning("could not delete the journal of shard %d", index)
+
+    def drain(self) -> int:
+        """A graceful stop (called in the ``control`` concurrency group, beside a running
+        shard): send nothing new; the running shard journals what arrives and stops."""
+        stopping.STOP.set()
+        return os.getpid()
 
     def pid(self) -> int:
         return os.getpid()

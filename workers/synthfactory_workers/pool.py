@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import threading
@@ -104,6 +105,8 @@ def placement_bundles(spec: JobSpec) -> list[dict[str, float]] | None:
 
 
 PLACEMENT_STRATEGY = "STRICT_PACK"
+CONTROL_GROUP = "control"
+"""The actors' concurrency group for calls that must run beside a shard (``drain``)."""
 
 
 def placement_options(placement_group: Any) -> dict[str, Any]:
@@ -241,7 +244,9 @@ class ActorPool:
     ) -> None:
         import ray
 
-        self._class: Any = ray.remote(ShardWorker)
+        # one shard at a time; `drain` runs beside it in its own group
+        remote: Any = ray.remote
+        self._class: Any = remote(concurrency_groups={CONTROL_GROUP: 1})(ShardWorker)
         self._options = actor_options(spec)
         self._remote: Any = self._class.options(**self._options)
         self._bundles = placement_bundles(spec)
@@ -250,6 +255,7 @@ class ActorPool:
         self.companions = generator_class(spec).companions(spec, self.telemetry)
         self._args: tuple[Any, ...] = (spec, prepared, version_uri, artifacts_uri, self.telemetry)
         self._names: dict[Any, str] = {}  # actor id -> its worker name (telemetry's key)
+        self._actors: dict[Any, Any] = {}  # actor id -> every actor set up and not killed
         self._idle: queue.Queue[Any] = queue.Queue()
         self._lock = threading.Lock()
         self.size = spec.resources.actors
@@ -324,6 +330,7 @@ class ActorPool:
 
     def _remember(self, actor: Any, info: dict[str, Any]) -> None:
         """The actor's worker name (its key in the telemetry), when setup reports one."""
+        self._actors[actor._actor_id] = actor
         if isinstance(info, dict) and info.get("worker"):
             self._names[actor._actor_id] = str(info["worker"])
 
@@ -332,6 +339,7 @@ class ActorPool:
         import ray
 
         ray.kill(actor)
+        self._actors.pop(actor._actor_id, None)
         name = self._names.pop(actor._actor_id, None)
         if name is not None:
             self.telemetry.forget.remote(name)
@@ -401,6 +409,23 @@ class ActorPool:
         finally:
             with self._lock:
                 self.busy -= 1
+
+    def drain(self, timeout: float) -> int:
+        """A graceful stop: tell every actor to send nothing new (its running shard
+        journals the answers in flight and ends with ShardStopped), then wait up to
+        ``timeout`` seconds for the running shards to end. Returns how many still run."""
+        import ray
+
+        calls = [
+            a.drain.options(concurrency_group=CONTROL_GROUP).remote()
+            for a in list(self._actors.values())
+        ]
+        deadline = time.monotonic() + timeout
+        with contextlib.suppress(Exception):  # a dead actor has nothing to drain
+            ray.get(calls, timeout=max(1.0, timeout))
+        while self.busy and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self.busy
 
     def live(self) -> dict[str, int] | None:
         """The actors' live counters: requests in flight and completion tokens received so
