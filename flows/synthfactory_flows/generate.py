@@ -249,6 +249,7 @@ def select_and_top_up(
     shards (stage 2 again) until exactly ``rows`` rows are accepted or ``top_up_rounds``
     is spent; writes shards that lost rows anew. Returns the kept shards."""
     known, done, classes, rounds = list(planned.shards), planned.done, None, 0
+    last = planned.shards[-1]  # the last shard planned: top-up indices (seeds) follow it
     while True:
         entries = [done[t.index] for t in known]
         selection = select(target.store, entries)
@@ -260,20 +261,28 @@ def select_and_top_up(
         if not missing or rounds >= job.top_up_rounds:
             break
         rounds += 1
-        extra = top_up_plan(job, known, selection, missing, classes.quotas if classes else None)
+        quotas = classes.quotas if classes else None
+        extra = top_up_plan(job, known, selection, missing, quotas, last=last)
+        last = extra[-1]
         short = f" (short: {missing})" if classes else ""
-        get_run_logger().info(
-            "round %d: %d of %d rows accepted%s; generating %d more shard(s)",
-            *(rounds, selection.accepted, job.target_rows, short, len(extra)),
+        said = (
+            f"round {rounds + 1}: {selection.accepted} of {job.target_rows} rows kept{short}; "
+            f"up to {len(extra)} more shard(s)"
         )
+        get_run_logger().info(said)
         progress = planned.progress
         total = progress.snap.shards_total + len(extra)
-        progress.update(shards_total=total, rows_done=selection.accepted)
-        runner.run([t for t in extra if t.index not in planned.committed], done)
+        progress.update(shards_total=total, rows_done=selection.accepted, message=said)
         done.update(
             {t.index: planned.committed[t.index] for t in extra if t.index in planned.committed}
         )
-        known += extra
+        reused = sum(done[t.index].rows for t in extra if t.index in done)
+        # without class quotas, a round stops scheduling once it kept the rows missing
+        needed = None if classes else max(0, missing[""] - reused)
+        runner.run([t for t in extra if t.index not in done], done, enough=needed)
+        ran = [t for t in extra if t.index in done]
+        progress.update(shards_total=total - (len(extra) - len(ran)))
+        known += ran
     if classes is not None and not exact(job, selection):
         final = classes.trim(selection, entries)  # exact class counts, not just the total
     else:
@@ -451,12 +460,16 @@ class ShardRunner:
         self.progress.update(state="running", force=True)
         return pool
 
-    def run(self, tasks: list[ShardTask], done: dict[int, ShardEntry]) -> None:
-        if not tasks:
+    def run(
+        self, tasks: list[ShardTask], done: dict[int, ShardEntry], enough: int | None = None
+    ) -> None:
+        """Run ``tasks`` in order; with ``enough``, stop scheduling once the shards that
+        finished kept that many rows (those already running finish)."""
+        if not tasks or enough == 0:
             return
         pool = self.pool or self._start()
         started = time.perf_counter()
-        for entry, result in run_shards(self.job, pool, tasks, self.progress):
+        for entry, result in run_shards(self.job, pool, tasks, self.progress, enough):
             done[entry.index] = entry
             if self.schema is None and result.get(SCHEMA_KEY) and entry.rows:
                 self.schema = read_schema_summary(result[SCHEMA_KEY])
@@ -521,14 +534,16 @@ def top_up_plan(
     selection: Selection,
     missing: dict[str, int],
     quotas: Quotas | None = None,
+    last: ShardTask | None = None,
 ) -> list[ShardTask]:
-    """More shards for the missing rows, sized by the acceptance rate seen so far; under
-    quotas, shards per short class whose rows all take that class."""
+    """More shards for the missing rows, sized by the acceptance rate seen so far over the
+    shards that ran (``known``); under quotas, shards per short class whose rows all take
+    that class. Numbered after ``last``, the last shard ever planned (run or not)."""
     asked = sum(t.rows for t in known)
     rate = max(selection.accepted / asked, 0.05) if asked else 1.0
     cap = max(job.target_rows, job.shard_rows) * 20
     tasks: list[ShardTask] = []
-    last = known[-1]
+    last = last or known[-1]
     for key, short in sorted(missing.items()):
         conditions = ((quotas.column, json.loads(key)),) if quotas and key else ()
         rows = min(math.ceil(short / rate * 1.2) + 1, cap)
@@ -544,19 +559,29 @@ def top_up_plan(
 
 
 def run_shards(
-    job: JobSpec, pool: ActorPool, pending: list[ShardTask], progress: Progress
+    job: JobSpec,
+    pool: ActorPool,
+    pending: list[ShardTask],
+    progress: Progress,
+    enough: int | None = None,
 ) -> list[tuple[ShardEntry, dict[str, Any]]]:
-    """Keep one Prefect task in flight per actor; stop submitting on the first hard failure."""
+    """Keep two Prefect tasks in flight per actor; stop submitting on the first hard
+    failure, or (``enough``) once the finished shards kept that many rows."""
     runner = shard_task(job)
     queue = list(reversed(pending))
     in_flight: dict[concurrent.futures.Future[Any], PrefectFuture[Any]] = {}
     results: list[tuple[ShardEntry, dict[str, Any]]] = []
     error: BaseException | None = None
     read_at = 0.0
-    while (queue and error is None) or in_flight:
+    kept = 0
+
+    def submitting() -> bool:
+        return bool(queue) and error is None and (enough is None or kept < enough)
+
+    while submitting() or in_flight:
         # two tasks per actor in flight: the next shard is queued while one runs, which
         # hides Prefect's per-task latency behind the work itself
-        while queue and error is None and len(in_flight) < 2 * pool.size:
+        while submitting() and len(in_flight) < 2 * pool.size:
             future = runner.submit(pool, queue.pop())
             in_flight[future.wrapped_future] = future  # type: ignore[attr-defined]
         finished, _ = concurrent.futures.wait(
@@ -577,6 +602,7 @@ def run_shards(
                 error = error or exc
                 continue
             results.append((entry, result))
+            kept += entry.rows
             progress.shard_done(entry.rows, entry.stats)
             progress.update(actors_busy=pool.busy, retries=pool.replaced)
     if error is not None:

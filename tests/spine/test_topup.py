@@ -65,3 +65,21 @@ def test_spent_budget_publishes_what_there_is_and_says_so(
     readers_agree(ds.uri)
     assert ds.manifest.target_rows == 400
     assert result["rows"] == 200
+
+
+def test_a_top_up_round_stops_scheduling_once_it_kept_enough(
+    tmp_path: Path, readers_agree: Callable[[str], None]
+) -> None:
+    """Round 2 plans for the missing rows with a 20 % margin; once the shards that finished
+    kept what was missing, it schedules no more (only those already queued run)."""
+    spec = sequence_spec(str(tmp_path / "out"), rows=200, shard_rows=10, reject_every=2)
+    spec["resources"]["actors"] = 1
+    ds = open_dataset(run_job(spec)["uri"])
+    assert ds.manifest.rows == 200 and ds.manifest.target_met
+    readers_agree(ds.uri)
+    # round 1: 20 shards of 10 keep 5 each (100); round 2 plans ceil(100 / 0.5 * 1.2) + 1
+    # = 241 rows (25 shards, 121 kept rows) but needs 20 shards: at most 2 more were queued
+    # when it had enough. rows_generated counts the rows the shards kept.
+    kept = ds.manifest.stats["rows_generated"]
+    assert 200 <= kept <= 210, kept
+    assert ds.manifest.stats["top_up_rounds"] == 1
