@@ -24,9 +24,11 @@ class Checked:
     fingerprints: dict[str, str]
 
 
-def preflight(job: JobSpec) -> Checked:
+def preflight(job: JobSpec, *, storage: bool = True) -> Checked:
     """Gates name metrics the modality reports; the generator's own checks (sources
-    readable, columns and templates, models resolvable offline); a derived row count."""
+    readable, columns and templates, models resolvable offline); a derived row count
+    within the shard limit; with ``storage``, the output can be written (``check_storage``:
+    leave it out where nothing will be written, such as a preview)."""
     problems = (
         unknown_gates(job.modality, job.gates, job) if job.metrics.enabled or job.gates else []
     )
@@ -56,7 +58,8 @@ def preflight(job: JobSpec) -> Checked:
     problem = shard_count_problem(checked.target_rows, checked.shard_rows)
     if problem:
         raise SpecError(f"rows (derived from the source): {problem}", fix="set shard_rows")
-    check_storage(checked)
+    if storage:
+        check_storage(checked)
     return Checked(checked, fingerprints)
 
 
