@@ -4,6 +4,7 @@ publish that leaves ``data/`` holding exactly the manifest's files."""
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from pathlib import Path
@@ -99,9 +100,7 @@ def test_an_unreadable_lease_counts_as_expired(store: ObjectStore) -> None:
 
 
 @pytest.mark.usefixtures("ray_local", "prefect_server")
-def test_a_run_takes_over_a_version_whose_writer_died(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_a_run_takes_over_a_version_whose_writer_died(tmp_path: Path) -> None:
     """A lease left by a killed run (never renewed, never released) holds the version
     until it expires; then the next run takes over and publishes."""
     from synthfactory.dataset import open_dataset
@@ -112,10 +111,38 @@ def test_a_run_takes_over_a_version_whose_writer_died(
     out = tmp_path / "out"
     dead = Lease(open_store(str(out / "fixed")), ttl=3)
     assert dead.try_acquire() is None  # ... and its run is SIGKILLed: nothing renews it
+    said: list[str] = []
+
+    class Said(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            said.append(record.getMessage())
+
+    handler = Said()
+    flow_logs = logging.getLogger("prefect.flow_runs")  # where get_run_logger writes
+    flow_logs.addHandler(handler)
     started = time.monotonic()
-    result = run_job(sequence_spec(str(out), rows=100, shard_rows=50), version="fixed")
+    try:
+        result = run_job(sequence_spec(str(out), rows=100, shard_rows=50), version="fixed")
+    finally:
+        flow_logs.removeHandler(handler)
     assert time.monotonic() - started >= 2.5, "the live lease was not waited for"
     assert result["rows"] == 100 and not result["already_complete"]
-    assert "following it" in caplog.text and "took over" in caplog.text
+    text = "\n".join(said)
+    assert "following it" in text and "took over" in text, text
     assert open_dataset(str(out)).manifest.rows == 100
     assert not (out / "fixed" / layout.LEASE).exists()
+
+
+@pytest.mark.usefixtures("ray_local", "prefect_server")
+def test_running_into_a_version_with_a_broken_manifest_is_a_named_error(tmp_path: Path) -> None:
+    from synthfactory.dataset.manifest import BrokenManifestError
+    from synthfactory_flows.generate import run_job
+
+    from .helpers import sequence_spec
+
+    out = tmp_path / "out"
+    (out / "fixed").mkdir(parents=True)
+    (out / "fixed" / "manifest.json").write_text('{"format": "synthfactory.data')
+    with pytest.raises(BrokenManifestError, match="not a readable manifest") as caught:
+        run_job(sequence_spec(str(out), rows=20, shard_rows=10), version="fixed")
+    assert caught.value.fix and "delete the version folder" in caught.value.fix

@@ -7,10 +7,8 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
-
 from synthfactory.dataset import layout
-from synthfactory.dataset.manifest import Manifest
+from synthfactory.dataset.manifest import BrokenManifestError, Manifest, read_manifest
 from synthfactory.errors import ConfigError
 from synthfactory.spec.model import StorageOptions
 from synthfactory.storage import ObjectStore, open_store
@@ -79,25 +77,6 @@ def list_versions(root: ObjectStore, now: float | None = None) -> list[VersionIn
         key=lambda v: (v.manifest.created_at if v.manifest else "~", v.prefix),
         reverse=True,
     )
-
-
-class BrokenManifestError(ConfigError):
-    """A manifest exists but cannot be read (truncated, not JSON, not a manifest)."""
-
-
-def read_manifest(store: ObjectStore, key: str = layout.MANIFEST) -> Manifest:
-    """The manifest at ``key``; BrokenManifestError when it is there but unreadable
-    (FileNotFoundError when it is not there)."""
-    data = store.get_bytes(key)
-    try:
-        return Manifest.model_validate_json(data)
-    except ValueError as exc:  # pydantic's ValidationError (bad JSON included) is a ValueError
-        first = str(exc.errors()[0]["msg"]) if isinstance(exc, ValidationError) else str(exc)
-        raise BrokenManifestError(
-            f"{store.url(key)} is not a readable manifest ({len(data)} bytes: {first})",
-            fix="restore it from a backup, or delete the version folder and run the job again "
-            "(its committed shards are resumed)",
-        ) from None
 
 
 def unfinished_status(

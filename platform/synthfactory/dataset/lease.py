@@ -93,6 +93,7 @@ class Lease:
         self._tag: str | None = None
         self._lost = threading.Event()
         self._stop = threading.Event()
+        self._renewing = threading.Lock()  # the renewer thread and ``check`` take turns
         self._thread: threading.Thread | None = None
 
     def _body(self) -> bytes:
@@ -135,6 +136,10 @@ class Lease:
 
     def renew(self) -> bool:
         """Extend the lease; False (and ``lost``) when someone else rewrote it."""
+        with self._renewing:
+            return self._renew()
+
+    def _renew(self) -> bool:
         if self._tag is None or self._lost.is_set():
             return False
         body = self._body()
@@ -180,7 +185,8 @@ class Lease:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
-        if self._tag is not None and not self.lost:
-            with contextlib.suppress(StorageError):  # else it expires on its own
-                self.store.delete_if(layout.LEASE, self._tag)
-        self._tag = None
+        with self._renewing:
+            if self._tag is not None and not self.lost:
+                with contextlib.suppress(StorageError):  # else it expires on its own
+                    self.store.delete_if(layout.LEASE, self._tag)
+            self._tag = None

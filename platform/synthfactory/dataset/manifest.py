@@ -6,10 +6,15 @@ import base64
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from synthfactory.dataset import layout
+from synthfactory.errors import ConfigError
 
 if TYPE_CHECKING:
     import pyarrow as pa
+
+    from synthfactory.storage import ObjectStore
 
 FORMAT = "synthfactory.dataset/1"
 Status = Literal["published", "quarantined"]
@@ -117,3 +122,22 @@ class Manifest(BaseModel):
 
     def to_json(self) -> str:
         return self.model_dump_json(indent=2, by_alias=True)
+
+
+class BrokenManifestError(ConfigError):
+    """A manifest exists but cannot be read (truncated, not JSON, not a manifest)."""
+
+
+def read_manifest(store: ObjectStore, key: str = layout.MANIFEST) -> Manifest:
+    """The manifest at ``key``; BrokenManifestError when it is there but unreadable
+    (FileNotFoundError when it is not there)."""
+    data = store.get_bytes(key)
+    try:
+        return Manifest.model_validate_json(data)
+    except ValueError as exc:  # pydantic's ValidationError (bad JSON included) is a ValueError
+        first = str(exc.errors()[0]["msg"]) if isinstance(exc, ValidationError) else str(exc)
+        raise BrokenManifestError(
+            f"{store.url(key)} is not a readable manifest ({len(data)} bytes: {first})",
+            fix="restore it from a backup, or delete the version folder and run the job again "
+            "(its committed shards are resumed)",
+        ) from None

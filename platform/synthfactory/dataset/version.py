@@ -9,7 +9,7 @@ from typing import Any
 
 from synthfactory.dataset import layout, parquet
 from synthfactory.dataset.lease import Lease
-from synthfactory.dataset.manifest import Manifest, ShardEntry
+from synthfactory.dataset.manifest import Manifest, ShardEntry, read_manifest
 from synthfactory.dataset.shards import read_marker
 from synthfactory.errors import ConfigError, GenerationError, StorageError
 from synthfactory.storage import ObjectStore
@@ -31,7 +31,7 @@ class DatasetVersion:
 
     def manifest(self) -> Manifest | None:
         try:
-            return Manifest.model_validate_json(self.store.get_bytes(layout.MANIFEST))
+            return read_manifest(self.store)  # a broken one is a named error, not a traceback
         except FileNotFoundError:
             return None
 
