@@ -26,6 +26,7 @@ from synthfactory.lineage import lineage
 from synthfactory.metrics.gates import evaluate as evaluate_gates
 from synthfactory.sources import job_cache
 from synthfactory.spec import JobSpec, load_spec
+from synthfactory.spec.limits import MAX_SHARDS, check_version_name
 from synthfactory.storage import ObjectStore, open_store
 from synthfactory_flows.evaluate import (
     compute_metrics,
@@ -82,8 +83,7 @@ def _run(
     checked = preflight(spec if isinstance(spec, JobSpec) else load_spec(dereference(spec)))
     job, fingerprints = checked.job, checked.fingerprints
     spec_hash = job.content_hash(fingerprints)
-    root = open_store(job.output, job.storage)
-    root.check_access()
+    root = open_store(job.output, job.storage)  # preflight checked it can be written
     target = DatasetVersion(root, version_name(version, spec_hash))
     existing = target.manifest()
     if existing is None:
@@ -546,7 +546,7 @@ def top_up_plan(
     last = last or known[-1]
     for key, short in sorted(missing.items()):
         conditions = ((quotas.column, json.loads(key)),) if quotas and key else ()
-        rows = min(math.ceil(short / rate * 1.2) + 1, cap)
+        rows = min(math.ceil(short / rate * 1.2) + 1, cap, MAX_SHARDS * job.shard_rows)
         tasks += plan_shards(
             job,
             start_index=last.index + 1,
@@ -648,6 +648,8 @@ def run_job(
 ) -> dict[str, Any]:
     """Validate, then run the flow in this process (Prefect's ephemeral server if none set)."""
     job = load_spec(spec) if isinstance(spec, dict) else spec
+    if version not in (None, "per-run"):
+        check_version_name(str(version))  # one safe path segment: never outside the output
     # fail on a missing bucket or refused credentials before a flow run even starts
     root = open_store(job.output, job.storage)
     root.check_access()
