@@ -5,6 +5,8 @@ correlation matrix, and the options that would leak are named preflight errors."
 from __future__ import annotations
 
 import math
+import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -303,3 +305,40 @@ def test_pure_dp_with_delta_zero_uses_laplace_for_the_correlation() -> None:
     sensitivity = 2 * corr["clip"] ** 2 * d * (d + 1) / 2 / 344
     assert corr["mechanism"] == "laplace"
     assert corr["noise_scale"] == pytest.approx(sensitivity / 0.6)
+
+
+def test_a_budget_that_suppresses_a_whole_column_is_a_preflight_error(tmp_path: Path) -> None:
+    """The README's first snippet (a public list for species only, epsilon 1): island and
+    sex would be all null, as the fit confirms; preflight says so with the fix."""
+    species = {"species": CATEGORIES["species"]}
+    unlisted = fit(1.0, categories=species).sample(300, 0)
+    assert unlisted["island"].isna().all() and unlisted["sex"].isna().all()
+    spec = load_spec(spec_dict(PENGUINS, tmp_path, privacy=privacy(1.0, categories=species)))
+    with pytest.raises(dp.DPSuppressedColumn, match=r"\['island', 'sex'\].*all null") as caught:
+        CopulaGenerator.preflight(spec)
+    fix = caught.value.fix
+    assert fix and "privacy.categories: {island: [...], sex: [...]}" in fix
+    found = re.search(r"privacy\.epsilon to at least ([0-9.]+)", fix)
+    assert found, fix
+    # the epsilon it names passes, and keeps the common values
+    enough = float(found.group(1))
+    CopulaGenerator.preflight(
+        load_spec(spec_dict(PENGUINS, tmp_path, privacy=privacy(enough, categories=species)))
+    )
+    assert fit(enough, categories=species).sample(300, 0)["island"].notna().mean() > 0.5
+
+
+def test_budget_warnings_at_preflight(tmp_path: Path) -> None:
+    """Data-dependent (most of a column's values under the threshold) and noisy null rates
+    warn: the run can go on."""
+    species = {"species": CATEGORIES["species"]}
+    spec = load_spec(spec_dict(PENGUINS, tmp_path, privacy=privacy(2.0, categories=species)))
+    with pytest.warns(dp.DPAccuracyWarning, match=r"'island' \(no public list\): about \d+%"):
+        CopulaGenerator.preflight(spec)
+    spec = load_spec(spec_dict(PENGUINS, tmp_path, privacy=privacy(1.0)))
+    with pytest.warns(dp.DPAccuracyWarning, match=r"missing-value count .* scale 114 rows"):
+        CopulaGenerator.preflight(spec)
+    spec = load_spec(spec_dict(PENGUINS, tmp_path, privacy=privacy(10.0)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        CopulaGenerator.preflight(spec)

@@ -189,7 +189,7 @@ class TabularGenerator(Generator):
         config = _config(spec)
         df = read_table(config.source, spec.storage).to_pandas()
         check_has_values(df, config.source, "generator.source")
-        types, _ = _check_columns(config, df)
+        types, personal = _check_columns(config, df)
         train = df.iloc[holdout.for_job(df, spec).train]
         if len(train) < MIN_FIT_ROWS:
             held = (
@@ -204,6 +204,10 @@ class TabularGenerator(Generator):
                 + (" or lower metrics.holdout" if held else ""),
             )
         check_conditions(config, train, types)
+        if config.privacy is not None:  # what the budget does to the output (fit rows public)
+            from synthfactory_workers.tabular.privacy import check_accuracy
+
+            check_accuracy(config, types, personal, train)
         if config.augment is not None:
             plan = balance_plan(df[config.augment.balance])
             expected = required_rows(spec, df)

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import math
 import secrets
+import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -48,6 +49,8 @@ import numpy as np
 from synthfactory.errors import ConfigError
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from synthfactory.spec.generators.tabular import PrivacyConfig, TabularConfigBase
 
 NUMERIC = ("numerical", "datetime")
@@ -84,6 +87,16 @@ class DPMissingCategories(PrivacyError):
 
 class DPParametricMarginal(PrivacyError):
     """A parametric marginal fitted on the raw data."""
+
+
+class DPSuppressedColumn(PrivacyError):
+    """A categorical column without a public list of values whose threshold is at least the
+    number of rows fitted: every value would be dropped and the column come out all null."""
+
+
+class DPAccuracyWarning(UserWarning):
+    """The budget leaves a statistic so noisy that the output will visibly suffer (most of a
+    categorical column's values dropped, null rates far off), though it can still be fitted."""
 
 
 # -- preflight ------------------------------------------------------------------------------
@@ -197,6 +210,109 @@ def public_bounds(
             )
         out[column] = (lo, hi)
     return out
+
+
+def threshold(privacy: PrivacyConfig, budget: Plan, column: str) -> float:
+    """tau of a categorical column without a public list: a value is released only when its
+    noisy count clears it (see the module docstring)."""
+    b = laplace_scale(2.0, budget.marginal[column])
+    return 1.0 + b * math.log(1.0 / budget.threshold_delta[column])
+
+
+#: what ``check_accuracy`` suggests: the epsilon at which a value held by this share of the
+#: fitted rows clears the threshold more often than not
+USEFUL_SHARE = 0.1
+
+
+def check_accuracy(
+    config: TabularConfigBase, types: dict[str, str], personal: dict[str, str], train: pd.DataFrame
+) -> None:
+    """What the budget does to the output, at preflight (after ``check``). ``train``: the rows
+    the fit will see (their count is public under replace-one neighbours).
+
+    Decided on public facts alone (budget, schema, row count), so certain before any noise
+    is drawn, an error: a categorical column with no public list whose threshold tau is at
+    least the number of rows fitted (``DPSuppressedColumn``): no value, not even one every
+    row holds, clears it more often than not, so the column would come out all null. The fix
+    names ``privacy.categories`` and the epsilon at which a value held by ``USEFUL_SHARE`` of
+    the rows is kept.
+
+    Warnings (``DPAccuracyWarning``; the run goes on): a categorical column whose values, as
+    counted in ``train``, would mostly be dropped (expected share of its non-null rows at
+    least 1/2: data-dependent, and the noise may go either way), and numerical columns whose
+    noisy missing-value count has a Laplace scale of at least a tenth of the rows (public:
+    a column with no nulls can come out with many)."""
+    privacy = config.privacy
+    if privacy is None:
+        return
+    modelled = {c: t for c, t in types.items() if c not in personal and t != "id"}
+    budget = plan(privacy, modelled)
+    rows = len(train)
+    taus = {c: threshold(privacy, budget, c) for c in budget.threshold_delta}
+    hopeless = sorted(c for c, tau in taus.items() if tau >= rows)
+    if hopeless:
+        tau = max(taus[c] for c in hopeless)
+        listed = ", ".join(f"{c}: [...]" for c in hopeless)
+        raise DPSuppressedColumn(
+            f"under generator.privacy (epsilon {privacy.epsilon:g}, delta {privacy.delta:g}) "
+            f"categorical column(s) {hopeless} have no public list of values: a value is kept "
+            f"only if its noisy count clears {tau:.0f} rows, and the fit sees {rows} rows, so "
+            "every value would be dropped and the column(s) would come out all null",
+            fix=f"list their public values in privacy.categories: {{{listed}}}, or "
+            + _epsilon_hint(privacy, budget, hopeless[0], rows),
+        )
+    notes: list[str] = []
+    for c, tau in taus.items():
+        dropped = _dropped_share(train[c], tau, laplace_scale(2.0, budget.marginal[c]))
+        if dropped >= 0.5:
+            notes.append(
+                f"categorical column {c!r} (no public list): about {dropped:.0%} of its values "
+                f"are held by too few rows to clear the threshold of {tau:.0f} rows and would "
+                f"come out null; list its values in privacy.categories, or "
+                + _epsilon_hint(privacy, budget, c, rows)
+            )
+    noisy = sorted(c for c, eps in budget.missing.items() if 1.0 / eps >= 0.1 * rows)
+    if noisy:
+        b = 1.0 / budget.missing[noisy[0]]
+        notes.append(
+            f"numerical column(s) {noisy}: each missing-value count is released with Laplace "
+            f"noise of scale {b:.0f} rows on a {rows}-row fit, so a null rate can be off by "
+            f"~{b / rows:.0%} of the rows (a column with no nulls can come out with many); "
+            "raise privacy.epsilon or privacy.missing_share"
+        )
+    if notes:
+        warnings.warn("generator.privacy: " + "; ".join(notes), DPAccuracyWarning, stacklevel=2)
+
+
+def _epsilon_hint(privacy: PrivacyConfig, budget: Plan, column: str, rows: int) -> str:
+    """'raise privacy.epsilon to at least E ...': tau scales as 1/epsilon (the split is
+    proportional), so E makes tau = USEFUL_SHARE * rows."""
+    target = USEFUL_SHARE * rows
+    if target <= 1:
+        return f"use a larger source table ({rows} rows are too few to release unlisted values)"
+    now = threshold(privacy, budget, column)
+    needed = privacy.epsilon * (now - 1.0) / (target - 1.0)
+    if needed > 1000:
+        return "use a larger source table (no epsilon up to 1000 keeps unlisted values)"
+    digits = 10 ** (math.floor(math.log10(needed)) - 1)
+    needed = math.ceil(needed / digits) * digits
+    return (
+        f"raise privacy.epsilon to at least {needed:g} (values held by "
+        f"{USEFUL_SHARE:.0%} of the rows are then kept more often than not)"
+    )
+
+
+def _dropped_share(values: pd.Series, tau: float, b: float) -> float:
+    """Expected share of the non-null ``values`` whose value does not clear ``tau`` under
+    Laplace(b) noise on its count."""
+    counts = values.dropna().astype(str).value_counts().to_numpy(dtype=float)
+    if not counts.sum():
+        return 0.0
+    below = counts < tau
+    dropped = np.where(
+        below, 1.0 - 0.5 * np.exp(-(tau - counts) / b), 0.5 * np.exp(-(counts - tau) / b)
+    )
+    return float((counts * dropped).sum() / counts.sum())
 
 
 # -- budget -----------------------------------------------------------------------------------
