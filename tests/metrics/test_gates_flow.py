@@ -167,3 +167,38 @@ def test_a_memorising_generator_is_quarantined_by_the_privacy_gates(tmp_path: Pa
     assert values["privacy.dcr_overfitting_protection"] < 0.3
     assert values["privacy.exact_copy_rate"] > 0.99
     assert values["privacy.membership_inference_auc"] > 0.9
+
+
+def test_a_gate_failure_is_one_message_on_the_console(tmp_path: Path) -> None:
+    """With a Prefect server set (PREFECT_API_URL), `run` of a job its gates quarantine
+    prints the quarantine and its fix, not Prefect's traceback of the flow."""
+    import os
+
+    from prefect.settings import PREFECT_API_URL
+
+    spec = {
+        "name": "strict",
+        "modality": "tabular",
+        "rows": 200,
+        "shard_rows": 100,
+        "output": str(tmp_path / "out"),
+        "generator": {
+            "kind": "gaussian_copula",
+            "source": str(ROOT / "examples/data/penguins.csv"),
+        },
+        "gates": {"quality.overall": ">= 0.9999"},
+        "resources": {"actors": 1, "num_cpus": 0.5},
+    }
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(spec))
+    env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value())}
+    done = subprocess.run(
+        [sys.executable, "-m", "synthfactory_flows.cli", "run", str(path), "--quiet"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode != 0 and "quarantined" in output, output
+    assert "fix:" in output and "Traceback" not in output, output
