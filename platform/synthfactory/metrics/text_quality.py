@@ -81,7 +81,14 @@ def text_report(
     column = text_column([str(c) for c in synthetic.columns])
     if column is None:
         return {"not_applicable": "no completion or text column"}
-    summary = TextSummary(column, {}, seed, reference_grams(reference) if reference else None)
+    parsed = [c for c in synthetic.columns if str(c).startswith("json_") and c != "json_attempt"]
+    summary = TextSummary(
+        column,
+        {},
+        seed,
+        reference_grams(reference) if reference else None,
+        json_columns=[str(c) for c in parsed] or None,
+    )
     report: dict[str, Any] = {
         "modality": "text",
         **summary.finish(TextSummary.merge([summary.partial(synthetic, 0)])),

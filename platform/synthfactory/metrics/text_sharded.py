@@ -23,6 +23,8 @@ from synthfactory.metrics.sampling import take
 if TYPE_CHECKING:
     import pandas as pd
 
+    from synthfactory.spec import JobSpec
+
 REFERENCE_N = 8
 
 
@@ -31,6 +33,29 @@ def text_column(columns: list[str]) -> str | None:
         if name in columns:
             return name
     return None
+
+
+def job_text_column(job: JobSpec, columns: list[str]) -> str | None:
+    """The column a job's text metrics score, when ``columns`` hold it: a column pipeline's
+    main text column (``generator.text_column``, else its last llm_text column), else
+    ``completion`` or ``text``. Shard summaries and the model-based metrics both use it."""
+    generator = job.generator
+    main = getattr(generator, "main_text_column", None)
+    if getattr(generator, "columns", None) is not None:
+        return str(main) if main in columns else None
+    return text_column(columns)
+
+
+def json_columns(job: JobSpec) -> list[str] | None:
+    """The columns a parsed completion fills (``json_<property>``, or ``json_value`` for a
+    schema that is not an object), for jobs that request JSON (``generator.json_schema``);
+    None for the others, which report no JSON-valid rate."""
+    schema = getattr(job.generator, "json_schema", None)
+    if not isinstance(schema, dict):
+        return None
+    properties = schema.get("properties")
+    names = [f"json_{k}" for k in properties] if isinstance(properties, dict) else []
+    return [*names, "json_value"]
 
 
 def _words(text: str) -> list[str]:
@@ -65,6 +90,9 @@ class TextSummary:
     """The pipeline's other text columns, each with the same metrics (``columns.<name>``)."""
     pipeline: PipelineSummary | None = None
     """Judge and validator counts of a column pipeline."""
+    json_columns: list[str] | None = None
+    """A JSON job's parsed-value columns (``json_columns``): a row whose any of them holds a
+    value parsed; None: the job requests no JSON, no ``json_valid_rate``."""
 
     def partial(self, df: pd.DataFrame, shard: int) -> dict[str, Any]:
         import pandas as pd
@@ -88,9 +116,9 @@ class TextSummary:
         if "completion_tokens" in df.columns:
             tokens = pd.to_numeric(df["completion_tokens"], errors="coerce").dropna()
             out["tokens"] = (float(tokens.sum()), len(tokens))
-        json_columns = [c for c in df.columns if c.startswith("json_")]
-        if json_columns:
-            out["json_valid"] = int(df[json_columns].notna().all(axis=1).sum())
+        if self.json_columns is not None:
+            parsed = [c for c in self.json_columns if c in df.columns]
+            out["json_valid"] = int(df[parsed].notna().any(axis=1).sum()) if parsed else 0
         if self.reference_grams is not None:
             out["verbatim"] = sum(self._copies_reference(t) for t in texts)
         if self.groups:
@@ -151,25 +179,30 @@ class TextSummary:
         from synthfactory.metrics.text_quality import near_duplicates
 
         n = merged.get("rows", 0)
-        rate = (lambda k: merged.get(k, 0) / n) if n else (lambda k: 0.0)
+
+        def rate(key: str) -> float | None:  # None: no text to count over
+            return merged.get(key, 0) / n if n else None
+
         chars = merged.get("chars", np.zeros(1))
         cumulative = np.cumsum(chars)
         quality: dict[str, Any] = {
             "rows": n,
-            "chars_mean": float((np.arange(len(chars)) * chars).sum() / n) if n else 0.0,
-            "chars_p50": _median(cumulative, n),
-            "words_mean": merged.get("words", 0) / n if n else 0.0,
+            "chars_mean": float((np.arange(len(chars)) * chars).sum() / n) if n else None,
+            "chars_p50": _median(cumulative, n) if n else None,
+            "words_mean": merged.get("words", 0) / n if n else None,
             "distinct_1": _distinct(merged.get("grams_1")),
             "distinct_2": _distinct(merged.get("grams_2")),
             "refusal_rate": rate("refusals"),
-            "exact_duplicate_rate": 1 - len(merged["keys"]) / n if n else 0.0,
+            "exact_duplicate_rate": 1 - len(merged["keys"]) / n if n else None,
         }
         sample = merged.get("sample")
         texts = [str(t) for t in sample[self.column].fillna("")] if sample is not None else []
         near = near_duplicates(texts, near_threshold, seed=self.seed)
-        quality["near_duplicate_rate"] = near["near_duplicate_rate"]
-        quality["self_similarity"] = near["self_similarity"]
+        quality["near_duplicate_rate"] = near["near_duplicate_rate"] if texts else None
+        quality["self_similarity"] = near["self_similarity"] if len(texts) > 1 else None
         quality["rows_sampled"] = len(texts)
+        if not n:
+            quality["not_applicable"] = f"no rows with a {self.column!r} text"
         if "tokens" in merged and merged["tokens"][1]:
             quality["completion_tokens_mean"] = merged["tokens"][0] / merged["tokens"][1]
         if "json_valid" in merged:
@@ -186,9 +219,10 @@ def reference_grams(texts: list[str]) -> np.ndarray:
     return gram_hashes(texts, REFERENCE_N)[0]
 
 
-def _distinct(grams: tuple[np.ndarray, int] | None) -> float:
+def _distinct(grams: tuple[np.ndarray, int] | None) -> float | None:
+    """Distinct n-grams over all n-grams; None when the texts hold none."""
     if grams is None or not grams[1]:
-        return 0.0
+        return None
     return len(grams[0]) / grams[1]
 
 

