@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from prefect import task
@@ -15,10 +16,12 @@ from synthfactory.spec import JobSpec
 from synthfactory_flows.artifacts import artifact_key
 from synthfactory_workers.pool import task_options, unwrap
 
+logger = logging.getLogger(__name__)
+
 if TYPE_CHECKING:
     import pandas as pd
 
-    from synthfactory.dataset import Manifest, ShardEntry
+    from synthfactory.dataset import Dataset, Manifest, ShardEntry
     from synthfactory.storage import ObjectStore
 
 
@@ -116,25 +119,83 @@ def write_report(store: ObjectStore, report: dict[str, Any]) -> None:
 def write_card(
     job: JobSpec, store: ObjectStore, manifest: Manifest, report: dict[str, Any] | None
 ) -> None:
-    """README.md beside the data: summary, metrics, sample rows and the evaluator's plots."""
+    """README.md beside the data: summary, metrics, sample rows (every table of a
+    multi-table dataset, images as thumbnails) and the evaluator's plots. A plot that cannot
+    be drawn is left out (and logged): the card is always written."""
     import pandas as pd
 
-    from synthfactory.metrics.card import render
+    from synthfactory.metrics.card import render, sample_images
 
     entries = manifest.shards
     sample = pd.DataFrame()
-    names: list[str] = []
+    tables: dict[str, pd.DataFrame] = {}
+    files: dict[str, bytes] = {}
     if entries:
         sample = parquet.decode(store.get_bytes(entries[0].path)).slice(0, 5).to_pandas()
-        rows = 20_000 if job.modality == "image" else 200_000
-        synthetic = read_synthetic(store, entries, rows, job.metrics.seed)
-        columns = [str(c) for c in synthetic.columns]
-        sizes = {e.index: e.rows for e in entries}
-        evaluator = evaluator_class(job.modality)(job, columns, sizes)
-        for name, png in evaluator.figures(synthetic).items():
-            store.put_bytes(name, png)
-            names.append(name)
-    store.put_text(layout.CARD, render(manifest, report, sample, names))
+        first = entries[0].tables
+        for name in manifest.tables or first:
+            if name in first:
+                head = parquet.decode(store.get_bytes(first[name].path)).slice(0, 5)
+                tables[name] = head.to_pandas()
+        if tables:
+            for name, frame in tables.items():
+                files.update(sample_images(frame, name))
+        else:
+            files.update(sample_images(sample))
+        try:
+            files.update(_figures(job, store, entries))
+        except Exception:  # the card without plots rather than no card (or no version)
+            logger.warning("card of %s: no plots", manifest.name, exc_info=True)
+    for name, png in files.items():
+        store.put_bytes(name, png)
+    card = render(manifest, report, sample, list(files), tables or None)
+    store.put_text(layout.CARD, card)
+
+
+def _figures(job: JobSpec, store: ObjectStore, entries: list[ShardEntry]) -> dict[str, bytes]:
+    rows = 20_000 if job.modality == "image" else 200_000
+    synthetic = read_synthetic(store, entries, rows, job.metrics.seed)
+    columns = [str(c) for c in synthetic.columns]
+    sizes = {e.index: e.rows for e in entries}
+    evaluator = evaluator_class(job.modality)(job, columns, sizes, uri=store.uri, entries=entries)
+    return evaluator.figures(synthetic)
+
+
+def update_metrics(job: JobSpec, ds: Dataset) -> dict[str, Any]:
+    """``synthfactory metrics``: score an existing version (Ray connected) and merge the
+    report over the one stored beside it (``report.merge``: newer values win; sections and
+    metrics this run did not compute, such as utility without ``--target``, are kept). Writes
+    metrics.json, the card (so it shows what metrics.json holds) and the manifest's
+    ``metrics`` pointer; gates keep the results that decided publication. Returns the merged
+    report; ConfigError when nothing can be scored."""
+    from synthfactory.errors import ConfigError
+    from synthfactory.metrics.report import merge
+
+    columns = [f["name"] for f in ds.manifest.data_schema.fields]
+    report = dataset_report(job, ds.uri, ds.manifest.shards, columns)
+    if report.get("not_applicable"):
+        raise ConfigError(f"no metrics: {report['not_applicable']}", fix="pass --reference")
+    earlier = read_report(ds.store)
+    merged = merge(earlier, report) if earlier else report
+    write_report(ds.store, merged)
+    manifest = ds.manifest.model_copy(update={"metrics": layout.METRICS})
+    write_card(job, ds.store, manifest, merged)
+    ds.store.put_text(layout.MANIFEST, manifest.to_json())
+    return merged
+
+
+def read_report(store: ObjectStore) -> dict[str, Any] | None:
+    """The metrics.json beside a version, or None (none yet, or unreadable: logged)."""
+    import json
+
+    if not store.exists(layout.METRICS):
+        return None
+    try:
+        report = json.loads(store.get_bytes(layout.METRICS))
+    except ValueError:
+        logger.warning("%s is not readable JSON: replaced", store.url(layout.METRICS))
+        return None
+    return report if isinstance(report, dict) else None
 
 
 def publish_artifacts(manifest: Manifest, report: dict[str, Any] | None) -> None:

@@ -247,8 +247,62 @@ class TabularEvaluator(Evaluator):
         return self.entities_of(self.real)
 
     def figures(self, synthetic: pd.DataFrame) -> dict[str, bytes]:
+        """Per column, real against synthetic (see ``card.plots``). A sequential job: its
+        entities (the dataset's rows) and, when the version is given (``uri``), its steps
+        under ``plots/sequences/``; a relational job: every table against its own source
+        under ``plots/<table>/``."""
         from synthfactory.metrics.card import plots
 
-        if self.is_sequential:  # the dataset's rows are its entities
-            return plots(self.real_entities, synthetic)
+        if self.is_relational and self.uri is not None and self.entries:
+            return self.table_figures()
+        if self.is_sequential:  # the dataset's rows are its entities (keys: regenerated)
+            config: Any = self.job.generator
+            key = config.sequence_key
+            out = plots(
+                self.real_entities.drop(columns=[key]),
+                synthetic.drop(columns=[key], errors="ignore"),
+            )
+            if self.uri is not None and self.entries:
+                from synthfactory.spec.generators.sequential import SEQUENCES
+                from synthfactory.storage import open_store
+
+                steps = sequential.read_sequences(
+                    open_store(self.uri, self.job.storage), self.entries, SEQUENCES, 200_000
+                )
+                out.update(
+                    plots(
+                        self.real.drop(columns=[key]),
+                        steps.drop(columns=[key], errors="ignore"),
+                        prefix=f"plots/{SEQUENCES}/",
+                    )
+                )
+            return out
         return plots(self.real if reference_uri(self.job) else None, synthetic)
+
+    def table_figures(self) -> dict[str, bytes]:
+        """A relational job's plots: each table (keys left out) against its source."""
+        from synthfactory.metrics.card import plots
+        from synthfactory.storage import open_store
+
+        config: Any = self.job.generator
+        assert self.uri is not None
+        keys: dict[str, list[str]] = {
+            n: [t.primary_key] if t.primary_key else [] for n, t in config.tables.items()
+        }
+        for link in config.relationships:
+            keys[link.child].append(link.foreign_key)
+        samples, _ = relational.read_synthetic_tables(
+            open_store(self.uri, self.job.storage), self.entries, keys, 200_000, self.config.seed
+        )
+        out: dict[str, bytes] = {}
+        for name, frame in samples.items():
+            drop = keys.get(name, [])
+            real = read_table(config.tables[name].source, self.job.storage).to_pandas()
+            out.update(
+                plots(
+                    real.drop(columns=[c for c in drop if c in real.columns]),
+                    frame.drop(columns=[c for c in drop if c in frame.columns]),
+                    prefix=f"plots/{name}/",
+                )
+            )
+        return out
