@@ -183,6 +183,28 @@ class MetricsConfig(Strict):
         return groups
 
 
+class Budget(Strict):
+    """What a job may spend on model requests. Reaching it stops the job (no new shard is
+    started; those running finish and are kept) and quarantines the version with reason
+    ``budget``; re-running with a larger budget resumes it and pays for nothing twice."""
+
+    max_cost_usd: float | None = Field(
+        None,
+        gt=0,
+        description="Dollars, as the backends count them (`price_per_million_tokens` of the "
+        "openai backend): the job stops before a shard that would likely pass it.",
+    )
+    max_tokens: int | None = Field(
+        None,
+        gt=0,
+        description="Prompt plus completion tokens over every model request of the job.",
+    )
+
+    @property
+    def set(self) -> bool:
+        return self.max_cost_usd is not None or self.max_tokens is not None
+
+
 class JobSpec(Strict):
     """One synthetic dataset: the unit a flow run produces."""
 
@@ -244,6 +266,11 @@ class JobSpec(Strict):
         le=100,
         description="When filters or dedup leave fewer than `rows` accepted rows, generate "
         "more shards up to this many times; then publish what there is and report it.",
+    )
+    budget: Budget = Field(
+        default_factory=Budget,  # type: ignore[arg-type]
+        description="Spending limits: {max_cost_usd, max_tokens}. Not part of the content "
+        "hash: raising it resumes the same version.",
     )
 
     @model_validator(mode="after")
@@ -310,6 +337,7 @@ class JobSpec(Strict):
                 "concurrency",
                 "metrics",
                 "gates",
+                "budget",
             },
         )
         generator = payload.get("generator", {})
