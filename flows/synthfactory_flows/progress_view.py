@@ -3,7 +3,7 @@
 Two lines, redrawn a few times a second (so every clock ticks, whatever the flow does)
 and cut to the terminal's width (the row count is kept, the bar and the rest go first)::
 
-    ⠸ generating 41s ━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━╺━━━━━━━━  1,240/2,000 rows  35/s  eta 0:21
+    ⠸ generating 41s ━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━  1,240/2,000 rows  35/s  eta 0:21
       total 1:02 · shards 12/20 · resumed 400 rows · 2/2 actors busy
 
 The first line names the phase with its own elapsed time: ``loading`` (this program's
