@@ -28,6 +28,7 @@ from synthfactory.sources import job_cache
 from synthfactory.spec import JobSpec, load_spec
 from synthfactory.spec.limits import MAX_SHARDS, check_version_name
 from synthfactory.storage import ObjectStore, open_store
+from synthfactory_flows.budget import BudgetReachedError, Spend
 from synthfactory_flows.evaluate import (
     compute_metrics,
     publish_artifacts,
@@ -36,7 +37,7 @@ from synthfactory_flows.evaluate import (
 )
 from synthfactory_flows.plan import SEED_DERIVATION, plan_shards
 from synthfactory_flows.preflight import preflight
-from synthfactory_flows.progress import Progress, Snapshot
+from synthfactory_flows.progress import Progress, Snapshot, prepare_phase
 from synthfactory_flows.select import ClassLabels, Selection, rewrite, select, trim
 from synthfactory_flows.tasks import prepare_generator, shard_task
 from synthfactory_workers.contract import Quotas, ShardTask
@@ -176,6 +177,8 @@ def _generate(
     """The stages in order: plan -> generate shards -> select / top up -> finish_version."""
     planned = plan(job, target)
     runner = ShardRunner(job, target, root, ray_address, planned.progress)
+    for entry in planned.done.values():  # an earlier run's spend counts against the budget
+        runner.spend.add(entry.stats)
     try:
         runner.run(planned.pending, planned.done)
         chosen = select_and_top_up(job, target, runner, planned)
@@ -248,7 +251,8 @@ def select_and_top_up(
     """Stage 3. Reads the shards' sidecar keys (and class labels under quotas); runs more
     shards (stage 2 again) until exactly ``rows`` rows are accepted or ``top_up_rounds``
     is spent; writes shards that lost rows anew. Returns the kept shards."""
-    known, done, classes, rounds = list(planned.shards), planned.done, None, 0
+    done, classes, rounds = planned.done, None, 0
+    known = [t for t in planned.shards if t.index in done]  # all, unless the budget stopped
     last = planned.shards[-1]  # the last shard planned: top-up indices (seeds) follow it
     while True:
         entries = [done[t.index] for t in known]
@@ -258,7 +262,7 @@ def select_and_top_up(
             quotas = generator_class(job).quotas(job)
             classes = ClassLabels(target.store, quotas) if quotas else None
         missing = shortfall(job, selection, entries, classes)
-        if not missing or rounds >= job.top_up_rounds:
+        if not missing or rounds >= job.top_up_rounds or runner.spend.reached:
             break
         rounds += 1
         quotas = classes.quotas if classes else None
@@ -272,7 +276,12 @@ def select_and_top_up(
         get_run_logger().info(said)
         progress = planned.progress
         total = progress.snap.shards_total + len(extra)
-        progress.update(shards_total=total, rows_done=selection.accepted, message=said)
+        progress.update(
+            shards_total=total,
+            rows_done=selection.accepted,
+            message=said,
+            phase=f"top-up round {rounds + 1}",
+        )
         done.update(
             {t.index: planned.committed[t.index] for t in extra if t.index in planned.committed}
         )
@@ -281,7 +290,13 @@ def select_and_top_up(
         needed = None if classes else max(0, missing[""] - reused)
         runner.run([t for t in extra if t.index not in done], done, enough=needed)
         ran = [t for t in extra if t.index in done]
-        progress.update(shards_total=total - (len(extra) - len(ran)))
+        progress.update(
+            shards_total=total - (len(extra) - len(ran)),
+            # this round's shards an earlier run committed: resumed, not generated again
+            rows_resumed=progress.snap.rows_resumed + reused,
+            shards_done=progress.snap.shards_done
+            + sum(t.index in planned.committed for t in extra),
+        )
         known += ran
     if classes is not None and not exact(job, selection):
         final = classes.trim(selection, entries)  # exact class counts, not just the total
@@ -312,7 +327,10 @@ def finish_version(
         report = compute_metrics(job, target.uri, manifest.shards, columns)
         write_report(target.store, report)
         manifest.metrics = layout.METRICS
+    progress.update(phase="publishing")
     manifest.gates = evaluate_gates(job.gates, report or {})
+    if runner.spend.reached:
+        manifest.gates.append(runner.spend.gate())
     failed = [g for g in manifest.gates if not g["passed"]]
     manifest.status = "quarantined" if failed else manifest.status
     write_card(job, target.store, manifest, report)
@@ -320,6 +338,8 @@ def finish_version(
         progress.update(state="quarantined", rows_done=manifest.rows, force=True)
         moved = target.quarantine(manifest)
         publish_artifacts(manifest, report)
+        if runner.spend.reached:
+            raise budget_failure(job, runner.spend, moved.uri)
         raise gate_failure(job, failed, moved.uri)
     target.publish(manifest)
     publish_artifacts(manifest, report)
@@ -404,6 +424,15 @@ def table_infos(
     return out
 
 
+def budget_failure(job: JobSpec, spend: Spend, where: str) -> BudgetReachedError:
+    return BudgetReachedError(
+        f"{job.name} stopped at its budget: {spend.describe()}; the shards made so far are "
+        f"kept, quarantined under {where}",
+        fix="raise budget.max_cost_usd / budget.max_tokens and re-run: the version resumes "
+        "and nothing already paid for is asked again",
+    )
+
+
 def gate_failure(job: JobSpec, failed: list[dict[str, Any]], where: str) -> GateFailedError:
     described = "; ".join(
         f"{g['metric']} {g['condition']} failed (value: "
@@ -439,19 +468,24 @@ class ShardRunner:
         """The fit's differential-privacy accounting, when the generator reports one."""
         self.schema: Any = None
         """The data schema, as the first non-empty shard's task reported it."""
+        self.spend = Spend(job.budget)
+        """What the committed shards spent (``budget``); ``reached`` once it held one back."""
 
     def _start(self) -> ActorPool:
         t0 = time.perf_counter()
+        self.progress.update(phase="cluster")
         self.timings["ray_connect_seconds"] = connect(self.ray_address)
         for warning in check_placeable(self.job):  # a named error now, not a pending actor
             get_run_logger().warning(warning)
         t1 = time.perf_counter()
+        self.progress.update(phase=prepare_phase(self.job))
         artifacts = self.job.storage.artifacts or self.root.url("_artifacts")
         prepared = prepare_generator(self.job, artifacts)
         self.privacy_budget = prepared.get("privacy_budget")
         self.timings["prepare_seconds"] = time.perf_counter() - t1
         pool = ActorPool(self.job, prepared, self.target.uri, artifacts)
         self.pool = pool
+        self.progress.update(phase="model load")
         pool.start()
         self.timings["actor_start_seconds"] = pool.startup_seconds
         self.timings["startup_seconds"] = time.perf_counter() - t0
@@ -465,11 +499,12 @@ class ShardRunner:
     ) -> None:
         """Run ``tasks`` in order; with ``enough``, stop scheduling once the shards that
         finished kept that many rows (those already running finish)."""
-        if not tasks or enough == 0:
+        if not tasks or enough == 0 or self.spend.reached:  # reached: start nothing more
             return
         pool = self.pool or self._start()
         started = time.perf_counter()
-        for entry, result in run_shards(self.job, pool, tasks, self.progress, enough):
+        shards = run_shards(self.job, pool, tasks, self.progress, enough, self.spend)
+        for entry, result in shards:
             done[entry.index] = entry
             if self.schema is None and result.get(SCHEMA_KEY) and entry.rows:
                 self.schema = read_schema_summary(result[SCHEMA_KEY])
@@ -564,10 +599,13 @@ def run_shards(
     pending: list[ShardTask],
     progress: Progress,
     enough: int | None = None,
+    spend: Spend | None = None,
 ) -> list[tuple[ShardEntry, dict[str, Any]]]:
     """Keep two Prefect tasks in flight per actor; stop submitting on the first hard
-    failure, or (``enough``) once the finished shards kept that many rows."""
+    failure, (``enough``) once the finished shards kept that many rows, or once the next
+    shard would likely pass the job's budget (``spend``; those running finish)."""
     runner = shard_task(job)
+    spend = spend or Spend(job.budget)
     queue = list(reversed(pending))
     in_flight: dict[concurrent.futures.Future[Any], PrefectFuture[Any]] = {}
     results: list[tuple[ShardEntry, dict[str, Any]]] = []
@@ -576,7 +614,8 @@ def run_shards(
     kept = 0
 
     def submitting() -> bool:
-        return bool(queue) and error is None and (enough is None or kept < enough)
+        wanted = bool(queue) and error is None and (enough is None or kept < enough)
+        return wanted and spend.allows(len(in_flight))
 
     while submitting() or in_flight:
         # two tasks per actor in flight: the next shard is queued while one runs, which
@@ -603,6 +642,7 @@ def run_shards(
                 continue
             results.append((entry, result))
             kept += entry.rows
+            spend.add(entry.stats)
             progress.shard_done(entry.rows, entry.stats)
             progress.update(actors_busy=pool.busy, retries=pool.replaced)
     if error is not None:
