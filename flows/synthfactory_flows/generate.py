@@ -224,6 +224,7 @@ def plan(job: JobSpec, target: DatasetVersion) -> Planned:
         rows_resumed=resumed,
         actors=job.resources.actors,
         flow_run_id=str(flow_run.get_id() or ""),
+        budget_usd=job.budget.max_cost_usd,
     )
     progress = Progress(snapshot, sink=target.write_progress)
     if done:

@@ -106,6 +106,12 @@ class Snapshot:
     updated_at: float = field(default_factory=time.time)
     message: str = ""
     flow_run_id: str = ""
+    cost_usd: float | None = None
+    """What this run's committed shards cost (backends with prices), None when nothing did."""
+    projected_cost_usd: float | None = None
+    """``cost_usd`` plus the rows still missing at the cost per row seen so far."""
+    budget_usd: float | None = None
+    """``budget.max_cost_usd`` of the job, when it has one."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -180,6 +186,8 @@ class Progress:
             for key in ("completion_tokens", "images"):
                 if key in stats:
                     self.snap.units[key] = self.snap.units.get(key, 0.0) + stats[key]
+            if "cost_usd" in stats:
+                self.snap.cost_usd = (self.snap.cost_usd or 0.0) + stats["cost_usd"]
             self._recompute(self._clock())
             snap = self.snap.copy()
         self._emit(snap, False)
@@ -212,6 +220,9 @@ class Progress:
         seconds = snap.generate_seconds
         snap.rows_per_second = snap.rows_generated / seconds if seconds > 0 else 0.0
         snap.eta_seconds = self._eta(seconds)
+        if snap.cost_usd is not None and snap.rows_generated:
+            missing = max(0, snap.target_rows - snap.rows_done)
+            snap.projected_cost_usd = snap.cost_usd * (1 + missing / snap.rows_generated)
         for key in list(snap.units):
             if not key.endswith("_per_second"):
                 snap.units[f"{key}_per_second"] = snap.units[key] / seconds if seconds else 0.0

@@ -305,6 +305,13 @@ class ProgressView:
             parts.append(f"{snap.actors_busy}/{snap.actors} actors busy")
         if snap.failures or snap.retries:
             parts.append(f"{snap.failures} failed, {snap.retries} retried")
+        if snap.cost_usd is not None:
+            spent = f"${snap.cost_usd:,.2f}"
+            if snap.projected_cost_usd is not None and is_generating(snap.phase):
+                spent += f" of ~${snap.projected_cost_usd:,.2f}"
+            if snap.budget_usd is not None:
+                spent += f" (budget ${snap.budget_usd:,.2f})"
+            parts.append(spent)
         if snap.requests_in_flight is not None and is_generating(snap.phase):
             parts.append(f"{snap.requests_in_flight} in flight")
             parts.append(f"{rate(snap.tokens_per_second or 0)} tokens/s now")

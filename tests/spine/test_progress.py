@@ -325,3 +325,18 @@ def test_rays_token_auth_notice_is_dropped_and_other_warnings_kept(
         logger.warning("no token found for the cluster")
     assert [r.getMessage() for r in caplog.records] == ["no token found for the cluster"]
     assert not logger.filters  # only while ray.init runs
+
+
+def test_cost_so_far_and_projected_total(time_: Clock, view: ProgressView) -> None:
+    """Backends with prices: what the committed shards cost, the projected total for the
+    job's rows and its budget, on the second line."""
+    p = progress(time_)
+    p.snap.budget_usd = 10.0
+    p.update(state="running")
+    time_.tick(5)
+    p.shard_done(250, {"cost_usd": 1.5})
+    assert p.snap.cost_usd == pytest.approx(1.5)
+    assert p.snap.projected_cost_usd == pytest.approx(6.0)  # 1.5 per 250 rows, 1000 rows
+    second = screen(view)[1]
+    assert "$1.50 of ~$6.00 (budget $10.00)" in second
+    assert all(len(line) <= 80 for line in screen(view))
