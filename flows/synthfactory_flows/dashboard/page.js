@@ -174,6 +174,12 @@
           }),
         );
       }
+      if (p.cost_usd != null) {
+        let spent = `$${Number(p.cost_usd).toFixed(2)} spent`;
+        if (p.projected_cost_usd != null) spent += ` · ~$${Number(p.projected_cost_usd).toFixed(2)} projected`;
+        if (p.budget_usd != null) spent += ` · budget $${Number(p.budget_usd).toFixed(2)}`;
+        speed.append(el("br"), el("span", { class: "muted cost", text: spent }));
+      }
       return el(
         "tr",
         { "data-uri": d.uri },
