@@ -85,6 +85,45 @@ def validate(specs: tuple[str, ...], cluster: str | None) -> None:
 
 
 @main.command()
+@click.argument("spec", type=click.Path())
+@click.option(
+    "-n", "--rows", default=3, show_default=True, type=click.IntRange(min=1), help="Rows to make."
+)
+@click.option("--seed", type=int, help="Seed instead of the spec's (same seed: a run's rows).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON lines (full values) instead.")
+@click.option(
+    "--column",
+    "-c",
+    "columns",
+    multiple=True,
+    help="Show only this column (repeatable, or comma-separated; 'persona' shows persona.*).",
+)
+@friendly_errors
+def preview(
+    spec: str, rows: int, seed: int | None, as_json: bool, columns: tuple[str, ...]
+) -> None:
+    """Generate a few rows of SPEC in this process (no Prefect, no Ray, nothing written):
+    the same preflight as `validate`, the rows `run --rows N` makes, the rejected rows
+    and why, then one line: rows, tokens, seconds to load and to generate."""
+    from synthfactory_flows.preview import Previewer, status
+
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")  # no load chatter on the console
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    previewer = Previewer(spec, seed=seed)
+    job = previewer.job
+    with status(f"{job.name}: loading the {job.generator.kind} generator"):
+        previewer.load()
+    with status(f"{job.name}: generating {rows} {job.modality} row(s)"):
+        result = previewer.preview(rows)
+    if as_json:
+        for line in result.json_lines(columns):
+            click.echo(line)
+        click.echo(result.summary(), err=True)
+        return
+    result.show(columns)
+
+
+@main.command()
 @click.option("--indent", default=2, show_default=True)
 def schema(indent: int) -> None:
     """Print the job spec's JSON Schema (for editor completion and validation)."""

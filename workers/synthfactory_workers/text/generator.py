@@ -128,7 +128,10 @@ class LLMGenerator(Generator):
         self._answered: dict[str, dict[str, Any]] = {}
         self._first_failure = ""
 
-    def load(self) -> None:
+    def load(self, reuse: dict[str | None, TextBackend] | None = None) -> None:
+        """``reuse``: backends already loaded in this process, by pool key (None: the own
+        model), used instead of loading their models again; each gets this spec's engine
+        config (``synthfactory preview`` keeps its model across prompt edits)."""
         from synthfactory.sources import read_table
 
         prompt = self.config.prompt
@@ -148,13 +151,9 @@ class LLMGenerator(Generator):
                 if pool is not None:
                     self.backends[key] = PooledBackend(self.config.for_model(key), pool)
                 else:  # outside a job's actor pool (a generator used directly): in process
-                    self.backends[key] = open_backend(
-                        self.config.for_model(key), self.context.device
-                    )
-                    self.backends[key].load()
+                    self.backends[key] = self._loaded(self.config.for_model(key), key, reuse)
         if prompt is not None or self.config.uses_own_model:
-            self.backend = open_backend(self.config, self.context.device)
-            self.backend.load()
+            self.backend = self._loaded(self.config, None, reuse)
             self.backends[None] = self.backend
         else:  # every column runs on another model: this actor only orchestrates
             self.backend = next(iter(self.backends.values()))
@@ -162,6 +161,17 @@ class LLMGenerator(Generator):
             import jsonschema
 
             self.validator: Any = jsonschema.Draft202012Validator(self.config.json_schema)
+
+    def _loaded(
+        self, config: LLMConfig, key: str | None, reuse: dict[str | None, TextBackend] | None
+    ) -> TextBackend:
+        backend = (reuse or {}).get(key)
+        if backend is not None and hasattr(backend, "config"):
+            backend.config = config  # same engine, this spec's sampling and schema
+            return backend
+        backend = open_backend(config, self.context.device)
+        backend.load()
+        return backend
 
     def backend_for(self, key: str | None) -> TextBackend:
         """The backend of pool ``key`` (None: this actor's own model)."""

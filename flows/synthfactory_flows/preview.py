@@ -1,0 +1,679 @@
+"""``synthfactory preview``: a spec's generator on a few rows, in this process.
+
+No Prefect, no Ray, no dataset and no journal: the spec passes the same preflight as
+``validate`` and ``run`` (the same named errors), the generator's one-off ``prepare`` (a
+tabular fit) runs here, its models load here (a text pipeline's other models too, which a
+run serves from their own actor pools), and it generates the shards a run of ``N`` rows
+plans (``plan_shards``: shard 0 from row 0, with the run's shard seed). So the rows are
+the rows ``synthfactory run --rows N`` writes, and, for every generator whose rows do not
+depend on how many rows a shard holds (copulas), the first rows of the full run. Text
+rows get the run's prompts, variables and per-row seeds; a transformers model's words
+can still differ from the full run's, as they do between batch sizes (the batch a prompt
+runs in changes the last bits of its logits, bf16 on a CPU especially).
+
+A tabular fit is cached under ``storage.artifacts`` when the spec sets it, else under the
+user's cache (``$SYNTHFACTORY_CACHE``, default ``~/.cache/synthfactory``), never under the
+output. Models stay loaded between calls of a ``Previewer``: a new spec whose models and
+engines are unchanged (an edited template, sampling, filters, keep) reuses them.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import datetime
+import decimal
+import html
+import json
+import math
+import os
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from synthfactory.errors import ConfigError
+from synthfactory.sources import job_cache
+from synthfactory.spec import JobSpec, load_spec
+from synthfactory_flows.plan import plan_shards
+from synthfactory_flows.preflight import preflight
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+    from rich.console import Console, ConsoleOptions, RenderResult
+
+    from synthfactory.storage import ObjectStore
+    from synthfactory_workers.contract import Generator
+
+SpecLike = JobSpec | str | Path | dict[str, Any]
+
+DEFAULT_ROWS = 3
+
+#: a text generator's bookkeeping columns, left out of the table (shown with --json, or
+#: when named with --column)
+TEXT_BOOKKEEPING = frozenset(
+    {
+        "prompt_index",
+        "completion_index",
+        "seed",
+        "json_attempt",
+        "prompt_tokens",
+        "completion_tokens",
+        "finish_reason",
+        "model_id",
+        "model_revision",
+        "temperature",
+        "top_p",
+        "top_k",
+        "max_new_tokens",
+        "source_row",
+        "row_id",
+        "repeats_system_prompt",
+    }
+)
+#: why a row was rejected (and by which column of a pipeline): shown first
+REASON_COLUMNS = ("reason", "rejected_column")
+#: the engine settings of a text model: a spec that changes none of them keeps the model
+ENGINE_FIELDS = {"model", "revision", "gguf_file", "backend", "device", "dtype"}
+#: what a generator built from the spec never reads (the shard plan carries the seed)
+NOT_GENERATOR = {"seed", "rows", "output", "name", "description"}
+#: a cell of the table shows at most this many lines of its value, then an ellipsis
+CELL_LINES = 4
+#: rows shown of a relational or sequential generator's other tables (--json: all)
+OTHER_ROWS = 20
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("SYNTHFACTORY_CACHE", Path.home() / ".cache" / "synthfactory"))
+
+
+def artifacts_uri(job: JobSpec) -> str:
+    """Where ``prepare`` caches fits: the spec's ``storage.artifacts``, else the user's
+    cache (a run's default, ``<output>/_artifacts``, is under the output: left alone)."""
+    return job.storage.artifacts or str(cache_root() / "preview-artifacts")
+
+
+def check_spec(spec: SpecLike, seed: int | None = None) -> JobSpec:
+    """The spec parsed and through ``preflight`` (the errors ``validate`` gives)."""
+    overrides = {"seed": seed} if seed is not None else {}
+    if isinstance(spec, JobSpec) and not overrides:
+        job = spec
+    else:
+        job = load_spec(spec if isinstance(spec, JobSpec | dict) else str(spec), **overrides)
+    return preflight(job).job
+
+
+def engines(job: JobSpec) -> dict[str | None, str]:
+    """A text job's models, by pool key (None: generator.model), as their engine settings:
+    equal settings, same loaded model. Empty for other generators."""
+    from synthfactory.spec.generators.text import LLMConfig
+
+    config = job.generator
+    if not isinstance(config, LLMConfig):
+        return {}
+    keys: list[str | None] = []
+    if config.prompt is not None or config.uses_own_model:
+        keys.append(None)
+    if config.columns is not None:
+        keys += config.pool_models
+    out: dict[str | None, str] = {}
+    for key in keys:
+        model = config if key is None else config.for_model(key)
+        settings = model.model_dump(mode="json", include=ENGINE_FIELDS)
+        out[key] = json.dumps(settings, sort_keys=True, default=str)
+    return out
+
+
+def check_in_process(job: JobSpec) -> None:
+    """A ConfigError, naming the field, for a model this process cannot load: a vllm
+    backend whose ``python`` is another interpreter (a run's actors start on it; the
+    preview loads every model here)."""
+    import importlib.util
+
+    from synthfactory.spec.generators.text import LLMConfig
+
+    config = job.generator
+    if not isinstance(config, LLMConfig) or importlib.util.find_spec("vllm") is not None:
+        return
+    for key in engines(job):
+        model = config if key is None else config.for_model(key)
+        backend = model.backend
+        if backend.kind == "vllm" and getattr(backend, "python", None):
+            if key is None:
+                where = "generator.backend.python"
+            else:
+                from synthfactory_workers.text.model_pool import pool_field
+
+                where = f"{pool_field(config, key)} (backend.python)"
+            raise ConfigError(
+                f"{where}: model {model.model!r} runs on {backend.python}, and the preview "
+                "loads every model in this process, whose Python has no vllm",
+                fix=f"run the preview with that interpreter: {backend.python} -m "
+                "synthfactory_flows.cli preview SPEC",
+            )
+
+
+def generator_key(job: JobSpec) -> str:
+    """Everything of the spec a generator built from it may read."""
+    return json.dumps(job.model_dump(mode="json", exclude=NOT_GENERATOR), sort_keys=True)
+
+
+def preview_device(job: JobSpec) -> str:
+    """The device a run's actor would be given: a GPU when the spec asks for one and this
+    machine has one."""
+    if not job.resources.num_gpus:
+        return "cpu"
+    try:
+        import torch
+    except ImportError:
+        return "cpu"
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def math_threads(job: JobSpec) -> None:
+    """torch's threads as a run's actor has them (``resources.math_threads``, default
+    ``num_cpus``), if torch is loaded: a run's speed and numbers, and no oversubscribed
+    cores (on a busy 2-core machine, 2 threads made SmolLM2 several times slower than 1)."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return
+    res = job.resources
+    threads = res.math_threads or max(1, int(res.num_cpus))
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+
+
+@dataclass
+class PreviewResult:
+    """What one preview made: the kept rows, the rejected rows with their reasons, the
+    generator's counters, and where the time went."""
+
+    spec: JobSpec
+    rows: pa.Table
+    """The kept rows (a run's sidecar ``__`` columns left out)."""
+    rejected: pa.Table | None
+    """Rows the generator rejected, with ``reason`` (and ``rejected_column``)."""
+    stats: dict[str, float]
+    check_seconds: float = 0.0
+    prepare_seconds: float = 0.0
+    load_seconds: float = 0.0
+    generate_seconds: float = 0.0
+    loaded: bool = True
+    """Whether this call loaded the generator's models (False: kept from an earlier call)."""
+    tables: dict[str, pa.Table] = field(default_factory=dict)
+    """A relational generator's other tables, by name."""
+
+    @property
+    def rejected_rows(self) -> int:
+        return 0 if self.rejected is None else self.rejected.num_rows
+
+    @property
+    def tokens(self) -> tuple[int, int]:
+        """(prompt, completion) tokens, generated rows rejected ones included."""
+        return int(self.stats.get("prompt_tokens", 0)), int(self.stats.get("completion_tokens", 0))
+
+    def summary(self) -> str:
+        """One line: rows kept and rejected, tokens, seconds to load and to generate."""
+        parts = [f"{self.rows.num_rows} kept, {self.rejected_rows} rejected"]
+        prompt, completion = self.tokens
+        if prompt or completion:
+            parts.append(
+                f"{prompt + completion:,} tokens ({prompt:,} prompt + {completion:,} completion)"
+            )
+        if self.prepare_seconds >= 0.05:
+            parts.append(f"prepare {self.prepare_seconds:.1f} s")
+        load = f"load {self.load_seconds:.1f} s" if self.loaded else "model reused"
+        parts.append(load)
+        parts.append(f"generate {self.generate_seconds:.1f} s")
+        return " · ".join(parts)
+
+    def to_pandas(self) -> pd.DataFrame:
+        return self.rows.to_pandas()
+
+    def rejected_pandas(self) -> pd.DataFrame | None:
+        return None if self.rejected is None else self.rejected.to_pandas()
+
+    def check_columns(self, columns: Sequence[str]) -> None:
+        """A ConfigError for a name in ``columns`` that no row has (listing those there are)."""
+        tables = [self.rows, *([self.rejected] if self.rejected is not None else [])]
+        known = list(dict.fromkeys(n for t in tables for n in t.column_names))
+        for item in _items(columns):
+            if not any(n == item or n.startswith(item + ".") for n in known):
+                raise ConfigError(
+                    f"--column {item!r}: the preview has no such column",
+                    fix="use one of: " + ", ".join(n for n in known if not n.startswith("__")),
+                )
+
+    def records(self, columns: Sequence[str] = ()) -> Iterator[dict[str, Any]]:
+        """Kept rows, then rejected ones (with ``reason``), as JSON-ready dicts with
+        ``_status``: every column, or those ``columns`` name. A relational or sequential
+        generator's other tables follow, every column, with ``_table`` naming the table."""
+        self.check_columns(columns)
+        for status, table in (("kept", self.rows), ("rejected", self.rejected)):
+            if table is None:
+                continue
+            names = select_columns(
+                table, columns, self.spec, everything=True, rejected=status == "rejected"
+            )
+            for row in table.select(names).to_pylist():
+                yield {"_status": status, **{k: json_value(v) for k, v in row.items()}}
+        for name, table in self.tables.items():
+            for row in _public(table).to_pylist():
+                yield {
+                    "_status": "kept",
+                    "_table": name,
+                    **{k: json_value(v) for k, v in row.items()},
+                }
+
+    def json_lines(self, columns: Sequence[str] = ()) -> Iterator[str]:
+        for record in self.records(columns):
+            yield json.dumps(record, ensure_ascii=False)
+
+    def show(self, columns: Sequence[str] = (), console: Console | None = None) -> None:
+        """Print the rows as tables (rich), then the summary line."""
+        from rich.console import Console
+
+        self.check_columns(columns)
+        console = console or Console()
+        for renderable in renderables(self, columns, console.width):
+            console.print(renderable)
+        console.print(self.summary(), style="bold", highlight=False, soft_wrap=True)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield from renderables(self, (), options.max_width)
+        yield self.summary()
+
+    def _repr_html_(self) -> str:  # notebooks
+        parts = [f"<p><b>{html.escape(self.summary())}</b></p>"]
+        visible = select_columns(self.rows, (), self.spec)
+        parts.append(self.rows.select(visible).to_pandas().to_html(index=False))
+        if self.rejected is not None and self.rejected.num_rows:
+            names = select_columns(self.rejected, (), self.spec, rejected=True)
+            parts.append(f"<p>rejected ({self.rejected.num_rows})</p>")
+            parts.append(self.rejected.select(names).to_pandas().to_html(index=False))
+        return "\n".join(parts)
+
+    def __repr__(self) -> str:
+        return f"PreviewResult({self.summary()})"
+
+
+class Previewer:
+    """Load a spec's generator once, preview it many times (notebooks)::
+
+        p = Previewer("examples/text_reviews.yaml")
+        p.preview(3)                                # loads the model, 3 rows
+        p.preview(3, spec=edited)                   # same model: only the prompt changed
+        p.preview(5, seed=8)                        # this call only: another seed
+
+    ``spec``: a path, a dict or a JobSpec. Bad specs raise the named errors ``validate``
+    gives (SpecError, ConfigError) here, before anything loads."""
+
+    def __init__(self, spec: SpecLike, *, seed: int | None = None) -> None:
+        started = time.perf_counter()
+        with job_cache():
+            self.job = check_spec(spec, seed)
+        check_in_process(self.job)
+        self._check_seconds = time.perf_counter() - started
+        self.generator: Generator | None = None
+        self._built_for: JobSpec | None = None
+        self._prepared: dict[str, Any] = {}
+        self._loaded_now = False
+        self._unreported: tuple[float, float] | None = None
+        """What ``load()`` did, for the next preview's timings."""
+
+    def load(self) -> float:
+        """Prepare and load the generator for the current spec now (the next preview
+        reports the time); seconds it took."""
+        with job_cache():
+            prepare_seconds, load_seconds = self._ensure(self.job)
+        if self._loaded_now:
+            self._unreported = (prepare_seconds, load_seconds)
+        return prepare_seconds + load_seconds
+
+    def preview(
+        self, n: int = DEFAULT_ROWS, *, spec: SpecLike | None = None, seed: int | None = None
+    ) -> PreviewResult:
+        """``n`` rows of ``spec`` (default: the spec given before; a new one is kept for
+        the next calls) from ``seed`` (default: the spec's; for this call only)."""
+        if n < 1:
+            raise ConfigError(f"preview needs at least one row, not {n}", fix="pass n >= 1")
+        started = time.perf_counter()
+        with job_cache():
+            if spec is not None:
+                job = check_spec(spec)
+                check_in_process(job)
+                self.job = job
+                check_seconds = time.perf_counter() - started
+            else:
+                check_seconds, self._check_seconds = self._check_seconds, 0.0
+            job = self.job if seed is None else load_spec(self.job, seed=seed)
+            prepare_seconds, load_seconds = self._ensure(job)
+            loaded = self._loaded_now
+            if not loaded and self._unreported is not None:  # loaded by load()
+                (prepare_seconds, load_seconds), loaded = self._unreported, True
+            self._unreported = None
+            started = time.perf_counter()
+            math_threads(job)
+            outputs = [self._generate(task) for task in plan_shards(job, rows=n)]
+            generate_seconds = time.perf_counter() - started
+        return combine(
+            job,
+            outputs,
+            check_seconds=check_seconds,
+            prepare_seconds=prepare_seconds,
+            load_seconds=load_seconds,
+            generate_seconds=generate_seconds,
+            loaded=loaded,
+        )
+
+    def close(self) -> None:
+        """Drop the generator and its models."""
+        self.generator = None
+        self._built_for = None
+
+    # -- building --------------------------------------------------------------------------
+
+    def _ensure(self, job: JobSpec) -> tuple[float, float]:
+        """Build, prepare and load the generator for ``job`` unless the one built already
+        serves it; (prepare seconds, load seconds) of what was done."""
+        from synthfactory.storage import open_store
+        from synthfactory_workers.contract import GeneratorContext
+        from synthfactory_workers.registry import generator_class
+
+        self._loaded_now = False
+        old = self._built_for
+        if self.generator is not None and old is not None and _same(old, job):
+            self._built_for = job
+            return 0.0, 0.0
+        reuse = self._reusable(job)
+        self.generator = None  # a model not reused is freed before the next loads
+        started = time.perf_counter()
+        cls = generator_class(job)
+        artifacts = open_store(artifacts_uri(job), job.storage)
+        same_prepare = old is not None and _prepare_key(old) == _prepare_key(job)
+        if not same_prepare:
+            self._prepared = _prepare(cls, job, artifacts)
+        prepare_seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        context = GeneratorContext(
+            artifacts=artifacts, prepared=self._prepared, device=preview_device(job)
+        )
+        generator = cls(job, context)
+        math_threads(job)
+        if reuse:
+            generator.load(reuse=reuse)  # type: ignore[call-arg]
+        else:
+            generator.load()
+        self._loaded_now = len(reuse) < len(engines(job)) or not engines(job)
+        self.generator, self._built_for = generator, job
+        return prepare_seconds, time.perf_counter() - started
+
+    def _reusable(self, job: JobSpec) -> dict[str | None, Any]:
+        """The loaded text backends the new spec's models can keep (same engine settings)."""
+        old, generator = self._built_for, self.generator
+        backends = getattr(generator, "backends", None)
+        if old is None or not isinstance(backends, dict):
+            return {}
+        before, after = engines(old), engines(job)
+        return {k: b for k, b in backends.items() if k in after and before.get(k) == after[k]}
+
+    def _generate(self, task: Any) -> Any:
+        import pyarrow as pa
+
+        from synthfactory_workers.contract import ShardOutput
+
+        assert self.generator is not None
+        out = self.generator.generate(task)
+        return ShardOutput(out) if isinstance(out, pa.Table) else out
+
+
+def _same(old: JobSpec, new: JobSpec) -> bool:
+    return generator_key(old) == generator_key(new)
+
+
+def _prepare_key(job: JobSpec) -> str:
+    return json.dumps(
+        job.model_dump(mode="json", include={"generator", "metrics", "storage", "modality"}),
+        sort_keys=True,
+    )
+
+
+def _prepare(cls: type[Generator], job: JobSpec, artifacts: ObjectStore) -> dict[str, Any]:
+    """The run's ``prepare`` step (``prepare_generator``), here: a fit, or a cached one."""
+    return cls.prepare(job, artifacts)
+
+
+def preview(spec: SpecLike, n: int = DEFAULT_ROWS, *, seed: int | None = None) -> PreviewResult:
+    """``n`` rows of ``spec``, once (load, generate, drop the model): ``Previewer`` keeps
+    the model for the next call."""
+    return Previewer(spec, seed=seed).preview(n)
+
+
+def status(message: str) -> AbstractContextManager[Any]:
+    """A spinner with ``message`` on a terminal's stderr; nothing otherwise (pipes, tests)."""
+    if not sys.stderr.isatty():
+        return contextlib.nullcontext()
+    from rich.console import Console
+
+    return Console(stderr=True).status(message)
+
+
+# -- results ------------------------------------------------------------------------------
+
+
+def combine(job: JobSpec, outputs: list[Any], **timings: Any) -> PreviewResult:
+    """The shards' outputs as one result (sidecar columns dropped, stats summed)."""
+    import pyarrow as pa
+
+    def joined(tables: list[pa.Table]) -> pa.Table | None:
+        tables = [_public(t) for t in tables if t is not None]
+        if not tables:
+            return None
+        if len(tables) == 1:
+            return tables[0]
+        return pa.concat_tables(tables, promote_options="permissive")
+
+    rows = joined([o.table for o in outputs])
+    assert rows is not None
+    rejected = joined([o.rejected for o in outputs])
+    stats: dict[str, float] = {}
+    for out in outputs:
+        for key, value in (out.stats or {}).items():
+            stats[key] = stats.get(key, 0.0) + float(value)
+    # a relational generator's tables, the root (``table``, the rows) first: the others
+    names = [name for out in outputs for name in list(out.tables or {})[1:]]
+    tables: dict[str, pa.Table] = {}
+    for name in dict.fromkeys(names):
+        found = joined([o.tables[name] for o in outputs if name in (o.tables or {})])
+        if found is not None:
+            tables[name] = found
+    return PreviewResult(job, rows, rejected, stats, tables=tables, **timings)
+
+
+def _public(table: pa.Table) -> pa.Table:
+    """Without a run's sidecar columns (``__exact``, ``__lsh_bands``, unique keys)."""
+    return table.drop_columns([c for c in table.column_names if c.startswith("__")])
+
+
+def _text_config(spec: JobSpec) -> Any:
+    from synthfactory.spec.generators.text import LLMConfig
+
+    return spec.generator if isinstance(spec.generator, LLMConfig) else None
+
+
+def validator_columns(spec: JobSpec) -> set[str]:
+    """A text pipeline's ``validate`` columns (shown as pass / fail: reason)."""
+    config = _text_config(spec)
+    if config is None or config.columns is None:
+        return set()
+    return {c.name for c in config.columns if c.kind == "validate"}
+
+
+def select_columns(
+    table: pa.Table,
+    wanted: Sequence[str],
+    spec: JobSpec,
+    *,
+    everything: bool = False,
+    rejected: bool = False,
+) -> list[str]:
+    """The columns to show. ``wanted``: names or prefixes (``persona`` is ``persona.*``),
+    in that order. Else every column, less (unless ``everything``) a text generator's
+    bookkeeping and lineage (``column__seed`` ...) and validators' ``_error`` columns
+    (their cell says it); rejected rows' ``reason`` first. Names the table lacks are skipped
+    (``PreviewResult.check_columns`` names the unknown ones)."""
+    names = list(table.column_names)
+    if wanted:
+        chosen: list[str] = []
+        for item in _items(wanted):
+            found = [n for n in names if n == item or n.startswith(item + ".")]
+            chosen += [n for n in found if n not in chosen]
+        names = chosen
+    elif not everything and _text_config(spec) is not None:
+        checks = validator_columns(spec)
+        names = [
+            n
+            for n in names
+            if n not in TEXT_BOOKKEEPING
+            and "__" not in n
+            and not (n.endswith("_error") and n.removesuffix("_error") in checks)
+        ]
+    if rejected:  # why first, whichever columns were asked for
+        front = [c for c in REASON_COLUMNS if c in table.column_names]
+        names = front + [n for n in names if n not in front]
+    return names
+
+
+def _items(wanted: Sequence[str]) -> list[str]:
+    """``--column`` values, each possibly comma-separated."""
+    return [w.strip() for entry in wanted for w in entry.split(",") if w.strip()]
+
+
+def json_value(value: Any) -> Any:
+    """A value as JSON: bytes as base64, dates as ISO 8601, NaN as null."""
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    if isinstance(value, dict):
+        return {str(k): json_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_value(v) for v in value]
+    if isinstance(value, datetime.datetime | datetime.date | datetime.time):
+        return value.isoformat()
+    if isinstance(value, datetime.timedelta):
+        return value.total_seconds()
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return str(value)
+
+
+def cell_text(value: Any, validator: bool = False, error: Any = None) -> str:
+    """A value as a table shows it."""
+    if validator:
+        if value is None:
+            return "—"
+        return "pass" if value else f"fail: {error}" if error else "fail"
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return "NaN" if value != value else f"{value:.6g}"
+    if isinstance(value, bytes):
+        return _describe_bytes(value)
+    if isinstance(value, dict) and isinstance(value.get("bytes"), bytes):  # an image
+        return _describe_bytes(value["bytes"])
+    if isinstance(value, dict | list):
+        return json.dumps(json_value(value), ensure_ascii=False)
+    return str(value)
+
+
+def _describe_bytes(data: bytes) -> str:
+    kind = "PNG image" if data.startswith(b"\x89PNG") else "bytes"
+    if kind == "PNG image" and len(data) >= 24:
+        width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+        kind = f"PNG {width}x{height}"
+    return f"<{kind}, {len(data):,} B>"
+
+
+def clip(text: str, limit: int, lines: int = 2 * CELL_LINES) -> str:
+    """``text`` cut to ``limit`` characters and ``lines`` lines, with an ellipsis when cut
+    (line breaks kept: code stays readable)."""
+    parts = text.splitlines()
+    cut = len(parts) > lines
+    if cut:
+        text = "\n".join(parts[:lines])
+    if len(text) > limit:
+        text, cut = text[: max(1, limit - 1)], True
+    return text.rstrip() + "…" if cut else text
+
+
+def renderables(result: PreviewResult, columns: Sequence[str], width: int) -> Iterator[Any]:
+    """rich tables of the kept rows (and other tables), then the rejected rows."""
+    from rich.rule import Rule
+
+    spec = result.spec
+    yield Rule(f"{spec.name}: {result.rows.num_rows} row(s)", style="dim")
+    yield from _table_view(result.rows, select_columns(result.rows, columns, spec), spec, width)
+    for name, table in result.tables.items():
+        shown = f"the first {OTHER_ROWS} of " if table.num_rows > OTHER_ROWS else ""
+        yield Rule(f"table {name}: {shown}{table.num_rows} row(s)", style="dim")
+        part = table.slice(0, OTHER_ROWS)
+        yield from _table_view(part, select_columns(part, (), spec), spec, width)
+    if result.rejected is not None and result.rejected.num_rows:
+        rejected = result.rejected
+        yield Rule(f"rejected: {rejected.num_rows} row(s)", style="red dim")
+        names = select_columns(rejected, columns, spec, rejected=True)
+        yield from _table_view(rejected, names, spec, width)
+
+
+def _table_view(table: pa.Table, names: list[str], spec: JobSpec, width: int) -> Iterator[Any]:
+    """One table with a row per record when the columns fit the width, else a two-column
+    table (column, value) per record. Cells wrap to ``CELL_LINES`` lines, then "…"."""
+    from rich import box
+    from rich.table import Table
+
+    checks = validator_columns(spec)
+    shown = [n for n in names if n in table.column_names]
+    records = table.select(shown).to_pylist()
+    errors = {
+        n: table[f"{n}_error"].to_pylist()
+        for n in shown
+        if n in checks and f"{n}_error" in table.column_names
+    }
+
+    def text(name: str, i: int, value: Any) -> str:
+        error = errors[name][i] if name in errors else None
+        return cell_text(value, name in checks, error)
+
+    if not shown:
+        return
+    cells = [[text(n, i, record[n]) for n in shown] for i, record in enumerate(records)]
+    natural = [
+        min(40, max([len(name), *(len(row[k]) for row in cells)])) for k, name in enumerate(shown)
+    ]
+    if sum(natural) + 3 * len(shown) <= width or len(shown) * 22 <= width:
+        per_column = max(8, (width - 3 * len(shown)) // len(shown))
+        grid = Table(box=box.SIMPLE_HEAD, expand=False)
+        for name in shown:
+            grid.add_column(name, overflow="fold", min_width=min(len(name), 20))
+        for row in cells:
+            grid.add_row(*(clip(cell, per_column * CELL_LINES) for cell in row))
+        yield grid
+        return
+    key_width = min(max(len(n) for n in shown), max(12, width // 3))
+    value_width = max(10, width - key_width - 7)
+    for i, row in enumerate(cells):
+        view = Table(box=box.ROUNDED, show_header=False, title=f"row {i}", title_justify="left")
+        view.add_column(style="bold cyan", no_wrap=True, overflow="ellipsis", max_width=key_width)
+        view.add_column(overflow="fold")
+        for name, cell in zip(shown, row, strict=True):
+            view.add_row(name, clip(cell, value_width * CELL_LINES))
+        yield view
