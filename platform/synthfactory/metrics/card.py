@@ -529,12 +529,15 @@ def tables_section(report: dict[str, Any]) -> list[str]:
     tables = report.get("tables")
     if not isinstance(tables, dict) or not tables:
         return []
+    links = report.get("relationships")
+    names = "`tables.<table>.quality.<metric>`" + (
+        " and `relationships.<parent>.<child>.<metric>`" if links else ""
+    )
     lines = [
         "## Tables",
         "",
-        "Each table against the same view of its source (key columns left out); gates name "
-        "these `tables.<table>.quality.<metric>` and "
-        "`relationships.<parent>.<child>.<metric>`.",
+        f"Each table against the same view of its source (key columns left out); gates name "
+        f"these {names}.",
         "",
         "| table | rows | rows scored | quality.overall | column_shapes | column_pair_trends |",
         "| --- | --- | --- | --- | --- | --- |",
@@ -554,7 +557,6 @@ def tables_section(report: dict[str, Any]) -> list[str]:
                 ),
             )
         )
-    links = report.get("relationships")
     if isinstance(links, dict) and links:
         lines += [
             "",
