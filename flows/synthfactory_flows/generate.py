@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import json
 import math
@@ -13,15 +12,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from prefect import flow, get_run_logger
-from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from synthfactory.dataset import DatasetVersion, Manifest, ShardEntry, layout
 from synthfactory.dataset.lease import Lease
 from synthfactory.dataset.manifest import SchemaInfo, TableInfo, utcnow
-from synthfactory.dataset.shards import SCHEMA_KEY, read_schema_summary
-from synthfactory.errors import GateFailedError, GenerationError, StoppedError
+from synthfactory.errors import GateFailedError, GenerationError
 from synthfactory.lineage import lineage
 from synthfactory.metrics.gates import evaluate as evaluate_gates
 from synthfactory.sources import job_cache
@@ -37,18 +34,15 @@ from synthfactory_flows.evaluate import (
 )
 from synthfactory_flows.plan import SEED_DERIVATION, plan_shards
 from synthfactory_flows.preflight import preflight
-from synthfactory_flows.progress import Progress, Snapshot, prepare_phase
+from synthfactory_flows.progress import Progress, Snapshot
+from synthfactory_flows.runner import JobStopped, ShardRunner
 from synthfactory_flows.select import ClassLabels, Selection, rewrite, select, trim
-from synthfactory_flows.tasks import prepare_generator, shard_task
+from synthfactory_flows.spec_ref import SPEC_REF, dereference, spec_parameter
 from synthfactory_workers.contract import Quotas, ShardTask
-from synthfactory_workers.placement import check_placeable
-from synthfactory_workers.pool import ActorPool
 from synthfactory_workers.ray_runtime import connect
 from synthfactory_workers.registry import generator_class
 
 FLOW_NAME = "synthfactory-generate"
-LIVE_SECONDS = 1.0
-"""How often the flow reads the actors' live counters while it waits for shards."""
 
 
 def run_name() -> str:
@@ -139,6 +133,7 @@ def writing(target: DatasetVersion) -> Iterator[None]:
     finally:
         target.lease = None
         lease.release()
+        target.tidy()
 
 
 def version_name(version: str | None, spec_hash: str) -> str:
@@ -448,107 +443,6 @@ def gate_failure(job: JobSpec, failed: list[dict[str, Any]], where: str) -> Gate
     )
 
 
-class ShardRunner:
-    """Starts Ray and the actor pool on first use, so a finished job starts neither."""
-
-    def __init__(
-        self,
-        job: JobSpec,
-        target: DatasetVersion,
-        root: ObjectStore,
-        ray_address: str | None,
-        progress: Progress,
-    ) -> None:
-        self.job, self.target, self.root = job, target, root
-        self.ray_address = ray_address
-        self.progress = progress
-        self.pool: ActorPool | None = None
-        self.timings: dict[str, float | str] = {"started_at": utcnow(), "generate_seconds": 0.0}
-        self.identity: dict[str, str] = {}
-        self.privacy_budget: dict[str, Any] | None = None
-        """The fit's differential-privacy accounting, when the generator reports one."""
-        self.schema: Any = None
-        """The data schema, as the first non-empty shard's task reported it."""
-        self.spend = Spend(job.budget)
-        """What the committed shards spent (``budget``); ``reached`` once it held one back."""
-
-    def _start(self) -> ActorPool:
-        t0 = time.perf_counter()
-        self.progress.update(phase="cluster")
-        self.timings["ray_connect_seconds"] = connect(self.ray_address)
-        for warning in check_placeable(self.job):  # a named error now, not a pending actor
-            get_run_logger().warning(warning)
-        t1 = time.perf_counter()
-        self.progress.update(phase=prepare_phase(self.job))
-        artifacts = self.job.storage.artifacts or self.root.url("_artifacts")
-        prepared = prepare_generator(self.job, artifacts)
-        self.privacy_budget = prepared.get("privacy_budget")
-        self.timings["prepare_seconds"] = time.perf_counter() - t1
-        pool = ActorPool(self.job, prepared, self.target.uri, artifacts)
-        self.pool = pool
-        self.progress.update(phase="model load")
-        pool.start()
-        self.timings["actor_start_seconds"] = pool.startup_seconds
-        self.timings["startup_seconds"] = time.perf_counter() - t0
-        self.identity = pool.info[0]["identity"] if pool.info else {}
-        self.progress.generation_started()
-        self.progress.update(state="running", force=True)
-        return pool
-
-    def run(
-        self, tasks: list[ShardTask], done: dict[int, ShardEntry], enough: int | None = None
-    ) -> None:
-        """Run ``tasks`` in order; with ``enough``, stop scheduling once the shards that
-        finished kept that many rows (those already running finish)."""
-        if not tasks or enough == 0 or self.spend.reached:  # reached: start nothing more
-            return
-        pool = self.pool or self._start()
-        started = time.perf_counter()
-        shards = run_shards(self.job, pool, tasks, self.progress, enough, self.spend)
-        for entry, result in shards:
-            done[entry.index] = entry
-            if self.schema is None and result.get(SCHEMA_KEY) and entry.rows:
-                self.schema = read_schema_summary(result[SCHEMA_KEY])
-        self.timings["generate_seconds"] = float(self.timings["generate_seconds"]) + (
-            time.perf_counter() - started
-        )
-
-    def drain(self) -> int:
-        """A graceful stop: every actor sends nothing new and journals the answers in
-        flight; returns once no shard runs (or after ``DRAIN_SECONDS``): shards still
-        running then."""
-        if self.pool is None:
-            return 0
-        return int(self.pool.drain(DRAIN_SECONDS))
-
-    def stop(self) -> None:
-        if self.pool is not None:
-            self.pool.stop()
-
-
-#: how long a graceful stop waits for the requests in flight to be answered and journaled
-DRAIN_SECONDS = float(os.environ.get("SYNTHFACTORY_DRAIN_SECONDS", "60"))
-
-
-class JobStopped(StoppedError):
-    """The job was stopped (SIGTERM, Ctrl-C) and drained: nothing half-written, every
-    answer received is journaled; a re-run resumes and pays for nothing twice."""
-
-    @classmethod
-    def after(cls, signal: BaseException, still_running: int) -> JobStopped:
-        what = "Ctrl-C" if isinstance(signal, KeyboardInterrupt) else "a termination signal"
-        left = (
-            f"; {still_running} shard(s) did not finish draining in {DRAIN_SECONDS:g} s"
-            if still_running
-            else ""
-        )
-        return cls(
-            f"stopped by {what}: no new requests were sent, the answers in flight were "
-            f"journaled and committed shards kept{left}",
-            fix="run the same command again to resume; answers already received are reused",
-        )
-
-
 def exact(job: JobSpec, selection: Selection) -> bool:
     """Every generated row survived and there are exactly as many as asked."""
     return selection.produced == selection.accepted == job.target_rows
@@ -592,63 +486,6 @@ def top_up_plan(
         )
         last = tasks[-1]
     return tasks
-
-
-def run_shards(
-    job: JobSpec,
-    pool: ActorPool,
-    pending: list[ShardTask],
-    progress: Progress,
-    enough: int | None = None,
-    spend: Spend | None = None,
-) -> list[tuple[ShardEntry, dict[str, Any]]]:
-    """Keep two Prefect tasks in flight per actor; stop submitting on the first hard
-    failure, (``enough``) once the finished shards kept that many rows, or once the next
-    shard would likely pass the job's budget (``spend``; those running finish)."""
-    runner = shard_task(job)
-    spend = spend or Spend(job.budget)
-    queue = list(reversed(pending))
-    in_flight: dict[concurrent.futures.Future[Any], PrefectFuture[Any]] = {}
-    results: list[tuple[ShardEntry, dict[str, Any]]] = []
-    error: BaseException | None = None
-    read_at = 0.0
-    kept = 0
-
-    def submitting() -> bool:
-        wanted = bool(queue) and error is None and (enough is None or kept < enough)
-        return wanted and spend.allows(len(in_flight))
-
-    while submitting() or in_flight:
-        # two tasks per actor in flight: the next shard is queued while one runs, which
-        # hides Prefect's per-task latency behind the work itself
-        while submitting() and len(in_flight) < 2 * pool.size:
-            future = runner.submit(pool, queue.pop())
-            in_flight[future.wrapped_future] = future  # type: ignore[attr-defined]
-        finished, _ = concurrent.futures.wait(
-            in_flight, timeout=LIVE_SECONDS, return_when="FIRST_COMPLETED"
-        )
-        if time.monotonic() - read_at >= LIVE_SECONDS:  # not once per finished shard
-            read_at = time.monotonic()
-            counters = pool.live()
-            if counters is not None:
-                progress.live(counters)
-        for raw in finished:
-            future = in_flight.pop(raw)
-            try:
-                result = future.result()
-                entry = ShardEntry.model_validate(result)
-            except BaseException as exc:
-                progress.update(failures=progress.snap.failures + 1)
-                error = error or exc
-                continue
-            results.append((entry, result))
-            kept += entry.rows
-            spend.add(entry.stats)
-            progress.shard_done(entry.rows, entry.stats)
-            progress.update(actors_busy=pool.busy, retries=pool.replaced)
-    if error is not None:
-        raise error
-    return results
 
 
 def _schema(target: DatasetVersion, entries: list[ShardEntry]) -> Any:
@@ -700,44 +537,6 @@ def run_job(
             parameter, ray_address=ray_address, version=version
         )
     return result
-
-
-#: a spec whose JSON is larger than this goes to the flow by reference, not as a parameter
-#: (Prefect's API refuses flow parameters over 512 KB, and logs them)
-SPEC_BY_REFERENCE_BYTES = 64 * 1024
-SPEC_REF = "spec_ref"
-SPECS = "_specs"
-
-
-@contextlib.contextmanager
-def spec_parameter(job: JobSpec, root: ObjectStore) -> Iterator[JobSpec | dict[str, Any]]:
-    """The flow's ``spec`` parameter: the model itself, or for a large spec a reference
-    ``{"spec_ref": uri}`` to its JSON stored under ``{output}/_specs/`` for the run."""
-    text = job.model_dump_json()
-    if len(text) <= SPEC_BY_REFERENCE_BYTES:
-        yield job
-        return
-    import hashlib
-
-    key = f"{SPECS}/{hashlib.sha256(text.encode()).hexdigest()}.json"
-    root.put_text(key, text)
-    try:
-        yield {SPEC_REF: root.url(key), "storage": job.storage.model_dump(mode="json")}
-    finally:
-        with contextlib.suppress(Exception):  # a leftover copy is harmless
-            root.delete(key)
-
-
-def dereference(spec: dict[str, Any]) -> dict[str, Any]:
-    """A spec passed by reference (``spec_parameter``) read back; any other dict as it is."""
-    if set(spec) != {SPEC_REF, "storage"}:
-        return spec
-    from synthfactory.spec.model import StorageOptions
-
-    folder, _, name = str(spec[SPEC_REF]).rpartition("/")
-    store = open_store(folder, StorageOptions.model_validate(spec["storage"]))
-    loaded: dict[str, Any] = json.loads(store.get_bytes(name))
-    return loaded
 
 
 #: seconds Prefect's ephemeral server may take to start, unless the user set a value

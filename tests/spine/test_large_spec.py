@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from synthfactory.dataset import open_dataset
-from synthfactory_flows import generate
+from synthfactory_flows import spec_ref
 from synthfactory_flows.generate import SPEC_REF, run_job
 
 from .helpers import sequence_spec
@@ -20,7 +20,7 @@ def test_a_large_spec_runs_and_is_not_a_flow_parameter(
 ) -> None:
     # specs may hold up to 1 MiB, Prefect takes 512 KB of parameters: the threshold is
     # lowered here so the test need not build a megabyte of valid fields
-    monkeypatch.setattr(generate, "SPEC_BY_REFERENCE_BYTES", 4096)
+    monkeypatch.setattr(spec_ref, "SPEC_BY_REFERENCE_BYTES", 4096)
     spec = sequence_spec(str(tmp_path / "out"), rows=20, shard_rows=10)
     spec["description"] = "A long description. " * 500  # 10 KB
     result = run_job(spec)

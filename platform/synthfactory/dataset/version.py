@@ -161,6 +161,12 @@ class DatasetVersion:
             list(pool.map(back, moved))
         return len(moved)
 
+    def tidy(self) -> None:
+        """After the writer let go: a version left with nothing (moved to quarantine) leaves
+        no empty folder behind (deleting through the root prunes it; S3 has no folders)."""
+        if not self.store.list():
+            self.root.delete(f"{self.version}/{layout.LEASE}")
+
     def _check_lease(self) -> None:
         if self.lease is not None:
             self.lease.check()
