@@ -15,13 +15,13 @@ import click
 from synthfactory.errors import (
     ConfigError,
     SpecError,
-    StoppedError,
     StorageAccessError,
     SynthfactoryError,
 )
 
 if TYPE_CHECKING:
     from synthfactory.dataset import VersionInfo
+    from synthfactory_flows.progress_view import ProgressView
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -185,27 +185,28 @@ def _run(
 ) -> None:
     from synthfactory.spec import load_spec
     from synthfactory_flows.preflight import preflight
+    from synthfactory_flows.progress_view import ProgressView, quiet_banners, server_phase
 
+    view = ProgressView(enabled=not quiet and sys.stderr.isatty())  # its clock starts now
+    view.phase("preflight")
     job = preflight(load_spec(spec, output=output, rows=rows)).job
-    if not verbose:
-        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    quiet_banners(verbose)
     click.echo(
         f"{job.name}: {job.rows} {job.modality} rows in {job.shard_count} shards "
         f"with {job.resources.actors} actor(s) -> {job.output}",
         err=True,
     )
-    from synthfactory_flows.ephemeral import install
-    from synthfactory_flows.generate import run_job
-    from synthfactory_flows.progress_view import ProgressView
+    with view:  # log lines written from here on are printed above it
+        view.phase("loading")
+        from synthfactory_flows.ephemeral import install
+        from synthfactory_flows.generate import run_job
 
-    install()  # a killed driver takes its ephemeral Prefect server with it
-    if not verbose:
-        hide_user_error_tracebacks()
-    with ProgressView(enabled=not quiet and sys.stderr.isatty()):
+        install()  # a killed driver takes its ephemeral Prefect server with it
+        if not verbose:
+            hide_user_error_tracebacks()
+        view.phase(server_phase())
         result = run_job(job, ray_address=ray_address, version=version_label)
-    _print_summary(result)
+    _print_summary(result, view)
 
 
 class _NoUserErrorTracebacks(logging.Filter):
@@ -214,8 +215,8 @@ class _NoUserErrorTracebacks(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         error = record.exc_info[1] if record.exc_info else None
-        quiet = (*USER_ERRORS, StoppedError)  # a stop is said in one line too
-        return not (isinstance(error, quiet) and record.name.startswith("prefect"))
+        # every synthfactory error (a spec, a gate, a stop) is printed by the CLI with its fix
+        return not (isinstance(error, SynthfactoryError) and record.name.startswith("prefect"))
 
 
 def hide_user_error_tracebacks() -> None:
@@ -238,14 +239,19 @@ def hide_user_error_tracebacks() -> None:
                 handler.addFilter(_NoUserErrorTracebacks())
 
 
-def _print_summary(result: dict[str, Any]) -> None:
+def _print_summary(result: dict[str, Any], view: ProgressView | None = None) -> None:
+    """What was made, and (with the run's ``view``) how: the rate, measured as the live
+    one (rows generated / generation seconds), the rows resumed, each phase's time.
+    ``elapsed`` is the command's own time (the view's total) when there is a view."""
     from synthfactory.dataset import open_dataset
 
-    note = " (already complete)" if result.get("already_complete") else ""
+    complete = bool(result.get("already_complete"))
+    note = " (already complete)" if complete else ""
+    elapsed = view.elapsed() if view is not None else float(result["seconds"])
     click.echo(f"dataset: {result['uri']}{note}")
     click.echo(
         f"  status: {result['status']}, rows: {result['rows']}, shards: {result['shards']}, "
-        f"rejected: {result['rejected_rows']}, elapsed: {result['seconds']:.1f}s"
+        f"rejected: {result['rejected_rows']}, elapsed: {elapsed:.1f}s"
     )
     if not result.get("target_met", True):
         click.secho(
@@ -254,7 +260,10 @@ def _print_summary(result: dict[str, Any]) -> None:
             fg="yellow",
         )
     timings = result.get("timings", {})
-    if "generate_seconds" in timings and not result.get("already_complete"):
+    if view is not None and view.last is not None and not complete:
+        for line in view.summary_lines():
+            click.echo(line)
+    elif "generate_seconds" in timings and not complete:
         click.echo(
             f"  startup: {float(timings.get('startup_seconds', 0)):.1f}s, "
             f"generation: {float(timings['generate_seconds']):.1f}s"
@@ -529,11 +538,13 @@ def metrics(
     as_json: bool,
 ) -> None:
     """Compute quality, privacy and bias metrics for an existing dataset (tabular, text or
-    image) on Ray; store them beside it."""
-    from synthfactory.dataset import layout, open_dataset
+    image) on Ray; store them beside it and rewrite its card. The new report is merged over
+    the stored one: newer values win, and what this run does not compute (utility without
+    --target, say) keeps its earlier numbers."""
+    from synthfactory.dataset import open_dataset
     from synthfactory.metrics.report import flatten, to_json
     from synthfactory.spec import load_spec
-    from synthfactory_flows.evaluate import dataset_report, write_report
+    from synthfactory_flows.evaluate import update_metrics
     from synthfactory_workers.ray_runtime import connect
 
     ds = open_dataset(uri)
@@ -549,21 +560,14 @@ def metrics(
     job = job.model_copy(update={"metrics": config})
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     connect(ray_address)
-    columns = [f["name"] for f in ds.manifest.data_schema.fields]
-    report = dataset_report(job, ds.uri, ds.manifest.shards, columns)
-    if report.get("not_applicable"):
-        raise ConfigError(f"no metrics: {report['not_applicable']}", fix="pass --reference")
-    write_report(ds.store, report)
-    ds.store.put_text(
-        layout.MANIFEST, ds.manifest.model_copy(update={"metrics": layout.METRICS}).to_json()
-    )
+    report = update_metrics(job, ds)
     if as_json:
         click.echo(to_json(report))
         return
     for name, value in flatten(report):
         if not name.startswith(("quality.columns.", "quality.pairs.")):
             click.echo(f"{name:<48} {value:.4f}")
-    click.echo(f"written: {ds.store.url('metrics.json')}")
+    click.echo(f"written: {ds.store.url('metrics.json')} and {ds.store.url('README.md')}")
 
 
 @main.group()
@@ -628,17 +632,31 @@ def datasets_show(uri: str, rows: int) -> None:
     click.echo(f"rows:      {m.rows} in {len(m.shards)} shards, {m.rejected_rows} rejected")
     click.echo(f"generator: {json.dumps(m.generator)}")
     click.echo(f"spec hash: {m.spec_hash[:16]}  code: {m.lineage.get('code_version', '?')}")
-    click.echo("schema:")
-    for field in m.data_schema.fields:
-        click.echo(f"  {field['name']}: {field['type']}")
+    # a multi-table dataset (relational; sequential: entities and their steps): every table
+    for name, info in m.tables.items():
+        click.echo(f"schema of table {name} ({info.rows} rows):")
+        for field in info.data_schema.fields:
+            click.echo(f"  {field['name']}: {field['type']}")
+    if not m.tables:
+        click.echo("schema:")
+        for field in m.data_schema.fields:
+            click.echo(f"  {field['name']}: {field['type']}")
     if rows > 0:
         import pandas as pd
 
+        from synthfactory.dataset import parquet
+
+        heads: dict[str | None, Any] = {None: ds.head(rows)} if not m.tables else {}
+        first = m.shards[0].tables if m.shards else {}
+        for name in m.tables:
+            if name in first:  # the first shard's rows of the table, not the whole table
+                heads[name] = parquet.decode(ds.store.get_bytes(first[name].path)).slice(0, rows)
         with pd.option_context(
             "display.max_columns", 20, "display.width", 120, "display.max_colwidth", 40
         ):
-            click.echo(f"first {rows} rows:")
-            click.echo(ds.head(rows).to_pandas().to_string(index=False))
+            for table, head in heads.items():
+                click.echo(f"first {rows} rows" + (f" of table {table}:" if table else ":"))
+                click.echo(head.to_pandas().to_string(index=False))
 
 
 if __name__ == "__main__":
