@@ -187,7 +187,13 @@ def _generate(
         raise
     finally:
         runner.stop()
-    return finish_version(job, target, chosen, runner, spec_hash, fingerprints, started)
+    try:
+        return finish_version(job, target, chosen, runner, spec_hash, fingerprints, started)
+    except GateFailedError:
+        raise  # its state (quarantined) is already said
+    except BaseException as exc:  # metrics, the card or the publish failed: never "evaluating"
+        planned.progress.update(state="failed", message=str(exc), force=True)
+        raise
 
 
 @dataclass

@@ -152,3 +152,23 @@ def test_readers_agree_on_every_value(tmp_path: Path) -> None:
     blob = Path(files[0]).read_bytes()
     assert len(blob) == first.bytes
     assert pq.read_table(io.BytesIO(blob)).num_rows == first.rows
+
+
+def test_a_failure_after_generation_is_said_not_evaluating_forever(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from synthfactory_flows import generate
+
+    def boom(*_: object, **__: object) -> None:
+        raise RuntimeError("metrics exploded")
+
+    monkeypatch.setattr(generate, "compute_metrics", boom)
+    spec = sequence_spec(str(tmp_path / "out"), rows=20, shard_rows=10)
+    spec["metrics"] = {"enabled": True}
+    with pytest.raises(RuntimeError, match="metrics exploded"):
+        run_job(spec)
+    (progress,) = (tmp_path / "out").glob("*/_progress.json")
+    state = json.loads(progress.read_text())
+    assert state["state"] == "failed" and "metrics exploded" in state["message"]
