@@ -271,7 +271,31 @@ def _print_summary(result: dict[str, Any], view: ProgressView | None = None) -> 
     ds = open_dataset(result["uri"])
     columns = ", ".join(f"{f['name']}: {f['type']}" for f in ds.manifest.data_schema.fields)
     click.echo(f"  columns: {columns}")
-    click.echo(f"  inspect: synthfactory datasets show {ds.uri}")
+    click.echo(f"  card: {ds.store.url('README.md')}")
+    click.echo(f"  inspect: {this_command()} datasets show {ds.uri}")
+
+
+def this_command() -> str:
+    """How to call this command again from the user's shell: ``synthfactory`` when that
+    name on PATH is this program, else the path of the script that is running (after the
+    quickstart, ``.venv/bin/synthfactory`` with no venv activated), else ``python -m``."""
+    import shlex
+    import shutil
+    from pathlib import Path
+
+    script = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
+    on_path = shutil.which("synthfactory")
+    if script is not None and script.name == "synthfactory" and script.is_file():
+        if on_path and Path(on_path).resolve() == script.resolve():
+            return "synthfactory"
+        try:
+            shown = script.resolve().relative_to(Path.cwd())
+        except ValueError:
+            shown = script.resolve()
+        return shlex.quote(str(shown))
+    if on_path:
+        return "synthfactory"
+    return f"{shlex.quote(sys.executable)} -m synthfactory_flows.cli"
 
 
 @main.command()
