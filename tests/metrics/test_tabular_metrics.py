@@ -123,4 +123,5 @@ def test_gates_parse_and_evaluate() -> None:
         report,
     )
     assert [r["passed"] for r in results] == [False, True, False]
-    assert results[2]["reason"] == "no metrics.sensitive_columns declared"
+    assert results[2]["reason"] == "not applicable: no metrics.sensitive_columns declared"
+    assert results[2]["not_applicable"] is True
