@@ -13,6 +13,7 @@ not) over the seconds spent in generation phases (``generate_seconds``)."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import deque
@@ -246,7 +247,10 @@ class Progress:
 
     def _emit(self, snap: Snapshot, force: bool) -> None:
         for listener in list(_listeners):
-            listener(snap)
+            try:
+                listener(snap)
+            except Exception:  # a display is advisory: it never fails the job it shows
+                logging.getLogger(__name__).warning("a progress listener failed", exc_info=True)
         now = time.monotonic()
         if self._sink and (force or now - self._last_sink >= self._interval):
             self._last_sink = now

@@ -176,7 +176,11 @@ class ProgressView:
             redirect_stderr=True,
         )
         self._live.start()
-        self._adopt_log_handlers()
+        try:
+            self._adopt_log_handlers()
+        except BaseException:
+            self.__exit__(None, None, None)  # unsubscribed and stopped, not left behind
+            raise
         return self
 
     def __exit__(
@@ -221,8 +225,12 @@ class ProgressView:
             stream = handler.stream
             target = targets.get(id(stream))
             if target is not None:
-                self._retargeted.append((handler, "stream", stream))
-                handler.stream = target
+                try:
+                    handler.stream = target
+                except AttributeError:  # logging.lastResort: its stream is sys.stderr itself
+                    pass
+                else:
+                    self._retargeted.append((handler, "stream", stream))
             console = getattr(handler, "console", None)  # Prefect's prints with rich
             file = getattr(console, "file", None)
             if console is not None and id(file) in targets:

@@ -340,3 +340,32 @@ def test_cost_so_far_and_projected_total(time_: Clock, view: ProgressView) -> No
     second = screen(view)[1]
     assert "$1.50 of ~$6.00 (budget $10.00)" in second
     assert all(len(line) <= 80 for line in screen(view))
+
+
+def test_a_handler_whose_stream_is_fixed_is_left_alone(time_: Clock) -> None:
+    """``logging.lastResort`` (a handler some libraries attach) has a read-only stream
+    (always sys.stderr): the view must not fail on it."""
+    logger = logging.getLogger("synthfactory.test_progress.last_resort")
+    assert logging.lastResort is not None
+    logger.addHandler(logging.lastResort)
+    try:
+        with ProgressView(console=console(terminal=True), clock=time_, refresh_per_second=50):
+            pass
+    finally:
+        logger.removeHandler(logging.lastResort)
+
+
+def test_a_failing_listener_never_fails_the_job(time_: Clock) -> None:
+    from synthfactory_flows.progress import subscribe
+
+    def broken(_: Snapshot) -> None:
+        raise RuntimeError("display broke")
+
+    unsubscribe = subscribe(broken)
+    try:
+        p = progress(time_)
+        p.update(state="running")
+        p.shard_done(10, {})
+    finally:
+        unsubscribe()
+    assert p.snap.rows_done == 10
