@@ -424,6 +424,29 @@ def deployments_delete(name: str) -> None:
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
+def print_sign_in(host: str, port: int, code: str | None, token: str, given: bool) -> None:
+    """The dashboard's URL, its one-time sign-in link and the token (unless it was given)."""
+    shown = f"[{host}]" if ":" in host else host
+    base = f"http://{shown}:{port}/"
+    click.echo(f"dashboard:    {base}")
+    click.echo(f"sign in:      {base}login?code={code} (works once)")
+    click.echo(f"access token: {'(the one given)' if given else token}")
+
+
+def check_exposure(host: str, remote: bool, allow_remote: bool, token: str | None) -> None:
+    """Binding beyond loopback needs --allow-remote and a token: a ConfigError otherwise."""
+    if remote and not allow_remote:
+        raise ConfigError(
+            f"--host {host} is reachable from other machines",
+            fix="add --allow-remote and set --token, or bind to 127.0.0.1",
+        )
+    if remote and not token:
+        raise ConfigError(
+            "--allow-remote needs an access token",
+            fix="pass --token or set SYNTHFACTORY_DASHBOARD_TOKEN",
+        )
+
+
 @main.command()
 @click.option(
     "--datasets",
@@ -485,16 +508,7 @@ def serve(
     from synthfactory_flows.serve import Services, start_prefect_server, start_worker
 
     remote = host not in LOOPBACK
-    if remote and not allow_remote:
-        raise ConfigError(
-            f"--host {host} is reachable from other machines",
-            fix="add --allow-remote and set --token, or bind to 127.0.0.1",
-        )
-    if remote and not token:
-        raise ConfigError(
-            "--allow-remote needs an access token",
-            fix="pass --token or set SYNTHFACTORY_DASHBOARD_TOKEN",
-        )
+    check_exposure(host, remote, allow_remote, token)
     given_token = token is not None
     token = token or secrets.token_urlsafe(16)
     env = dict(os.environ)
@@ -524,11 +538,7 @@ def serve(
             host=host,
             allowed_hosts=allowed_hosts,
         )
-        shown = f"[{host}]" if ":" in host else host
-        base = f"http://{shown}:{port}/"
-        click.echo(f"dashboard:    {base}")
-        click.echo(f"sign in:      {base}login?code={app.state.access.login_code} (works once)")
-        click.echo(f"access token: {'(the one given)' if given_token else token}")
+        print_sign_in(host, port, app.state.access.login_code, token, given_token)
         uvicorn.run(app, host=host, port=port, log_level="warning")
     finally:
         services.stop()
