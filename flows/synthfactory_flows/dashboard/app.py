@@ -46,7 +46,6 @@ from synthfactory_flows.dashboard.security import (
     same_origin,
 )
 
-
 HERE = Path(__file__).parent
 PAGE = HERE / "page.html"
 #: the page's script and style, served from files: the policy allows no inline script
