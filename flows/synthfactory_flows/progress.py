@@ -25,6 +25,27 @@ if TYPE_CHECKING:
     from synthfactory.spec import JobSpec
 
 LIVE_WINDOW = 10.0
+HISTORY_SAMPLES = 300
+"""At most this many samples in ``_progress.json``'s ``history``: once full, every other
+older sample goes (the series keeps the whole run at a coarser step, the newest kept)."""
+#: the snapshot fields each history sample keeps (for the dashboard's run charts)
+HISTORY_FIELDS = (
+    "rows_done",
+    "rows_generated",
+    "rows_per_second",
+    "tokens_per_second",
+    "requests_in_flight",
+    "shards_done",
+    "shards_total",
+    "actors_busy",
+    "retries",
+    "failures",
+    "cost_usd",
+    "projected_cost_usd",
+    "eta_seconds",
+)
+#: shard stats summed into ``Snapshot.requests`` (request outcomes, as shards commit)
+REQUEST_STATS = ("http_429", "http_retries", "requests_failed")
 
 Listener = Callable[["Snapshot"], None]
 _listeners: list[Listener] = []
@@ -113,6 +134,8 @@ class Snapshot:
     """``cost_usd`` plus the rows still missing at the cost per row seen so far."""
     budget_usd: float | None = None
     """``budget.max_cost_usd`` of the job, when it has one."""
+    requests: dict[str, float] = field(default_factory=dict)
+    """Request outcomes of the committed shards (``REQUEST_STATS``: 429s, retries, failed)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -143,6 +166,7 @@ class Progress:
         self._gen_done = 0.0
         self._gen_since: float | None = None
         self._shards_generated = 0
+        self._history: list[dict[str, Any]] = []
         if snapshot.phase and is_generating(snapshot.phase):
             self._gen_since = clock()
 
@@ -187,6 +211,9 @@ class Progress:
             for key in ("completion_tokens", "images"):
                 if key in stats:
                     self.snap.units[key] = self.snap.units.get(key, 0.0) + stats[key]
+            for key in REQUEST_STATS:
+                if key in stats:
+                    self.snap.requests[key] = self.snap.requests.get(key, 0.0) + stats[key]
             if "cost_usd" in stats:
                 self.snap.cost_usd = (self.snap.cost_usd or 0.0) + stats["cost_usd"]
             self._recompute(self._clock())
@@ -254,4 +281,16 @@ class Progress:
         now = time.monotonic()
         if self._sink and (force or now - self._last_sink >= self._interval):
             self._last_sink = now
-            self._sink(snap.to_dict())
+            self._sink({**snap.to_dict(), "history": self._sample(snap)})
+
+    def _sample(self, snap: Snapshot) -> list[dict[str, Any]]:
+        """The history with ``snap`` added (bounded: ``HISTORY_SAMPLES``)."""
+        sample: dict[str, Any] = {"t": round(snap.updated_at, 3), "phase": snap.phase}
+        sample.update({k: getattr(snap, k) for k in HISTORY_FIELDS})
+        sample["completion_tokens"] = snap.units.get("completion_tokens")
+        sample.update({k: snap.requests.get(k, 0.0) for k in REQUEST_STATS})
+        with self._lock:
+            self._history.append(sample)
+            if len(self._history) > HISTORY_SAMPLES:
+                self._history = self._history[::-1][::2][::-1]
+            return list(self._history)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -36,6 +36,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from synthfactory.dataset.catalog import BrokenManifestError
 from synthfactory.errors import ConfigError
 from synthfactory_flows.dashboard import catalog as cat
+from synthfactory_flows.dashboard import dataset_view, run_view
 from synthfactory_flows.dashboard.security import (
     COOKIE,
     WILDCARD_HOSTS,
@@ -48,10 +49,23 @@ from synthfactory_flows.dashboard.security import (
 
 HERE = Path(__file__).parent
 PAGE = HERE / "page.html"
-#: the page's script and style, served from files: the policy allows no inline script
+#: the pages (the catalog, one run, one dataset); their data comes from the API
+PAGES = {"/": "page.html", "/run": "run.html", "/dataset": "dataset.html"}
+JS = "text/javascript; charset=utf-8"
+CSS = "text/css; charset=utf-8"
+#: the pages' scripts and style, served from files: the policy allows no inline script
 STATIC = {
-    "page.js": "text/javascript; charset=utf-8",
-    "page.css": "text/css; charset=utf-8",
+    "page.js": JS,
+    "page.css": CSS,
+    "common.js": JS,
+    "run.js": JS,
+    "dataset.js": JS,
+}
+#: vendored libraries (vendor/README.md: versions, licences, checksums), same origin
+VENDOR = {
+    "uPlot.iife.min.js": JS,
+    "uPlot.min.css": CSS,
+    "uPlot.LICENSE": "text/plain; charset=utf-8",
 }
 
 
@@ -144,16 +158,24 @@ def create_app(
         if not inside(uri, roots):
             raise HTTPException(403, "that dataset is outside the dashboard's roots")
 
-    @app.get("/", response_class=HTMLResponse)
-    def page() -> HTMLResponse:
-        # no data in the page itself: its script asks the API, which checks the token
-        return HTMLResponse(PAGE.read_text())
+    def page(request: Request) -> HTMLResponse:
+        # no data in the pages themselves: their scripts ask the API, which checks the token
+        return HTMLResponse((HERE / PAGES[request.url.path]).read_text())
+
+    for path in PAGES:
+        app.add_api_route(path, page, methods=["GET"], response_class=HTMLResponse)
 
     @app.get("/static/{name}")
     def static(name: str) -> Response:
         if name not in STATIC:
             raise HTTPException(404, "no such file")
         return Response((HERE / name).read_bytes(), media_type=STATIC[name])
+
+    @app.get("/static/vendor/{name}")
+    def vendored(name: str) -> Response:
+        if name not in VENDOR:
+            raise HTTPException(404, "no such file")
+        return Response((HERE / "vendor" / name).read_bytes(), media_type=VENDOR[name])
 
     @app.get("/healthz")
     def healthz() -> JSONResponse:
@@ -246,6 +268,41 @@ def create_app(
         except Exception as exc:  # storage or decode errors: the data, not the request
             return JSONResponse({"uri": uri, "error": str(exc)}, status_code=502)
 
+    @app.get("/api/run")
+    def run(request: Request, uri: str) -> JSONResponse:
+        """One version's run: progress with its sampled history, shard timeline, state."""
+        check(request, require_token_to_read)
+        check_inside(uri)
+        try:
+            body = run_view.run_detail(uri)
+        except FileNotFoundError as exc:
+            return JSONResponse({"uri": uri, "error": str(exc)}, status_code=404)
+        except Exception as exc:  # storage errors: the data, not the request
+            return JSONResponse({"uri": uri, "error": str(exc)}, status_code=502)
+        ui = prefect_ui_url()
+        if ui and body.get("flow_run_id"):
+            body["prefect_url"] = f"{ui}/runs/flow-run/{body['flow_run_id']}"
+        return JSONResponse(cat.finite(body))
+
+    @app.get("/api/dataset/overview")
+    def overview(request: Request, uri: str) -> JSONResponse:
+        """Metrics over versions, gates, judge scores, rejected rows, cost, lineage."""
+        check(request, require_token_to_read)
+        check_inside(uri)
+        return _read(uri, lambda: dataset_view.overview(uri, lambda u: inside(u, roots)))
+
+    @app.get("/api/dataset/rows")
+    def dataset_rows(
+        request: Request,
+        uri: str,
+        offset: int = Query(0, ge=0, le=10_000_000),
+        limit: int = Query(10, ge=1, le=dataset_view.MAX_PAGE),
+    ) -> JSONResponse:
+        """Whole rows for the sample browser, a page at a time."""
+        check(request, require_token_to_read)
+        check_inside(uri)
+        return _read(uri, lambda: dataset_view.rows_page(uri, offset, limit))
+
     @app.get("/api/thumbnail")
     def thumbnail(
         request: Request, uri: str, column: str, row: int = Query(ge=0, le=1_000_000)
@@ -323,6 +380,18 @@ def create_app(
         return JSONResponse({"flow_run_id": str(run.id)})
 
     return app
+
+
+def _read(uri: str, answer: Callable[[], dict[str, Any]]) -> JSONResponse:
+    """``answer()`` as JSON; a missing version is a 404, a broken one a 502."""
+    try:
+        return JSONResponse(answer())
+    except BrokenManifestError as exc:
+        return JSONResponse({"uri": uri, "error": str(exc)}, status_code=502)
+    except (ConfigError, FileNotFoundError) as exc:
+        return JSONResponse({"uri": uri, "error": str(exc)}, status_code=404)
+    except Exception as exc:  # storage or decode errors: the data, not the request
+        return JSONResponse({"uri": uri, "error": str(exc)}, status_code=502)
 
 
 def _with_session(request: Request, response: Response, access: Access) -> Response:

@@ -37,7 +37,8 @@ def version_row(root: str, info: VersionInfo) -> dict[str, Any]:
             flow_run_id=m.flow_run.get("id", ""),
             seconds=m.timings.get("seconds"),
         )
-    progress = info.progress or {}
+    # the history is the run page's (``/api/run``): the catalog, polled often, stays small
+    progress = {k: v for k, v in (info.progress or {}).items() if k != "history"}
     if progress:
         row.update(
             name=progress.get("name"),
@@ -48,7 +49,9 @@ def version_row(root: str, info: VersionInfo) -> dict[str, Any]:
             flow_run_id=progress.get("flow_run_id", ""),
         )
     if info.lease is not None:
-        row["lease"] = {k: info.lease.get(k) for k in ("owner", "host", "pid", "expires_at")}
+        row["lease"] = {
+            k: info.lease.get(k) for k in ("owner", "host", "pid", "expires_at", "machine")
+        }
     return row
 
 
@@ -117,23 +120,33 @@ def file_url(uri: str, key: str) -> str:
 
 
 def thumbnail(uri: str, row: int, column: str, size: int = 128) -> bytes:
-    """A PNG thumbnail of one image cell of the version's first shard."""
+    """A PNG thumbnail of one image cell (``row`` counts over the version's shards)."""
     import io
 
     from PIL import Image
 
+    from synthfactory.dataset.parquet import decode
+
     if row < 0:
         raise NotFound(f"no row {row}")
     ds = open_dataset(uri)
+    start, shard = 0, None
+    for entry in ds.manifest.shards:
+        if row < start + entry.rows:
+            shard = entry
+            break
+        start += entry.rows
+    if shard is None:
+        raise NotFound(f"no row {row} ({start} rows)")
     try:
-        head = ds.head(row + 1)
+        head = decode(ds.store.get_bytes(shard.path)).slice(0, row - start + 1)
     except Exception as exc:  # a damaged shard
-        raise Unreadable(f"the first shard cannot be read: {exc}") from None
+        raise Unreadable(f"shard {shard.index} cannot be read: {exc}") from None
     if column not in head.column_names or not _is_image(head.schema.field(column)):
         raise NotFound(f"no image column {column!r}")
-    if row >= head.num_rows:
-        raise NotFound(f"no row {row} in the first shard ({head.num_rows} rows)")
-    value = head.column(column)[row].as_py()
+    if row - start >= head.num_rows:
+        raise NotFound(f"no row {row} (shard {shard.index} holds {head.num_rows})")
+    value = head.column(column)[row - start].as_py()
     data = value.get("bytes") if isinstance(value, dict) else value
     if not isinstance(data, bytes):
         raise NotFound(f"row {row} has no image in {column!r}")

@@ -74,6 +74,14 @@
     return a;
   }
 
+  /** A link to one of this dashboard's pages (``/run``, ``/dataset``) for a version. */
+  function pageLink(path, uri, label) {
+    const a = el("a", { text: label, class: "page-link" });
+    a.href = `${path}?${new URLSearchParams({ uri: text(uri) })}`;
+    return a;
+  }
+  let runsByFlowRun = new Map(); // flow run id -> version URI (from the catalog)
+
   function image(url, cls) {
     const src = ownUrl(url);
     if (!src) return null;
@@ -183,7 +191,7 @@
       return el(
         "tr",
         { "data-uri": d.uri },
-        el("td", { title: d.uri }, text(d.name || d.uri)),
+        el("td", { title: d.uri }, pageLink("/run", d.uri, text(d.name || d.uri))),
         el("td", { class: statusClass(d.status), text: d.status }),
         el("td", {}, el("div", { class: "bar" }, fill)),
         el("td", { class: "rows", text: `${fmt(p.rows_done)} / ${fmt(p.target_rows)}` }),
@@ -215,6 +223,8 @@
       } else {
         name.append(label);
       }
+      if (d.openable) name.append(" ", pageLink("/dataset", d.uri, "page"), " ", pageLink("/run", d.uri, "run"));
+      else if (d.status === "crashed" || d.status === "stale") name.append(" ", pageLink("/run", d.uri, "run"));
       if (d.name) name.append(el("span", { class: "note uri", text: d.uri }));
       if (d.error) name.append(el("span", { class: "note err", text: d.error }));
       if (d.status === "crashed" && d.lease) {
@@ -281,7 +291,8 @@
       return el(
         "tr",
         { "data-run-id": r.id },
-        el("td", {}, link(r.url, text(r.name)) || text(r.name)),
+        el("td", {}, link(r.url, text(r.name)) || text(r.name),
+          runsByFlowRun.has(r.id) ? " " : "", runsByFlowRun.has(r.id) ? pageLink("/run", runsByFlowRun.get(r.id), "version") : ""),
         el("td", { class: statusClass(state), text: state }),
         el("td", { text: r.start_time || r.expected_start_time }),
         action,
@@ -312,6 +323,7 @@
       const data = (await api("/api/datasets")).body;
       document.getElementById("roots").textContent = (data.roots || []).map(text).join(", ");
       const all = Array.isArray(data.datasets) ? data.datasets : [];
+      runsByFlowRun = new Map(all.filter((d) => d.flow_run_id).map((d) => [text(d.flow_run_id), d.uri]));
       renderRunning(all.filter((d) => LIVE.has(d.status)));
       renderCatalog(all.filter((d) => !LIVE.has(d.status) && d.status !== "error"));
       setErrors(
