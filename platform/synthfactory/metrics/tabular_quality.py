@@ -33,9 +33,21 @@ Column Pair Trends, over every pair of scored columns (``itertools.combinations`
 Each property is the mean of its counted, non-NaN scores; Overall is the NaN-skipping mean of
 the two properties (a property with nothing to score is None and Overall is the other one).
 
+Sdtypes: SDMetrics reads them from the metadata it is given, and scores an integer column
+as numerical unless the metadata says categorical. Its users' metadata comes from SDV's
+``Metadata.detect_from_dataframe``, which (more than 5 rows) calls a numeric column
+categorical when its non-null values are whole, non-negative and take at most
+``min(round(rows / 10), 10)`` distinct values (rows counting nulls; Python's ``round``,
+half to even); a survey's integer codes (regions 1..9, Likert 1..5, household sizes) are
+categorical by that rule, so TVComplement and ContingencySimilarity score them, not
+KSComplement and CorrelationSimilarity (KS never exceeds the total variation distance, so
+reading them as numerical over-reads). We apply the same rule to the real table
+(``quality_kind``); ``sdtypes`` (the spec's ``column_types``) overrides it as metadata
+would: numerical/datetime are continuous, categorical/boolean discrete, id/text not scored.
+
 Where we depart, deliberately:
 
-- Sdtypes are inferred from dtypes (``columns.kind``), not read from metadata.
+- Other sdtypes are inferred from dtypes (``columns.kind``), not read from metadata.
 - Pairs below the threshold keep their score in ``pairs`` (flagged ``meets_threshold:
   False``); SDMetrics blanks it. Neither counts it in the property score.
 - SDMetrics computes ContingencySimilarity on a random, unseeded sample of 50,000 rows of
@@ -54,7 +66,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from synthfactory.metrics.columns import NUMERIC, as_float, kind, numeric_values
+from synthfactory.metrics.columns import CATEGORICAL, NUMERIC, as_float, kind, numeric_values
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -70,6 +82,58 @@ BINS = 10
 NULL = "<null>"
 #: the regularising count SDMetrics gives real categories seen only in the synthetic data
 UNSEEN = 1e-6
+#: SDV's metadata detection: integer codes with at most this many distinct values (and at
+#: most a tenth of the rows) are categorical, on tables of more than MIN_ROWS_TO_DETECT rows
+MAX_CODES = 10
+MIN_ROWS_TO_DETECT = 5
+#: metadata sdtypes (the spec's ``column_types``) as the two scored kinds; None: not scored
+DECLARED: dict[str, str | None] = {
+    "numerical": NUMERIC,
+    "datetime": NUMERIC,
+    "categorical": CATEGORICAL,
+    "boolean": CATEGORICAL,
+    "id": None,
+    "text": None,
+}
+
+
+# -- sdtypes --------------------------------------------------------------------------------
+def integer_coded(series: pd.Series) -> bool:
+    """SDV's rule for a numeric column that is categorical: more than 5 rows, whole and
+    non-negative non-null values, at most ``min(round(rows / 10), 10)`` distinct ones."""
+    import pandas as pd
+
+    if len(series) <= MIN_ROWS_TO_DETECT or pd.api.types.is_datetime64_any_dtype(series.dtype):
+        return False
+    values = as_float(series).dropna()
+    if values.empty:
+        return False
+    whole = bool((values == values.round()).all()) and bool((values >= 0).all())
+    return whole and values.nunique() <= min(round(len(series) / 10), MAX_CODES)
+
+
+def quality_kind(series: pd.Series, declared: str | None = None) -> str | None:
+    """The kind a real column is scored as: the declared sdtype when given (see
+    ``DECLARED``), else ``columns.kind`` with integer codes (``integer_coded``) categorical."""
+    if declared is not None:
+        if declared not in DECLARED:
+            raise ValueError(
+                f"column type {declared!r} is not one of {sorted(DECLARED)}: "
+                "declare it as one of those in generator.column_types"
+            )
+        return DECLARED[declared]
+    found = kind(series)
+    if found == NUMERIC and integer_coded(series):
+        return CATEGORICAL
+    return found
+
+
+def quality_kinds(
+    real: pd.DataFrame, columns: list[str], sdtypes: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """Scored columns and their kinds (columns no metric applies to left out)."""
+    declared = sdtypes or {}
+    return {c: k for c in columns if (k := quality_kind(real[c], declared.get(c))) is not None}
 
 
 # -- column shapes --------------------------------------------------------------------------
@@ -292,10 +356,12 @@ def quality_report(
     seed: int = 0,
     real_correlation_threshold: float = REAL_CORRELATION_THRESHOLD,
     real_association_threshold: float = REAL_ASSOCIATION_THRESHOLD,
+    sdtypes: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Column shapes, column pair trends and the overall score, with per-column detail."""
+    """Column shapes, column pair trends and the overall score, with per-column detail.
+    ``sdtypes``: declared column types (metadata), over the detected ones."""
     columns = [c for c in real.columns if c in synthetic.columns]
-    kinds = {c: k for c in columns if (k := kind(real[c])) is not None}
+    kinds = quality_kinds(real, columns, sdtypes)
     shapes: dict[str, dict[str, Any]] = {}
     for c, k in kinds.items():
         if k == NUMERIC:
@@ -315,6 +381,7 @@ def quality_report(
         trends[f"{a} | {b}"] = pair_trend(metric, score, strength, thresholds)
     return {
         **property_scores(shapes, trends),
+        "sdtypes": dict(kinds),
         "columns": shapes,
         "pairs": trends,
         "pairs_sampled": {"sampled": sampled, "pairs": len(pairs), "seed": seed},

@@ -29,13 +29,13 @@ report as ``rows_sampled``).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Hashable
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from synthfactory.metrics.columns import NUMERIC, as_float, kind, numeric_values
+from synthfactory.metrics.columns import NUMERIC, as_float, numeric_values
 from synthfactory.metrics.sampling import take
 from synthfactory.metrics.tabular_quality import (
     BINS,
@@ -51,6 +51,7 @@ from synthfactory.metrics.tabular_quality import (
     pair_labels,
     pair_trend,
     property_scores,
+    quality_kinds,
     similarity_of_correlations,
     tv_from_counts,
 )
@@ -106,11 +107,13 @@ class TabularSummary:
         config: MetricsConfig,
         quota: dict[int, int],
         train: pd.DataFrame | None = None,
+        sdtypes: Mapping[str, str] | None = None,
     ) -> TabularSummary:
         """``train``: the real rows the synthesizer trained on, which exact copies are
-        counted against (default: every real row)."""
+        counted against (default: every real row); ``sdtypes``: declared column types
+        (``tabular_quality.quality_kind``)."""
         columns = [c for c in real.columns if c in synthetic_columns]
-        kinds = {c: k for c in columns if (k := kind(real[c])) is not None}
+        kinds = quality_kinds(real, columns, sdtypes)
         pairs, sampled = choose_pairs(list(kinds), config.max_pairs, config.seed)
         points, grid, centers, exact = {}, {}, {}, {}
         for c, k in kinds.items():
@@ -357,6 +360,7 @@ class TabularSummary:
             trends[f"{a} | {b}"] = trend
         return {
             **property_scores(shapes, trends),
+            "sdtypes": dict(self.kinds),
             "columns": shapes,
             "pairs": trends,
             "pairs_sampled": {

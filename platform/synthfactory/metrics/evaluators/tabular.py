@@ -97,7 +97,10 @@ class TabularEvaluator(Evaluator):
     def plan(self) -> TabularSummary:
         quota = quotas(self.sizes, self.config.max_rows)
         train = self.real.iloc[self.split.train]
-        return TabularSummary.plan(self.real, self.columns, self.config, quota, train=train)
+        sdtypes = getattr(self.job.generator, "column_types", None)
+        return TabularSummary.plan(
+            self.real, self.columns, self.config, quota, train=train, sdtypes=sdtypes
+        )
 
     @property
     def is_relational(self) -> bool:
