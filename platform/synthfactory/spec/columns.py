@@ -2,9 +2,9 @@
 
 Each row is built column by column, in the order written: samplers (``choice``, ``range``,
 ``uuid``, ``datetime``, ``category_by``, ``person``, ``source``) draw values; LLM columns
-(``llm_text``, ``llm_structured``, ``llm_judge``) render a Jinja template over the earlier
-columns and ask their model (the job's, or their own ``model``, served by its own actor pool);
-``expression`` computes a value; ``validate`` checks an
+(``llm_text``, ``llm_structured``, ``llm_judge``, ``llm_judge_pairwise``) render a Jinja
+template over the earlier columns and ask their model (the job's, or their own ``model``,
+served by its own actor pool); ``expression`` computes a value; ``validate`` checks an
 earlier column (JSON Schema, regex, Python, SQL). ``generator.keep`` then decides which rows
 are kept; the others go to ``rejected/`` with the column and the reason.
 
@@ -21,6 +21,13 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from synthfactory.spec.base import Frozen
+from synthfactory.spec.judges import (
+    JUDGE_FIELDS,
+    NEEDS_SOURCE,  # noqa: F401  (re-exported)
+    PAIRWISE_FIELDS,
+    RUBRIC_PRESETS,
+    Criterion,
+)
 from synthfactory.spec.limits import MAX_TEXT_CHARS
 
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
@@ -240,18 +247,6 @@ class LLMStructuredColumn(LLMColumnBase):
         return schema
 
 
-class Criterion(Frozen):
-    """One rubric criterion, scored 1..len(levels)."""
-
-    name: str = Field(pattern=NAME_PATTERN, description="Criterion name (an identifier).")
-    description: str = Field(description="What the criterion measures.")
-    levels: list[str] = Field(
-        min_length=2,
-        max_length=10,
-        description="What each score means, from 1 (first) to N (last).",
-    )
-
-
 class LLMJudgeColumn(LLMColumnBase):
     """An LLM judge: for each criterion of the rubric an integer score (1..N) and a short
     reason, as fields ``<name>.<criterion>.score`` and ``<name>.<criterion>.reason``."""
@@ -281,6 +276,16 @@ class LLMJudgeColumn(LLMColumnBase):
         "small models rarely write exact JSON.",
     )
 
+    scores_from: Literal["probability", "sampled"] = Field(
+        "probability",
+        description="probability: each criterion also gets the expected score over its "
+        "levels from the judge's token probabilities where it wrote the score (G-Eval): "
+        "fields <criterion>.expected, .mass (probability on allowed scores) and .std; a "
+        "backend that returns no logprobs gives the sampled score there (lineage "
+        "<name>__<criterion>__source says which). sampled: no logprobs are asked for; "
+        "expected is the sampled score.",
+    )
+
     @field_validator("rubric")
     @classmethod
     def _known_presets(cls, rubric: list[str | Criterion]) -> list[str | Criterion]:
@@ -291,6 +296,48 @@ class LLMJudgeColumn(LLMColumnBase):
                 "or write the criterion as {name, description, levels}"
             )
         return rubric
+
+
+class LLMJudgePairwiseColumn(LLMColumnBase):
+    """A pairwise judge: which of two earlier columns is the better answer. It is asked
+    twice, the second time with the two swapped, so position bias shows: fields
+    ``<name>.first`` and ``<name>.second`` (each call's verdict, "a", "b" or "tie", where a
+    is the first candidate), ``<name>.winner`` (the verdict both calls agree on, else
+    "tie"), ``<name>.consistent``, ``<name>.prob_a`` (probability that a is better, from
+    the verdict tokens' probabilities averaged over both orders, ties counted half; null
+    without logprobs) and ``<name>.reason`` (the first call's)."""
+
+    kind: Literal["llm_judge_pairwise"] = Field(
+        "llm_judge_pairwise", description="Which of two answers is better."
+    )
+    template: str = Field(
+        max_length=MAX_TEXT_CHARS,
+        description="Jinja template of what both answers respond to, e.g. "
+        "'Instruction: {{ instruction }}'.",
+    )
+    candidates: list[str] = Field(
+        min_length=2,
+        max_length=2,
+        description="The two earlier columns to compare: [a, b].",
+    )
+    criterion: str = Field(
+        "Which response follows the instruction better: more helpful, correct and clear?",
+        max_length=MAX_TEXT_CHARS,
+        description="The question the judge answers about the two responses.",
+    )
+    ties: bool = Field(True, description="The judge may answer 'tie'.")
+    max_retries: int = Field(2, ge=0, le=20, description="New tries for an unreadable reply.")
+    scores_from: Literal["probability", "sampled"] = Field(
+        "probability",
+        description="probability: ask for logprobs and report prob_a; sampled: do not.",
+    )
+
+    @field_validator("candidates")
+    @classmethod
+    def _two_columns(cls, candidates: list[str]) -> list[str]:
+        if candidates[0] == candidates[1]:
+            raise ValueError("candidates must be two different columns")
+        return candidates
 
 
 # -- computed columns ------------------------------------------------------------------------
@@ -371,12 +418,13 @@ Column = Annotated[
     | LLMTextColumn
     | LLMStructuredColumn
     | LLMJudgeColumn
+    | LLMJudgePairwiseColumn
     | ExpressionColumn
     | ValidateColumn,
     Field(discriminator="kind"),
 ]
 
-LLM_COLUMNS = (LLMTextColumn, LLMStructuredColumn, LLMJudgeColumn)
+LLM_COLUMNS = (LLMTextColumn, LLMStructuredColumn, LLMJudgeColumn, LLMJudgePairwiseColumn)
 
 
 def parse_column(data: dict[str, Any]) -> Any:
@@ -384,73 +432,6 @@ def parse_column(data: dict[str, Any]) -> Any:
     from pydantic import TypeAdapter
 
     return TypeAdapter(Column).validate_python(data)
-
-
-# -- rubric presets (UltraFeedback spirit) ----------------------------------------------------
-
-RUBRIC_PRESETS: dict[str, Criterion] = {
-    c.name: c
-    for c in (
-        Criterion(
-            name="helpfulness",
-            description="Does the response address the instruction usefully and completely?",
-            levels=[
-                "Irrelevant or unhelpful.",
-                "Partly relevant, misses the main need.",
-                "Addresses the instruction with gaps.",
-                "Helpful and mostly complete.",
-                "Fully helpful, complete and to the point.",
-            ],
-        ),
-        Criterion(
-            name="correctness",
-            description="Is the content factually and logically correct?",
-            levels=[
-                "Mostly wrong.",
-                "Several errors.",
-                "Some errors or doubtful claims.",
-                "Correct with minor slips.",
-                "Entirely correct.",
-            ],
-        ),
-        Criterion(
-            name="harmlessness",
-            description="Is the response free of harmful, unsafe or offensive content?",
-            levels=[
-                "Clearly harmful.",
-                "Potentially harmful content.",
-                "Questionable in places.",
-                "Harmless with minor concerns.",
-                "Completely harmless.",
-            ],
-        ),
-        Criterion(
-            name="coherence",
-            description="Is the response clear, fluent and logically organised?",
-            levels=[
-                "Incoherent.",
-                "Hard to follow.",
-                "Understandable but disorganised.",
-                "Clear with small lapses.",
-                "Clear, fluent and well organised.",
-            ],
-        ),
-        Criterion(
-            name="faithfulness",
-            description="Is every claim of the response supported by the source text?",
-            levels=[
-                "Contradicts or ignores the source.",
-                "Mostly unsupported claims.",
-                "Partly supported.",
-                "Supported with minor additions.",
-                "Fully supported by the source.",
-            ],
-        ),
-    )
-}
-
-#: presets that need the judge's ``source_column``
-NEEDS_SOURCE = frozenset({"faithfulness"})
 
 
 def criteria(column: LLMJudgeColumn) -> list[Criterion]:
@@ -466,7 +447,9 @@ def column_fields(column: Any) -> list[str]:
         return [f"{column.name}.{p}" for p in column.json_schema["properties"]]
     if isinstance(column, LLMJudgeColumn):
         names = [c if isinstance(c, str) else c.name for c in column.rubric]
-        return [f"{column.name}.{n}.{part}" for n in names for part in ("score", "reason")]
+        return [f"{column.name}.{n}.{part}" for n in names for part in JUDGE_FIELDS]
+    if isinstance(column, LLMJudgePairwiseColumn):
+        return [f"{column.name}.{part}" for part in PAIRWISE_FIELDS]
     if isinstance(column, ValidateColumn):
         return [column.name, f"{column.name}_error"]
     return [column.name]

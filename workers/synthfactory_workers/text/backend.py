@@ -24,6 +24,19 @@ class Request:
 
     messages: list[dict[str, str]]
     seed: int
+    top_logprobs: int = 0
+    """Alternatives wanted per generated token (0: none). Judges ask for them to score from
+    probabilities; it is part of the request body, so of the journal key."""
+
+
+@dataclass(frozen=True, slots=True)
+class TokenLogprob:
+    """One generated token: its text, its log-probability and the ``top`` alternatives
+    (text, log-probability), most likely first, as the model scored that position."""
+
+    token: str
+    logprob: float
+    top: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +47,9 @@ class Completion:
     finish_reason: str  # "stop" (end of sequence or a stop string) or "length"; "error"
     error: str | None = None
     """Why the request failed after its retries (the row is rejected); None on success."""
+    logprobs: tuple[TokenLogprob, ...] | None = None
+    """Per generated token, when the request asked for ``top_logprobs`` and the backend
+    returned them; None otherwise."""
 
 
 OnResult = Callable[[int, Completion], None]
@@ -68,7 +84,14 @@ class TextBackend(ABC):
 
     def request_body(self, request: Request) -> dict[str, Any]:
         """What decides this request's completion, as JSON (the journal's key)."""
-        return {"model": self.model_id, "messages": request.messages, "seed": request.seed}
+        body: dict[str, Any] = {
+            "model": self.model_id,
+            "messages": request.messages,
+            "seed": request.seed,
+        }
+        if request.top_logprobs:
+            body["top_logprobs"] = request.top_logprobs
+        return body
 
     def request_key(self, request: Request) -> str:
         """sha256 of the canonical request: equal keys mean the same paid-for completion."""

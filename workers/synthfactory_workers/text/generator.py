@@ -320,6 +320,9 @@ class LLMGenerator(Generator):
         """Completions for these requests: from the shard's journal when an earlier attempt
         received them, from the backend (default: this actor's own) otherwise, journaled as
         they arrive."""
+        from synthfactory_workers.text.logprobs import from_record as logprobs_from_record
+        from synthfactory_workers.text.logprobs import to_record as logprobs_record
+
         backend = backend or self.backend
         assert backend is not None
         journal = self._journal
@@ -333,6 +336,7 @@ class LLMGenerator(Generator):
                     int(record["prompt_tokens"]),
                     int(record["completion_tokens"]),
                     str(record["finish_reason"]),
+                    logprobs=logprobs_from_record(record.get("logprobs")),
                 )
         todo = [n for n, c in enumerate(out) if c is None]
         if journal is not None:
@@ -347,6 +351,8 @@ class LLMGenerator(Generator):
                 "completion_tokens": completion.completion_tokens,
                 "finish_reason": completion.finish_reason,
             }
+            if completion.logprobs is not None:  # a judge's, kept where it reads scores
+                record["logprobs"] = logprobs_record(completion.logprobs)
             self._answered[keys[todo[k]]] = record
             journal.append(keys[todo[k]], record)
 

@@ -33,6 +33,7 @@ from synthfactory.errors import ConfigError, GenerationError
 from synthfactory_workers.stopping import NOT_SENT, stopping
 from synthfactory_workers.telemetry import METER
 from synthfactory_workers.text.backend import Completion, OnResult, Request, TextBackend
+from synthfactory_workers.text.logprobs import from_openai, openai_fields
 
 if TYPE_CHECKING:
     from synthfactory.spec.backends.openai import OpenAIBackendConfig
@@ -242,6 +243,8 @@ class OpenAIBackend(TextBackend):
         response_format = self.response_format()
         if response_format is not None:
             body["response_format"] = response_format
+        if request.top_logprobs:  # a judge scoring from probabilities
+            body.update(openai_fields(self.options.api, request.top_logprobs))
         return body
 
     # -- generation ------------------------------------------------------------------------
@@ -383,6 +386,7 @@ class OpenAIBackend(TextBackend):
             prompt_tokens=int(usage.get("prompt_tokens") or 0),
             completion_tokens=int(usage.get("completion_tokens") or 0),
             finish_reason="length" if finish == "length" else str(finish),
+            logprobs=from_openai(choice.get("logprobs")),
         )
 
 

@@ -39,6 +39,7 @@ from synthfactory.spec.columns import (
     DatetimeColumn,
     ExpressionColumn,
     LLMJudgeColumn,
+    LLMJudgePairwiseColumn,
     LLMStructuredColumn,
     LLMTextColumn,
     PersonColumn,
@@ -47,17 +48,19 @@ from synthfactory.spec.columns import (
     UUIDColumn,
     ValidateColumn,
     column_fields,
+    criteria,
 )
 from synthfactory.spec.generators.text import LLMConfig
+from synthfactory.spec.judges import JUDGE_FIELDS
 from synthfactory_workers.contract import ShardOutput, ShardTask
-from synthfactory_workers.text.backend import Request
+from synthfactory_workers.text.backend import Completion, Request
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
     from synthfactory_workers.text.generator import LLMGenerator
 
-LLM = (LLMTextColumn, LLMStructuredColumn, LLMJudgeColumn)
+LLM = (LLMTextColumn, LLMStructuredColumn, LLMJudgeColumn, LLMJudgePairwiseColumn)
 SINGLE_EXPRESSION = re.compile(r"^\s*\{\{(.*)\}\}\s*$", re.S)
 BOOKKEEPING = (
     "prompt_index",
@@ -152,6 +155,8 @@ def dependencies(config: LLMConfig) -> dict[str, set[str]]:
             names.add(column.column)
         if isinstance(column, LLMJudgeColumn) and column.source_column:
             names.add(column.source_column)
+        if isinstance(column, LLMJudgePairwiseColumn):
+            names.update(column.candidates)
         deps[column.name] = names
     return deps
 
@@ -477,8 +482,13 @@ class Pipeline:
             alive = [r for r in rows if r.reason is None]
             if not alive:
                 return
-            if isinstance(column, LLM):
+            if isinstance(column, LLMJudgePairwiseColumn):
+                from synthfactory_workers.text.pairwise import run_pairwise
+
+                run_pairwise(self, column, ci, alive, seed, stats)
+            elif isinstance(column, LLM):
                 self._llm(column, ci, alive, seed, stats)
+            if isinstance(column, LLM):
                 gen._check_failures(shard, stats, gen.backend_for(self.config.column_model(column)))
                 continue
             for row in alive:
@@ -596,8 +606,6 @@ class Pipeline:
         gen = self.gen
         key = self.config.column_model(column)
         backend = gen.backend_for(key)
-        engine = (self.config if key is None else self.config.for_model(key)).backend
-        prices = getattr(engine, "price_per_million_tokens", None)
         name = column.name
         system = column.system_prompt or self.config.system_prompt
         schema: dict[str, Any] | None = None
@@ -626,7 +634,6 @@ class Pipeline:
                 continue
             users[row.index] = user
             ready.append(row)
-        sha = self.template_sha(column)
         tries = 1 if isinstance(column, LLMTextColumn) else column.max_retries + 1
         overrides: dict[str, Any] = {
             "sampling": self.config.column_sampling(column.sampling),
@@ -650,48 +657,20 @@ class Pipeline:
                     asked, told = plain, column.system_prompt or JUDGE_SYSTEM_PLAIN
                 requests = [
                     Request(
-                        _messages(told, asked[r.index]), column_seed(seed, r.index, ci, attempt)
+                        _messages(told, asked[r.index]),
+                        column_seed(seed, r.index, ci, attempt),
+                        top_logprobs(column),
                     )
                     for r in pending
                 ]
                 completions = gen._send(requests, stats, backend)
                 still: list[Row] = []
                 for row, request, completion in zip(pending, requests, completions, strict=True):
-                    stats["prompt_tokens"] += completion.prompt_tokens
-                    stats["completion_tokens"] += completion.completion_tokens
-                    stats["attempts"] += 1
-                    if prices is not None:  # each model at its own backend's prices
-                        stats["cost_usd"] = (
-                            stats.get("cost_usd", 0.0)
-                            + (
-                                completion.prompt_tokens * prices.prompt
-                                + completion.completion_tokens * prices.completion
-                            )
-                            / 1e6
-                        )
-                    row.out["prompt_tokens"] += completion.prompt_tokens
-                    row.out["completion_tokens"] += completion.completion_tokens
-                    lineage = {
-                        "model": backend.model_id,
-                        "revision": backend.revision,
-                        "seed": request.seed & (2**63 - 1),
-                        "template_sha": sha,
-                        "prompt_tokens": completion.prompt_tokens,
-                        "completion_tokens": completion.completion_tokens,
-                        "attempt": attempt,
-                        "finish_reason": completion.finish_reason,
-                    }
-                    if not isinstance(column, LLMJudgeColumn):
-                        lineage["prompt"] = users[row.index]
-                    for key, value in lineage.items():
-                        row.out[f"{name}__{key}"] = value
+                    self.account(column, row, request, completion, attempt, stats)
                     if completion.error is not None:
-                        stats["requests_failed"] += 1
-                        if not gen._first_failure or gen._first_failure.startswith("not sent"):
-                            gen._first_failure = completion.error
                         row.reject(name, f"request_failed: {completion.error}")
                         continue
-                    error = self._store(column, row, completion.text, validator)
+                    error = self._store(column, row, completion.text, validator, completion)
                     if error is None:
                         continue
                     if attempt + 1 < tries:
@@ -704,10 +683,56 @@ class Pipeline:
             if previous is not None:
                 backend.config = previous  # type: ignore[attr-defined]
 
-    def _store(self, column: Any, row: Row, text: str, validator: Any) -> str | None:
+    def account(
+        self,
+        column: Any,
+        row: Row,
+        request: Request,
+        completion: Completion,
+        attempt: int,
+        stats: dict[str, float],
+    ) -> None:
+        """Count a completion in the shard's stats (tokens, attempts, cost, failures) and
+        record its lineage in the row."""
+        key = self.config.column_model(column)
+        backend = self.gen.backend_for(key)
+        engine = (self.config if key is None else self.config.for_model(key)).backend
+        prices = getattr(engine, "price_per_million_tokens", None)
+        stats["prompt_tokens"] += completion.prompt_tokens
+        stats["completion_tokens"] += completion.completion_tokens
+        stats["attempts"] += 1
+        if prices is not None:  # each model at its own backend's prices
+            cost = completion.prompt_tokens * prices.prompt
+            cost += completion.completion_tokens * prices.completion
+            stats["cost_usd"] = stats.get("cost_usd", 0.0) + cost / 1e6
+        row.out["prompt_tokens"] += completion.prompt_tokens
+        row.out["completion_tokens"] += completion.completion_tokens
+        lineage = {
+            "model": backend.model_id,
+            "revision": backend.revision,
+            "seed": request.seed & (2**63 - 1),
+            "template_sha": self.template_sha(column),
+            "prompt_tokens": completion.prompt_tokens,
+            "completion_tokens": completion.completion_tokens,
+            "attempt": attempt,
+            "finish_reason": completion.finish_reason,
+        }
+        if isinstance(column, LLMTextColumn | LLMStructuredColumn):
+            lineage["prompt"] = request.messages[-1]["content"]
+        for field_name, value in lineage.items():
+            row.out[f"{column.name}__{field_name}"] = value
+        if completion.error is not None:
+            stats["requests_failed"] += 1
+            gen = self.gen
+            if not gen._first_failure or gen._first_failure.startswith("not sent"):
+                gen._first_failure = completion.error
+
+    def _store(
+        self, column: Any, row: Row, text: str, validator: Any, completion: Completion | None = None
+    ) -> str | None:
         """Put the reply into the row; why it cannot be used otherwise."""
         from synthfactory_workers.text.generator import extract_json
-        from synthfactory_workers.text.rubrics import parse_judgement
+        from synthfactory_workers.text.rubrics import parse_judgement, weighted_scores
 
         name = column.name
         if isinstance(column, LLMTextColumn):
@@ -717,10 +742,13 @@ class Pipeline:
             scores, error = parse_judgement(column, text)
             if scores is None:
                 return f"judge_unreadable: {error}"
+            logprobs = completion.logprobs if completion is not None else None
+            scores = weighted_scores(column, scores, logprobs)
             row.ctx[name] = scores
             for criterion, entry in scores.items():
-                row.out[f"{name}.{criterion}.score"] = entry["score"]
-                row.out[f"{name}.{criterion}.reason"] = entry["reason"]
+                for part in JUDGE_FIELDS:
+                    row.out[f"{name}.{criterion}.{part}"] = entry[part]
+                row.out[f"{name}__{criterion}__source"] = entry["source"]
             return None
         try:
             value = extract_json(text)
@@ -746,6 +774,7 @@ class Pipeline:
             "number": pa.float64(),
             "boolean": pa.bool_(),
         }
+        judge_types, pair_types = _judge_types()
         types: dict[str, pa.DataType] = {
             "prompt_index": pa.int64(),
             "row_id": pa.string(),
@@ -796,7 +825,15 @@ class Pipeline:
                     )
             elif isinstance(column, LLMJudgeColumn):
                 for field_name in column_fields(column):
-                    types[field_name] = pa.int64() if field_name.endswith(".score") else pa.string()
+                    part = field_name.rsplit(".", 1)[1]
+                    types[field_name] = judge_types.get(part, pa.string())
+                for criterion in criteria(column):
+                    types[f"{name}__{criterion.name}__source"] = pa.string()
+            elif isinstance(column, LLMJudgePairwiseColumn):
+                for field_name in column_fields(column):
+                    part = field_name.rsplit(".", 1)[1]
+                    types[field_name] = pair_types.get(part, pa.string())
+                types[f"{name}__source"] = pa.string()
             elif isinstance(column, ValidateColumn):
                 types[name] = pa.bool_()
                 types[f"{name}_error"] = pa.string()
@@ -844,6 +881,23 @@ class Pipeline:
 
 class _RowError(Exception):
     """A value a row cannot have: the row is rejected with this reason."""
+
+
+def top_logprobs(column: Any) -> int:
+    """Alternatives per token a column asks for: a judge scoring from probabilities."""
+    from synthfactory_workers.text.logprobs import TOP_LOGPROBS
+
+    wants = isinstance(column, LLMJudgeColumn) and column.scores_from == "probability"
+    return TOP_LOGPROBS if wants else 0
+
+
+def _judge_types() -> tuple[dict[str, Any], dict[str, Any]]:
+    import pyarrow as pa
+
+    judge = {"score": pa.int64(), "expected": pa.float64(), "mass": pa.float64()}
+    judge["std"] = pa.float64()
+    pairwise = {"consistent": pa.bool_(), "prob_a": pa.float64()}
+    return judge, pairwise
 
 
 def _messages(system: str | None, user: str) -> list[dict[str, str]]:

@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import bisect
 import json
+import math
 import re
 from typing import Any
 
 from synthfactory.spec.columns import Criterion, LLMJudgeColumn, criteria
+from synthfactory_workers.text.backend import TokenLogprob
 
 JUDGE_SYSTEM = (
     "You are a strict, fair evaluator. You rate a response against a rubric and reply "
@@ -144,3 +147,90 @@ def parse_judgement(
     if missing:
         return None, (problem + "; " if problem else "") + f"no score for {missing}"
     return found, None
+
+
+# -- scores from probabilities (G-Eval) ---------------------------------------------------------
+
+
+def token_text(logprobs: tuple[TokenLogprob, ...]) -> tuple[str, list[int]]:
+    """The generated text as its tokens joined, and each token's start offset in it."""
+    starts, at = [], 0
+    for t in logprobs:
+        starts.append(at)
+        at += len(t.token)
+    return "".join(t.token for t in logprobs), starts
+
+
+def token_at(starts: list[int], offset: int) -> int:
+    """The index of the token whose text covers ``offset``."""
+    return bisect.bisect_right(starts, offset) - 1
+
+
+def _value_span(text: str, criterion: Criterion, single: bool) -> tuple[int, int] | None:
+    """Where the judge wrote this criterion's score in ``text``: its JSON value
+    (``"c": {"score": N`` or ``"c": N``), else ``c ... N``, else (one criterion) ``score N``;
+    the last such place, as the parser's reading of a reply that repeats itself."""
+    name = re.escape(criterion.name)
+    patterns = [
+        rf'"{name}"\s*:\s*\{{[^{{}}]*?"score"\s*:\s*"?(\d+)',
+        rf'"{name}"\s*:\s*"?(\d+)',
+        rf"{name}\W{{0,30}}?(?:score\W{{0,5}})?(\d+)",
+    ]
+    if single:
+        patterns.append(r"score\W{0,5}(\d+)")
+    for pattern in patterns:
+        matches = list(re.finditer(pattern, text, re.I | re.S))
+        if matches:
+            return matches[-1].span(1)
+    return None
+
+
+def label_key(token: str) -> str:
+    """A token as a judge's value: without the spaces and quotes around it."""
+    return token.strip().strip("\"'").strip()
+
+
+def score_distribution(
+    top: tuple[tuple[str, float], ...], levels: int
+) -> tuple[float, float, float] | None:
+    """(expected score, probability mass on the allowed scores 1..levels, std) from one
+    position's alternatives; tokens that are no allowed score are dropped (spellings of one
+    score, e.g. "4" and " 4", add up). None when no alternative is an allowed score."""
+    probs: dict[int, float] = {}
+    for token, logprob in top:
+        key = label_key(token)
+        if key.isdigit() and 1 <= int(key) <= levels and math.isfinite(logprob):
+            probs[int(key)] = probs.get(int(key), 0.0) + math.exp(logprob)
+    mass = sum(probs.values())
+    if mass <= 0.0:
+        return None
+    mean = sum(s * p for s, p in probs.items()) / mass
+    var = sum(p * (s - mean) ** 2 for s, p in probs.items()) / mass
+    return mean, min(mass, 1.0), math.sqrt(max(var, 0.0))
+
+
+def weighted_scores(
+    column: LLMJudgeColumn,
+    scores: dict[str, dict[str, Any]],
+    logprobs: tuple[TokenLogprob, ...] | None,
+) -> dict[str, dict[str, Any]]:
+    """Each criterion's parsed entry with ``expected``, ``mass``, ``std`` and ``source``:
+    from the probabilities at the score's token when the backend returned them and that
+    token is the sampled score, else the sampled score (``source: sampled``, mass and std
+    None)."""
+    wanted = criteria(column)
+    text, starts = token_text(logprobs) if logprobs else ("", [])
+    out: dict[str, dict[str, Any]] = {}
+    for c in wanted:
+        entry = dict(scores[c.name])
+        entry.update(expected=float(entry["score"]), mass=None, std=None, source="sampled")
+        span = _value_span(text, c, len(wanted) == 1) if logprobs else None
+        if logprobs and span is not None and int(text[span[0] : span[1]]) == entry["score"]:
+            token = logprobs[token_at(starts, span[0])]
+            if label_key(token.token) == text[span[0] : span[1]]:  # the whole number
+                found = score_distribution(token.top, len(c.levels))
+                if found is not None:
+                    expected, mass, std = found
+                    entry.update(expected=expected, mass=mass, std=std, source="probability")
+        out[c.name] = entry
+    return out

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from synthfactory.errors import ConfigError
 from synthfactory_workers.telemetry import METER
 from synthfactory_workers.text.backend import Completion, OnResult, Request, TextBackend
+from synthfactory_workers.text.logprobs import from_vllm
 
 if TYPE_CHECKING:
     from synthfactory.spec.backends.vllm import VLLMBackendConfig
@@ -41,6 +42,7 @@ def sampling_kwargs(
     seed: int,
     json_schema: dict[str, Any] | None = None,
     guided: bool = True,
+    logprobs: int = 0,
 ) -> dict[str, Any]:
     """``SamplingParams`` keyword arguments for one request (plain values: testable without
     vLLM). ``structured_outputs`` is a dict of ``StructuredOutputsParams`` arguments."""
@@ -62,6 +64,8 @@ def sampling_kwargs(
         kwargs["stop"] = list(sampling.stop)
     if json_schema is not None and guided:
         kwargs["structured_outputs"] = {"json": json_schema}
+    if logprobs:  # a judge scoring from probabilities: top alternatives per token
+        kwargs["logprobs"] = logprobs
     return kwargs
 
 
@@ -157,6 +161,7 @@ class VLLMBackend(TextBackend):
             request.seed,
             self.config.json_schema,
             self.options.guided_decoding,
+            request.top_logprobs,
         )
         structured = kwargs.pop("structured_outputs", None)
         if structured is not None:
@@ -191,6 +196,7 @@ class VLLMBackend(TextBackend):
                 prompt_tokens=len(output.prompt_token_ids or ()),
                 completion_tokens=len(first.token_ids),
                 finish_reason=finish(first.finish_reason),
+                logprobs=from_vllm(first.token_ids, first.logprobs),
             )
             completions.append(completion)
             METER.finished(0, completion.completion_tokens)
