@@ -14,9 +14,10 @@ The journal keeps a completion's logprobs with alternatives only where a judge r
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
-from synthfactory_workers.text.backend import TokenLogprob
+from synthfactory_workers.text.backend import Completion, TokenLogprob
 
 TOP_LOGPROBS = 20
 """Alternatives a judge asks for per token (OpenAI's maximum)."""
@@ -191,3 +192,15 @@ def from_record(record: Any) -> tuple[TokenLogprob, ...] | None:
 
 def _finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
+
+
+def trimmed(completion: Completion, k: int) -> Completion:
+    """The completion with at most ``k`` alternatives per token (none: no logprobs), for a
+    request that asked for fewer than its batch recorded."""
+    if completion.logprobs is None:
+        return completion
+    if not k:
+        return replace(completion, logprobs=None)
+    return replace(
+        completion, logprobs=tuple(replace(t, top=t.top[:k]) for t in completion.logprobs)
+    )

@@ -17,6 +17,7 @@ from synthfactory.spec.generators.text import LLMConfig
 from synthfactory_workers.devices import resolve_device
 from synthfactory_workers.telemetry import METER
 from synthfactory_workers.text.backend import Completion, OnResult, Request, TextBackend
+from synthfactory_workers.text.logprobs import TopLogprobs, from_steps, trimmed
 from synthfactory_workers.text.models import load_causal_lm, resolve
 
 
@@ -93,6 +94,7 @@ class TransformersBackend(TextBackend):
         max_failures: int | None = None,
     ) -> list[Completion]:
         prompts = [self._prompt(r) for r in requests]
+        self._top_logprobs = max((r.top_logprobs for r in requests), default=0)
         lengths = [len(self.tokenizer(p, add_special_tokens=False)["input_ids"]) for p in prompts]
         order = sorted(range(len(prompts)), key=lambda i: -lengths[i])
         results: dict[int, Completion] = {}
@@ -103,6 +105,9 @@ class TransformersBackend(TextBackend):
             METER.started(len(chunk))
             try:
                 done = self._run([prompts[i] for i in chunk], [requests[i].seed for i in chunk])
+                done = [
+                    trimmed(c, requests[i].top_logprobs) for i, c in zip(chunk, done, strict=True)
+                ]
             except BaseException as exc:
                 METER.finished(len(chunk))
                 if not isinstance(exc, RuntimeError) or not is_oom(exc) or size == 1:
@@ -117,6 +122,13 @@ class TransformersBackend(TextBackend):
                     on_result(i, completion)
             start += len(chunk)
         return [results[i] for i in range(len(prompts))]
+
+    def _piece(self, token_id: int) -> str:
+        """A token's text (cached: judges read thousands of alternatives per batch)."""
+        cache: dict[int, str] = self.__dict__.setdefault("_pieces", {})
+        if token_id not in cache:
+            cache[token_id] = self.tokenizer.decode([token_id])
+        return cache[token_id]
 
     def _free(self) -> None:
         import torch
@@ -140,13 +152,21 @@ class TransformersBackend(TextBackend):
         }
         # generate() warns about sampling options when do_sample is False: clear them
         kwargs.update(temperature=None, top_p=None, top_k=None)
+        processors: list[Any] = []
         if not s.greedy:
-            kwargs["logits_processor"] = LogitsProcessorList([SeededSampler(seeds, s)])
+            processors.append(SeededSampler(seeds, s))
+        top = getattr(self, "_top_logprobs", 0)
+        recorder = TopLogprobs(top) if top else None
+        if recorder is not None:  # the model's own distribution, before any mask or sampling
+            processors.insert(0, recorder)
+        if processors:
+            kwargs["logits_processor"] = LogitsProcessorList(processors)
         if s.stop:
             kwargs.update(stop_strings=list(s.stop), tokenizer=self.tokenizer)
         with torch.inference_mode():
             out = self.model.generate(**batch, **kwargs)
         new = out[:, batch["input_ids"].shape[1] :]
+        steps = recorder.rows(new) if recorder is not None else None
         eos = {self.tokenizer.eos_token_id, self.tokenizer.pad_token_id}
         completions = []
         for i, row in enumerate(new.tolist()):
@@ -161,8 +181,10 @@ class TransformersBackend(TextBackend):
             for stop in s.stop:
                 if stop in text:
                     text, finish = text[: text.index(stop)], "stop"
+            logprobs = from_steps(tokens, steps[i], self._piece) if steps is not None else None
+            prompt_tokens = int(batch["attention_mask"][i].sum())
             completions.append(
-                Completion(text.strip(), int(batch["attention_mask"][i].sum()), len(tokens), finish)
+                Completion(text.strip(), prompt_tokens, len(tokens), finish, logprobs=logprobs)
             )
         return completions
 
