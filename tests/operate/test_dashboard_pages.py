@@ -38,33 +38,43 @@ def client(roots: list[str]) -> TestClient:
     return TestClient(create_app(roots), base_url=BASE)
 
 
-def text_version(root: Path, prefix: str, scores: list[int], quality: float) -> str:
+def text_version(
+    root: Path,
+    prefix: str,
+    scores: list[int],
+    quality: float,
+    *,
+    judge: str = "judge",
+    reason: str = "keep: expression was false",
+    model: str = "big-model",
+    metric: str = "overall",
+) -> str:
     """A published text version: kept rows with judge scores and per-column token counts,
     rejected rows with reasons, validator stats and a metrics.json."""
     n = len(scores)
     kept = pa.table(
         {
             "answer": [f"answer {i}" for i in range(n)],
-            "judge.helpfulness.score": pa.array(scores, pa.int64()),
+            f"{judge}.helpfulness.score": pa.array(scores, pa.int64()),
             "answer__prompt_tokens": [10] * n,
             "answer__completion_tokens": [20] * n,
             "answer__model": ["small-model"] * n,
             "judge__prompt_tokens": [30] * n,
             "judge__completion_tokens": [5] * n,
-            "judge__model": ["big-model"] * n,
+            "judge__model": [model] * n,
         }
     )
     rejected = pa.table(
         {
             "answer": ["too short", "x"],
-            "judge.helpfulness.score": pa.array([1, None], pa.int64()),
+            f"{judge}.helpfulness.score": pa.array([1, None], pa.int64()),
             "answer__prompt_tokens": [10, 10],
             "answer__completion_tokens": [2, 1],
             "answer__model": ["small-model"] * 2,
             "judge__prompt_tokens": [30, 0],
             "judge__completion_tokens": [5, 0],
-            "judge__model": ["big-model", ""],
-            "reason": ["keep: expression was false", "filter_min_chars: 1 < 10"],
+            "judge__model": [model, ""],
+            "reason": [reason, "filter_min_chars: 1 < 10"],
             "rejected_column": ["keep", "answer"],
         }
     )
@@ -100,7 +110,7 @@ def text_version(root: Path, prefix: str, scores: list[int], quality: float) -> 
             "gates": [{"metric": "quality.overall", "condition": ">= 0.5", "passed": True}],
         }
     )
-    report = {"quality": {"overall": quality}, "privacy": {"exact_copy_rate": 0.0}}
+    report = {"quality": {metric: quality}, "privacy": {"exact_copy_rate": 0.0}}
     version.store.put_text("metrics.json", json.dumps(report))
     version.publish(manifest)
     return version.uri

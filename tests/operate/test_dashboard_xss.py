@@ -15,6 +15,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
 import pyarrow as pa
 import pytest
@@ -139,7 +141,7 @@ def test_script_payloads_show_as_text_and_never_run(dashboard: Dashboard, tmp_pa
     violations: list[str] = []
 
     def watch(page: Page) -> None:
-        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.on("dialog", lambda d: record_dialog(dialogs, d))
         page.on("request", lambda r: requests.append(r.url))
         page.on(
             "console",
@@ -246,3 +248,66 @@ def test_script_payloads_show_as_text_and_never_run(dashboard: Dashboard, tmp_pa
     assert token_urls == [dashboard.url + "?token=" + dashboard.token], token_urls
     assert violations == [], violations  # the page itself needs nothing the policy refuses
     print(f"screenshots: {shots}")
+
+
+def test_the_run_and_dataset_pages_show_payloads_as_text(dashboard: Dashboard) -> None:
+    """The run page (progress, history, lease, shards) and the dataset page (metric names,
+    judge columns, rejected reasons, models, rows, lineage) of hostile versions."""
+    import json
+
+    from playwright.sync_api import sync_playwright
+
+    from .test_dashboard_pages import text_version
+
+    uris = hostile_datasets(dashboard.root)
+    hostile = text_version(
+        dashboard.root, f"{IMG}/v-text", [3, 4, 5], 0.5,
+        judge=SCRIPT, reason=f"keep: {IMG}", model=QUOTE, metric=TITLE,
+    )  # fmt: skip
+    running = Path(uris["running"])
+    progress = json.loads((running / "_progress.json").read_text())
+    progress.update(phase=IMG, message=SCRIPT, history=[
+        {"t": time.time() - 2 + i, "rows_per_second": QUOTE if i else 1.0, "phase": TITLE}
+        for i in range(3)
+    ])  # fmt: skip
+    (running / "_progress.json").write_text(json.dumps(progress))
+    violations: list[str] = []
+    dialogs: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROME_ARGS)
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        page = context.new_page()
+        page.on("dialog", lambda d: record_dialog(dialogs, d))
+        page.on(
+            "console",
+            lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None,
+        )
+        page.goto(dashboard.sign_in)
+        for path, uri, ready in (
+            ("run", uris["running"], "#run-status"),
+            ("run", uris["crashed"], "#run-status"),
+            ("dataset", hostile, "body[data-loaded]"),
+            ("dataset", uris["alpha"], "body[data-loaded]"),
+        ):
+            page.goto(f"{dashboard.url}{path}?uri={quote(uri, safe='')}")
+            page.wait_for_selector(ready, timeout=30_000)
+            page.wait_for_timeout(2500)  # a refresh of the run page
+            body = page.inner_text("main")
+            assert uri in body, (path, uri)
+            assert page.evaluate("window.__pwned") is None
+            assert page.title() == f"synthfactory · {path}"
+            assert page.evaluate("document.scripts.length") == 3  # uPlot, common.js, the page's
+            assert page.locator("img[src='x'], img[src$='/x']").count() == 0
+            if uri == uris["running"]:
+                assert IMG in body and SCRIPT in body  # phase, message
+            if uri == hostile:
+                assert f"keep: {IMG}" in body and QUOTE in page.inner_text("#cost")
+                assert SCRIPT in page.inner_text("#judges") and TITLE in page.inner_text("#trend")
+        browser.close()
+    assert dialogs == [] and violations == [], (dialogs, violations)
+
+
+def record_dialog(dialogs: list[str], dialog: Any) -> None:
+    """A dialog opened (alert, confirm): a payload ran. Recorded and dismissed."""
+    dialogs.append(dialog.message)
+    dialog.dismiss()

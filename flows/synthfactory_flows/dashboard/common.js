@@ -133,11 +133,16 @@ window.SF = (() => {
           height: opts.height || 170,
           legend: { show: true, live: false },
           cursor: { show: true, drag: { x: false, y: false } },
-          scales: { x: { time: xTime }, y: { range: (u, min, max) => [Math.min(0, min), max > min ? max * 1.1 : min + 1] } },
+          scales: {
+            x: opts.x === "index"
+              ? { time: false, range: () => [-0.5, Math.max(0.5, labels.length - 0.5)] }
+              : bars ? { time: false, range: (u, min, max) => [min - 0.5, max + 0.5] } : { time: xTime },
+            y: { range: (u, min, max) => [Math.min(0, min), max > min ? max * 1.1 : min + 1] },
+          },
           axes: [
             opts.x === "index"
-              ? { values: (u, splits) => splits.map((i) => (Number.isInteger(i) ? text(labels[i]) : "")) }
-              : {},
+              ? { splits: () => labels.map((_, i) => i), values: (u, splits) => splits.map((i) => text(labels[i])) }
+              : bars ? { splits: (u) => (u.data[0] || []).slice() } : {},
             { size: 60 },
           ],
           series: [

@@ -110,13 +110,15 @@
     }
     const rows = Array.isArray(d.rows) ? d.rows : [];
     total = Number(d.total) || 0;
-    const cols = [...new Set(rows.flatMap((x) => Object.keys(x)))];
+    const all = [...new Set(rows.flatMap((x) => Object.keys(x)))];
+    const cols = box("lineage-columns").checked ? all : all.filter((c) => !c.includes("__"));
     box("page-note").textContent = rows.length ? `rows ${fmt(offset + 1, 0)}–${fmt(offset + rows.length, 0)} of ${fmt(total, 0)}` : "no rows";
     box("prev").disabled = offset <= 0;
     box("next").disabled = offset + PAGE >= total;
     box("samples").replaceChildren(table(cols.map((c) => [c, c]), rows, "sample rows"));
   }
 
+  box("lineage-columns").addEventListener("change", () => samples());
   box("prev").addEventListener("click", () => { offset = Math.max(0, offset - PAGE); samples(); });
   box("next").addEventListener("click", () => { if (offset + PAGE < total) { offset += PAGE; samples(); } });
 
