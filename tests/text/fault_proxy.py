@@ -12,6 +12,8 @@ import asyncio
 import collections
 import hashlib
 import json
+import math
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -250,7 +252,10 @@ def stub_answer(
     else:
         prompt = request.get("prompt", "")
     seed = int(request.get("seed", 0))
-    if "response_format" in request:
+    judged = stub_judgement(prompt, seed) if request.get("logprobs") else None
+    if judged is not None:
+        text = judged
+    elif "response_format" in request:
         text = json.dumps({"name": f"item {seed % 997}", "n": seed % 10})
     else:
         text = f"Answer {seed % 100_003} to: {prompt}"
@@ -261,7 +266,53 @@ def stub_answer(
         choice["message"] = {"role": "assistant", "content": text}
     else:
         choice["text"] = text
+    if request.get("logprobs"):
+        choice["logprobs"] = stub_logprobs(text, "messages" in request)
     usage = {"prompt_tokens": len(prompt.split()), "completion_tokens": len(text.split())}
     payload = {"id": "x", "object": "chat.completion", "created": int(time.time())}
     payload.update(choices=[choice], usage=usage, model=STUB_MODEL)
     return 200, json.dumps(payload).encode(), {}
+
+
+STUB_TOKEN = re.compile(r"\d+|\w+|\s+|[^\w\s]")
+
+
+def stub_judgement(prompt: str, seed: int) -> str | None:
+    """A judge's JSON reply to a rubric prompt (``criterion (1 to N):`` lines): criterion i
+    scores (seed + i) % N + 1."""
+    rubric = re.findall(r"^(\w+) \(1 to (\d+)\):", prompt, re.M)
+    if "Rate the response" not in prompt or not rubric:
+        return None
+    scores = {
+        name: {"score": (seed + i) % int(n) + 1, "reason": "stub"}
+        for i, (name, n) in enumerate(rubric)
+    }
+    return json.dumps(scores)
+
+
+def stub_logprobs(text: str, chat: bool) -> dict[str, Any]:
+    """Logprobs of ``text`` split into digit runs, words, spaces and marks. A number token
+    N has alternatives N (0.7), " N" (0.1, the same score spelled with a space), "x" (0.1)
+    and M (0.1), M = 2 if N is 1 else 1: an expected score of (0.8 N + 0.1 M) / 0.9 on a
+    mass of 0.9. Other tokens are certain."""
+    content = []
+    for token in STUB_TOKEN.findall(text):
+        if token.isdigit():
+            other = "2" if token == "1" else "1"
+            top = [(token, 0.7), (" " + token, 0.1), ("x", 0.1), (other, 0.1)]
+        else:
+            top = [(token, 1.0)]
+        content.append(
+            {
+                "token": token,
+                "logprob": math.log(top[0][1]),
+                "top_logprobs": [{"token": t, "logprob": math.log(p)} for t, p in top],
+            }
+        )
+    if chat:
+        return {"content": content}
+    return {
+        "tokens": [c["token"] for c in content],
+        "token_logprobs": [c["logprob"] for c in content],
+        "top_logprobs": [{t["token"]: t["logprob"] for t in c["top_logprobs"]} for c in content],
+    }

@@ -705,7 +705,7 @@ def pipeline_section(manifest: Manifest, report: dict[str, Any]) -> list[str]:
     for judge in judges:
         for criterion, numbers in (report.get(judge) or {}).items():
             if isinstance(numbers, dict):
-                for key in ("mean", "mean_all", "scored", "kept_share"):
+                for key in ("mean", "mean_all", "scored", "kept_share", "expected_mean"):
                     row(f"{judge}.{criterion}.{key}", numbers.get(key))
     for name in validators:
         for key, value in (report.get(name) or {}).items():

@@ -6,7 +6,10 @@ Counted per shard over both the kept rows (the shard) and the rejected rows (its
 - ``<judge>.<criterion>``: ``mean`` (the kept rows' mean score: what the dataset holds),
   ``mean_all`` and ``histogram`` (every row the judge scored, kept or rejected; histogram
   keys are the scores 1..N), ``scored`` (how many rows it scored) and ``kept_share`` (the
-  share of scored rows that were kept);
+  share of scored rows that were kept); from the probability-weighted scores
+  (``<criterion>.expected``): ``expected_mean`` (kept rows), ``expected_mean_all`` and
+  ``probability_share`` (the share of scored rows whose score came from probabilities
+  rather than the sampled token);
 - ``<validator>``: ``pass_rate`` (over every row it checked), ``pass_rate_kept`` (over the
   kept rows) and ``checked``;
 - ``pipeline``: ``kept`` and ``rejected`` rows and ``kept_rate`` = kept / (kept +
@@ -14,6 +17,7 @@ Counted per shard over both the kept rows (the shard) and the rejected rows (its
   stats count them as ``pipeline.surplus``).
 
 Gates name them as reported: ``judge.correctness.mean: ">= 3.5"``,
+``judge.correctness.expected_mean: ">= 3.5"``,
 ``code_ok.pass_rate: ">= 0.5"``.
 """
 
@@ -29,7 +33,16 @@ if TYPE_CHECKING:
 
     from synthfactory.spec import JobSpec
 
-JUDGE_PARTS = ("mean", "mean_all", "scored", "kept_share", "histogram.*")
+JUDGE_PARTS = (
+    "mean",
+    "mean_all",
+    "scored",
+    "kept_share",
+    "histogram.*",
+    "expected_mean",
+    "expected_mean_all",
+    "probability_share",
+)
 VALIDATOR_PARTS = ("pass_rate", "pass_rate_kept", "checked")
 PIPELINE_NAMES = ("pipeline.kept", "pipeline.rejected", "pipeline.kept_rate")
 
@@ -91,6 +104,9 @@ class PipelineSummary:
                 out[f"judge:{column}"] = np.stack(
                     [_histogram(df, column, levels), _histogram(rejected, column, levels)]
                 )
+                out[f"expected:{judge}.{criterion}"] = np.stack(
+                    [_expected(df, judge, criterion), _expected(rejected, judge, criterion)]
+                )
         for name in self.validators:
             out[f"validate:{name}"] = np.array([_passes(df, name), _passes(rejected, name)])
         return out
@@ -119,6 +135,8 @@ class PipelineSummary:
                 if counts is None:
                     counts = np.zeros((2, levels + 1), np.int64)
                 report[judge][criterion] = _judge_numbers(counts)
+                sums = merged.get(f"expected:{judge}.{criterion}")
+                report[judge][criterion].update(_expected_numbers(sums))
         for name in self.validators:
             value = merged.get(f"validate:{name}")
             (kept_pass, kept_n), (rej_pass, rej_n) = value if value is not None else ((0, 0),) * 2
@@ -140,6 +158,31 @@ def _histogram(df: pd.DataFrame | None, column: str, levels: int) -> np.ndarray:
     scores = pd.to_numeric(df[column], errors="coerce").dropna().round().astype(int)
     scores = scores[(scores >= 1) & (scores <= levels)]
     return np.bincount(scores.to_numpy(), minlength=levels + 1)[: levels + 1].astype(np.int64)
+
+
+def _expected(df: pd.DataFrame | None, judge: str, criterion: str) -> np.ndarray:
+    """[sum of the probability-weighted scores, rows with one, rows scored from
+    probabilities] (zeros for a dataset written before judges had them)."""
+    import pandas as pd
+
+    column = f"{judge}.{criterion}.expected"
+    if df is None or column not in df.columns:
+        return np.zeros(3)
+    values = pd.to_numeric(df[column], errors="coerce").dropna()
+    source = f"{judge}__{criterion}__source"
+    from_probs = int((df[source] == "probability").sum()) if source in df.columns else 0
+    return np.array([float(values.sum()), float(len(values)), float(from_probs)])
+
+
+def _expected_numbers(sums: np.ndarray | None) -> dict[str, Any]:
+    if sums is None:
+        sums = np.zeros((2, 3))
+    kept, every = sums[0], sums[0] + sums[1]
+    return {
+        "expected_mean": float(kept[0] / kept[1]) if kept[1] else None,
+        "expected_mean_all": float(every[0] / every[1]) if every[1] else None,
+        "probability_share": float(every[2] / every[1]) if every[1] else None,
+    }
 
 
 def _passes(df: pd.DataFrame | None, column: str) -> tuple[int, int]:
