@@ -47,13 +47,19 @@ def ray_dir() -> Iterator[Path]:
     temp = Path(tempfile.mkdtemp(prefix="sfray-", dir="/tmp"))
     hidden = {k: os.environ.pop(k) for k in AWS_SECRETS if k in os.environ}
     try:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, _temp_dir=str(temp))
+        ray.init(
+            address="local",
+            num_cpus=2,
+            include_dashboard=False,
+            log_to_driver=False,
+            _temp_dir=str(temp),
+        )
     finally:
         os.environ.update(hidden)
     yield temp
     ray.shutdown()
     if was_running:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     shutil.rmtree(temp, ignore_errors=True)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 from pathlib import Path
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from synthfactory.dataset import layout
+from synthfactory.dataset.catalog import unfinished_status
 from synthfactory.dataset.lease import Lease, LeaseLostError, read_holder
 from synthfactory.storage import ObjectStore, open_store
 
@@ -96,6 +98,40 @@ def test_an_unreadable_lease_counts_as_expired(store: ObjectStore) -> None:
     store.put_bytes(layout.LEASE, b"{not json")
     lease = Lease(store, ttl=5)
     assert lease.try_acquire() is None
+    lease.release()
+
+
+def test_a_dead_holder_on_this_machine_is_taken_over_at_once(store: ObjectStore) -> None:
+    """A SIGKILLed run on this machine (same boot, same pid namespace, pid gone) does not
+    hold its version for the whole ttl; a holder elsewhere, or alive, still does."""
+    import subprocess
+    import sys
+
+    from synthfactory.dataset.lease import machine_id
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+
+    def left_by(pid: int, machine: str) -> None:
+        body = {
+            "owner": "x" * 32,
+            "host": "h",
+            "pid": pid,
+            "acquired_at": time.time(),
+            "expires_at": time.time() + 600,
+            "machine": machine,
+        }
+        store.put_bytes(layout.LEASE, json.dumps(body).encode())
+
+    left_by(gone.pid, "another-boot:1")  # pids of another machine say nothing here
+    assert Lease(store).try_acquire() is not None
+    left_by(os.getpid(), machine_id())  # alive
+    assert Lease(store).try_acquire() is not None
+    left_by(gone.pid, machine_id())
+    raw = json.loads(store.get_bytes(layout.LEASE))
+    assert unfinished_status(None, raw, time.time()) == "crashed"  # the catalog agrees
+    lease = Lease(store)
+    assert lease.try_acquire() is None, "a dead holder's lease was not taken over"
     lease.release()
 
 

@@ -33,7 +33,8 @@ def code_modules() -> list[str]:
 def connect(address: str | None = None, *, log_to_driver: bool = False) -> float:
     """Start or join Ray; returns the seconds it took (0 if already connected).
 
-    With no address (and no RAY_ADDRESS) a local Ray starts inside this program. With
+    With no address (and no RAY_ADDRESS) a local Ray starts inside this program, even
+    when another Ray runs on the machine (Ray itself would join the last ``ray start``). With
     an address (``host:port``, ``auto`` or ``ray://host:10001``) the job joins that
     cluster and ships this project's code to it via ``runtime_env.py_modules``, so no
     shared filesystem or matching working directory is assumed.
@@ -50,7 +51,8 @@ def connect(address: str | None = None, *, log_to_driver: bool = False) -> float
     if address:
         kwargs["address"] = address
         kwargs["runtime_env"] = {"py_modules": code_modules()}
-    else:
+    else:  # our own: never join a `ray start` cluster this machine happens to run
+        kwargs["address"] = "local"
         kwargs["include_dashboard"] = False
     with _without_token_notice():
         ray.init(**kwargs)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from synthfactory.dataset import layout
+from synthfactory.dataset.lease import Holder
 from synthfactory.dataset.manifest import BrokenManifestError, Manifest, read_manifest
 from synthfactory.errors import ConfigError
 from synthfactory.spec.model import StorageOptions
@@ -91,7 +92,9 @@ def unfinished_status(
     if lease is not None:
         expires = lease.get("expires_at")
         if isinstance(expires, (int, float)) and not isinstance(expires, bool):
-            if expires >= now:  # the job is alive (perhaps committing: no new progress)
+            holder = Holder.from_dict(lease)
+            alive = expires >= now and not (holder is not None and holder.dead())
+            if alive:  # the job is alive (perhaps committing: no new progress)
                 return "running" if state == "incomplete" else state
             return state if state == "failed" else "crashed"
     if state in LIVE_STATES and progress is not None:

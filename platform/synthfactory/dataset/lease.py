@@ -5,6 +5,11 @@
 ``ttl / 6`` seconds with a compare-and-swap on the tag it last wrote (S3: ``If-Match``),
 taken over by another run only once it has expired, and deleted by its holder at the end.
 A holder that finds its lease rewritten by someone else has lost it and must not publish.
+
+A lease whose holder is provably dead is taken over at once rather than at expiry: the
+holder ran on this very machine and in this pid namespace (same boot id and namespace
+inode, so a container sharing the folder never counts) and its pid no longer exists.
+A pid reused by another process only means waiting for the expiry, never a second writer.
 """
 
 from __future__ import annotations
@@ -17,7 +22,8 @@ import threading
 import time
 import uuid
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from synthfactory.dataset import layout
 from synthfactory.errors import StorageError, SynthfactoryError
@@ -26,6 +32,26 @@ if TYPE_CHECKING:
     from synthfactory.storage import ObjectStore
 
 DEFAULT_TTL_SECONDS = 60.0
+
+
+def machine_id() -> str:
+    """This kernel boot and pid namespace: pids compare only between equal ids."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        namespace = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return ""  # not Linux: never judge a holder dead by its pid
+    return f"{boot}:{namespace}"
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by another user
+    return True
 
 
 def ttl_seconds() -> float:
@@ -50,9 +76,19 @@ class Holder:
     pid: int
     acquired_at: float
     expires_at: float
+    machine: str = ""
 
     def expired(self, now: float | None = None) -> bool:
         return self.expires_at < (time.time() if now is None else now)
+
+    def dead(self) -> bool:
+        """Provably gone: it ran here (same boot, same pid namespace) and its pid is not."""
+        here = machine_id()
+        return bool(here) and self.machine == here and self.pid > 0 and not pid_alive(self.pid)
+
+    def gone(self) -> bool:
+        """Free to take over: expired, or its holder is dead."""
+        return self.expired() or self.dead()
 
     def describe(self) -> str:
         left = self.expires_at - time.time()
@@ -65,15 +101,23 @@ class Holder:
     def parse(cls, data: bytes) -> Holder | None:
         try:
             raw = json.loads(data)
+        except ValueError:
+            return None  # unreadable: treated as expired
+        return cls.from_dict(raw) if isinstance(raw, dict) else None
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Holder | None:
+        try:
             return cls(
                 owner=str(raw["owner"]),
                 host=str(raw.get("host", "?")),
                 pid=int(raw.get("pid", 0)),
                 acquired_at=float(raw.get("acquired_at", 0.0)),
                 expires_at=float(raw["expires_at"]),
+                machine=str(raw.get("machine", "")),
             )
         except (ValueError, KeyError, TypeError):
-            return None  # unreadable: treated as expired
+            return None
 
 
 def read_holder(store: ObjectStore) -> Holder | None:
@@ -103,6 +147,7 @@ class Lease:
             pid=os.getpid(),
             acquired_at=self.acquired_at,
             expires_at=time.time() + self.ttl,
+            machine=machine_id(),
         )
         return json.dumps(asdict(holder)).encode()
 
@@ -111,7 +156,7 @@ class Lease:
         for _ in range(5):  # lost races against other takers: look again
             current = self.store.read_tagged(layout.LEASE)
             holder = Holder.parse(current[0]) if current else None
-            if holder is not None and not holder.expired() and holder.owner != self.owner:
+            if holder is not None and not holder.gone() and holder.owner != self.owner:
                 return holder
             self.acquired_at = time.time()
             body = self._body()
