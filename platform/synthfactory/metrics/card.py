@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from synthfactory.metrics import anonymity, attacks
 from synthfactory.metrics.columns import NUMERIC, as_float, kind, numeric_values
 
 if TYPE_CHECKING:
@@ -41,6 +42,8 @@ TABULAR_MEANINGS = {
     "safe, 0 always closer to train); SDMetrics' min(1, 2*(1 - p)) when p0 = 1/2",
     "privacy.nndr_median": "nearest/second-nearest train distance, synthetic rows (0: singled out)",
     "privacy.membership_inference_auc": "distance attack, train vs holdout rows (0.5 safe, 1 bad)",
+    **attacks.MEANINGS,  # the membership-inference ensemble, by attack
+    **anonymity.MEANINGS,  # singling out, linkability, inference (Anonymeter)
     "utility.score": "train-on-synthetic over train-on-real-train, both tested on the holdout",
     "utility.augmentation_lift.accuracy": "holdout accuracy gain from adding synthetic rows",
     "utility.augmentation_lift.macro_f1": "holdout macro F1 gain from adding synthetic rows",

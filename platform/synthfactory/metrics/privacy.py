@@ -31,6 +31,9 @@ measured against real rows it never saw (the holdout, see ``metrics.holdout``).
   row) telling training members from holdout non-members, AUC over a balanced seeded
   sample: ~0.5 safe (the synthetic rows say nothing about who was trained on), 1 = every
   member identified.
+- mia: membership inference by an ensemble of attacks, AUC and TPR at 1 % and 0.1 % FPR
+  (``metrics.attacks``).
+- singling_out, linkability, inference: Anonymeter's risks (``metrics.anonymity``).
 Distances are computed exactly, in chunks, on seeded samples whose sizes are reported.
 """
 
@@ -193,6 +196,9 @@ def privacy_report(
     module docstring). ``holdout`` must be rows the synthesizer never saw."""
     import pandas as pd
 
+    from synthfactory.metrics.anonymity import anonymity_report
+    from synthfactory.metrics.attacks import membership_attacks
+
     rng = np.random.default_rng(seed)
     train, holdout, synthetic = (f.reset_index(drop=True) for f in (train, holdout, synthetic))
     report: dict[str, Any] = {"exact_copy_rate": exact_copy_rate(train, synthetic)}
@@ -214,6 +220,11 @@ def privacy_report(
     with np.errstate(divide="ignore", invalid="ignore"):
         nndr = np.where(syn_train[:, 1] > 0, syn_train[:, 0] / syn_train[:, 1], 1.0)
     mia = membership_inference(train, holdout, synthetic, encoder=enc, sample=sample, seed=seed)
+    report["mia"] = membership_attacks(
+        train, holdout, synthetic, encoder=enc, sample=sample, seed=seed
+    )
+    risks = anonymity_report(train, holdout, synthetic, encoder=enc, sample=sample, seed=seed)
+    report.update(risks)
     eq_median = float(np.median(syn_train_eq))
     report.update(
         dcr_median=float(np.median(syn_train[:, 0])),
@@ -237,6 +248,11 @@ def privacy_report(
             "nndr_median": "synthetic vs train",
             "membership_inference_auc": "train (members) vs holdout (non-members), by "
             "distance to synthetic",
+            "mia": "train (members) vs holdout (non-members), by an ensemble of attacks "
+            "with the synthetic rows, each holdout half the other's reference",
+            "singling_out": "train vs holdout rows, by predicates from synthetic rows",
+            "linkability": "train vs holdout rows, linked through synthetic rows",
+            "inference": "train vs holdout rows, secrets read off synthetic rows",
         },
         sample={
             "synthetic": len(syn),

@@ -8,7 +8,7 @@ from __future__ import annotations
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from synthfactory.metrics import holdout, relational, sequential
+from synthfactory.metrics import anonymity, attacks, holdout, relational, sequential
 from synthfactory.metrics.evaluators.base import Evaluator
 from synthfactory.metrics.report import tabular_report
 from synthfactory.metrics.sampling import quotas
@@ -56,6 +56,8 @@ class TabularEvaluator(Evaluator):
         "privacy.split.fraction",
         "privacy.split.seed",
         "privacy.membership_inference.*",
+        *attacks.NAMES,  # the membership-inference ensemble
+        *anonymity.NAMES,  # singling out, linkability, inference
         "utility.score",
         "utility.train_synthetic_test_real",
         "utility.train_real_test_real",
