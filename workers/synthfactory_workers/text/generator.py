@@ -59,7 +59,9 @@ def _check_model(config: LLMConfig) -> dict[str, str]:
         # an HF model; backend.python exists and has vllm + the driver's ray
         return check_vllm(config)
     resolve(config.model, config.gguf_file)  # raises for a missing local model
-    return {}
+    from synthfactory_workers.text.grammar import check_guided
+
+    return check_guided(config)  # xgrammar installed where a schema is enforced
 
 
 class LLMGenerator(Generator):

@@ -7,6 +7,8 @@ matrix products), so the batch size is part of the dataset's content hash: same 
 -> same text on the same device and dtype.
 Prompts are sorted by length to cut padding, padded on the left, and a batch that runs out
 of memory is split in half and retried.
+With a JSON Schema (``config.json_schema``) and ``backend.guided_decoding`` (the default),
+decoding is constrained to the schema (``grammar.py``, xgrammar): completions parse.
 """
 
 from __future__ import annotations
@@ -54,6 +56,8 @@ class TransformersBackend(TextBackend):
         self.device_hint = device_hint
         _, _, self.model_id = resolve(config.model, config.gguf_file)
         self.revision = config.revision or "unknown"
+        self._grammars: Any = None
+        self._guided = {"guided_completions": 0.0, "guided_refused_tokens": 0.0}
 
     def load(self) -> None:
         import torch  # noqa: F401
@@ -84,7 +88,39 @@ class TransformersBackend(TextBackend):
         body = super().request_body(request)
         body["revision"] = self.revision
         body["sampling"] = self.config.sampling.model_dump(mode="json")
+        schema = self._schema()
+        if schema is not None:  # a constrained completion is not the free one
+            from synthfactory_workers.text.grammar import schema_key
+
+            body["guided"] = schema_key(schema)
         return body
+
+    def _schema(self) -> dict[str, Any] | None:
+        """The JSON Schema decoding is constrained to (None: free decoding)."""
+        from synthfactory_workers.text.grammar import guided
+
+        return self.config.json_schema if guided(self.config) else None
+
+    def _constraint(self, batch: int) -> Any:
+        """A GrammarConstraint for this batch (grammar compiled once per schema), or None."""
+        schema = self._schema()
+        if schema is None:
+            return None
+        if self._grammars is None:
+            from synthfactory_workers.text.grammar import Grammars
+
+            eos = self.model.generation_config.eos_token_id
+            stops = sorted(
+                {self.tokenizer.eos_token_id, *(eos if isinstance(eos, list) else [eos])} - {None}
+            )
+            vocab = int(self.model.get_output_embeddings().weight.shape[0])
+            self._grammars = Grammars(self.tokenizer, vocab, stops)
+        return self._grammars.constraint(schema, batch)
+
+    def take_stats(self) -> dict[str, float]:
+        stats = {k: v for k, v in self._guided.items() if v}
+        self._guided = dict.fromkeys(self._guided, 0.0)
+        return stats
 
     def generate(
         self,
@@ -152,7 +188,8 @@ class TransformersBackend(TextBackend):
         }
         # generate() warns about sampling options when do_sample is False: clear them
         kwargs.update(temperature=None, top_p=None, top_k=None)
-        processors: list[Any] = []
+        constraint = self._constraint(len(prompts))
+        processors = [] if constraint is None else [constraint]  # masks before sampling
         if not s.greedy:
             processors.append(SeededSampler(seeds, s))
         top = getattr(self, "_top_logprobs", 0)
@@ -165,6 +202,9 @@ class TransformersBackend(TextBackend):
             kwargs.update(stop_strings=list(s.stop), tokenizer=self.tokenizer)
         with torch.inference_mode():
             out = self.model.generate(**batch, **kwargs)
+        if constraint is not None:
+            self._guided["guided_completions"] += len(prompts)
+            self._guided["guided_refused_tokens"] += constraint.refused
         new = out[:, batch["input_ids"].shape[1] :]
         steps = recorder.rows(new) if recorder is not None else None
         eos = {self.tokenizer.eos_token_id, self.tokenizer.pad_token_id}

@@ -21,6 +21,12 @@ class TransformersBackendConfig(Frozen):
     kind: Literal["transformers"] = Field(
         "transformers", description="transformers' generate, one model per actor."
     )
+    guided_decoding: bool = Field(
+        True,
+        description="With a JSON Schema (json_schema, llm_structured and llm_judge columns): "
+        "constrain decoding to the schema with xgrammar, so completions parse and obey it "
+        "(each row still samples with its own seed); off: they are only validated and retried.",
+    )
     journal: bool = Field(
         False,
         description="Keep a per-shard journal of completions on the dataset's storage so a "

@@ -311,8 +311,9 @@ class LLMConfig(GeneratorConfigBase):
     def _backend_plain(self, backend: Any) -> Any:
         """The default transformers backend dumps as the old plain string, so the content
         hash (and version folder) of every existing text spec stays what it was."""
-        if isinstance(backend, TransformersBackendConfig) and not backend.journal:
-            return "transformers"
+        if isinstance(backend, TransformersBackendConfig):  # settings at defaults left out
+            changed = backend.model_dump(mode="json", exclude_defaults=True)
+            return {"kind": "transformers", **changed} if changed else "transformers"
         return backend.model_dump(mode="json")
 
     @model_serializer(mode="wrap")

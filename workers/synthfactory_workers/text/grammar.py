@@ -1,0 +1,167 @@
+"""Constrained (guided) decoding for the transformers backend, with xgrammar.
+
+A JSON Schema becomes a grammar over the model's tokens, compiled once per schema per actor
+(``Grammars``, keyed by the schema's hash). During ``generate`` a logits processor
+(``GrammarConstraint``) keeps one ``GrammarMatcher`` per row: each step it feeds every
+unfinished row the token it chose last, fills the whole batch's token bitmask in one call and
+sets the logits of forbidden tokens to -inf in place (xgrammar's CPU kernel on CPU). It runs
+before ``SeededSampler``, so each row still samples with its own seed, among allowed tokens
+only: a small model cannot write invalid JSON, a score outside the rubric, or a string longer
+than its ``maxLength``. The JSON is written compactly (no free whitespace), so a model cannot
+spend its token budget on blank lines; a completion can still be cut by ``max_new_tokens``.
+
+xgrammar is imported inside the actor only (``Grammars.__init__``); ``xgrammar_missing``
+lets preflight say how to install it without importing it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+from typing import TYPE_CHECKING, Any
+
+from synthfactory.errors import ConfigError
+
+if TYPE_CHECKING:
+    from synthfactory.spec.generators.text import LLMConfig
+
+XGRAMMAR = "xgrammar==0.2.8"
+INSTALL = f'pip install "apache-tvm-ffi>=0.1.11"; pip install --no-deps "{XGRAMMAR}"'
+"""--no-deps: xgrammar declares triton (286 MB) on Linux, used only by its CUDA kernel."""
+
+
+def guided(config: LLMConfig) -> bool:
+    """Whether the transformers backend constrains decoding (its ``guided_decoding``)."""
+    return bool(getattr(config.backend, "guided_decoding", False))
+
+
+def uses_schema(config: LLMConfig) -> bool:
+    """Whether any completion of this job is asked for against a JSON Schema: the one-prompt
+    ``json_schema``, or an LLM column other than ``llm_text`` (structured output, judges)."""
+    if config.json_schema is not None:
+        return True
+    return any(getattr(c, "kind", "llm_text") != "llm_text" for c in config.llm_columns)
+
+
+def xgrammar_missing() -> bool:
+    return importlib.util.find_spec("xgrammar") is None
+
+
+def check_guided(config: LLMConfig) -> dict[str, str]:
+    """Preflight: xgrammar is installed where a schema will be enforced; the fact that joins
+    the content hash (constrained completions differ from free ones)."""
+    if not (guided(config) and uses_schema(config)):
+        return {}
+    if xgrammar_missing():
+        raise ConfigError(
+            "generator.backend.guided_decoding: the transformers backend constrains JSON "
+            "output with xgrammar, which is not installed",
+            fix=f"{INSTALL} (scripts/install.sh does), or set backend: {{kind: transformers, "
+            "guided_decoding: false}} to generate freely and validate + retry",
+        )
+    return {"guided_decoding": XGRAMMAR}
+
+
+def schema_key(schema: dict[str, Any]) -> str:
+    blob = json.dumps(schema, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+class Grammars:
+    """Compiled grammars of one model's tokenizer, one per schema (compiled on first use)."""
+
+    def __init__(self, tokenizer: Any, vocab_size: int, stop_ids: list[int]) -> None:
+        try:
+            import xgrammar as xgr
+        except ImportError:
+            raise ConfigError(
+                "generator.backend.guided_decoding: xgrammar is not installed on this worker",
+                fix=f"{INSTALL}, or set guided_decoding: false",
+            ) from None
+        info = xgr.TokenizerInfo.from_huggingface(
+            tokenizer, vocab_size=vocab_size, stop_token_ids=stop_ids
+        )
+        self.vocab_size = vocab_size
+        self.compiler = xgr.GrammarCompiler(info, max_threads=1)
+        self.compiled: dict[str, Any] = {}
+        self.compiles = 0
+
+    def get(self, schema: dict[str, Any]) -> Any:
+        key = schema_key(schema)
+        grammar = self.compiled.get(key)
+        if grammar is None:
+            grammar = self.compiler.compile_json_schema(
+                json.dumps(schema), any_whitespace=False, strict_mode=True
+            )
+            self.compiled[key] = grammar
+            self.compiles += 1
+        return grammar
+
+    def constraint(self, schema: dict[str, Any], batch: int) -> GrammarConstraint:
+        return GrammarConstraint(self.get(schema), batch, self.vocab_size)
+
+
+def mask_backend(device_type: str) -> str:
+    """xgrammar's kernel for logits on this device (its triton kernel only if triton is
+    there; torch ops otherwise)."""
+    if device_type == "cpu":
+        return "cpu"
+    if device_type == "cuda" and importlib.util.find_spec("triton") is not None:
+        return "triton"
+    return "torch_native"
+
+
+class GrammarConstraint:
+    """A logits processor for one ``generate`` call: row i may only continue its grammar.
+
+    A row whose matcher has terminated (it wrote the end-of-sequence token) is left alone:
+    generate() pads it. ``refused`` counts tokens a matcher did not accept (none when the
+    mask was applied; kept as a stat, and that row is freed rather than failed)."""
+
+    def __init__(self, compiled: Any, batch: int, vocab_size: int) -> None:
+        import xgrammar as xgr
+
+        self.xgr = xgr
+        self.matchers = [xgr.GrammarMatcher(compiled) for _ in range(batch)]
+        self.bitmask = xgr.allocate_token_bitmask(batch, vocab_size)
+        self.batcher = xgr.BatchGrammarMatcher(max_threads=1)
+        self.vocab_size = vocab_size
+        self.free = [False] * batch
+        self.refused = 0
+        self.started = False
+
+    def _active(self) -> list[int]:
+        return [
+            i for i, m in enumerate(self.matchers) if not self.free[i] and not m.is_terminated()
+        ]
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        xgr = self.xgr
+        if self.started:
+            rows = self._active()
+            last = input_ids[:, -1].tolist()
+            accepted = xgr.BatchGrammarMatcher.batch_accept_token(
+                [self.matchers[i] for i in rows], [int(last[i]) for i in rows]
+            )
+            for i, ok in zip(rows, accepted, strict=True):
+                if not ok:
+                    self.free[i] = True
+                    self.refused += 1
+        self.started = True
+        rows = self._active()
+        if not rows:
+            return scores
+        xgr.reset_token_bitmask(self.bitmask)
+        self.batcher.batch_fill_next_token_bitmask(
+            [self.matchers[i] for i in rows], self.bitmask, indices=rows
+        )
+        bitmask = self.bitmask.to(scores.device, non_blocking=True)
+        xgr.apply_token_bitmask_inplace(
+            scores,
+            bitmask,
+            vocab_size=min(self.vocab_size, scores.shape[-1]),
+            indices=rows,
+            backend=mask_backend(scores.device.type),
+        )
+        return scores
