@@ -287,6 +287,8 @@ class Progress:
         """The history with ``snap`` added (bounded: ``HISTORY_SAMPLES``)."""
         sample: dict[str, Any] = {"t": round(snap.updated_at, 3), "phase": snap.phase}
         sample.update({k: getattr(snap, k) for k in HISTORY_FIELDS})
+        if not is_generating(snap.phase):  # the live counters: nothing flows between phases
+            sample["tokens_per_second"] = sample["requests_in_flight"] = None
         sample["completion_tokens"] = snap.units.get("completion_tokens")
         sample.update({k: snap.requests.get(k, 0.0) for k in REQUEST_STATS})
         with self._lock:

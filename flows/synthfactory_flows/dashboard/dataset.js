@@ -9,6 +9,7 @@
   const uri = new URLSearchParams(location.search).get("uri") || "";
   const box = (id) => document.getElementById(id);
   const PAGE = 10;
+  const TREND_FIRST = 8; // charts shown at first (gated metrics lead); a button shows the rest
   let offset = 0;
   let total = 0;
 
@@ -43,10 +44,21 @@
     const labels = versions.map((v) => text(v.version));
     holder.replaceChildren();
     holder.setAttribute("data-versions", String(versions.length));
-    for (const [name, values] of metrics) {
-      const c = el("div", { class: "chart", "data-metric": name });
-      holder.append(c);
-      chart(c, name, [name], { x: "index", labels, height: 150 })([versions.map((_, i) => i), values.map(num)]);
+    const draw = (list) => {
+      for (const [name, values] of list) {
+        const c = el("div", { class: "chart", "data-metric": name });
+        holder.append(c);
+        chart(c, name, [name], { x: "index", labels, height: 120 })([versions.map((_, i) => i), values.map(num)]);
+      }
+    };
+    draw(metrics.slice(0, TREND_FIRST));
+    if (metrics.length > TREND_FIRST) {
+      const more = el("button", { type: "button", id: "trend-more", text: `show all ${metrics.length} metrics` });
+      more.addEventListener("click", () => {
+        more.remove();
+        draw(metrics.slice(TREND_FIRST));
+      });
+      box("trend-section").append(more);
     }
   }
 
