@@ -148,3 +148,8 @@ def test_independent_rows_read_chance_on_every_attack() -> None:
         assert abs(mia[name]["auc"] - 0.5) < 0.06, (name, mia[name])
         assert mia[name]["tpr_at_1pct_fpr"] < 0.05, (name, mia[name])
     assert membership_attacks(draw(50), draw(3), draw(10))["not_applicable"]
+    ids = pd.DataFrame({"id": [f"u{i}" for i in range(300)]})  # ids: no column to score
+    train, held, synthetic = ids.iloc[:100], ids.iloc[100:200], ids.iloc[200:]
+    assert "no column" in membership_attacks(train, held, synthetic)["not_applicable"]
+    risks = anonymity.anonymity_report(train, held, synthetic)
+    assert all("not_applicable" in risks[r] for r in anonymity.RISKS), risks

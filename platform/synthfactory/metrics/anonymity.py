@@ -327,6 +327,9 @@ def anonymity_report(
     rng = np.random.default_rng([seed, 3])
     train, holdout, synthetic = (f.reset_index(drop=True) for f in (train, holdout, synthetic))
     enc = encoder or Encoder(pd.concat([train, holdout], ignore_index=True))
+    if not enc.width:
+        reason = "no column to attack with (ids, free text and blobs only)"
+        return {r: {"not_applicable": reason} for r in RISKS}
     targets = _sample(train, n, rng).reset_index(drop=True)
     control = _sample(holdout, n, rng).reset_index(drop=True)
     syn = _sample(synthetic, sample, rng).reset_index(drop=True)

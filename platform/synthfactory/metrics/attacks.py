@@ -219,6 +219,8 @@ def membership_attacks(
         return {"not_applicable": "needs 4 training rows, 4 holdout rows and synthetic rows"}
     train, holdout, synthetic = (f.reset_index(drop=True) for f in (train, holdout, synthetic))
     enc = encoder or Encoder(pd.concat([train, holdout], ignore_index=True))
+    if not enc.width:
+        return {"not_applicable": "no column to attack with (ids, free text and blobs only)"}
     members = _sample(train, n, rng).reset_index(drop=True)
     # non-members: n holdout rows, in two folds; each fold is scored against the other
     # fold as reference (two-fold cross-fitting), members likewise
