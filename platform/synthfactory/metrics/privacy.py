@@ -49,6 +49,24 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
+#: which rows each score compares (reported beside the numbers)
+COMPARED = {
+    "exact_copy_rate": "synthetic vs train",
+    "dcr_median": "synthetic vs train",
+    "dcr_holdout_median": "synthetic vs holdout",
+    "dcr_ratio": "synthetic vs train (a sample the holdout's size) over synthetic vs holdout",
+    "dcr_overfitting_protection": "synthetic vs train against synthetic vs holdout, row by row",
+    "nndr_median": "synthetic vs train",
+    "membership_inference_auc": "train (members) vs holdout (non-members), by "
+    "distance to synthetic",
+    "mia": "train (members) vs holdout (non-members), by an ensemble of attacks "
+    "with the synthetic rows, each holdout half the other's reference",
+    "singling_out": "train vs holdout rows, by predicates from synthetic rows",
+    "linkability": "train vs holdout rows, linked through synthetic rows",
+    "inference": "train vs holdout rows, secrets read off synthetic rows",
+}
+
+
 def exact_copy_rate(real: pd.DataFrame, synthetic: pd.DataFrame) -> float:
     import pandas as pd
 
@@ -184,6 +202,23 @@ def membership_inference(
     }
 
 
+def by_attack(
+    train: pd.DataFrame,
+    holdout: pd.DataFrame,
+    synthetic: pd.DataFrame,
+    enc: Encoder,
+    sample: int,
+    seed: int,
+) -> dict[str, Any]:
+    """The membership-inference ensemble (``mia``) and Anonymeter's three risks."""
+    from synthfactory.metrics.anonymity import anonymity_report
+    from synthfactory.metrics.attacks import membership_attacks
+
+    mia = membership_attacks(train, holdout, synthetic, encoder=enc, sample=sample, seed=seed)
+    risks = anonymity_report(train, holdout, synthetic, encoder=enc, sample=sample, seed=seed)
+    return {"mia": mia, **risks}
+
+
 def privacy_report(
     train: pd.DataFrame,
     holdout: pd.DataFrame,
@@ -195,9 +230,6 @@ def privacy_report(
     """Distances of synthetic rows to the training rows, against the holdout's (see the
     module docstring). ``holdout`` must be rows the synthesizer never saw."""
     import pandas as pd
-
-    from synthfactory.metrics.anonymity import anonymity_report
-    from synthfactory.metrics.attacks import membership_attacks
 
     rng = np.random.default_rng(seed)
     train, holdout, synthetic = (f.reset_index(drop=True) for f in (train, holdout, synthetic))
@@ -220,11 +252,7 @@ def privacy_report(
     with np.errstate(divide="ignore", invalid="ignore"):
         nndr = np.where(syn_train[:, 1] > 0, syn_train[:, 0] / syn_train[:, 1], 1.0)
     mia = membership_inference(train, holdout, synthetic, encoder=enc, sample=sample, seed=seed)
-    report["mia"] = membership_attacks(
-        train, holdout, synthetic, encoder=enc, sample=sample, seed=seed
-    )
-    risks = anonymity_report(train, holdout, synthetic, encoder=enc, sample=sample, seed=seed)
-    report.update(risks)
+    report.update(by_attack(train, holdout, synthetic, enc, sample, seed))
     eq_median = float(np.median(syn_train_eq))
     report.update(
         dcr_median=float(np.median(syn_train[:, 0])),
@@ -237,23 +265,7 @@ def privacy_report(
         nndr_median=float(np.median(nndr)),
         membership_inference_auc=mia.get("auc"),
         membership_inference=mia,
-        compared={
-            "exact_copy_rate": "synthetic vs train",
-            "dcr_median": "synthetic vs train",
-            "dcr_holdout_median": "synthetic vs holdout",
-            "dcr_ratio": "synthetic vs train (a sample the holdout's size) over synthetic "
-            "vs holdout",
-            "dcr_overfitting_protection": "synthetic vs train against synthetic vs "
-            "holdout, row by row",
-            "nndr_median": "synthetic vs train",
-            "membership_inference_auc": "train (members) vs holdout (non-members), by "
-            "distance to synthetic",
-            "mia": "train (members) vs holdout (non-members), by an ensemble of attacks "
-            "with the synthetic rows, each holdout half the other's reference",
-            "singling_out": "train vs holdout rows, by predicates from synthetic rows",
-            "linkability": "train vs holdout rows, linked through synthetic rows",
-            "inference": "train vs holdout rows, secrets read off synthetic rows",
-        },
+        compared=dict(COMPARED),
         sample={
             "synthetic": len(syn),
             "train": len(train_s),
