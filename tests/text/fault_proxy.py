@@ -66,6 +66,9 @@ class FaultProxy:
         self.authorizations: set[str] = set()
         self.in_flight = 0
         self.max_in_flight = 0
+        self.refuse_response_format = False
+        """Answer 400 naming response_format to any request that carries one (a server
+        without structured output)."""
         self._plan: collections.deque[Action] = collections.deque()
         self._fail_after: tuple[int, Action] | None = None
         self._lock = threading.Lock()
@@ -180,6 +183,11 @@ class FaultProxy:
             await self._respond(writer, code, payload, extra)
             return True
         self.received += 1
+        if self.refuse_response_format and b'"response_format"' in body:
+            self.faults["response_format"] += 1
+            error = {"message": "response_format is not supported by this server"}
+            await self._respond(writer, 400, json.dumps({"error": error}).encode(), {})
+            return True
         action = self._next_action()
         if action.kind == "drop":
             self.faults["drop"] += 1
@@ -255,7 +263,8 @@ def stub_answer(
     judged = stub_judgement(prompt, seed) if request.get("logprobs") else None
     if judged is not None:
         text = judged
-    elif "response_format" in request:
+    # a schema asked for in the prompt (no response_format) is followed for even seeds only
+    elif "response_format" in request or ("JSON Schema" in prompt and seed % 2 == 0):
         text = json.dumps({"name": f"item {seed % 997}", "n": seed % 10})
     else:
         text = f"Answer {seed % 100_003} to: {prompt}"

@@ -165,3 +165,30 @@ class GrammarConstraint:
             backend=mask_backend(scores.device.type),
         )
         return scores
+
+
+# -- servers that refuse structured output (the openai backend's fallback) ------------------
+
+NOT_REFUSALS = {401, 403, 404, 408, 409, 425, 429}
+"""4xx answers that are about the key, the model or the load, never about the schema."""
+
+
+def refuses_response_format(status: int, body: str) -> bool:
+    """Whether an HTTP answer refuses the request's ``response_format`` (a 4xx whose error
+    names it, or its json_schema): the request is sent again without it."""
+    if not 400 <= status < 500 or status in NOT_REFUSALS:
+        return False
+    lowered = body.lower()
+    return "response_format" in lowered or "json_schema" in lowered
+
+
+def with_schema_note(
+    messages: list[dict[str, str]], schema: dict[str, Any]
+) -> list[dict[str, str]]:
+    """The messages with the schema asked for in words, at the end of the last one (what a
+    server that refused ``response_format`` gets; the reply is validated and retried)."""
+    note = "Reply with JSON only, valid against this JSON Schema:\n" + json.dumps(schema)
+    if not messages:
+        return [{"role": "user", "content": note}]
+    last = messages[-1]
+    return [*messages[:-1], {**last, "content": f"{last['content']}\n\n{note}"}]

@@ -33,6 +33,7 @@ from synthfactory.errors import ConfigError, GenerationError
 from synthfactory_workers.stopping import NOT_SENT, stopping
 from synthfactory_workers.telemetry import METER
 from synthfactory_workers.text.backend import Completion, OnResult, Request, TextBackend
+from synthfactory_workers.text.grammar import refuses_response_format, schema_key, with_schema_note
 from synthfactory_workers.text.logprobs import from_openai, openai_fields
 
 if TYPE_CHECKING:
@@ -58,6 +59,8 @@ COUNTERS = (
     "backoff_seconds",
     "concurrency_decreases",
     "requests_failed",
+    "response_format_refused",
+    "response_format_fallback",
 )
 
 
@@ -185,6 +188,8 @@ class OpenAIBackend(TextBackend):
         self._api_key: str | None = None
         self._stats: dict[str, float] = dict.fromkeys(COUNTERS, 0.0)
         self._rng = random.Random()
+        self._refused: set[str] = set()
+        """Schemas (by key) whose response_format this server refused: sent without it."""
 
     # -- setup -----------------------------------------------------------------------------
 
@@ -208,7 +213,7 @@ class OpenAIBackend(TextBackend):
     def response_format(self) -> dict[str, Any] | None:
         schema = self.config.json_schema
         mode = self.options.structured_output
-        if schema is None or mode == "none":
+        if schema is None or mode == "none" or self._schema_refused():
             return None
         if mode == "auto" and self.options.api != "chat":
             return None
@@ -223,10 +228,13 @@ class OpenAIBackend(TextBackend):
         """The exact JSON sent (and the journal's key): model, messages, sampling, seed."""
         s = self.config.sampling
         body: dict[str, Any] = {"model": self.model_id}
+        messages = request.messages
+        if self._schema_refused():  # the fallback: the schema asked for in the prompt
+            messages = with_schema_note(messages, self.config.json_schema or {})
         if self.options.api == "chat":
-            body["messages"] = request.messages
+            body["messages"] = messages
         else:
-            body["prompt"] = "\n\n".join(m["content"] for m in request.messages)
+            body["prompt"] = "\n\n".join(m["content"] for m in messages)
         body["max_tokens"] = s.max_new_tokens
         body["seed"] = request.seed & (2**63 - 1)
         if s.greedy:
@@ -246,6 +254,10 @@ class OpenAIBackend(TextBackend):
         if request.top_logprobs:  # a judge scoring from probabilities
             body.update(openai_fields(self.options.api, request.top_logprobs))
         return body
+
+    def _schema_refused(self) -> bool:
+        schema = self.config.json_schema
+        return schema is not None and schema_key(schema) in self._refused
 
     # -- generation ------------------------------------------------------------------------
 
@@ -305,6 +317,8 @@ class OpenAIBackend(TextBackend):
         body = self.request_body(request)
         o = self.options
         attempt = 0
+        if self._schema_refused():
+            run.stats["response_format_fallback"] += 1
         while True:
             if run.aborted:
                 return failed(f"not sent: too many failures in this shard ({run.first_error})")
@@ -350,6 +364,13 @@ class OpenAIBackend(TextBackend):
                 elif status in RETRYABLE or status >= 500:
                     run.stats["http_5xx" if status >= 500 else "http_4xx"] += 1
                     reason = f"http {status}: {snippet(response)}"
+                elif "response_format" in body and refuses_response_format(status, response.text):
+                    run.stats["response_format_refused"] += 1
+                    log.warning("%s refused response_format: %s", o.base_url, snippet(response))
+                    self._refused.add(schema_key(self.config.json_schema or {}))
+                    body = self.request_body(request)  # prompt + validate + retry instead
+                    run.stats["response_format_fallback"] += 1
+                    continue
                 else:
                     run.stats["http_4xx"] += 1
                     return failed(f"http {status}: {snippet(response)}")

@@ -83,7 +83,9 @@ class OpenAIBackendConfig(Frozen):
         "auto",
         description="With a json_schema: auto sends response_format (json_schema, strict) on "
         "the chat API; response_format sends it on either API; none never sends it (the "
-        "completions are still validated and retried).",
+        "completions are still validated and retried). A server that refuses response_format "
+        "(a 4xx naming it) gets the schema in the prompt instead, validated and retried; the "
+        "stats count response_format_refused and response_format_fallback.",
     )
     journal: bool = Field(
         True,
