@@ -153,3 +153,20 @@ def test_independent_rows_read_chance_on_every_attack() -> None:
     assert "no column" in membership_attacks(train, held, synthetic)["not_applicable"]
     risks = anonymity.anonymity_report(train, held, synthetic)
     assert all("not_applicable" in risks[r] for r in anonymity.RISKS), risks
+
+
+def test_the_new_names_are_gateable_and_a_typo_is_refused() -> None:
+    from synthfactory.metrics.evaluators import unknown_gates
+
+    gates = {
+        "privacy.mia.ensemble.tpr_at_1pct_fpr": "<= 0.05",
+        "privacy.mia.ensemble.auc": "<= 0.6",
+        "privacy.mia.distance.tpr_at_0_1pct_fpr": "<= 0.01",
+        "privacy.singling_out.risk": "<= 0.1",
+        "privacy.linkability.ci_high": "<= 0.2",
+        "privacy.inference.risk": "<= 0.2",
+        "privacy.inference.columns.species.risk": "<= 0.2",
+    }
+    assert unknown_gates("tabular", gates) == []
+    [message] = unknown_gates("tabular", {"privacy.mia.ensemble.tpr_at_1_fpr": "<= 0.05"})
+    assert "did you mean 'privacy.mia.ensemble.tpr_at_1pct_fpr'?" in message
