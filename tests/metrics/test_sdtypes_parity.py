@@ -107,14 +107,15 @@ def test_missing_values_in_integer_codes() -> None:
 def test_pairs_with_integer_codes_are_contingency_tables() -> None:
     # code (categorical) with x (numerical): ContingencySimilarity over x's 10 bins, the
     # code's nulls a category of their own. Real: code 1 with x 0..9, code 2 with x 10..19,
-    # null with x 20..29 (x 0..29: bins of width 2.9, 29 alone in bin 11).
-    x = np.arange(30, dtype=float)
+    # null with x 20..29 (x + 0.5: bins of width 2.9, the maximum alone in bin 11; whole
+    # unique numbers would make x a primary key, an id SDMetrics does not score).
+    x = np.arange(30) + 0.5
     code = codes((1, 10), (2, 10), (math.nan, 10))
     real = pd.DataFrame({"code": code, "x": x})
     report = quality_report(real, real.copy())
     pair = report["pairs"]["code | x"]
     assert pair["metric"] == "ContingencySimilarity" and pair["score"] == pytest.approx(1.0)
-    # the nulls and code 1 swap places: x 0..9 (bins 1..4) now null, x 20..29 (bins 7..11)
+    # the nulls and code 1 swap places: rows 0..9 (bins 1..4) now null, 20..29 (bins 7..11)
     # code 1. Code 2's cells are unchanged (10 rows); no other cell is shared by the two
     # tables: TVD = 1/2 (20/30 + 20/30) = 2/3 -> 1/3. Read as numerical, the pair is a
     # CorrelationSimilarity over the rows where both are non-null.
@@ -135,9 +136,7 @@ def survey_table(n: int, seed: int, shift: float = 0.0) -> pd.DataFrame:
         {
             "region": rng.integers(1, 8, n),
             "likert": np.clip(np.round(3 + z + shift + rng.normal(0, 0.8, n)), 1, 5).astype(int),
-            "household": np.clip(np.round(2.5 + 0.8 * z + rng.normal(0, 1.0, n)), 1, 6).astype(
-                int
-            ),
+            "household": np.clip(np.round(2.5 + 0.8 * z + rng.normal(0, 1.0, n)), 1, 6).astype(int),
             "income": np.round(30000 + 8000 * z + rng.normal(0, 4000, n), -2),
             "group": np.where(z + rng.normal(0, 0.5, n) > 0.3, "b", "a"),
         }
@@ -183,3 +182,37 @@ def test_sharded_path_agrees_on_integer_codes() -> None:
     assert got["sdtypes"] == want["sdtypes"]
     for name in ("overall", "column_shapes", "column_pair_trends"):
         assert got[name] == pytest.approx(want[name], abs=1e-9), name
+
+
+def test_ids_are_not_scored_as_sdvs_detection_makes_them() -> None:
+    from synthfactory.metrics.tabular_quality import id_columns, id_name
+
+    assert id_name("user_id") and id_name("ID") and id_name("userId") and id_name("row id")
+    assert not id_name("idle") and not id_name("paid") and not id_name("Valid")
+    n = 40
+    real = pd.DataFrame(
+        {
+            "x": np.linspace(0, 1, n),  # unique but not whole: not a key
+            "respondent": np.arange(1, n + 1),  # the first key candidate: an id
+            "serial": np.arange(100, 100 + n),  # a second candidate: numerical
+            "code": [f"c{i}" for i in range(n)],  # a unique string after the first: scored
+            "household_id": [i % 7 for i in range(n)],  # id by name, unique or not
+        }
+    )
+    assert id_columns(real, list(real.columns)) == ["household_id", "respondent"]
+    # an id-named unique column earlier in the table takes the key: respondent is scored
+    first = real[["household_id", "respondent"]].assign(household_id=np.arange(n))
+    assert id_columns(first, list(first.columns)) == ["household_id"]
+    # a null, a repeat or a negative value: not a key
+    for broken in (
+        real["respondent"].astype(float).where(real.index > 0),
+        real["respondent"].where(real.index > 0, 2),
+        real["respondent"] - 5,
+    ):
+        assert "respondent" not in id_columns(real.assign(respondent=broken), ["respondent"])
+    synthetic = real.assign(respondent=np.arange(1000, 1000 + n), serial=np.arange(n))
+    report = quality_report(real, synthetic)
+    assert set(report["columns"]) == {"x", "serial", "code"}
+    assert report["columns"]["serial"] == {"metric": "KSComplement", "score": 0.0}
+    declared = quality_report(real, synthetic, sdtypes={"respondent": "numerical"})
+    assert declared["columns"]["respondent"]["score"] == 0.0  # declared: scored, disjoint

@@ -42,12 +42,16 @@ half to even); a survey's integer codes (regions 1..9, Likert 1..5, household si
 categorical by that rule, so TVComplement and ContingencySimilarity score them, not
 KSComplement and CorrelationSimilarity (KS never exceeds the total variation distance, so
 reading them as numerical over-reads). We apply the same rule to the real table
-(``quality_kind``); ``sdtypes`` (the spec's ``column_types``) overrides it as metadata
-would: numerical/datetime are continuous, categorical/boolean discrete, id/text not scored.
+(``quality_kind``). Its ids are not scored either (``id_columns``): a column with an
+``id`` word in its name, and the first column, in table order, that could be a primary key
+(unique, no nulls, whole non-negative numbers or strings). ``sdtypes`` (the spec's
+``column_types``) overrides all of it as metadata would: numerical/datetime are
+continuous, categorical/boolean discrete, id/text not scored.
 
 Where we depart, deliberately:
 
-- Other sdtypes are inferred from dtypes (``columns.kind``), not read from metadata.
+- Other sdtypes are inferred from dtypes (``columns.kind``), not by SDV's detection: its
+  personal-data names (email, phone, ...) and dates written as strings are not mirrored.
 - Pairs below the threshold keep their score in ``pairs`` (flagged ``meets_threshold:
   False``); SDMetrics blanks it. Neither counts it in the property score.
 - SDMetrics computes ContingencySimilarity on a random, unseeded sample of 50,000 rows of
@@ -61,6 +65,7 @@ Where we depart, deliberately:
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Hashable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -131,9 +136,49 @@ def quality_kind(series: pd.Series, declared: str | None = None) -> str | None:
 def quality_kinds(
     real: pd.DataFrame, columns: list[str], sdtypes: Mapping[str, str] | None = None
 ) -> dict[str, str]:
-    """Scored columns and their kinds (columns no metric applies to left out)."""
-    declared = sdtypes or {}
+    """Scored columns and their kinds (columns no metric applies to left out, ids among
+    them: ``id_columns``)."""
+    declared = dict(sdtypes or {})
+    for c in id_columns(real, [c for c in columns if c not in declared]):
+        declared[c] = "id"
     return {c: k for c in columns if (k := quality_kind(real[c], declared.get(c))) is not None}
+
+
+def id_name(name: str) -> bool:
+    """SDV's id-by-name rule: ``id`` is one of the name's words (split at spaces, ``-`` and
+    ``_``; a single word at its capitals when it mixes cases: user_id, ID, userId)."""
+    words = name.replace(" ", "_").replace("-", "_").split("_")
+    if len(words) == 1:
+        mixed = name.upper() != name and name[1:].lower() != name[1:]
+        words = (re.findall("[A-Z][^A-Z]*", name) if mixed else []) or [name]
+    return "id" in (w.lower() for w in words)
+
+
+def _key_candidate(series: pd.Series, named: bool) -> bool:
+    """Whether SDV's detection could make ``series`` the primary key: unique and no nulls;
+    then an id name, or more than 5 rows of whole non-negative numbers or of strings."""
+    import pandas as pd
+
+    if series.isna().any() or not series.is_unique:
+        return False
+    if named:
+        return True
+    if len(series) <= MIN_ROWS_TO_DETECT or pd.api.types.is_bool_dtype(series.dtype):
+        return False
+    if pd.api.types.is_datetime64_any_dtype(series.dtype):
+        return False
+    if pd.api.types.is_numeric_dtype(series.dtype):
+        values = as_float(series)
+        return bool((values == values.round()).all() and (values >= 0).all())
+    return True
+
+
+def id_columns(real: pd.DataFrame, columns: list[str]) -> list[str]:
+    """The columns SDV's metadata detection calls ids (SDMetrics scores no id): those with
+    an id name, and the first primary-key candidate in table order (``_key_candidate``)."""
+    named = [c for c in columns if id_name(str(c))]
+    first = next((c for c in columns if _key_candidate(real[c], c in named)), None)
+    return [*named, *([first] if first is not None and first not in named else [])]
 
 
 # -- column shapes --------------------------------------------------------------------------
