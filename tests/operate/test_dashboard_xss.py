@@ -153,7 +153,7 @@ def test_script_payloads_show_as_text_and_never_run(dashboard: Dashboard, tmp_pa
         assert page.title() == "synthfactory"
         assert dialogs == []
         assert page.locator("img[src='x'], img[src$='/x']").count() == 0
-        assert page.evaluate("document.scripts.length") == 1  # page.js, nothing injected
+        assert page.evaluate("document.scripts.length") == 2  # common.js, page.js: no other
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROME_ARGS)

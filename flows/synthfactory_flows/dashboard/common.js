@@ -1,4 +1,4 @@
-// Shared by the run page and the dataset page: DOM building (every value from the API
+// Shared by the dashboard's pages (catalog, run, dataset): DOM building (every value from the API
 // reaches the DOM as text: textContent, text nodes, setAttribute on data-* / title; links
 // only when they are http(s), images only from this origin), the API call, and charts drawn
 // with the vendored uPlot (vendor/README.md). No HTML is built from strings.
@@ -31,7 +31,8 @@ window.SF = (() => {
   const usd = (n) => (num(n) == null ? "" : `$${Number(n).toFixed(Number(n) < 1 ? 4 : 2)}`);
   const STATUS = new Set([
     "published", "completed", "quarantined", "stalled", "stale", "failed", "error", "broken",
-    "crashed", "running", "starting", "evaluating", "incomplete", "cancelled", "stopped",
+    "crashed", "running", "starting", "evaluating", "incomplete", "cancelled", "cancelling",
+    "stopped", "pending", "scheduled", "late",
   ]);
   const statusClass = (s) => "status " + (STATUS.has(text(s).toLowerCase()) ? text(s).toLowerCase() : "other");
 
@@ -74,8 +75,12 @@ window.SF = (() => {
     return img;
   }
 
-  async function api(path) {
-    const response = await fetch(path, { credentials: "same-origin", headers: { Accept: "application/json" } });
+  async function api(path, options) {
+    const response = await fetch(path, {
+      credentials: "same-origin",
+      headers: { Accept: "application/json", "Content-Type": "application/json" },
+      ...options,
+    });
     let body = null;
     try {
       body = await response.json();

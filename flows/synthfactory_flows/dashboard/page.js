@@ -6,73 +6,13 @@
 
 (() => {
   const LIVE = new Set(["running", "starting", "evaluating", "stalled"]);
-  const STATUS_CLASSES = new Set([
-    "published", "completed", "quarantined", "stalled", "stale", "failed", "error", "broken",
-    "crashed", "running", "starting", "evaluating", "incomplete", "cancelled", "cancelling",
-    "pending", "scheduled", "late",
-  ]);
   const FINISHED_RUNS = new Set(["completed", "failed", "cancelled", "cancelling", "crashed"]);
   let session = { signed_in: false, read_needs_token: false, actions: false, can_sign_in: false };
 
-  class Unauthorized extends Error {}
-
-  /** An element with text content, a class, a title, data-* attributes and children;
-   *  strings become text nodes. */
-  function el(tag, attrs, ...children) {
-    const node = document.createElement(tag);
-    for (const [key, value] of Object.entries(attrs || {})) {
-      if (value == null || value === false) continue;
-      if (key === "class") node.className = String(value);
-      else if (key === "text") node.textContent = String(value);
-      else if (key.startsWith("data-") || ["title", "colspan", "type"].includes(key)) {
-        node.setAttribute(key, String(value));
-      } else throw new Error("unexpected attribute " + key);
-    }
-    for (const child of children) {
-      if (child == null || child === "") continue;
-      node.append(child instanceof Node ? child : String(child));
-    }
-    return node;
-  }
-
-  const text = (v) => (v == null ? "" : String(v));
-  const fmt = (n) =>
-    n == null || n === "" || !Number.isFinite(Number(n))
-      ? ""
-      : Number(n).toLocaleString(undefined, { maximumFractionDigits: 1 });
+  // helpers shared with the run and dataset pages (common.js); api() throws Unauthorized on 401
+  const { Unauthorized, el, text, fmt, statusClass, ownUrl, link, image, api } = window.SF;
   const eta = (s) =>
     s == null || !Number.isFinite(Number(s)) ? "" : s < 90 ? `${Math.round(s)}s` : `${Math.round(s / 60)}m`;
-  const statusClass = (s) => {
-    const value = text(s).toLowerCase();
-    return "status " + (STATUS_CLASSES.has(value) ? value : "other");
-  };
-
-  /** ``url`` resolved against the page when it is http(s), else null (javascript:, data:). */
-  function safeHref(url) {
-    if (typeof url !== "string" || !url) return null;
-    try {
-      const parsed = new URL(url, location.href);
-      return parsed.protocol === "http:" || parsed.protocol === "https:" ? parsed.href : null;
-    } catch (e) {
-      return null;
-    }
-  }
-
-  function ownUrl(url) {
-    const href = safeHref(url);
-    return href && new URL(href).origin === location.origin ? href : null;
-  }
-
-  /** A link opening in a new tab, or null when ``url`` is missing or not http(s). */
-  function link(url, label) {
-    const href = safeHref(url);
-    if (!href) return null;
-    const a = el("a", { text: label });
-    a.href = href;
-    a.target = "_blank";
-    a.rel = "noopener noreferrer";
-    return a;
-  }
 
   /** A link to one of this dashboard's pages (``/run``, ``/dataset``) for a version. */
   function pageLink(path, uri, label) {
@@ -81,31 +21,6 @@
     return a;
   }
   let runsByFlowRun = new Map(); // flow run id -> version URI (from the catalog)
-
-  function image(url, cls) {
-    const src = ownUrl(url);
-    if (!src) return null;
-    const img = el("img", { class: cls });
-    img.alt = "";
-    img.src = src;
-    return img;
-  }
-
-  async function api(path, options) {
-    const response = await fetch(path, {
-      credentials: "same-origin",
-      headers: { Accept: "application/json", "Content-Type": "application/json" },
-      ...options,
-    });
-    let body = null;
-    try {
-      body = await response.json();
-    } catch (e) {
-      body = null;
-    }
-    if (response.status === 401) throw new Unauthorized((body && body.error) || "sign in");
-    return { ok: response.ok, status: response.status, body: body || {} };
-  }
 
   function setErrors(messages) {
     document.getElementById("errors").replaceChildren(
