@@ -48,6 +48,7 @@ def text_version(
     reason: str = "keep: expression was false",
     model: str = "big-model",
     metric: str = "overall",
+    status: str = "published",
 ) -> str:
     """A published text version: kept rows with judge scores and per-column token counts,
     rejected rows with reasons, validator stats and a metrics.json."""
@@ -107,6 +108,7 @@ def text_version(
             "spec": spec,
             "spec_hash": f"hash-{prefix}",
             "stats": stats,
+            "status": status,
             "gates": [{"metric": "quality.overall", "condition": ">= 0.5", "passed": True}],
         }
     )
@@ -210,6 +212,13 @@ def test_the_dataset_overview_trend_judges_rejected_rows_and_cost(tmp_path: Path
     # the older version's trend is the same series
     older = api.get("/api/dataset/overview", params={"uri": first}).json()
     assert older["trend"]["metrics"]["quality.overall"] == [0.6, 0.8]
+    # a quarantined version is in the trend, and its own page shows its published siblings
+    time.sleep(0.01)
+    held = text_version(root, "qa/_quarantine/v-3", [1, 2], quality=0.3, status="quarantined")
+    for uri in (held, first):
+        trend = api.get("/api/dataset/overview", params={"uri": uri}).json()["trend"]
+        assert [v["status"] for v in trend["versions"]] == ["published"] * 2 + ["quarantined"]
+        assert trend["metrics"]["quality.overall"] == [0.6, 0.8, 0.3]
 
 
 def test_the_row_browser_pages_whole_rows_with_thumbnails(tmp_path: Path) -> None:

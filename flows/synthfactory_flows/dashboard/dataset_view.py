@@ -123,6 +123,8 @@ def trend(uri: str, m: Manifest, inside: Any = None) -> dict[str, Any]:
     """Each headline metric's value in every version of this dataset (same name, beside
     this one), oldest first."""
     parent = uri.rstrip("/").rsplit("/", 1)[0]
+    if parent.endswith("/" + layout.QUARANTINE):  # a quarantined version: its dataset's root
+        parent = parent.rsplit("/", 1)[0]
     versions: list[tuple[str, str, str, str]] = []  # created_at, version, status, uri
     if parent and parent != uri and (inside is None or inside(parent)):
         try:
