@@ -117,7 +117,7 @@ def _matches(values: list[np.ndarray], predicate: Predicate) -> np.ndarray:
     for j, op, v in predicate:
         column = values[j]
         if op == "isnull":
-            mask &= _isnull(column)
+            mask &= np.isnan(column)
         elif op == "==":
             mask &= column == v
         elif op == "<=":
@@ -127,25 +127,17 @@ def _matches(values: list[np.ndarray], predicate: Predicate) -> np.ndarray:
     return mask
 
 
-def _isnull(column: np.ndarray) -> np.ndarray:
-    import pandas as pd
-
-    return np.asarray(pd.isna(column), dtype=bool)
-
-
 def _columns(df: pd.DataFrame, enc: Encoder) -> tuple[list[str], list[np.ndarray], list[bool]]:
-    """Scored columns, their values (numbers as floats, categories as objects) and which
-    are numeric."""
+    """Scored columns, their values and which are numeric: numbers as floats (NaN for
+    nulls), categories as the encoder's integer codes (null has a code of its own, a value
+    the real rows never hold is -1), so that comparing them is fast."""
     from synthfactory.metrics.columns import as_float
 
     names = [c for c, _, _ in enc.numeric] + [c for c, _ in enc.categorical]
     numeric = [True] * len(enc.numeric) + [False] * len(enc.categorical)
-    values = [
-        as_float(df[c]).to_numpy()
-        if is_num
-        else df[c].astype(object).where(df[c].notna(), None).to_numpy()
-        for c, is_num in zip(names, numeric, strict=True)
-    ]
+    codes = enc.encode(df)[1]
+    values = [as_float(df[c]).to_numpy() for c, _, _ in enc.numeric]
+    values += [codes[:, j] for j in range(codes.shape[1])]
     return names, values, numeric
 
 
@@ -155,12 +147,12 @@ def _predicate(
     out: Predicate = []
     for j in rng.choice(len(values), size=min(k, len(values)), replace=False):
         v = values[j][row]
-        if _isnull(np.array([v], dtype=object))[0]:
+        if not numeric[j]:
+            out.append((int(j), "==", int(v)))
+        elif np.isnan(v):
             out.append((int(j), "isnull", None))
-        elif numeric[j]:
-            out.append((int(j), "<=" if rng.random() < 0.5 else ">=", float(v)))
         else:
-            out.append((int(j), "==", v))
+            out.append((int(j), "<=" if rng.random() < 0.5 else ">=", float(v)))
     return out
 
 
@@ -218,8 +210,8 @@ def singling_out(
 
 
 def _random_value(column: np.ndarray, rng: np.random.Generator) -> Any:
-    present = column[~_isnull(column)]
-    return present[rng.integers(len(present))] if len(present) else None
+    present = column[~np.isnan(column)] if column.dtype.kind == "f" else column
+    return present[rng.integers(len(present))] if len(present) else np.nan
 
 
 # -- nearest synthetic rows on some columns -------------------------------------------------
@@ -271,11 +263,12 @@ def linkability(
 
 
 def _right(guess: np.ndarray, secret: np.ndarray, numeric: bool) -> np.ndarray:
-    if numeric:
-        close = np.abs(guess - secret) <= TOLERANCE * np.maximum(np.abs(secret), 1e-12)
-        return close | (np.isnan(guess) & np.isnan(secret))
-    both_null = _isnull(guess) & _isnull(secret)
-    return both_null | (~_isnull(guess) & (guess == secret))
+    """Whether each guess is the secret: the same category code (null is a code), or a
+    number within ``TOLERANCE`` of it (both missing counts as right)."""
+    if not numeric:
+        return np.asarray(guess == secret)
+    close = np.abs(guess - secret) <= TOLERANCE * np.maximum(np.abs(secret), 1e-12)
+    return np.asarray(close | (np.isnan(guess) & np.isnan(secret)))
 
 
 def inference(
