@@ -107,6 +107,29 @@ def test_a_memoriser_is_found_and_fails_the_gate(noise: float) -> None:
         assert path in TABULAR_MEANINGS and TabularEvaluator.knows(path)
         shown = _shown({"privacy": report}, path)
         assert shown is not None and not shown.startswith("n/a"), path
+    if noise == 0:
+        text = card_of({"modality": "tabular", "privacy": report})
+        row = next(line for line in text.splitlines() if "mia.ensemble.tpr_at_1pct_fpr" in line)
+        assert "1.0000" in row and "training rows" in row and "holdout rows" in row, row
+        assert any("privacy.singling_out.risk" in line for line in text.splitlines())
+
+
+def card_of(report: dict[str, object]) -> str:
+    """The dataset card a tabular dataset with this report gets."""
+    from synthfactory.dataset.manifest import Manifest, SchemaInfo
+    from synthfactory.metrics.card import render
+
+    manifest = Manifest(
+        name="p",
+        version="v1",
+        modality="tabular",
+        rows=3,
+        shards=[],
+        schema=SchemaInfo(fields=[], arrow=""),
+        spec={},
+        spec_hash="0" * 16,
+    )
+    return render(manifest, report, pd.DataFrame({"x": [1]}), [])
 
 
 def test_the_quickstart_copula_stays_at_chance() -> None:
