@@ -119,15 +119,17 @@ def card_of(report: dict[str, object]) -> str:
     from synthfactory.dataset.manifest import Manifest, SchemaInfo
     from synthfactory.metrics.card import render
 
-    manifest = Manifest(
-        name="p",
-        version="v1",
-        modality="tabular",
-        rows=3,
-        shards=[],
-        schema=SchemaInfo(fields=[], arrow=""),
-        spec={},
-        spec_hash="0" * 16,
+    manifest = Manifest.model_validate(
+        {
+            "name": "p",
+            "version": "v1",
+            "modality": "tabular",
+            "rows": 3,
+            "shards": [],
+            "schema": SchemaInfo(fields=[], arrow=""),
+            "spec": {},
+            "spec_hash": "0" * 16,
+        }
     )
     return render(manifest, report, pd.DataFrame({"x": [1]}), [])
 
