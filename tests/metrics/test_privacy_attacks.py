@@ -195,3 +195,24 @@ def test_the_new_names_are_gateable_and_a_typo_is_refused() -> None:
     assert unknown_gates("tabular", gates) == []
     [message] = unknown_gates("tabular", {"privacy.mia.ensemble.tpr_at_1_fpr": "<= 0.05"})
     assert "did you mean 'privacy.mia.ensemble.tpr_at_1pct_fpr'?" in message
+
+
+def test_a_memorising_job_fails_the_attack_gate_end_to_end(tmp_path: Path) -> None:
+    """The planted `python` memoriser of test_holdout (it copies the training split of
+    metrics.reference) through the generator contract and the tabular evaluator: the
+    job's report holds the attacks and its gate on them fails."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "holdout_tests", Path(__file__).with_name("test_holdout.py")
+    )
+    assert spec is not None and spec.loader is not None
+    helpers = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(helpers)
+    report, _ = helpers.run_locally(helpers.memoriser_job(tmp_path), tmp_path)
+    privacy = report["privacy"]
+    assert privacy["mia"]["non_members"] == 69
+    assert privacy["mia"]["ensemble"]["tpr_at_1pct_fpr"] >= 0.9, privacy["mia"]
+    gates = {**GATE, "privacy.singling_out.risk": "<= 0.2"}
+    results = evaluate(gates, report)
+    assert not any(r["passed"] for r in results), results
