@@ -153,16 +153,21 @@ class VLLMBackend(TextBackend):
         body["guided"] = bool(self.config.json_schema is not None and self.options.guided_decoding)
         return body
 
-    def sampling_params(self, request: Request) -> Any:
-        from vllm import SamplingParams
-
-        kwargs = sampling_kwargs(
+    def request_kwargs(self, request: Request) -> dict[str, Any]:
+        """``sampling_kwargs`` of this request under the current config (a column's sampling
+        and reply schema: judges and structured columns are constrained to theirs)."""
+        return sampling_kwargs(
             self.config.sampling,
             request.seed,
             self.config.json_schema,
             self.options.guided_decoding,
             request.top_logprobs,
         )
+
+    def sampling_params(self, request: Request) -> Any:
+        from vllm import SamplingParams
+
+        kwargs = self.request_kwargs(request)
         structured = kwargs.pop("structured_outputs", None)
         if structured is not None:
             kwargs[self._structured] = self._params_class(**structured)
