@@ -38,20 +38,11 @@ def client(roots: list[str]) -> TestClient:
     return TestClient(create_app(roots), base_url=BASE)
 
 
-def text_version(
-    root: Path,
-    prefix: str,
-    scores: list[int],
-    quality: float,
-    *,
-    judge: str = "judge",
-    reason: str = "keep: expression was false",
-    model: str = "big-model",
-    metric: str = "overall",
-    status: str = "published",
-) -> str:
-    """A published text version: kept rows with judge scores and per-column token counts,
-    rejected rows with reasons, validator stats and a metrics.json."""
+def text_tables(
+    scores: list[int], judge: str, reason: str, model: str
+) -> tuple[pa.Table, pa.Table]:
+    """Kept rows (judge scores, per-column token counts and models) and two rejected rows
+    (one with ``reason``)."""
     n = len(scores)
     kept = pa.table(
         {
@@ -79,6 +70,23 @@ def text_version(
             "rejected_column": ["keep", "answer"],
         }
     )
+    return kept, rejected
+
+
+def text_version(
+    root: Path,
+    prefix: str,
+    scores: list[int],
+    quality: float,
+    *,
+    judge: str = "judge",
+    reason: str = "keep: expression was false",
+    model: str = "big-model",
+    metric: str = "overall",
+    status: str = "published",
+) -> str:
+    """A committed text version (``text_tables``) with validator stats and a metrics.json."""
+    kept, rejected = text_tables(scores, judge, reason, model)
     version = DatasetVersion(open_store(str(root)), prefix)
     spec = {
         "name": "qa",
@@ -92,26 +100,18 @@ def text_version(
     }
     version.claim(spec, f"hash-{prefix}")
     entry = write_shard(
-        version.store, index=0, row_start=0, seed=1, max_rows=n, table=kept, rejected=rejected
-    )
+        version.store, index=0, row_start=0, seed=1, max_rows=len(kept), table=kept,
+        rejected=rejected,
+    )  # fmt: skip
     stats = {"cost_usd": 0.5, "validate.code.checked": 8.0, "validate.code.passed": 6.0}
+    gate = {"metric": "quality.overall", "condition": ">= 0.5", "passed": True}
     manifest = Manifest.model_validate(
-        {
-            "name": "qa",
-            "version": prefix.rsplit("/", 1)[-1],
-            "modality": "text",
-            "rows": n,
-            "target_rows": n,
-            "rejected_rows": 2,
-            "shards": [entry.model_dump()],
-            "schema": SchemaInfo.from_arrow(kept.schema).model_dump(),
-            "spec": spec,
-            "spec_hash": f"hash-{prefix}",
-            "stats": stats,
-            "status": status,
-            "gates": [{"metric": "quality.overall", "condition": ">= 0.5", "passed": True}],
-        }
-    )
+        {"name": "qa", "version": prefix.rsplit("/", 1)[-1], "modality": "text",
+         "rows": len(kept), "target_rows": len(kept), "rejected_rows": 2,
+         "shards": [entry.model_dump()], "schema": SchemaInfo.from_arrow(kept.schema).model_dump(),
+         "spec": spec, "spec_hash": f"hash-{prefix}", "stats": stats, "status": status,
+         "gates": [gate]}
+    )  # fmt: skip
     report = {"quality": {metric: quality}, "privacy": {"exact_copy_rate": 0.0}}
     version.store.put_text("metrics.json", json.dumps(report))
     version.publish(manifest)

@@ -175,28 +175,7 @@ def test_the_run_page_charts_a_text_job_live_and_the_dataset_page_shows_its_judg
             # the running job's name links to its run page
             page.wait_for_selector("#running a.page-link", timeout=120_000)
             page.click("#running a.page-link")
-            page.wait_for_selector("#run-status", timeout=30_000)
-            assert page.inner_text("#run-status") in ("starting", "running")
-
-            def charted(box: str) -> tuple[int, int]:
-                updates = page.get_attribute(box, "data-updates") or "0"
-                points = page.get_attribute(box, "data-points") or "0"
-                return int(updates), int(points)
-
-            # three refreshes that each drew more points, while the job is still running
-            seen: dict[str, list[int]] = {"#chart-rows": [], "#chart-tokens": []}
-            while any(len(set(v)) < 3 for v in seen.values()):
-                assert job.poll() is None, "the job ended before three refreshes were charted"
-                for box, points in seen.items():
-                    points.append(charted(box)[1])
-                page.wait_for_function(
-                    "n => Number(document.body.getAttribute('data-refreshes')) > n",
-                    arg=int(page.get_attribute("body", "data-refreshes") or 0),
-                    timeout=30_000,
-                )
-            assert page.locator("#chart-rows canvas").count() == 1
-            assert "tokens/s" in page.inner_text("#chart-tokens")
-            page.screenshot(path=str(shots / "run-live.png"), full_page=True)
+            watch_live(page, job, shots)
             out, _ = job.communicate(timeout=300)
             assert job.returncode == 0, out
             # the finished run: its timeline, and the link to its dataset version
@@ -204,17 +183,7 @@ def test_the_run_page_charts_a_text_job_live_and_the_dataset_page_shows_its_judg
             assert page.locator("#timeline .gantt-bar").count() >= 10
             page.screenshot(path=str(shots / "run.png"), full_page=True)
             page.click("a[data-role=dataset-link]")
-            page.wait_for_selector("body[data-loaded]", timeout=60_000)
-            histogram = "#judges .chart[data-column='judge.helpfulness.score']"
-            assert page.locator(f"{histogram} canvas").count() == 1
-            assert int(page.get_attribute(histogram, "data-points") or 0) >= 3
-            rejected = page.inner_text("#rejected")
-            assert "keep" in rejected and "reason" in rejected.lower()
-            assert page.locator("#rejected table.rejected-rows tbody tr").count() >= 1
-            assert page.locator("#samples table tbody tr").count() == 10
-            assert "answer" in page.inner_text("#cost")
-            # and back: the dataset page links to its run
-            assert page.locator("a[data-role=run-link]").count() == 1
+            check_dataset_page(page)
             # a second version of the same dataset: the page shows a trend over both
             second = text_spec(tmp_path / "b.yaml", output, chat_server.base_url, 2, 24)
             chat_server.delay = 0.02
@@ -225,16 +194,7 @@ def test_the_run_page_charts_a_text_job_live_and_the_dataset_page_shows_its_judg
             trend = page.locator("#trend .chart[data-points='2']")
             assert trend.count() >= 1, page.inner_text("#trend")
             page.screenshot(path=str(shots / "dataset.png"), full_page=True)
-            # the README's pictures: the top of each page
-            version = page_uri(page)
-            page.set_viewport_size({"width": 1280, "height": 1100})
-            page.goto(url + "run?" + urlencode({"uri": version}))
-            page.wait_for_selector("#chart-rows canvas", timeout=30_000)
-            page.screenshot(path=str(shots / "run-page.png"))
-            page.set_viewport_size({"width": 1280, "height": 1500})
-            page.goto(url + "dataset?" + urlencode({"uri": version}))
-            page.wait_for_selector("body[data-loaded]", timeout=60_000)
-            page.screenshot(path=str(shots / "dataset-page.png"))
+            readme_pictures(page, url, shots)
             browser.close()
     finally:
         if job.poll() is None:
@@ -246,6 +206,54 @@ def test_the_run_page_charts_a_text_job_live_and_the_dataset_page_shows_its_judg
         shutil.copy(shots / "run-page.png", Path(keep) / "run-page.png")
         shutil.copy(shots / "dataset-page.png", Path(keep) / "dataset-page.png")
     print(f"screenshots: {shots}")
+
+
+def watch_live(page: Any, job: Any, shots: Path) -> None:
+    """On the run page of the running ``job``: the rows/s and tokens/s charts each draw
+    more points in three refreshes before the job ends."""
+    page.wait_for_selector("#run-status", timeout=30_000)
+    assert page.inner_text("#run-status") in ("starting", "running")
+    seen: dict[str, list[int]] = {"#chart-rows": [], "#chart-tokens": []}
+    while any(len(set(v)) < 3 for v in seen.values()):
+        assert job.poll() is None, "the job ended before three refreshes were charted"
+        for box, points in seen.items():
+            points.append(int(page.get_attribute(box, "data-points") or 0))
+        page.wait_for_function(
+            "n => Number(document.body.getAttribute('data-refreshes')) > n",
+            arg=int(page.get_attribute("body", "data-refreshes") or 0),
+            timeout=30_000,
+        )
+    assert page.locator("#chart-rows canvas").count() == 1
+    assert "tokens/s" in page.inner_text("#chart-tokens")
+    page.screenshot(path=str(shots / "run-live.png"), full_page=True)
+
+
+def check_dataset_page(page: Any) -> None:
+    """The dataset page of the finished text job: judge-score histogram, rejected rows with
+    reasons, whole rows, cost per column, and the link back to the run."""
+    page.wait_for_selector("body[data-loaded]", timeout=60_000)
+    histogram = "#judges .chart[data-column='judge.helpfulness.score']"
+    assert page.locator(f"{histogram} canvas").count() == 1
+    assert int(page.get_attribute(histogram, "data-points") or 0) >= 3
+    rejected = page.inner_text("#rejected")
+    assert "keep" in rejected and "reason" in rejected.lower()
+    assert page.locator("#rejected table.rejected-rows tbody tr").count() >= 1
+    assert page.locator("#samples table tbody tr").count() == 10
+    assert "answer" in page.inner_text("#cost")
+    assert page.locator("a[data-role=run-link]").count() == 1
+
+
+def readme_pictures(page: Any, url: str, shots: Path) -> None:
+    """The README's pictures: the top of the run page and of the dataset page."""
+    version = page_uri(page)
+    page.set_viewport_size({"width": 1280, "height": 1100})
+    page.goto(url + "run?" + urlencode({"uri": version}))
+    page.wait_for_selector("#chart-rows canvas", timeout=30_000)
+    page.screenshot(path=str(shots / "run-page.png"))
+    page.set_viewport_size({"width": 1280, "height": 1500})
+    page.goto(url + "dataset?" + urlencode({"uri": version}))
+    page.wait_for_selector("body[data-loaded]", timeout=60_000)
+    page.screenshot(path=str(shots / "dataset-page.png"))
 
 
 def page_uri(page: Any) -> str:

@@ -171,12 +171,6 @@ def create_app(
             raise HTTPException(404, "no such file")
         return Response((HERE / name).read_bytes(), media_type=STATIC[name])
 
-    @app.get("/static/vendor/{name}")
-    def vendored(name: str) -> Response:
-        if name not in VENDOR:
-            raise HTTPException(404, "no such file")
-        return Response((HERE / "vendor" / name).read_bytes(), media_type=VENDOR[name])
-
     @app.get("/healthz")
     def healthz() -> JSONResponse:
         """For probes: no token, no data."""
@@ -268,40 +262,11 @@ def create_app(
         except Exception as exc:  # storage or decode errors: the data, not the request
             return JSONResponse({"uri": uri, "error": str(exc)}, status_code=502)
 
-    @app.get("/api/run")
-    def run(request: Request, uri: str) -> JSONResponse:
-        """One version's run: progress with its sampled history, shard timeline, state."""
+    def may_read(request: Request, uri: str) -> None:
         check(request, require_token_to_read)
         check_inside(uri)
-        try:
-            body = run_view.run_detail(uri)
-        except FileNotFoundError as exc:
-            return JSONResponse({"uri": uri, "error": str(exc)}, status_code=404)
-        except Exception as exc:  # storage errors: the data, not the request
-            return JSONResponse({"uri": uri, "error": str(exc)}, status_code=502)
-        ui = prefect_ui_url()
-        if ui and body.get("flow_run_id"):
-            body["prefect_url"] = f"{ui}/runs/flow-run/{body['flow_run_id']}"
-        return JSONResponse(cat.finite(body))
 
-    @app.get("/api/dataset/overview")
-    def overview(request: Request, uri: str) -> JSONResponse:
-        """Metrics over versions, gates, judge scores, rejected rows, cost, lineage."""
-        check(request, require_token_to_read)
-        check_inside(uri)
-        return _read(uri, lambda: dataset_view.overview(uri, lambda u: inside(u, roots)))
-
-    @app.get("/api/dataset/rows")
-    def dataset_rows(
-        request: Request,
-        uri: str,
-        offset: int = Query(0, ge=0, le=10_000_000),
-        limit: int = Query(10, ge=1, le=dataset_view.MAX_PAGE),
-    ) -> JSONResponse:
-        """Whole rows for the sample browser, a page at a time."""
-        check(request, require_token_to_read)
-        check_inside(uri)
-        return _read(uri, lambda: dataset_view.rows_page(uri, offset, limit))
+    _watch_routes(app, may_read, roots)
 
     @app.get("/api/thumbnail")
     def thumbnail(
@@ -380,6 +345,48 @@ def create_app(
         return JSONResponse({"flow_run_id": str(run.id)})
 
     return app
+
+
+def _watch_routes(app: FastAPI, may_read: Callable[[Request, str], None], roots: list[str]) -> None:
+    """The run page's and the dataset page's API, and the vendored chart library.
+    ``may_read(request, uri)`` raises unless the request may read ``uri``."""
+
+    @app.get("/static/vendor/{name}")
+    def vendored(name: str) -> Response:
+        if name not in VENDOR:
+            raise HTTPException(404, "no such file")
+        return Response((HERE / "vendor" / name).read_bytes(), media_type=VENDOR[name])
+
+    @app.get("/api/run")
+    def run(request: Request, uri: str) -> JSONResponse:
+        """One version's run: progress with its sampled history, shard timeline, state."""
+        may_read(request, uri)
+
+        def answer() -> dict[str, Any]:
+            body = run_view.run_detail(uri)
+            ui = prefect_ui_url()
+            if ui and body.get("flow_run_id"):
+                body["prefect_url"] = f"{ui}/runs/flow-run/{body['flow_run_id']}"
+            return dict(cat.finite(body))
+
+        return _read(uri, answer)
+
+    @app.get("/api/dataset/overview")
+    def overview(request: Request, uri: str) -> JSONResponse:
+        """Metrics over versions, gates, judge scores, rejected rows, cost, lineage."""
+        may_read(request, uri)
+        return _read(uri, lambda: dataset_view.overview(uri, lambda u: inside(u, roots)))
+
+    @app.get("/api/dataset/rows")
+    def dataset_rows(
+        request: Request,
+        uri: str,
+        offset: int = Query(0, ge=0, le=10_000_000),
+        limit: int = Query(10, ge=1, le=dataset_view.MAX_PAGE),
+    ) -> JSONResponse:
+        """Whole rows for the sample browser, a page at a time."""
+        may_read(request, uri)
+        return _read(uri, lambda: dataset_view.rows_page(uri, offset, limit))
 
 
 def _read(uri: str, answer: Callable[[], dict[str, Any]]) -> JSONResponse:
