@@ -216,3 +216,28 @@ def test_ids_are_not_scored_as_sdvs_detection_makes_them() -> None:
     assert report["columns"]["serial"] == {"metric": "KSComplement", "score": 0.0}
     declared = quality_report(real, synthetic, sdtypes={"respondent": "numerical"})
     assert declared["columns"]["respondent"]["score"] == 0.0  # declared: scored, disjoint
+
+
+def test_personal_data_names_are_not_scored() -> None:
+    from synthfactory.metrics.tabular_quality import id_columns, personal_name
+
+    # a cleaned name containing one of SDV's references, or one of its words as a word
+    for name in ("Email", "home_zipcode", "Latitude", "lon_longitude", "driver-license", "city"):
+        assert personal_name(name), name
+    for name in ("state", "home_state", "userCity", "SSN", "vin"):
+        assert personal_name(name), name
+    assert personal_name("ssn_count")  # ssn is a word of it
+    # words that only contain one of the word-only references are not personal data
+    for name in ("statement", "velocity", "income", "vintage", "ssns"):
+        assert not personal_name(name), name
+    n = 30
+    real = pd.DataFrame(
+        {
+            "latitude": np.linspace(30, 40, n),
+            "zip": np.arange(n) * 7 + 10_000,  # unique whole numbers: the primary key
+            "city": ["a", "b", "c"] * 10,
+            "x": np.linspace(0, 1, n),
+        }
+    )
+    assert id_columns(real, list(real.columns)) == ["latitude", "city", "zip"]
+    assert list(quality_report(real, real)["columns"]) == ["x"]

@@ -44,14 +44,15 @@ KSComplement and CorrelationSimilarity (KS never exceeds the total variation dis
 reading them as numerical over-reads). We apply the same rule to the real table
 (``quality_kind``). Its ids are not scored either (``id_columns``): a column with an
 ``id`` word in its name, and the first column, in table order, that could be a primary key
-(unique, no nulls, whole non-negative numbers or strings). ``sdtypes`` (the spec's
-``column_types``) overrides all of it as metadata would: numerical/datetime are
-continuous, categorical/boolean discrete, id/text not scored.
+(unique, no nulls, whole non-negative numbers or strings); nor are columns whose name
+says they hold personal data (``personal_name``: email, zipcode, latitude, city, ...,
+SDV's list). ``sdtypes`` (the spec's ``column_types``) overrides all of it as metadata
+would: numerical/datetime are continuous, categorical/boolean discrete, id/text not scored.
 
 Where we depart, deliberately:
 
-- Other sdtypes are inferred from dtypes (``columns.kind``), not by SDV's detection: its
-  personal-data names (email, phone, ...) and dates written as strings are not mirrored.
+- Other sdtypes are inferred from dtypes (``columns.kind``), not by SDV's detection:
+  dates written as strings are categorical here (SDV parses them as datetimes).
 - Pairs below the threshold keep their score in ``pairs`` (flagged ``meets_threshold:
   False``); SDMetrics blanks it. Neither counts it in the property score.
 - SDMetrics computes ContingencySimilarity on a random, unseeded sample of 50,000 rows of
@@ -91,6 +92,15 @@ UNSEEN = 1e-6
 #: most a tenth of the rows) are categorical, on tables of more than MIN_ROWS_TO_DETECT rows
 MAX_CODES = 10
 MIN_ROWS_TO_DETECT = 5
+#: SDV's detection gives personal-data sdtypes (not scored) to columns whose cleaned name
+#: contains one of these, or has one of PII_WORDS as a word
+PII_IN_NAME = (
+    "phonenumber", "email", "firstname", "lastname", "countrycode", "stateabbr",
+    "postalcode", "zipcode", "postcode", "streetaddress", "line1", "secondaryaddress",
+    "line2", "latitude", "longitude", "ipv4", "ipv6", "ipaddress", "macaddress",
+    "useragent", "iban", "swift", "creditcardnumber", "license",
+)  # fmt: skip
+PII_WORDS = frozenset({"ssn", "administativeunit", "state", "province", "city", "vin"})
 #: metadata sdtypes (the spec's ``column_types``) as the two scored kinds; None: not scored
 DECLARED: dict[str, str | None] = {
     "numerical": NUMERIC,
@@ -147,11 +157,17 @@ def quality_kinds(
 def id_name(name: str) -> bool:
     """SDV's id-by-name rule: ``id`` is one of the name's words (split at spaces, ``-`` and
     ``_``; a single word at its capitals when it mixes cases: user_id, ID, userId)."""
+    return "id" in _words(name)
+
+
+def _words(name: str) -> list[str]:
+    """A column name's lower-case words, as SDV splits them: at spaces, ``-`` and ``_``; a
+    single word at its capitals when it mixes cases."""
     words = name.replace(" ", "_").replace("-", "_").split("_")
     if len(words) == 1:
         mixed = name.upper() != name and name[1:].lower() != name[1:]
         words = (re.findall("[A-Z][^A-Z]*", name) if mixed else []) or [name]
-    return "id" in (w.lower() for w in words)
+    return [w.lower() for w in words]
 
 
 def _key_candidate(series: pd.Series, named: bool) -> bool:
@@ -173,12 +189,25 @@ def _key_candidate(series: pd.Series, named: bool) -> bool:
     return True
 
 
+def personal_name(name: str) -> bool:
+    """SDV's personal-data-by-name rule: the name, lower-cased with everything but letters
+    and digits removed, contains one of ``PII_IN_NAME``, or one of its words (``id_name``'s
+    split) is one of ``PII_WORDS``."""
+    cleaned = re.sub(r"[^a-z0-9]", "", name.lower())
+    if any(part in cleaned for part in PII_IN_NAME):
+        return True
+    return any(w in PII_WORDS for w in _words(name))
+
+
 def id_columns(real: pd.DataFrame, columns: list[str]) -> list[str]:
-    """The columns SDV's metadata detection calls ids (SDMetrics scores no id): those with
-    an id name, and the first primary-key candidate in table order (``_key_candidate``)."""
+    """The columns SDV's metadata detection gives an sdtype SDMetrics does not score: ids
+    (an id name, and the first primary-key candidate in table order, ``_key_candidate``)
+    and personal data by name (``personal_name``: an email, a postcode, a latitude...)."""
+    personal = [c for c in columns if personal_name(str(c))]
+    columns = [c for c in columns if c not in personal]
     named = [c for c in columns if id_name(str(c))]
     first = next((c for c in columns if _key_candidate(real[c], c in named)), None)
-    return [*named, *([first] if first is not None and first not in named else [])]
+    return [*personal, *named, *([first] if first is not None and first not in named else [])]
 
 
 # -- column shapes --------------------------------------------------------------------------
