@@ -1,5 +1,5 @@
 """Tabular generator configurations: the shared source/metadata/constraint options and one
-config per synthesizer (Gaussian copula, CTGAN, TVAE)."""
+config per synthesizer (Gaussian copula, CTGAN, TVAE, TabularARGN)."""
 
 from __future__ import annotations
 
@@ -334,4 +334,58 @@ class TVAEConfig(_NeuralConfig):
     )
 
 
-TabularConfig = GaussianCopulaConfig | CTGANConfig | TVAEConfig
+@GENERATORS.register("synthfactory_workers.tabular.argn:ArgnGenerator")
+class ArgnConfig(TabularConfigBase):
+    """TabularARGN (Tiwald et al. 2025): every column as tokens, per-column embeddings and
+    a shared network that predicts a column from any set of others (trained on random
+    column orders), sampled column by column; exact conditions."""
+
+    default_shard_rows: ClassVar[int] = 200_000
+
+    kind: Literal["argn"] = Field(
+        "argn", description="Any-order autoregressive network (TabularARGN, Tiwald et al. 2025)."
+    )
+    epochs: int = Field(
+        200, ge=1, le=100_000, description="Most training epochs (early stopping ends sooner)."
+    )
+    batch_size: int = Field(
+        512, ge=2, description="Largest batch (small tables use an eighth of their rows)."
+    )
+    embedding_dim: int = Field(16, ge=1, le=512, description="Embedding size per column.")
+    hidden_dims: list[int] = Field(
+        default_factory=lambda: [256, 256],
+        min_length=1,
+        description="Hidden layer sizes of the shared network.",
+    )
+    bins: int = Field(
+        64,
+        ge=2,
+        le=4096,
+        description="Quantile bins per numerical column (exact values "
+        "for columns with at most this many distinct values).",
+    )
+    rare_min: int = Field(
+        2,
+        ge=1,
+        description="Categories seen fewer times share one 'rare' token (sampled back in "
+        "proportion to their source counts).",
+    )
+    learning_rate: float = Field(2e-3, gt=0, description="Adam learning rate.")
+    dropout: float = Field(0.1, ge=0, lt=1, description="Dropout in the shared network.")
+    validation: float = Field(
+        0.1, ge=0, lt=0.5, description="Share of the fit rows held for early stopping."
+    )
+    patience: int = Field(
+        8, ge=1, description="Epochs without a better validation loss before stopping."
+    )
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="Where to train and sample: 'auto' uses a GPU when there is one."
+    )
+
+    def options(self) -> dict[str, Any]:
+        """The model's own options (everything below the shared tabular fields)."""
+        shared = set(TabularConfigBase.model_fields) | {"device"}
+        return {k: getattr(self, k) for k in type(self).model_fields if k not in shared}
+
+
+TabularConfig = GaussianCopulaConfig | CTGANConfig | TVAEConfig | ArgnConfig

@@ -1,0 +1,294 @@
+"""TabularARGN (Tiwald et al. 2025, "TabularARGN: a flexible and efficient auto-regressive
+framework for generating high-fidelity synthetic data"), in torch.
+
+Every column is one token per row (``argn_codec``). Each column has an embedding table; a
+shared network reads the embeddings of a *context* (a set of other columns, the rest
+masked to zero, with the mask itself as input) plus a learned query for the target
+column, and a per-column head gives the target's token distribution. Training draws a
+random column order per row and, for every column at once, uses the columns before it in
+that order as its context (any-order training), so the model can predict any column from
+any subset: conditions are set first and the rest is sampled one column at a time
+(temperature 1). Early stopping on a validation split keeps the best epoch's weights.
+Conditions are exact (``exact_conditions``).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from synthfactory.errors import ConfigError
+from synthfactory.spec.generators.tabular import ArgnConfig
+from synthfactory_workers.tabular import argn_codec as codec
+from synthfactory_workers.tabular.base import Synthesizer
+from synthfactory_workers.tabular.generator import TabularGenerator
+from synthfactory_workers.tabular.neural import EpochCallback, log, pack, pick_device, unpack
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+    import torch
+
+    from synthfactory.spec import JobSpec
+
+#: rows sampled per forward pass
+SAMPLE_CHUNK = 8192
+
+
+def _network() -> Any:
+    import torch
+    from torch import nn
+
+    class ArgnNet(nn.Module):
+        def __init__(self, cards: list[int], dim: int, hidden: list[int], dropout: float):
+            super().__init__()
+            n = len(cards)
+            self.embed = nn.ModuleList(nn.Embedding(c, dim) for c in cards)
+            self.query = nn.Parameter(torch.randn(n, dim) * 0.1)
+            layers: list[nn.Module] = []
+            width = n * dim + n + dim
+            for h in hidden:
+                layers += [nn.Linear(width, h), nn.GELU(), nn.Dropout(dropout)]
+                width = h
+            self.trunk = nn.Sequential(*layers)
+            self.heads = nn.ModuleList(nn.Linear(width, c) for c in cards)
+
+        def hidden(
+            self, tokens: torch.Tensor, context: torch.Tensor, targets: torch.Tensor
+        ) -> torch.Tensor:
+            """(rows, targets, H) from tokens (rows, C), context (rows, targets, C) bool."""
+            emb = torch.stack([e(tokens[:, j]) for j, e in enumerate(self.embed)], dim=1)
+            mask = context.to(emb.dtype)
+            x = (emb[:, None, :, :] * mask[..., None]).flatten(2)
+            query = self.query[targets].expand(tokens.shape[0], -1, -1)
+            return torch.as_tensor(self.trunk(torch.cat([x, mask, query], dim=-1)))
+
+        def loss(self, tokens: torch.Tensor, rank: torch.Tensor) -> torch.Tensor:
+            """Mean over rows of the summed cross-entropy of every column given the
+            columns before it in each row's order (``rank``: position per column)."""
+            from torch.nn import functional
+
+            context = rank[:, None, :] < rank[:, :, None]
+            targets = torch.arange(tokens.shape[1], device=tokens.device)
+            h = self.hidden(tokens, context, targets)
+            parts = [
+                functional.cross_entropy(head(h[:, j]), tokens[:, j], reduction="sum")
+                for j, head in enumerate(self.heads)
+            ]
+            return torch.stack(parts).sum() / tokens.shape[0]
+
+    return ArgnNet
+
+
+class TabularARGN(Synthesizer):
+    name: ClassVar[str] = "argn"
+    exact_conditions: ClassVar[bool] = True
+    defaults: ClassVar[dict[str, Any]] = ArgnConfig.model_construct().options()
+
+    def __init__(
+        self,
+        options: dict[str, Any] | None = None,
+        enforce_min_max: bool = True,
+        seed: int = 0,
+        device: str = "cpu",
+        on_epoch: EpochCallback | None = None,
+    ) -> None:
+        unknown = set(options or {}) - set(self.defaults)
+        if unknown:
+            raise ConfigError(
+                f"unknown argn option(s): {sorted(unknown)}", fix=f"use {sorted(self.defaults)}"
+            )
+        self.options = {**self.defaults, **(options or {})}
+        self.enforce_min_max = enforce_min_max
+        self.seed = seed
+        self.device = device
+        self.on_epoch = on_epoch
+        self.columns = []
+        self.history: list[dict[str, float]] = []
+
+    def categories(self, column: dict[str, Any]) -> list[Any]:
+        return list(column.get("categories", []))
+
+    def _build(self) -> None:
+        o = self.options
+        cards = [c["cardinality"] for c in codec.modelled(self.columns)]
+        self.net = _network()(cards, o["embedding_dim"], o["hidden_dims"], o["dropout"])
+        self.net.to(self.device)
+
+    # -- fitting -------------------------------------------------------------------------
+    def fit(self, df: pd.DataFrame, column_types: dict[str, str]) -> None:
+        import torch
+
+        from synthfactory_workers.threads import limit_torch_threads
+
+        limit_torch_threads()
+        if len(df) < 2:
+            raise ConfigError("the source table needs at least 2 rows to fit argn")
+        torch.manual_seed(self.seed)
+        rng = np.random.default_rng(self.seed)
+        o = self.options
+        self.columns = codec.fit_columns(df, column_types, o["bins"], o["rare_min"])
+        self.history = []
+        self._build()
+        if not codec.modelled(self.columns):
+            return
+        tokens = codec.encode(df, self.columns)
+        order = rng.permutation(len(tokens))
+        held = int(len(tokens) * o["validation"]) if len(tokens) >= 20 else 0
+        valid, train = tokens[order[:held]], tokens[order[held:]]
+        self._train(train, valid, rng)
+
+    def _train(self, train: np.ndarray, valid: np.ndarray, rng: np.random.Generator) -> None:
+        import torch
+
+        o = self.options
+        net = self.net
+        opt = torch.optim.AdamW(net.parameters(), lr=o["learning_rate"], weight_decay=1e-4)
+        plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=2)
+        data = torch.from_numpy(train).to(self.device)
+        batch = int(np.clip(len(train) // 8, 16, o["batch_size"]))
+        best, best_state, waited = float("inf"), copy.deepcopy(net.state_dict()), 0
+        for epoch in range(o["epochs"]):
+            net.train()
+            perm = torch.from_numpy(rng.permutation(len(train))).to(self.device)
+            total, steps = 0.0, 0
+            for start in range(0, max(len(train) - batch, 0) + 1, batch):
+                x = data[perm[start : start + batch]]
+                loss = net.loss(x, self._ranks(len(x), rng))
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                total, steps = total + float(loss.item()), steps + 1
+            values = {"epoch": epoch + 1, "loss": total / max(steps, 1)}
+            if len(valid):
+                values["val_loss"] = self._evaluate(valid, rng)
+                plateau.step(values["val_loss"])
+            self._log_epoch(values)
+            score = values.get("val_loss", values["loss"])
+            if score < best - 1e-4:
+                best, best_state, waited = score, copy.deepcopy(net.state_dict()), 0
+            else:
+                waited += 1
+                if waited >= o["patience"]:
+                    break
+        net.load_state_dict(best_state)
+        net.eval()
+
+    def _ranks(self, rows: int, rng: np.random.Generator) -> torch.Tensor:
+        """A random column order per row, as each column's position in it."""
+        import torch
+
+        n = len(codec.modelled(self.columns))
+        ranks = np.argsort(rng.random((rows, n)), axis=1)
+        return torch.from_numpy(ranks).to(self.device)
+
+    def _evaluate(self, valid: np.ndarray, rng: np.random.Generator) -> float:
+        import torch
+
+        self.net.eval()
+        data = torch.from_numpy(valid).to(self.device)
+        with torch.no_grad():
+            return float(self.net.loss(data, self._ranks(len(valid), rng)).item())
+
+    def _log_epoch(self, values: dict[str, float]) -> None:
+        self.history.append(values)
+        log.info(
+            "argn epoch %d: %s",
+            int(values["epoch"]),
+            ", ".join(f"{k}={v:.4f}" for k, v in values.items() if k != "epoch"),
+        )
+        if self.on_epoch is not None:
+            self.on_epoch(values)
+        from synthfactory_workers import training
+
+        training.report(values)
+
+    # -- sampling ------------------------------------------------------------------------
+    def _sample(self, n: int, seed: int, conditions: dict[str, Any]) -> pd.DataFrame:
+        import torch
+
+        gen = torch.Generator(device=self.device).manual_seed(seed)
+        rng = np.random.default_rng(seed)
+        cols = codec.modelled(self.columns)
+        width = len(cols)
+        tokens = np.zeros((n, width), dtype=np.int64)
+        fixed = [j for j, c in enumerate(cols) if c["name"] in conditions]
+        for j in fixed:
+            col = cols[j]
+            tokens[:, j] = codec.encode_values(_repeat(conditions[col["name"]], 1, col), col)[0]
+        rest = [j for j in range(width) if j not in fixed]
+        self.net.eval()
+        for start in range(0, n, SAMPLE_CHUNK):
+            part = torch.from_numpy(tokens[start : start + SAMPLE_CHUNK]).to(self.device)
+            known = torch.zeros(part.shape[0], 1, width, dtype=torch.bool, device=self.device)
+            known[:, :, fixed] = True
+            with torch.no_grad():
+                for j in rest:
+                    target = torch.tensor([j], device=self.device)
+                    logits = self.net.heads[j](self.net.hidden(part, known, target)[:, 0])
+                    probs = torch.softmax(logits.float(), dim=-1)
+                    part[:, j] = torch.multinomial(probs, 1, generator=gen)[:, 0]
+                    known[:, :, j] = True
+            tokens[start : start + SAMPLE_CHUNK] = part.cpu().numpy()
+        return codec.decode(tokens, self.columns, rng, self.enforce_min_max, conditions)
+
+    # -- storage -------------------------------------------------------------------------
+    def save(self) -> bytes:
+        header = {
+            "synthesizer": self.name,
+            "options": self.options,
+            "enforce_min_max": self.enforce_min_max,
+            "seed": self.seed,
+            "columns": self.columns,
+            "history": self.history,
+        }
+        return pack(header, dict(self.net.state_dict()))
+
+    @classmethod
+    def load(cls, data: bytes, device: str = "cpu") -> TabularARGN:
+        header, tensors = unpack(data)
+        if header.get("synthesizer") != cls.name:
+            raise ConfigError(
+                f"the cached model is a {header.get('synthesizer')}, not an argn model",
+                fix="delete the cached model under the output's _artifacts/ to refit",
+            )
+        model = cls(header["options"], header["enforce_min_max"], header["seed"], device)
+        model.columns = header["columns"]
+        model.history = header["history"]
+        model._build()
+        model.net.load_state_dict(tensors)
+        model.net.to(device)
+        model.net.eval()
+        return model
+
+
+def _repeat(value: Any, n: int, col: dict[str, Any]) -> pd.Series:
+    """A resolved condition as a column of ``n`` values the codec can encode."""
+    import pandas as pd
+
+    if col["type"] == "datetime":  # resolved as nanoseconds
+        return pd.Series(pd.to_datetime([int(value)] * n, unit="ns"))
+    return pd.Series([value] * n, dtype=object)
+
+
+class ArgnGenerator(TabularGenerator):
+    """TabularARGN through the shared tabular machinery (fit cache, PII, ids,
+    constraints, conditions, class balancing, shards)."""
+
+    synthesizer: ClassVar[str] = "argn"
+
+    @classmethod
+    def _new_model(
+        cls, spec: JobSpec, types: dict[str, str], schema: pa.Schema | None = None
+    ) -> Synthesizer:
+        config = spec.generator
+        assert isinstance(config, ArgnConfig)
+        return TabularARGN(
+            config.options(), config.enforce_min_max, config.fit_seed, pick_device(config.device)
+        )
+
+    @classmethod
+    def _load_model(cls, data: bytes, device: str) -> Synthesizer:
+        return TabularARGN.load(data, device=device)
