@@ -87,13 +87,20 @@ def test_structure_errors_are_named(paths: dict[str, str], tmp_path: Path) -> No
     assert "unknown table 'nests'" in preflight_error(paths, tmp_path, relationships=unknown)
     two = [*rel, {"parent": "islands", "child": "penguins", "foreign_key": "island_id"}]
     message = preflight_error(paths, tmp_path, relationships=two)
-    assert "'penguins' has 2 parents (colonies, islands)" in message
-    assert "not supported in this version" in message
+    assert "relationships[2].foreign_key 'island_id' (of islands -> penguins)" in message
+    again = [*rel, {"parent": "colonies", "child": "penguins", "foreign_key": "sex"}]
+    message = preflight_error(paths, tmp_path, relationships=again)
+    assert "'penguins' has several parents" in message and "ambiguous" in message
+    assert "context: true" in message
+    both = [{**r, "context": True} for r in again]
+    assert "2 context parents" in preflight_error(paths, tmp_path, relationships=both)
     cycle = [rel[1], {"parent": "penguins", "child": "islands", "foreign_key": "colony_id"}, rel[0]]
     assert "cycle" in preflight_error(paths, tmp_path, relationships=cycle)
     self_ref = [{"parent": "islands", "child": "islands", "foreign_key": "island_id"}]
     assert "its own parent" in preflight_error(paths, tmp_path, relationships=self_ref)
-    assert "one root" in preflight_error(paths, tmp_path, relationships=rel[:1])
+    assert "not linked to it: ['penguins']" in preflight_error(
+        paths, tmp_path, relationships=rel[:1]
+    )
 
 
 def test_column_errors_are_named(paths: dict[str, str], tmp_path: Path) -> None:
@@ -105,7 +112,7 @@ def test_column_errors_are_named(paths: dict[str, str], tmp_path: Path) -> None:
         {"parent": "colonies", "child": "penguins", "foreign_key": "colony"},
     ]
     message = preflight_error(paths, tmp_path, relationships=rel)
-    assert "foreign key 'colony' (of colonies -> penguins) is not a column" in message
+    assert "foreign_key 'colony' (of colonies -> penguins) is not a column" in message
     tables = {**spec["tables"], "colonies": {"source": paths["colonies"], "primary_key": "species"}}
     assert "not unique" in preflight_error(paths, tmp_path, tables=tables)
     tables = {**spec["tables"], "islands": {"source": paths["islands"]}}

@@ -13,17 +13,28 @@ The method (the idea of HMA, Patki et al. 2016, simplified to one copula per tab
   ``GaussianCopula.sample_given``, the conditional normal
   z_child | z_parent ~ N(S_cp S_pp^-1 z_p, S_cc - S_cp S_pp^-1 S_pc) in normal-score space.
   Grandchildren follow the same way from the children (any depth).
+- Several parents: a child is generated from one *context* parent (above; chosen in the
+  spec) and its other foreign keys are matched afterwards (``relational_keys``): each
+  referenced parent row carries how many children point to it (``__n_<child>__<key>``) and
+  the child's copula is fitted with that parent's columns (``__ref__<key>__<column>``), so a
+  sampled child takes a free slot of the parent row nearest to the columns it drew.
 - Keys are generated, never copied: root primary keys from global row numbers (past the
   source's largest integer key; text keys ``<shard>-<n>``), other tables' keys from the
   shard index and their row within the shard (``<shard>-<n>``, or for integer keys
-  ``start + shard * 2^32 + n``). A child's foreign key is its synthetic parent's key, so
-  every foreign key points to a parent of the same shard: integrity holds per shard and so
-  across shards.
+  ``start + shard * 2^32 + n``). A child's foreign keys are its synthetic parents' keys in
+  the same shard, so integrity holds per shard and so across shards.
+- Lookup tables (a parentless table other than the root, e.g. merchants, with the tables
+  generated from it) are generated whole, ``rows`` x their source's rows per root row, with
+  a seed from the job's seed alone: every shard computes the same rows and keys (``w-<n>``
+  or ``start + n``) and matches its children's keys against all of them, so keys point into
+  other shards' files; each shard writes its proportional slice of them. A re-run shard
+  computes the same tables again.
 - A shard is ``shard.rows`` root rows with all their descendants. Every root row is kept
   (no constraints, no dedup), so the flow never drops a row and never orphans a child.
 
-Source rows whose foreign key matches no parent (or is null) are left out of fitting and
-counted in ``prepared["orphans"]``.
+Source rows whose context foreign key matches no parent (or is null) are left out of
+fitting and counted in ``prepared["orphans"]``; a non-context key that matches no parent
+keeps its row (its parent columns are missing) and is counted as ``<child>.<key>``.
 """
 
 from __future__ import annotations
@@ -33,10 +44,26 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from synthfactory.errors import ConfigError
-from synthfactory.jsonsafe import plain
 from synthfactory.sources import fingerprint, read_table
-from synthfactory.spec.generators.relational import RelationalConfig, structure
+from synthfactory.spec.generators.relational import RelationalConfig, Relationship, structure
 from synthfactory_workers.contract import Generator, ShardOutput, ShardTask
+from synthfactory_workers.tabular.relational_design import (
+    REF_PREFIX,
+    SAME_PREFIX,
+    ancestor_keys,
+    design,
+    lineage,
+    link_id,
+    parent_frame,
+)
+from synthfactory_workers.tabular.relational_keys import (
+    children_counts,
+    keys_for,
+    match,
+    require_parents,
+    shard_slice,
+    whole_rows,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -46,12 +73,8 @@ if TYPE_CHECKING:
     from synthfactory.storage import ObjectStore
     from synthfactory_workers.tabular.copula import GaussianCopula
 
-PARENT_PREFIX = "__parent__"
-COUNT_PREFIX = "__n_"
-#: parent categorical columns with at most this many values enter a child as indicators
-MAX_INDICATORS = 16
-#: integer keys of non-root tables: start + shard index * STRIDE + row within the shard
-STRIDE = 1 << 32
+#: the layout of the fitted models and meta.json (part of the model key)
+FORMAT = 2
 
 
 def _config(spec: JobSpec) -> RelationalConfig:
@@ -60,15 +83,11 @@ def _config(spec: JobSpec) -> RelationalConfig:
     return spec.generator
 
 
-def count_column(child: str) -> str:
-    return f"{COUNT_PREFIX}{child}"
-
-
 def model_key(fingerprints: dict[str, str], config: RelationalConfig) -> str:
     fit = config.model_dump(mode="json")
     for table in fit["tables"].values():
         table.pop("source")
-    blob = json.dumps([fingerprints, fit], sort_keys=True)
+    blob = json.dumps([FORMAT, fingerprints, fit], sort_keys=True)
     return f"relational/{hashlib.sha256(blob.encode()).hexdigest()[:24]}"
 
 
@@ -113,14 +132,16 @@ def check_tables(config: RelationalConfig, frames: dict[str, pd.DataFrame]) -> N
                     f"{where}.primary_key {key!r} is not unique and non-null in {table.source}",
                     fix="name a column whose values identify one row each",
                 )
-        rel = config.parent_of(name)
-        if rel is not None and rel.foreign_key not in columns:
-            raise ConfigError(
-                f"foreign key {rel.foreign_key!r} (of {rel.parent} -> {rel.child}) is not a "
-                f"column of {table.source}",
-                fix=f"use one of {name}'s columns: {columns}",
-            )
-        keys = {key} | ({rel.foreign_key} if rel else set())
+        keys = {key} if key else set()
+        for rel in config.parents_of(name):
+            if rel.foreign_key not in columns:
+                i = config.relationships.index(rel)
+                raise ConfigError(
+                    f"generator.relationships[{i}].foreign_key {rel.foreign_key!r} (of "
+                    f"{rel.parent} -> {rel.child}) is not a column of {table.source}",
+                    fix=f"use one of {name}'s columns: {columns}",
+                )
+            keys.add(rel.foreign_key)
         personal = detect_pii(
             df.drop(columns=[k for k in keys if k]), {}, True, set(table.column_types)
         )
@@ -131,137 +152,6 @@ def check_tables(config: RelationalConfig, frames: dict[str, pd.DataFrame]) -> N
                 fix=f"drop these columns from {table.source}, or set their type in "
                 f"{where}.column_types if they are not personal",
             )
-
-
-def design(
-    config: RelationalConfig, frames: dict[str, pd.DataFrame]
-) -> tuple[dict[str, pd.DataFrame], dict[str, dict[str, Any]], dict[str, int]]:
-    """Per table: the frame its copula is fitted on (own columns, parent columns, children
-    counts), what sampling needs to know about it, and the orphan rows left out."""
-    import pandas as pd
-
-    from synthfactory_workers.tabular.metadata import detect_types
-
-    kept: dict[str, pd.DataFrame] = {}
-    orphans: dict[str, int] = {}
-    for name in config.order():  # parents first: drop rows whose parent is not there
-        df = frames[name]
-        rel = config.parent_of(name)
-        if rel is not None:
-            parent_key = config.tables[rel.parent].primary_key
-            assert parent_key is not None
-            known = kept[rel.parent][parent_key]
-            ok = df[rel.foreign_key].isin(set(known.tolist())) & df[rel.foreign_key].notna()
-            orphans[name] = int((~ok).sum())
-            df = df[ok.to_numpy()].reset_index(drop=True)
-        kept[name] = df
-    fitted: dict[str, pd.DataFrame] = {}
-    info: dict[str, dict[str, Any]] = {}
-    for name in config.order():
-        table = config.tables[name]
-        df = kept[name]
-        rel = config.parent_of(name)
-        keys = {k for k in (table.primary_key, rel.foreign_key if rel else None) if k}
-        own = [str(c) for c in df.columns if str(c) not in keys]
-        types = detect_types(df[own], dict(table.column_types))
-        attributes = [c for c in own if types[c] != "id"]
-        model = df[attributes].copy()
-        model_types = {c: types[c] for c in attributes}
-        counts: dict[str, str] = {}
-        for child in config.children_of(name):
-            assert table.primary_key is not None
-            per = kept[child.child][child.foreign_key].value_counts()
-            column = count_column(child.child)
-            values = df[table.primary_key].map(per).fillna(0).astype("int64").to_numpy()
-            model[column] = values
-            model_types[column] = "numerical"
-            counts[child.child] = column
-        parent_columns: list[str] = []
-        encodings: dict[str, list[Any]] = {}
-        if rel is not None:
-            parent = kept[rel.parent]
-            parent_key = config.tables[rel.parent].primary_key
-            parent_columns = list(info[rel.parent]["attributes"])
-            ptypes = info[rel.parent]["types"]
-            for c in parent_columns:
-                distinct = parent[c].dropna().unique().tolist()
-                if ptypes[c] in ("categorical", "boolean") and 2 <= len(distinct) <= MAX_INDICATORS:
-                    encodings[c] = sorted((plain(v) for v in distinct), key=str)
-            joined = parent.set_index(parent_key)[parent_columns]
-            joined = joined.loc[df[rel.foreign_key].to_numpy()].reset_index(drop=True)
-            given = parent_frame(joined, parent_columns, encodings)
-            model = pd.concat([given, model.reset_index(drop=True)], axis=1)
-            for c in given.columns:
-                original = str(c).removeprefix(PARENT_PREFIX).split("==")[0]
-                model_types[str(c)] = "boolean" if "==" in str(c) else ptypes[original]
-        fitted[name] = model
-        info[name] = {
-            "attributes": attributes,
-            "types": types,
-            "counts": counts,
-            "max_counts": {c: int(model[col].max()) for c, col in counts.items()},
-            "parent_columns": parent_columns,
-            "encodings": encodings,
-            "model_types": model_types,
-            "ids": _id_starts(df, table.primary_key, [c for c in own if types[c] == "id"]),
-        }
-    return fitted, info, orphans
-
-
-def parent_frame(
-    rows: pd.DataFrame, columns: list[str], encodings: dict[str, list[Any]]
-) -> pd.DataFrame:
-    """The parent's columns as the child's copula sees them: numbers as they are, a
-    categorical column with few values as one indicator per value (``__parent__c==i``).
-
-    A copula codes a category by its frequency interval, which orders categories
-    arbitrarily: a child attribute that is high for the middle category (Gentoo body mass,
-    between Adelie and Chinstrap in frequency) barely correlates with that code. An
-    indicator per category gives each its own correlation."""
-    import pandas as pd
-
-    from synthfactory_workers.tabular.columns import key
-
-    out: dict[str, Any] = {}
-    for c in columns:
-        if c in encodings:
-            codes = rows[c].map(lambda v: key(plain(v)))
-            for i, value in enumerate(encodings[c]):
-                out[f"{PARENT_PREFIX}{c}=={i}"] = (codes == key(value)).to_numpy()
-        else:
-            out[PARENT_PREFIX + c] = rows[c].to_numpy()
-    return pd.DataFrame(out, index=range(len(rows)))
-
-
-def _id_starts(df: pd.DataFrame, primary: str | None, others: list[str]) -> dict[str, int | None]:
-    """Per generated key column: the first integer (past the source's largest) or None for
-    text keys."""
-    import pandas as pd
-
-    out: dict[str, int | None] = {}
-    for column in [c for c in (primary, *others) if c]:
-        series = df[column]
-        numeric = pd.api.types.is_integer_dtype(series.dtype) and series.notna().any()
-        out[column] = int(series.max()) + 1 if numeric else None
-    return out
-
-
-def keys_for(start: int | None, shard: ShardTask, n: int, root: bool) -> Any:
-    """``n`` keys unique across the dataset (see the module docstring)."""
-    import numpy as np
-
-    if start is None:
-        return np.array([f"{shard.index}-{i}" for i in range(n)], dtype=object)
-    base = shard.row_start if root else shard.index * STRIDE
-    return np.arange(n, dtype=np.int64) + base + start
-
-
-def children_counts(values: pd.Series, largest: int) -> np.ndarray:
-    """A sampled count column as non-negative integers (nulls as 0)."""
-    import numpy as np
-
-    x = np.nan_to_num(values.to_numpy(dtype=float), nan=0.0)
-    return np.clip(np.round(x), 0, max(largest, 0)).astype(np.int64)
 
 
 def step_marginals(model: GaussianCopula, df: pd.DataFrame, columns: list[str]) -> None:
@@ -357,38 +247,118 @@ class RelationalGenerator(Generator):
         config = _config(self.spec)
         order = config.order()
         seeds = np.random.SeedSequence([shard.seed, 0x4E1]).generate_state(len(order), np.uint64)
-        seed = {name: int(s >> 1) for name, s in zip(order, seeds, strict=True)}
+        whole = np.random.SeedSequence([self.spec.seed, 0x3A1E]).generate_state(
+            len(order), np.uint64
+        )
+        seed = {
+            name: int((w if config.is_whole(name) else s) >> 1)
+            for name, s, w in zip(order, seeds, whole, strict=True)
+        }
         frames: dict[str, pd.DataFrame] = {}
+        origin: dict[str, np.ndarray] = {}  # tables generated whole: their lookup root row
         for name in order:
-            info = self.meta["tables"][name]
+            df, parent_rows = self._sample(name, shard, frames, seed[name])
             rel = config.parent_of(name)
-            table = config.tables[name]
-            if rel is None:
-                df = self.models[name].sample(shard.rows, seed[name])
-                parent_rows = None
-            else:
-                parent = frames[rel.parent]
-                pinfo = self.meta["tables"][rel.parent]
-                counts = children_counts(parent[pinfo["counts"][name]], pinfo["max_counts"][name])
-                parent_rows = np.repeat(np.arange(len(parent)), counts)
-                rows = parent.iloc[parent_rows][info["parent_columns"]].reset_index(drop=True)
-                given = parent_frame(rows, info["parent_columns"], info["encodings"])
-                df = self.models[name].sample_given(given, seed[name])
-            n = shard.rows if rel is None else len(parent_rows)  # type: ignore[arg-type]
-            df = df.reset_index(drop=True)
-            if len(df) != n:  # a model with no columns at all
-                df = df.reindex(range(n))
-            for column, start in info["ids"].items():
-                df[column] = keys_for(
-                    start, shard, n, root=rel is None and column == table.primary_key
+            if config.is_whole(name):
+                origin[name] = (
+                    np.arange(len(df)) if rel is None else origin[rel.parent][parent_rows]
                 )
-            if rel is not None:
-                parent_key = config.tables[rel.parent].primary_key
-                df[rel.foreign_key] = frames[rel.parent][parent_key].to_numpy()[parent_rows]
-            frames[name] = df
+            self._keys(name, shard, df, frames, parent_rows)
+            for other in config.others_of(name):
+                self._match(other, df, frames, np.random.default_rng([seed[name], 0x3A7]))
+            drawn = [c for c in df.columns if c.startswith((REF_PREFIX, SAME_PREFIX))]
+            frames[name] = df.drop(columns=drawn)
+        total = self.spec.rows or shard.rows
+        whole_sizes = {name: len(frames[name]) for name in origin}
+        for name, rows in origin.items():
+            lo, hi = shard_slice(shard, total, whole_sizes[config.component_root(name)])
+            frames[name] = frames[name][(rows >= lo) & (rows < hi)].reset_index(drop=True)
         tables = {name: to_arrow(frames[name], self.schemas[name]) for name in order}
         stats = {f"rows_{name}": float(len(t)) for name, t in tables.items()}
         return ShardOutput(tables[order[0]], None, stats, tables)
+
+    def _sample(
+        self, name: str, shard: ShardTask, frames: dict[str, pd.DataFrame], seed: int
+    ) -> tuple[pd.DataFrame, np.ndarray | None]:
+        """The table's rows (columns and drawn parent columns, no keys yet) and, for a
+        child, each row's context parent row."""
+        import numpy as np
+
+        config = _config(self.spec)
+        info = self.meta["tables"][name]
+        rel = config.parent_of(name)
+        if rel is None:
+            n = shard.rows
+            if config.is_whole(name):
+                root_rows = self.meta["tables"][config.root]["source_rows"]
+                n = whole_rows(self.spec.rows or shard.rows, root_rows, info["source_rows"])
+            df = self.models[name].sample(n, seed)
+            parent_rows = None
+        else:
+            parent = frames[rel.parent]
+            pinfo = self.meta["tables"][rel.parent]
+            link = link_id(rel)
+            counts = children_counts(parent[pinfo["counts"][link]], pinfo["max_counts"][link])
+            parent_rows = np.repeat(np.arange(len(parent)), counts)
+            rows = parent.iloc[parent_rows][info["parent_columns"]].reset_index(drop=True)
+            given = parent_frame(rows, info["parent_columns"], info["encodings"])
+            df = self.models[name].sample_given(given, seed)
+            n = len(parent_rows)
+        df = df.reset_index(drop=True)
+        if len(df) != n:  # a model with no columns at all
+            df = df.reindex(range(n))
+        return df, parent_rows
+
+    def _keys(
+        self,
+        name: str,
+        shard: ShardTask,
+        df: pd.DataFrame,
+        frames: dict[str, pd.DataFrame],
+        parent_rows: np.ndarray | None,
+    ) -> None:
+        """Generated keys, and the context foreign key from the parent rows."""
+        config = _config(self.spec)
+        table = config.tables[name]
+        rel = config.parent_of(name)
+        whole = config.is_whole(name)
+        for column, start in self.meta["tables"][name]["ids"].items():
+            root = rel is None and column == table.primary_key
+            df[column] = keys_for(start, shard, len(df), root, whole)
+        if rel is not None:
+            parent_key = config.tables[rel.parent].primary_key
+            df[rel.foreign_key] = frames[rel.parent][parent_key].to_numpy()[parent_rows]
+
+    def _match(
+        self,
+        rel: Relationship,
+        df: pd.DataFrame,
+        frames: dict[str, pd.DataFrame],
+        rng: np.random.Generator,
+    ) -> None:
+        """A non-context foreign key: each row takes a slot of the parent row nearest to
+        the parent columns it drew (``relational_keys.match``)."""
+        import numpy as np
+        import pandas as pd
+
+        config = _config(self.spec)
+        parent = frames[rel.parent]
+        pinfo = self.meta["tables"][rel.parent]
+        ref = self.meta["tables"][rel.child]["refs"][link_id(rel)]
+        link = link_id(rel)
+        require_parents(rel.parent, rel.child, rel.foreign_key, len(parent), len(df))
+        counts = children_counts(parent[pinfo["counts"][link]], pinfo["max_counts"][link])
+        have = parent_frame(parent, ref["columns"], ref["encodings"], ref["prefix"])
+        parent_key = config.tables[rel.parent].primary_key
+        fixed = None
+        if "same" in ref:  # the rows that drew "same as my ancestor" take it
+            chain = lineage(config, rel)
+            via = ancestor_keys(config, chain, df[chain[0].foreign_key], frames)
+            where = pd.Index(parent[parent_key]).get_indexer(via.to_numpy())
+            same = df[ref["same"]].fillna(False).to_numpy(dtype=bool)
+            fixed = np.where(same & (where >= 0), where, -1)
+        rows = match(have, df, counts, rng, fixed)
+        df[rel.foreign_key] = parent[parent_key].to_numpy()[rows]
 
     def identity(self) -> dict[str, str]:
         config = _config(self.spec)
