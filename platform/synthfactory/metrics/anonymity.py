@@ -2,8 +2,9 @@
 the GDPR (Article 29 Working Party, Opinion 05/2014), measured by attack as in Anonymeter
 (Giomi et al., "A Unified Framework for Quantifying Privacy Risk in Synthetic Data", PoPETs
 2023). Written here from the paper rather than depending on the ``anonymeter`` package
-(Clear BSD): it pins numba and an older pandas and would recompute distances we already
-have (``privacy.Encoder``, Gower); the whole method is the few functions below.
+(Clear BSD, fine licence-wise): anonymeter 1.1.0 requires numpy<1.27 (we run numpy 2),
+numba~=0.59, polars and pyarrow<22, and would recompute distances we already have
+(``privacy.Encoder``, Gower); the whole method is the few functions below.
 
 Each attack uses only the synthetic rows. It is run against target rows (training rows the
 synthesizer saw) and against control rows (holdout rows it never saw), and a baseline
