@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -222,9 +223,10 @@ def _image_dataset(root: Path) -> str:
 def test_bad_input_is_a_4xx_and_broken_files_a_502_never_a_traceback(tmp_path: Path) -> None:
     uri = _image_dataset(tmp_path)
     c = client([str(tmp_path)], token="s3cret")
-    auth = {"Authorization": b"Bearer s\xc3\xa4cret"}  # a non-ASCII token, UTF-8 on the wire
+    # a non-ASCII token, UTF-8 on the wire
+    auth: dict[bytes, bytes] = {b"Authorization": b"Bearer s\xc3\xa4cret"}
     assert c.post("/api/runs/not-a-uuid/cancel", headers=auth).status_code == 401
-    latin = {"Authorization": b"Bearer \xff\xfe"}
+    latin: dict[bytes, bytes] = {b"Authorization": b"Bearer \xff\xfe"}
     assert c.post("/api/runs/not-a-uuid/cancel", headers=latin).status_code == 401
     assert c.post("/api/login", json={"token": "säcret"}, headers=ORIGIN).status_code == 401
     assert c.post("/api/login", content=b'{"token": "\\ud800"}', headers=ORIGIN).status_code == 401
@@ -239,7 +241,7 @@ def test_bad_input_is_a_4xx_and_broken_files_a_502_never_a_traceback(tmp_path: P
     thumb = "/api/thumbnail"
     ok = c.get(thumb, params={"uri": uri, "row": 0, "column": "image"})
     assert ok.status_code == 200 and ok.headers["content-type"] == "image/png"
-    cases = [
+    cases: list[tuple[dict[str, Any], int]] = [
         ({"uri": uri, "row": -1, "column": "image"}, 422),
         ({"uri": uri, "row": "x", "column": "image"}, 422),
         ({"uri": uri, "row": 3, "column": "image"}, 404),
