@@ -8,9 +8,11 @@ two tables with two parents and one lookup table:
 
 Every column depends on its parents the way a bank's would: rich districts have more
 clients, an account's branch is mostly its owner's district, a weekly account makes more
-transactions, a disponent is a client of the owner's district, gold cards go to rich
-districts' clients. Import it from the tests (``from .bank import ...``) or, as a plain
-module, from bench/relational.py; ``python tests/tabular/bank.py DIR`` writes the CSVs.
+transactions of smaller amounts and bigger loans, a disponent is a client of the owner's
+district, gold cards and premium clients come from rich districts, the account fee follows
+the branch's salaries, travel merchants take big amounts. Import it from the tests
+(``from .bank import ...``) or, as a plain module, from bench/relational.py;
+``python tests/tabular/bank.py DIR`` writes the CSVs.
 No dependency beyond numpy and pandas, no I/O at import.
 """
 
@@ -78,6 +80,9 @@ def _people(rng: np.random.Generator, districts: int) -> dict[str, pd.DataFrame]
             "gender": rng.choice(["F", "M"], len(home)),
         }
     )
+    wealth = c["district_id"].map(d.set_index("district_id")["avg_salary"].rank(pct=True))
+    premium = rng.random(len(c)) < 0.05 + 0.7 * wealth.to_numpy() ** 2
+    c["segment"] = np.where(premium, "premium", "retail")
     return {"districts": d, "clients": c}
 
 
@@ -92,7 +97,7 @@ def _accounts(rng: np.random.Generator, d: pd.DataFrame, c: pd.DataFrame) -> pd.
         c["district_id"].to_numpy()[owner],
         rng.choice(d["district_id"].to_numpy(), len(owner), p=weights),
     )
-    return pd.DataFrame(
+    out = pd.DataFrame(
         {
             "account_id": _ids(len(owner)),
             "client_id": c["client_id"].to_numpy()[owner],
@@ -100,9 +105,17 @@ def _accounts(rng: np.random.Generator, d: pd.DataFrame, c: pd.DataFrame) -> pd.
             "frequency": rng.choice(
                 ["monthly", "weekly", "after_tx"], len(owner), p=[0.7, 0.2, 0.1]
             ),
-            "opened_year": rng.integers(1993, 1998, len(owner)),
+            "opened_year": np.clip(
+                np.round(1993 + (c["birth_year"].to_numpy()[owner] - 1930) / 14)
+                + rng.integers(-1, 2, len(owner)),
+                1993,
+                1998,
+            ).astype(np.int64),
         }
     )
+    salary = pd.Series(branch).map(d.set_index("district_id")["avg_salary"]).to_numpy()
+    out["fee"] = np.round(salary / 400 + rng.normal(0, 0.8, len(owner)), 1)
+    return out
 
 
 def _dispositions(rng: np.random.Generator, a: pd.DataFrame, c: pd.DataFrame) -> pd.DataFrame:
@@ -124,12 +137,15 @@ def _dispositions(rng: np.random.Generator, a: pd.DataFrame, c: pd.DataFrame) ->
 
 def _money(rng: np.random.Generator, a: pd.DataFrame, d: pd.DataFrame) -> dict[str, pd.DataFrame]:
     salary = a["district_id"].map(d.set_index("district_id")["avg_salary"]).to_numpy()
+    weekly = np.where(a["frequency"].to_numpy() == "weekly", 3.0, 1.0)
     has_loan = rng.random(len(a)) < 0.18
     loans = pd.DataFrame(
         {
             "loan_id": _ids(int(has_loan.sum())),
             "account_id": a["account_id"].to_numpy()[has_loan],
-            "amount": np.round(salary[has_loan] * rng.uniform(5, 40, int(has_loan.sum())), -2),
+            "amount": np.round(
+                salary[has_loan] * weekly[has_loan] * rng.uniform(5, 15, int(has_loan.sum())), -2
+            ),
             "duration": rng.choice([12, 24, 36, 48, 60], int(has_loan.sum())),
             "status": rng.choice(["A", "B", "C", "D"], int(has_loan.sum()), p=[0.5, 0.1, 0.3, 0.1]),
         }
@@ -155,7 +171,8 @@ def _transactions(rng: np.random.Generator, a: pd.DataFrame, m: pd.DataFrame) ->
     big = m["category"].to_numpy() == "travel"
     weights = np.where(big, 0.5, 1.5)
     shop = rng.choice(len(m), len(acc), p=weights / weights.sum())
-    amount = rng.lognormal(np.where(kind == "credit", 8.5, 6.5) + 0.8 * big[shop], 0.7)
+    small = np.repeat((a["frequency"] == "weekly").to_numpy(), per)
+    amount = rng.lognormal(np.where(kind == "credit", 8.0, 6.5) + 1.5 * big[shop] - small, 0.5)
     return pd.DataFrame(
         {
             "trans_id": _ids(len(acc)),
@@ -168,8 +185,8 @@ def _transactions(rng: np.random.Generator, a: pd.DataFrame, m: pd.DataFrame) ->
     )
 
 
-def bank_tables(seed: int = 0, districts: int = 20) -> dict[str, pd.DataFrame]:
-    """The nine tables (about 2,600 rows with 20 districts), keys as integers."""
+def bank_tables(seed: int = 0, districts: int = 30) -> dict[str, pd.DataFrame]:
+    """The nine tables (about 3,500 rows with 30 districts), keys as integers."""
     rng = np.random.default_rng(seed)
     out = _people(rng, districts)
     d, c = out["districts"], out["clients"]
@@ -241,7 +258,7 @@ def bank_spec(paths: dict[str, str], output: str, **extra: Any) -> dict[str, Any
     return {
         "name": "bank",
         "modality": "tabular",
-        "rows": 20,
+        "rows": 30,
         "shard_rows": 10,
         "seed": 5,
         "output": output,

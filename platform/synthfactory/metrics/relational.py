@@ -11,10 +11,19 @@ statistical/referential_integrity.py``):
   (a synthetic child must have a parent); the generator never writes a null key.
 - Per-table quality: ``tabular_quality.quality_report`` on each table without its key
   columns (primary and foreign keys are regenerated; their values carry no shape).
+- ``intertable_trends`` of a relationship (SDMetrics' multi-table QualityReport property
+  "Intertable Trends"): the child joined with its parent over the foreign key, then the
+  column pair trends (CorrelationSimilarity, ContingencySimilarity, with the single-table
+  report's real-strength thresholds) of every (parent column, child column) pair, and
+  their mean over the pairs that meet the threshold. It shows whether a child still
+  follows its parent: for a context parent through the conditional draw, for a matched
+  key through the matching. On sampled tables (``max_rows``) the join uses the sampled
+  rows of both tables.
 
 Report layout (so gates can name them): ``tables.<t>.quality.{overall,column_shapes,...}``,
-``relationships.<parent>.<child>.{cardinality_shape_similarity,referential_integrity}``,
-and ``quality.overall`` = the mean of the tables' overall quality.
+``relationships.<parent>.<child>.{cardinality_shape_similarity,referential_integrity,
+intertable_trends}``, ``quality.overall`` = the mean of the tables' overall quality,
+``quality.cardinality`` and ``quality.intertable_trends`` = the means over relationships.
 """
 
 from __future__ import annotations
@@ -23,7 +32,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from synthfactory.metrics.tabular_quality import ks_statistic, quality_report
+from synthfactory.metrics.columns import NUMERIC
+from synthfactory.metrics.tabular_quality import (
+    REAL_ASSOCIATION_THRESHOLD,
+    REAL_CORRELATION_THRESHOLD,
+    contingency_breakdown,
+    correlation_breakdown,
+    ks_statistic,
+    pair_trend,
+    quality_kinds,
+    quality_report,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -44,6 +63,10 @@ NAMES = (
     "tables.*.rows_scored",
     "relationships.*.cardinality_shape_similarity",
     "relationships.*.referential_integrity",
+    "relationships.*.intertable_trends",
+    "relationships.*.intertable_pairs.*",
+    "quality.cardinality",
+    "quality.intertable_trends",
     "relationships.*.children_per_parent.*",
 )
 
@@ -72,6 +95,46 @@ def referential_integrity(parent_keys: pd.Series, child_keys: pd.Series) -> floa
         return 1.0
     known = set(parent_keys.dropna().tolist())
     return float(child_keys.map(lambda v: v in known).mean())
+
+
+def denormalised(
+    parent: pd.DataFrame, child: pd.DataFrame, pk: str, fk: str, drop: set[str]
+) -> pd.DataFrame:
+    """The child's rows with their parent's columns (``parent.<column>``), keys dropped."""
+    own = child.drop(columns=[c for c in child.columns if c in drop and c != fk])
+    above = parent.drop(columns=[c for c in parent.columns if c in drop and c != pk])
+    above = above.rename(columns={c: f"parent.{c}" for c in above.columns if c != pk})
+    joined = own.merge(above, left_on=fk, right_on=pk, how="inner")
+    return joined.drop(columns=[c for c in {pk, fk} if c in joined.columns])
+
+
+def intertable_trends(
+    real: pd.DataFrame, synthetic: pd.DataFrame, max_pairs: int = 500, seed: int = 0
+) -> dict[str, Any]:
+    """Pair trends of (parent column, child column) pairs of denormalised tables (see the
+    module docstring): ``score`` (None without a pair that meets its threshold) and
+    ``pairs``."""
+    columns = [c for c in real.columns if c in synthetic.columns]
+    kinds = quality_kinds(real, columns)
+    above = [c for c in kinds if c.startswith("parent.")]
+    pairs = [(a, b) for a in above for b in kinds if not b.startswith("parent.")]
+    if len(pairs) > max_pairs:
+        rng = np.random.default_rng(seed)
+        pairs = [pairs[i] for i in sorted(rng.choice(len(pairs), max_pairs, replace=False))]
+    trends: dict[str, Any] = {}
+    for a, b in pairs:
+        if not len(real) or not len(synthetic):
+            break
+        if kinds[a] == NUMERIC and kinds[b] == NUMERIC:
+            score, strength, _ = correlation_breakdown(real, synthetic, a, b)
+            metric = "CorrelationSimilarity"
+        else:
+            score, strength = contingency_breakdown(real, synthetic, a, b, kinds)
+            metric = "ContingencySimilarity"
+        thresholds = (REAL_CORRELATION_THRESHOLD, REAL_ASSOCIATION_THRESHOLD)
+        trends[f"{a} | {b}"] = pair_trend(metric, score, strength, thresholds)
+    met = [t["score"] for t in trends.values() if t["meets_threshold"] and not np.isnan(t["score"])]
+    return {"score": float(np.mean(met)) if met else None, "pairs": trends}
 
 
 def relational_report(
@@ -108,12 +171,21 @@ def relational_report(
         pk = primary_keys[parent]
         assert pk is not None
         synth_counts = cardinality(every[parent][pk], every[child][fk])
+        drop = keys.get(parent, set()) | keys.get(child, set())
+        trends = intertable_trends(
+            denormalised(real[parent], real[child], pk, fk, drop),
+            denormalised(synthetic[parent], synthetic[child], pk, fk, drop),
+            max_pairs,
+            seed,
+        )
         real_counts = cardinality(real[parent][pk], real[child][fk])
         links.setdefault(parent, {})[child] = {
             "cardinality_shape_similarity": cardinality_shape_similarity(
                 real[parent][pk], real[child][fk], every[parent][pk], every[child][fk]
             ),
             "referential_integrity": referential_integrity(every[parent][pk], every[child][fk]),
+            "intertable_trends": trends["score"],
+            "intertable_pairs": trends["pairs"],
             "children_per_parent": {
                 "real_mean": float(real_counts.mean()) if len(real_counts) else float("nan"),
                 "synthetic_mean": float(synth_counts.mean()) if len(synth_counts) else float("nan"),
@@ -124,8 +196,21 @@ def relational_report(
     overall = [
         t["quality"]["overall"] for t in tables.values() if t["quality"]["overall"] is not None
     ]
+    shapes = [
+        v["cardinality_shape_similarity"] for links_of in links.values() for v in links_of.values()
+    ]
+    trends_all = [
+        v["intertable_trends"]
+        for links_of in links.values()
+        for v in links_of.values()
+        if v["intertable_trends"] is not None
+    ]
     return {
-        "quality": {"overall": float(np.mean(overall)) if overall else None},
+        "quality": {
+            "overall": float(np.mean(overall)) if overall else None,
+            "cardinality": float(np.nanmean(shapes)) if shapes else None,
+            "intertable_trends": float(np.mean(trends_all)) if trends_all else None,
+        },
         "tables": tables,
         "relationships": links,
     }

@@ -264,8 +264,9 @@ class RelationalGenerator(Generator):
                     np.arange(len(df)) if rel is None else origin[rel.parent][parent_rows]
                 )
             self._keys(name, shard, df, frames, parent_rows)
+            rng = np.random.default_rng([seed[name], 0x3A7])
             for other in config.others_of(name):
-                self._match(other, df, frames, np.random.default_rng([seed[name], 0x3A7]))
+                self._match(other, df, frames, rng, parent_rows)
             drawn = [c for c in df.columns if c.startswith((REF_PREFIX, SAME_PREFIX))]
             frames[name] = df.drop(columns=drawn)
         total = self.spec.rows or shard.rows
@@ -335,9 +336,11 @@ class RelationalGenerator(Generator):
         df: pd.DataFrame,
         frames: dict[str, pd.DataFrame],
         rng: np.random.Generator,
+        parent_rows: np.ndarray | None,
     ) -> None:
         """A non-context foreign key: each row takes a slot of the parent row nearest to
-        the parent columns it drew (``relational_keys.match``)."""
+        the parent columns it drew (``relational_keys.match``); a row that drew "same as
+        my ancestor" takes the ancestor and is drawn again given it (``_redraw``)."""
         import numpy as np
         import pandas as pd
 
@@ -357,8 +360,42 @@ class RelationalGenerator(Generator):
             where = pd.Index(parent[parent_key]).get_indexer(via.to_numpy())
             same = df[ref["same"]].fillna(False).to_numpy(dtype=bool)
             fixed = np.where(same & (where >= 0), where, -1)
+            if (fixed >= 0).any():
+                self._redraw(rel, df, frames, parent_rows, fixed, int(rng.integers(2**62)))
         rows = match(have, df, counts, rng, fixed)
         df[rel.foreign_key] = parent[parent_key].to_numpy()[rows]
+
+    def _redraw(
+        self,
+        rel: Relationship,
+        df: pd.DataFrame,
+        frames: dict[str, pd.DataFrame],
+        parent_rows: np.ndarray | None,
+        fixed: np.ndarray,
+        seed: int,
+    ) -> None:
+        """The rows whose key follows their ancestor, drawn again given their context
+        parent *and* that ancestor's columns: the ancestor was not among the conditions of
+        the first draw (an account's fee follows its branch's salaries)."""
+        import numpy as np
+        import pandas as pd
+
+        config = _config(self.spec)
+        info = self.meta["tables"][rel.child]
+        ref = info["refs"][link_id(rel)]
+        rows = np.flatnonzero(fixed >= 0)
+        parts = []
+        context = config.parent_of(rel.child)
+        if context is not None and parent_rows is not None:
+            above = frames[context.parent].iloc[parent_rows[rows]].reset_index(drop=True)
+            parts.append(parent_frame(above, info["parent_columns"], info["encodings"]))
+        ancestor = frames[rel.parent].iloc[fixed[rows]].reset_index(drop=True)
+        parts.append(parent_frame(ancestor, ref["columns"], ref["encodings"], ref["prefix"]))
+        parts.append(pd.DataFrame({ref["same"]: np.ones(len(rows), dtype=bool)}))
+        new = self.models[rel.child].sample_given(pd.concat(parts, axis=1), seed)
+        for column in new.columns:
+            if column in df.columns:
+                df.loc[rows, column] = new[column].to_numpy()
 
     def identity(self) -> dict[str, str]:
         config = _config(self.spec)
