@@ -399,7 +399,8 @@ def build_manifest(
         flow_run={"id": str(flow_run.get_id() or ""), "name": str(flow_run.get_name() or "")},
         tables=table_infos(job, target, entries),
         relationships=[
-            r.model_dump(mode="json") for r in getattr(job.generator, "relationships", [])
+            r.model_dump(mode="json", include={"parent", "child", "foreign_key"})
+            for r in getattr(job.generator, "relationships", [])
         ],
     )
 
