@@ -107,6 +107,7 @@ class TabularARGN(Synthesizer):
         self.on_epoch = on_epoch
         self.columns = []
         self.history: list[dict[str, float]] = []
+        self.fit_rows = 0
 
     def categories(self, column: dict[str, Any]) -> list[Any]:
         return list(column.get("categories", []))
@@ -114,8 +115,16 @@ class TabularARGN(Synthesizer):
     def _build(self) -> None:
         o = self.options
         cards = [c["cardinality"] for c in codec.modelled(self.columns)]
-        self.net = _network()(cards, o["embedding_dim"], o["hidden_dims"], o["dropout"])
+        self.net = _network()(cards, o["embedding_dim"], self.hidden_dims, o["dropout"])
         self.net.to(self.device)
+
+    @property
+    def hidden_dims(self) -> list[int]:
+        """The configured hidden sizes, or two layers sized by the fit rows."""
+        if self.options["hidden_dims"]:
+            return list(self.options["hidden_dims"])
+        rows = self.fit_rows
+        return [64, 64] if rows < 2_000 else [128, 128] if rows < 20_000 else [256, 256]
 
     # -- fitting -------------------------------------------------------------------------
     def fit(self, df: pd.DataFrame, column_types: dict[str, str]) -> None:
@@ -131,6 +140,7 @@ class TabularARGN(Synthesizer):
         o = self.options
         self.columns = codec.fit_columns(df, column_types, o["bins"], o["rare_min"])
         self.history = []
+        self.fit_rows = len(df)
         self._build()
         if not codec.modelled(self.columns):
             return
@@ -150,6 +160,8 @@ class TabularARGN(Synthesizer):
         data = torch.from_numpy(train).to(self.device)
         batch = int(np.clip(len(train) // 8, 16, o["batch_size"]))
         best, best_state, waited = float("inf"), copy.deepcopy(net.state_dict()), 0
+        # the same column orders every epoch: the validation losses compare like with like
+        valid_ranks = self._ranks(len(valid), np.random.default_rng(self.seed + 1))
         for epoch in range(o["epochs"]):
             net.train()
             perm = torch.from_numpy(rng.permutation(len(train))).to(self.device)
@@ -163,7 +175,7 @@ class TabularARGN(Synthesizer):
                 total, steps = total + float(loss.item()), steps + 1
             values = {"epoch": epoch + 1, "loss": total / max(steps, 1)}
             if len(valid):
-                values["val_loss"] = self._evaluate(valid, rng)
+                values["val_loss"] = self._evaluate(valid, valid_ranks)
                 plateau.step(values["val_loss"])
             self._log_epoch(values)
             score = values.get("val_loss", values["loss"])
@@ -184,13 +196,13 @@ class TabularARGN(Synthesizer):
         ranks = np.argsort(rng.random((rows, n)), axis=1)
         return torch.from_numpy(ranks).to(self.device)
 
-    def _evaluate(self, valid: np.ndarray, rng: np.random.Generator) -> float:
+    def _evaluate(self, valid: np.ndarray, ranks: torch.Tensor) -> float:
         import torch
 
         self.net.eval()
         data = torch.from_numpy(valid).to(self.device)
         with torch.no_grad():
-            return float(self.net.loss(data, self._ranks(len(valid), rng)).item())
+            return float(self.net.loss(data, ranks).item())
 
     def _log_epoch(self, values: dict[str, float]) -> None:
         self.history.append(values)
@@ -243,6 +255,7 @@ class TabularARGN(Synthesizer):
             "seed": self.seed,
             "columns": self.columns,
             "history": self.history,
+            "fit_rows": self.fit_rows,
         }
         return pack(header, dict(self.net.state_dict()))
 
@@ -257,6 +270,7 @@ class TabularARGN(Synthesizer):
         model = cls(header["options"], header["enforce_min_max"], header["seed"], device)
         model.columns = header["columns"]
         model.history = header["history"]
+        model.fit_rows = header["fit_rows"]
         model._build()
         model.net.load_state_dict(tensors)
         model.net.to(device)

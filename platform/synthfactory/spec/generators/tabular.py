@@ -352,10 +352,11 @@ class ArgnConfig(TabularConfigBase):
         512, ge=2, description="Largest batch (small tables use an eighth of their rows)."
     )
     embedding_dim: int = Field(16, ge=1, le=512, description="Embedding size per column.")
-    hidden_dims: list[int] = Field(
-        default_factory=lambda: [256, 256],
+    hidden_dims: list[int] | None = Field(
+        None,
         min_length=1,
-        description="Hidden layer sizes of the shared network.",
+        description="Hidden layer sizes of the shared network; by default two layers of "
+        "64 (under 2,000 fit rows), 128 (under 20,000) or 256.",
     )
     bins: int = Field(
         64,
@@ -376,7 +377,7 @@ class ArgnConfig(TabularConfigBase):
         0.1, ge=0, lt=0.5, description="Share of the fit rows held for early stopping."
     )
     patience: int = Field(
-        8, ge=1, description="Epochs without a better validation loss before stopping."
+        20, ge=1, description="Epochs without a better validation loss before stopping."
     )
     device: Literal["auto", "cpu", "cuda"] = Field(
         "auto", description="Where to train and sample: 'auto' uses a GPU when there is one."
