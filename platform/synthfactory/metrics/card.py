@@ -528,7 +528,8 @@ def metrics_section(manifest: Manifest, report: dict[str, Any]) -> list[str]:
 
 def tables_section(report: dict[str, Any]) -> list[str]:
     """A multi-table dataset's own numbers: every table's quality against its source table
-    and every relationship's cardinality and integrity, as the gates name them."""
+    and every relationship's cardinality, integrity and intertable trends (parent-child
+    column pairs), as the gates name them."""
     tables = report.get("tables")
     if not isinstance(tables, dict) or not tables:
         return []
@@ -564,8 +565,8 @@ def tables_section(report: dict[str, Any]) -> list[str]:
         lines += [
             "",
             "| relationship | cardinality_shape_similarity | referential_integrity | "
-            "children per parent, mean (real / synthetic) |",
-            "| --- | --- | --- | --- |",
+            "intertable_trends | children per parent, mean (real / synthetic) |",
+            "| --- | --- | --- | --- | --- |",
         ]
         for parent, children in links.items():
             for child, numbers in (children or {}).items():
@@ -575,6 +576,7 @@ def tables_section(report: dict[str, Any]) -> list[str]:
                         _code(f"{parent}.{child}"),
                         _number(numbers.get("cardinality_shape_similarity")),
                         _number(numbers.get("referential_integrity")),
+                        _number(numbers.get("intertable_trends")),
                         f"{_number(counts.get('real_mean'))} / "
                         f"{_number(counts.get('synthetic_mean'))}",
                     )
