@@ -6,15 +6,23 @@ account's kind drives how many transactions it has and their amounts). For each 
 (generation), per-table quality, cardinality shape similarity and referential integrity.
 Then one actor vs two at one size.
 
+``--bank N``: the 9-table bank of tests/tabular/bank.py (N districts, ~105 rows each) as the
+schema grows in tables and depth, from districts -> clients (the baseline, 2 tables, depth
+1) to all 9 tables at depth 4 with two two-parent tables and a lookup table: fit and sample
+seconds, each as a ratio to the baseline measured in the same run, integrity, cardinality
+and intertable trends.
+
     PYTHONPATH=platform:flows:workers .venv/bin/python bench/relational.py \\
-        [--sizes 10000 100000 1000000] [--actors-size 100000]
+        [--sizes 10000 100000 1000000] [--actors-size 100000] [--bank 300]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +30,17 @@ import numpy as np
 import pandas as pd
 
 from _common import run_platform
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "tabular"))
+import bank  # tests/tabular/bank.py as a plain module
+
+#: the bank's schema as it grows: (tables, depth)
+BANK_STEPS: list[tuple[list[str], int]] = [
+    (["districts", "clients"], 1),
+    (["districts", "clients", "accounts"], 2),
+    (["districts", "clients", "accounts", "dispositions", "loans", "orders"], 3),
+    (list(bank.PRIMARY_KEYS), 4),
+]
 
 TX_PER_CUSTOMER = 10  # ~2 accounts x ~5 transactions
 
@@ -103,11 +122,62 @@ def report(output: str) -> dict[str, Any]:
     return {"manifest": ds.manifest, "metrics": metrics}
 
 
+def bank_job(paths: dict[str, str], tables: list[str], districts: int) -> dict[str, Any]:
+    generator = bank.bank_generator(paths)
+    generator["tables"] = {t: v for t, v in generator["tables"].items() if t in tables}
+    generator["relationships"] = [
+        r for r in generator["relationships"] if r["parent"] in tables and r["child"] in tables
+    ]
+    spec = bank.bank_spec(paths, tempfile.mkdtemp(prefix="sf-bench-bank-"))
+    return {
+        **spec,
+        "rows": districts,
+        "shard_rows": max(10, districts // 4),
+        "generator": generator,
+        "resources": {"actors": 1, "num_cpus": 1, "math_threads": 1},
+        "metrics": {"enabled": True, "max_rows": 20_000},
+    }
+
+
+def bench_bank(districts: int) -> None:
+    """Fit and sample seconds as the bank's schema grows (see the module docstring)."""
+    folder = Path(tempfile.mkdtemp(prefix="sf-bench-bank-src-"))
+    source = bank.bank_tables(districts=districts)
+    paths = bank.write_bank(folder, source)
+    print(f"bank: {districts} districts, {sum(len(t) for t in source.values()):,} source rows")
+    base: dict[str, float] = {}
+    for tables, depth in BANK_STEPS:
+        spec = bank_job(paths, tables, districts)
+        t0 = time.perf_counter()
+        result = run_platform(spec)
+        got = report(spec["output"])
+        fit = float(got["manifest"].timings.get("prepare_seconds", 0))
+        sample = result["generate_seconds"]
+        base = base or {"fit": fit, "sample": sample}
+        rel = got["metrics"].get("relational", got["metrics"])
+        links = [v for c in rel.get("relationships", {}).values() for v in c.values()]
+        rows = sum(t.rows for t in got["manifest"].tables.values())
+        print(
+            f"  {len(tables)} tables, depth {depth}: fit {fit:.1f}s ({fit / base['fit']:.2f}x), "
+            f"sample {sample:.1f}s ({sample / base['sample']:.2f}x), {rows:,} rows, "
+            f"job {time.perf_counter() - t0:.0f}s; integrity "
+            f"{min(v['referential_integrity'] for v in links):.3f} (min), cardinality "
+            f"{rel['quality'].get('cardinality') or float('nan'):.3f}, intertable trends "
+            f"{rel['quality'].get('intertable_trends') or float('nan'):.3f}, quality "
+            f"{rel['quality'].get('overall') or float('nan'):.3f}"
+        )
+    print("  (ratios: against 2 tables at depth 1, the baseline, measured in this run)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--actors-size", type=int, default=100_000)
+    parser.add_argument("--bank", type=int, default=0, help="districts: run the bank bench")
     args = parser.parse_args()
+    if args.bank:
+        bench_bank(args.bank)
+        return
     for size in args.sizes:
         folder = Path(tempfile.mkdtemp(prefix="sf-bench-rel-src-"))
         paths = source_tables(size, folder)
