@@ -227,7 +227,12 @@ def plan(job: JobSpec, target: DatasetVersion) -> Planned:
         flow_run_id=str(flow_run.get_id() or ""),
         budget_usd=job.budget.max_cost_usd,
     )
-    progress = Progress(snapshot, sink=target.write_progress)
+    earlier = (target.read_progress() or {}).get("history") if done else None
+    progress = Progress(
+        snapshot,
+        sink=target.write_progress,
+        history=earlier if isinstance(earlier, list) else None,
+    )
     if done:
         get_run_logger().info("resuming: %d of %d shards already committed", len(done), len(shards))
     progress.update(state="starting", force=True)

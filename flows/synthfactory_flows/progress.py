@@ -152,7 +152,9 @@ class Progress:
         sink: Callable[[dict[str, Any]], None] | None = None,
         interval: float = 1.0,
         clock: Callable[[], float] = time.time,
+        history: list[dict[str, Any]] | None = None,
     ) -> None:
+        """``history``: an earlier run's samples of this version (a resume continues them)."""
         self.snap = snapshot
         self._clock = clock
         self._sink = sink
@@ -166,7 +168,9 @@ class Progress:
         self._gen_done = 0.0
         self._gen_since: float | None = None
         self._shards_generated = 0
-        self._history: list[dict[str, Any]] = []
+        self._history: list[dict[str, Any]] = [
+            h for h in (history or [])[-HISTORY_SAMPLES:] if isinstance(h, dict)
+        ]
         if snapshot.phase and is_generating(snapshot.phase):
             self._gen_since = clock()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -58,6 +59,9 @@ def test_killed_run_resumes_without_losing_or_duplicating(tmp_path: Path) -> Non
         if (p.parent.parent / "_shards" / (p.stem + ".json")).exists()
     }
     assert len(kept) >= 3
+    (progress_file,) = out.glob("*/_progress.json")
+    before = json.loads(progress_file.read_text())["history"]
+    assert before
 
     rerun = subprocess.run(
         [sys.executable, "-m", "synthfactory_flows.cli", "run", str(spec_path), "--quiet"],
@@ -74,3 +78,5 @@ def test_killed_run_resumes_without_losing_or_duplicating(tmp_path: Path) -> Non
     after = {p.name: p.stat().st_mtime_ns for p in out.glob("*/data/*.parquet")}
     for name, mtime in kept.items():
         assert after[name] == mtime, f"committed shard {name} was regenerated"
+    history = json.loads(progress_file.read_text())["history"]  # the run page's charts
+    assert history[: len(before)] == before and len(history) > len(before), "history restarted"

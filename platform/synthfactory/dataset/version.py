@@ -58,6 +58,14 @@ class DatasetVersion:
             entries = list(pool.map(lambda k: read_marker(self.store, k), keys))
         return {e.index: e for e in entries if e is not None}
 
+    def read_progress(self) -> dict[str, Any] | None:
+        """The last ``_progress.json`` (advisory: None when missing or unreadable)."""
+        try:
+            data = json.loads(self.store.get_bytes(layout.PROGRESS))
+        except (StorageError, FileNotFoundError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
     def write_progress(self, progress: dict[str, Any]) -> None:
         try:
             self.store.put_text(layout.PROGRESS, json.dumps(progress))
