@@ -137,6 +137,42 @@ def intertable_trends(
     return {"score": float(np.mean(met)) if met else None, "pairs": trends}
 
 
+def link_report(
+    real: dict[str, pd.DataFrame],
+    synthetic: dict[str, pd.DataFrame],
+    every: dict[str, pd.DataFrame],
+    rel: dict[str, str],
+    pk: str,
+    drop: set[str],
+    max_pairs: int,
+    seed: int,
+) -> dict[str, Any]:
+    """One relationship's cardinality, integrity and intertable trends."""
+    parent, child, fk = rel["parent"], rel["child"], rel["foreign_key"]
+    synth_counts = cardinality(every[parent][pk], every[child][fk])
+    real_counts = cardinality(real[parent][pk], real[child][fk])
+    trends = intertable_trends(
+        denormalised(real[parent], real[child], pk, fk, drop),
+        denormalised(synthetic[parent], synthetic[child], pk, fk, drop),
+        max_pairs,
+        seed,
+    )
+    return {
+        "cardinality_shape_similarity": cardinality_shape_similarity(
+            real[parent][pk], real[child][fk], every[parent][pk], every[child][fk]
+        ),
+        "referential_integrity": referential_integrity(every[parent][pk], every[child][fk]),
+        "intertable_trends": trends["score"],
+        "intertable_pairs": trends["pairs"],
+        "children_per_parent": {
+            "real_mean": float(real_counts.mean()) if len(real_counts) else float("nan"),
+            "synthetic_mean": float(synth_counts.mean()) if len(synth_counts) else float("nan"),
+            "real_max": float(real_counts.max()) if len(real_counts) else float("nan"),
+            "synthetic_max": float(synth_counts.max()) if len(synth_counts) else float("nan"),
+        },
+    }
+
+
 def relational_report(
     real: dict[str, pd.DataFrame],
     synthetic: dict[str, pd.DataFrame],
@@ -167,32 +203,12 @@ def relational_report(
         }
     links: dict[str, Any] = {}
     for rel in relationships:
-        parent, child, fk = rel["parent"], rel["child"], rel["foreign_key"]
-        pk = primary_keys[parent]
+        drop = keys.get(rel["parent"], set()) | keys.get(rel["child"], set())
+        pk = primary_keys[rel["parent"]]
         assert pk is not None
-        synth_counts = cardinality(every[parent][pk], every[child][fk])
-        drop = keys.get(parent, set()) | keys.get(child, set())
-        trends = intertable_trends(
-            denormalised(real[parent], real[child], pk, fk, drop),
-            denormalised(synthetic[parent], synthetic[child], pk, fk, drop),
-            max_pairs,
-            seed,
+        links.setdefault(rel["parent"], {})[rel["child"]] = link_report(
+            real, synthetic, every, rel, pk, drop, max_pairs, seed
         )
-        real_counts = cardinality(real[parent][pk], real[child][fk])
-        links.setdefault(parent, {})[child] = {
-            "cardinality_shape_similarity": cardinality_shape_similarity(
-                real[parent][pk], real[child][fk], every[parent][pk], every[child][fk]
-            ),
-            "referential_integrity": referential_integrity(every[parent][pk], every[child][fk]),
-            "intertable_trends": trends["score"],
-            "intertable_pairs": trends["pairs"],
-            "children_per_parent": {
-                "real_mean": float(real_counts.mean()) if len(real_counts) else float("nan"),
-                "synthetic_mean": float(synth_counts.mean()) if len(synth_counts) else float("nan"),
-                "real_max": float(real_counts.max()) if len(real_counts) else float("nan"),
-                "synthetic_max": float(synth_counts.max()) if len(synth_counts) else float("nan"),
-            },
-        }
     overall = [
         t["quality"]["overall"] for t in tables.values() if t["quality"]["overall"] is not None
     ]

@@ -96,6 +96,27 @@ def joined_parent(
     return given, {"columns": columns, "encodings": encodings, "prefix": prefix}, types
 
 
+def add_counts(
+    config: RelationalConfig,
+    name: str,
+    kept: dict[str, pd.DataFrame],
+    model: pd.DataFrame,
+    model_types: dict[str, str],
+) -> dict[str, str]:
+    """One children-count column per relationship the table is the parent of (context or
+    not), added to ``model``; returns link id -> column."""
+    key = config.tables[name].primary_key
+    counts: dict[str, str] = {}
+    for link in [r for r in config.relationships if r.parent == name]:
+        assert key is not None
+        column = count_column(link, config.parent_of(link.child) is link)
+        per = kept[link.child][link.foreign_key].value_counts()
+        model[column] = kept[name][key].map(per).fillna(0).astype("int64").to_numpy()
+        model_types[column] = "numerical"
+        counts[link_id(link)] = column
+    return counts
+
+
 def table_design(
     config: RelationalConfig,
     name: str,
@@ -116,14 +137,7 @@ def table_design(
     attributes = [c for c in own if types[c] != "id"]
     model = df[attributes].copy().reset_index(drop=True)
     model_types = {c: types[c] for c in attributes}
-    counts: dict[str, str] = {}
-    for link in [r for r in config.relationships if r.parent == name]:
-        assert table.primary_key is not None
-        column = count_column(link, config.parent_of(link.child) is link)
-        per = kept[link.child][link.foreign_key].value_counts()
-        model[column] = df[table.primary_key].map(per).fillna(0).astype("int64").to_numpy()
-        model_types[column] = "numerical"
-        counts[link_id(link)] = column
+    counts = add_counts(config, name, kept, model, model_types)
     parts = [model]
     context: dict[str, Any] = {"columns": [], "encodings": {}}
     rel = config.parent_of(name)
