@@ -12,6 +12,7 @@ import jsonschema
 import pytest
 
 from synthfactory.dataset import open_dataset
+from synthfactory.errors import ConfigError
 from synthfactory.spec import load_spec
 from synthfactory.spec.generators.text import LLMConfig
 from synthfactory_workers.text.backend import Request
@@ -113,6 +114,10 @@ def test_the_backend_constrains_keeps_seeds_and_compiles_once() -> None:
     moods = backend.generate(requests(2), 2)
     assert {json.loads(c.text)["mood"] for c in moods} <= {"calm", "upbeat"}
     assert backend._grammars.compiles == 2
+    bounds = {"type": "integer", "minimum": 5, "maximum": 1}  # valid JSON Schema, no value fits
+    impossible = {"type": "object", "properties": {"n": bounds}}
+    with pytest.raises(ConfigError, match="guided_decoding: xgrammar cannot"):
+        backend._grammars.get(impossible)
     backend.config = config(guided=False)
     backend.generate(requests(1), 1)
     assert backend.take_stats() == {"guided_completions": 2.0}  # the enum call only

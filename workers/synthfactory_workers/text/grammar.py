@@ -91,9 +91,17 @@ class Grammars:
         key = schema_key(schema)
         grammar = self.compiled.get(key)
         if grammar is None:
-            grammar = self.compiler.compile_json_schema(
-                json.dumps(schema), any_whitespace=False, strict_mode=True
-            )
+            try:
+                grammar = self.compiler.compile_json_schema(
+                    json.dumps(schema), any_whitespace=False, strict_mode=True
+                )
+            except (RuntimeError, ValueError) as exc:  # xgrammar's errors for a schema
+                raise ConfigError(
+                    f"generator.backend.guided_decoding: xgrammar cannot turn the JSON Schema "
+                    f"{json.dumps(schema)[:200]} into a grammar: {exc}",
+                    fix="simplify the schema (the column's json_schema or generator.json_schema)"
+                    ", or set guided_decoding: false to generate freely and validate + retry",
+                ) from None
             self.compiled[key] = grammar
             self.compiles += 1
         return grammar
