@@ -269,10 +269,28 @@ def _print_summary(result: dict[str, Any], view: ProgressView | None = None) -> 
             f"generation: {float(timings['generate_seconds']):.1f}s"
         )
     ds = open_dataset(result["uri"])
-    columns = ", ".join(f"{f['name']}: {f['type']}" for f in ds.manifest.data_schema.fields)
-    click.echo(f"  columns: {columns}")
+    for line in column_lines(ds.manifest.data_schema.fields, text=ds.manifest.modality == "text"):
+        click.echo(line)
     click.echo(f"  card: {ds.store.url('README.md')}")
     click.echo(f"  inspect: {this_command()} datasets show {ds.uri}")
+
+
+def column_lines(fields: list[dict[str, Any]], *, text: bool, width: int = 80) -> list[str]:
+    """The data's columns, wrapped to ``width``; a text job's lineage and bookkeeping
+    columns (``column__seed``, ``prompt_tokens`` ...) are counted, not listed."""
+    import textwrap
+
+    from synthfactory_flows.preview_view import TEXT_BOOKKEEPING
+
+    shown = [
+        f
+        for f in fields
+        if not text or ("__" not in f["name"] and f["name"] not in TEXT_BOOKKEEPING)
+    ]
+    listed = ", ".join(f"{f['name']}: {f['type']}" for f in shown)
+    if len(shown) < len(fields):
+        listed += f" (+{len(fields) - len(shown)} lineage columns)"
+    return textwrap.wrap(listed, width, initial_indent="  columns: ", subsequent_indent="    ")
 
 
 def this_command() -> str:

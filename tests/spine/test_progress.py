@@ -369,3 +369,18 @@ def test_a_failing_listener_never_fails_the_job(time_: Clock) -> None:
     finally:
         unsubscribe()
     assert p.snap.rows_done == 10
+
+
+def test_the_columns_line_wraps_and_counts_lineage_instead_of_listing_it() -> None:
+    from synthfactory_flows.cli import column_lines
+
+    fields = [{"name": f"answer_{i}", "type": "string"} for i in range(12)]
+    fields += [{"name": f"answer_{i}__seed", "type": "int64"} for i in range(12)]
+    fields += [{"name": "prompt_tokens", "type": "int64"}]
+    lines = column_lines(fields, text=True)
+    assert all(len(line) <= 80 for line in lines) and len(lines) > 1
+    joined = " ".join(lines)
+    assert "answer_11: string" in joined and "__seed" not in joined
+    assert joined.endswith("(+13 lineage columns)")
+    tabular = column_lines([{"name": "seed", "type": "int64"}], text=False)
+    assert tabular == ["  columns: seed: int64"]  # a table's own 'seed' column is data
