@@ -276,10 +276,8 @@ def _print_summary(result: dict[str, Any], view: ProgressView | None = None) -> 
 
 
 def column_lines(fields: list[dict[str, Any]], *, text: bool, width: int = 80) -> list[str]:
-    """The data's columns, wrapped to ``width``; a text job's lineage and bookkeeping
-    columns (``column__seed``, ``prompt_tokens`` ...) are counted, not listed."""
-    import textwrap
-
+    """The data's columns, wrapped to ``width`` between columns; a text job's lineage and
+    bookkeeping columns (``column__seed``, ``prompt_tokens`` ...) are counted, not listed."""
     from synthfactory_flows.preview_view import TEXT_BOOKKEEPING
 
     shown = [
@@ -287,10 +285,17 @@ def column_lines(fields: list[dict[str, Any]], *, text: bool, width: int = 80) -
         for f in fields
         if not text or ("__" not in f["name"] and f["name"] not in TEXT_BOOKKEEPING)
     ]
-    listed = ", ".join(f"{f['name']}: {f['type']}" for f in shown)
+    items = [f"{f['name']}: {f['type']}," for f in shown]
+    if items:
+        items[-1] = items[-1].rstrip(",")
     if len(shown) < len(fields):
-        listed += f" (+{len(fields) - len(shown)} lineage columns)"
-    return textwrap.wrap(listed, width, initial_indent="  columns: ", subsequent_indent="    ")
+        items.append(f"(+{len(fields) - len(shown)} lineage columns)")
+    lines = ["  columns:"]
+    for item in items:
+        if len(lines[-1]) + 1 + len(item) > width and lines[-1].strip() != "columns:":
+            lines.append("   ")
+        lines[-1] += " " + item
+    return lines
 
 
 def this_command() -> str:
