@@ -774,7 +774,6 @@ class Pipeline:
             "number": pa.float64(),
             "boolean": pa.bool_(),
         }
-        judge_types, pair_types = _judge_types()
         types: dict[str, pa.DataType] = {
             "prompt_index": pa.int64(),
             "row_id": pa.string(),
@@ -823,17 +822,8 @@ class Pipeline:
                         if isinstance(kind, str) and kind in json_types
                         else pa.string()
                     )
-            elif isinstance(column, LLMJudgeColumn):
-                for field_name in column_fields(column):
-                    part = field_name.rsplit(".", 1)[1]
-                    types[field_name] = judge_types.get(part, pa.string())
-                for criterion in criteria(column):
-                    types[f"{name}__{criterion.name}__source"] = pa.string()
-            elif isinstance(column, LLMJudgePairwiseColumn):
-                for field_name in column_fields(column):
-                    part = field_name.rsplit(".", 1)[1]
-                    types[field_name] = pair_types.get(part, pa.string())
-                types[f"{name}__source"] = pa.string()
+            elif isinstance(column, LLMJudgeColumn | LLMJudgePairwiseColumn):
+                types.update(_judge_types(column))
             elif isinstance(column, ValidateColumn):
                 types[name] = pa.bool_()
                 types[f"{name}_error"] = pa.string()
@@ -891,13 +881,19 @@ def top_logprobs(column: Any) -> int:
     return TOP_LOGPROBS if wants else 0
 
 
-def _judge_types() -> tuple[dict[str, Any], dict[str, Any]]:
+def _judge_types(column: LLMJudgeColumn | LLMJudgePairwiseColumn) -> dict[str, pa.DataType]:
+    """The Arrow types of a judge's fields and of its ``__source`` lineage."""
     import pyarrow as pa
 
-    judge = {"score": pa.int64(), "expected": pa.float64(), "mass": pa.float64()}
-    judge["std"] = pa.float64()
-    pairwise = {"consistent": pa.bool_(), "prob_a": pa.float64()}
-    return judge, pairwise
+    parts = {"score": pa.int64(), "expected": pa.float64(), "mass": pa.float64()}
+    parts.update(std=pa.float64(), consistent=pa.bool_(), prob_a=pa.float64())
+    types = {f: parts.get(f.rsplit(".", 1)[1], pa.string()) for f in column_fields(column)}
+    if isinstance(column, LLMJudgeColumn):
+        for criterion in criteria(column):
+            types[f"{column.name}__{criterion.name}__source"] = pa.string()
+    else:
+        types[f"{column.name}__source"] = pa.string()
+    return types
 
 
 def _messages(system: str | None, user: str) -> list[dict[str, str]]:
