@@ -63,10 +63,14 @@ def fit_columns(
             col["cardinality"] = len(col["points"]) + nbins + col["has_nulls"]
         else:
             counts = series.astype(object).where(series.notna(), None).value_counts(dropna=False)
-            order = sorted(counts.items(), key=lambda kv: (-kv[1], key(plain(kv[0]))))
-            col["categories"] = [plain(v) for v, _ in order]
-            col["frequencies"] = [int(c) for _, c in order]
-            kept = sum(1 for _, c in order if c >= rare_min)
+            rare = [v is not None and c < rare_min for v, c in counts.items()]
+            order = sorted(
+                zip(counts.items(), rare, strict=True),
+                key=lambda x: (x[1], -x[0][1], key(plain(x[0][0]))),
+            )
+            col["categories"] = [plain(v) for (v, _), _ in order]
+            col["frequencies"] = [int(c) for (_, c), _ in order]
+            kept = len(rare) - sum(rare)  # missing values are never grouped
             col["kept"] = kept  # categories[:kept] are tokens; the rest share the rare one
             col["cardinality"] = kept + (kept < len(order))
     return columns
