@@ -287,8 +287,24 @@ def test_a_consistent_judge_names_the_better_candidate(tmp_path: Path) -> None:
     assert {r["pick.reason"] for r in rows} == {"good"}
 
 
-def test_pairwise_spec_checks() -> None:
+def test_pairwise_spec_checks(tmp_path: Path) -> None:
+    from synthfactory.errors import ConfigError
     from synthfactory.spec.columns import parse_column
+
+    from .test_pipeline_unit import check
+
+    pick = {"kind": "llm_judge_pairwise", "name": "p", "template": "t", "candidates": ["a", "b"]}
+    with pytest.raises(ConfigError, match=r"columns\[p\] uses 'b', which is no column"):
+        check(tmp_path, [{"kind": "llm_text", "name": "a", "template": "x"}, pick])
+    with pytest.raises(ConfigError, match="move column 'b' before 'p'"):
+        check(
+            tmp_path,
+            [
+                {"kind": "llm_text", "name": "a", "template": "x"},
+                pick,
+                {"kind": "llm_text", "name": "b", "template": "y"},
+            ],
+        )
 
     with pytest.raises(ValueError, match="two different columns"):
         parse_column(
