@@ -22,6 +22,7 @@ MODULES = {
     "gaussian_copula": "synthfactory_workers.tabular.copula",
     "ctgan": "synthfactory_workers.tabular.ctgan",
     "tvae": "synthfactory_workers.tabular.tvae",
+    "argn": "synthfactory_workers.tabular.argn",
 }
 #: candidates tried per requested row before a condition counts as unsatisfiable
 MAX_TRIES_PER_ROW = 200
