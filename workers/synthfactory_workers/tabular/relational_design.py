@@ -208,7 +208,8 @@ def parent_frame(
     out: dict[str, Any] = {}
     for c in columns:
         if c in encodings:
-            codes = rows[c].map(lambda v: key(plain(v)))
+            lookup = {v: key(plain(v)) for v in rows[c].dropna().unique()}
+            codes = rows[c].map(lookup)  # a key per distinct value, not per row
             for i, value in enumerate(encodings[c]):
                 out[f"{prefix}{c}=={i}"] = (codes == key(value)).to_numpy()
         else:
