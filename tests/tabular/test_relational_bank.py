@@ -89,6 +89,9 @@ def test_preflight_names_the_field_and_the_fix(paths: dict[str, str]) -> None:
     whole[9] = {**whole[9], "context": True}  # transactions under merchants: generated whole
     message = preflight_error(paths, whole)
     assert "under the lookup table 'merchants'" in message and "references 'accounts'" in message
+    alone = links()
+    alone[5] = {**alone[5], "context": False}  # cards' only parent
+    assert "only parent of 'cards'" in preflight_error(paths, alone)
     twice = [*links(), {"parent": "clients", "child": "accounts", "foreign_key": "client_id"}]
     assert "is already the foreign key" in preflight_error(paths, twice)
 

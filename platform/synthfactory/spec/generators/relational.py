@@ -249,6 +249,12 @@ def _contexts(config: RelationalConfig) -> None:
                 f"relationships{marked}.context: true)",
                 fix="set context: true on one relationship per child table",
             )
+        if len(rels) == 1 and rels[0].context is False:
+            raise ConfigError(
+                f"generator.relationships[{index[0]}].context: false, but it is the only "
+                f"parent of {table!r}: a child table is generated from one context parent",
+                fix="drop `context: false` (or set it to true)",
+            )
         if rels and context_relationship(config, table) is None:
             parents = ", ".join(
                 f"{r.parent} (relationships[{i}])" for i, r in zip(index, rels, strict=True)
