@@ -50,8 +50,10 @@ RUNS: dict[str, tuple[int | None, int]] = {
     "tabular_balance.yaml": (None, 300),  # rows derived by the class balancing: 456
     "tabular_dp.yaml": (1000, 300),
     "tabular_penguins_s3.py": (1000, 300),
+    "tabular_bank.yaml": (20, 300),
     "tabular_relational.yaml": (20, 300),
     "tabular_sequential.yaml": (20, 300),
+    "text_instruct_judge.yaml": (2, 480),  # two model pools: the drafts' and the judge's
     "text_reviews.yaml": (2, 300),
 }
 #: what a run of an example whose rows are derived (not given by --rows) publishes
@@ -64,11 +66,8 @@ NOT_RUN = {
     "(test_code_example_validates_and_runs_each_rows_test)",
     "image_augment.yaml": "Stable Diffusion v1.5 (about 4 GB from Hugging Face) and a bucket "
     "of product photos; validated against moto with a one-image source",
-    # SmolLM2-135M seldom gives its judge a readable, passing score, so even `--rows 2`
-    # tops up round after round: over 7 minutes on 2 cores. tests/text/test_pipeline_job.py
-    # runs both through the platform with a looser keep.
-    "text_grounded_qa.yaml": "its keep (faithfulness >= 2) rarely passes with SmolLM2-135M",
-    "text_instruct_judge.yaml": "its keep (helpfulness >= 3) rarely passes with SmolLM2-135M",
+    "text_grounded_qa.yaml": "run by tests/text/test_pipeline_job.py "
+    "(test_grounded_qa_example_keeps_judged_rows_with_lineage_metrics_and_gates)",
 }
 
 
