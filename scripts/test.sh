@@ -26,7 +26,9 @@ export SYNTHFACTORY_REQUIRE_SANDBOX=1
 .venv/bin/ruff check .
 .venv/bin/mypy
 status=0
-.venv/bin/python -m pytest "$@" || status=$?
+# two workers (pytest-xdist): most tests wait on start-ups (Ray, Prefect, a model, a server),
+# so two at a time overlap the waits; tests sharing the vLLM server stay on one worker
+.venv/bin/python -m pytest -n "${SYNTHFACTORY_TEST_WORKERS:-2}" --dist loadgroup "$@" || status=$?
 if [[ $status -eq 5 ]]; then
   echo "pytest collected no tests: failing" >&2
   exit 1

@@ -128,6 +128,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         fixtures = set(getattr(item, "fixturenames", ()))
         module = Path(str(item.path)).relative_to(root).as_posix()
         name = getattr(item, "originalname", item.name)
+        if "vllm_url" in fixtures:  # one vLLM server per worker is minutes of CPU: share it
+            item.add_marker(pytest.mark.xdist_group("vllm_server"))
         if (
             folder in SLOW_FOLDERS
             or fixtures & SLOW_FIXTURES
