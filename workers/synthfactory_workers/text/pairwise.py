@@ -21,7 +21,13 @@ import numpy as np
 from synthfactory.spec.columns import LLMJudgePairwiseColumn
 from synthfactory_workers.text.backend import Completion, Request, TokenLogprob
 from synthfactory_workers.text.logprobs import TOP_LOGPROBS
-from synthfactory_workers.text.rubrics import JUDGE_SYSTEM, label_key, token_at, token_text
+from synthfactory_workers.text.rubrics import (
+    JUDGE_SYSTEM,
+    REASON_CHARS,
+    label_key,
+    token_at,
+    token_text,
+)
 
 if TYPE_CHECKING:
     from synthfactory_workers.text.pipeline import Pipeline, Row
@@ -36,7 +42,10 @@ def pairwise_schema(column: LLMJudgePairwiseColumn) -> dict[str, Any]:
     labels = ["A", "B", "tie"] if column.ties else ["A", "B"]
     return {
         "type": "object",
-        "properties": {"winner": {"enum": labels}, "reason": {"type": "string"}},
+        "properties": {
+            "winner": {"enum": labels},
+            "reason": {"type": "string", "maxLength": REASON_CHARS},
+        },
         "required": ["winner", "reason"],
     }
 

@@ -19,13 +19,18 @@ JUDGE_SYSTEM = (
 JUDGE_SYSTEM_PLAIN = "You are a strict, fair evaluator. You rate a response against a rubric."
 
 
+#: a reason's longest length in a judge's schema: under constrained decoding a judge cannot
+#: spend its whole token budget on the first criterion's reason and leave the rest unscored
+REASON_CHARS = 120
+
+
 def judge_schema(column: LLMJudgeColumn) -> dict[str, Any]:
     props = {
         c.name: {
             "type": "object",
             "properties": {
                 "score": {"type": "integer", "minimum": 1, "maximum": len(c.levels)},
-                "reason": {"type": "string"},
+                "reason": {"type": "string", "maxLength": REASON_CHARS},
             },
             "required": ["score", "reason"],
         }
