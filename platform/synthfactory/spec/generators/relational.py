@@ -40,7 +40,7 @@ class Relationship(Frozen):
     child: str = Field(description="The child table (one of generator.tables).")
     foreign_key: str = Field(description="The child's column referencing the parent's primary key.")
     context: bool | None = Field(
-        None,
+        default=None,
         description="For a child with several parents: true on the one relationship whose "
         "parent the child is generated from (its context parent: children are drawn per "
         "parent row, conditioned on its columns). The other foreign keys are matched "
