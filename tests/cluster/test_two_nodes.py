@@ -96,12 +96,15 @@ def cluster(tmp_path: Path) -> Iterator[dict[str, Any]]:
     psutil.wait_procs(mine, timeout=30)
 
 
-def raylets() -> list[psutil.Process]:
-    """The second node's raylet: the one started with the gpu_like resource."""
+def raylets(address: str) -> list[psutil.Process]:
+    """This cluster's second node's raylet: the one started with the gpu_like resource and
+    this cluster's GCS port (another test's cluster may run beside it)."""
     return [
         p
         for p in psutil.process_iter(["name", "cmdline"])
-        if "raylet" in (p.info["name"] or "") and "gpu_like" in " ".join(p.info["cmdline"] or [])
+        if "raylet" in (p.info["name"] or "")
+        and "gpu_like" in " ".join(p.info["cmdline"] or [])
+        and f":{address.rsplit(':', 1)[1]}" in " ".join(p.info["cmdline"] or [])
     ]
 
 
@@ -197,7 +200,7 @@ def test_job_survives_losing_a_node(cluster: dict[str, Any], tmp_path: Path) -> 
     deadline = time.time() + 300
     while time.time() < deadline and len(list(out.glob("*/_shards/*.json"))) < 3:
         time.sleep(0.2)
-    victims = raylets()
+    victims = raylets(cluster["address"])
     assert len(victims) == 1, [p.info["cmdline"] for p in victims]
     killed_at = time.time()
     victims[0].send_signal(signal.SIGKILL)

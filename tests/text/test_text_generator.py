@@ -117,6 +117,8 @@ def test_json_schema_retries_and_rejects_with_reasons(loaded: LLMGenerator, tmp_
             "variables": {"p": ["mug", "lamp"]},
         },
         sampling={"max_new_tokens": 12, "temperature": 0.7},
+        # the validate-and-retry path: free decoding (constrained decoding has its own tests)
+        backend={"kind": "transformers", "guided_decoding": False},
     )
     out = gen.generate(ShardTask(0, 0, 4, 1))
     accepted = out.table.to_pylist()
