@@ -269,33 +269,12 @@ def _print_summary(result: dict[str, Any], view: ProgressView | None = None) -> 
             f"generation: {float(timings['generate_seconds']):.1f}s"
         )
     ds = open_dataset(result["uri"])
+    from synthfactory_flows.progress_view import column_lines
+
     for line in column_lines(ds.manifest.data_schema.fields, text=ds.manifest.modality == "text"):
         click.echo(line)
     click.echo(f"  card: {ds.store.url('README.md')}")
     click.echo(f"  inspect: {this_command()} datasets show {ds.uri}")
-
-
-def column_lines(fields: list[dict[str, Any]], *, text: bool, width: int = 80) -> list[str]:
-    """The data's columns, wrapped to ``width`` between columns; a text job's lineage and
-    bookkeeping columns (``column__seed``, ``prompt_tokens`` ...) are counted, not listed."""
-    from synthfactory_flows.preview_view import TEXT_BOOKKEEPING
-
-    shown = [
-        f
-        for f in fields
-        if not text or ("__" not in f["name"] and f["name"] not in TEXT_BOOKKEEPING)
-    ]
-    items = [f"{f['name']}: {f['type']}," for f in shown]
-    if items:
-        items[-1] = items[-1].rstrip(",")
-    if len(shown) < len(fields):
-        items.append(f"(+{len(fields) - len(shown)} lineage columns)")
-    lines = ["  columns:"]
-    for item in items:
-        if len(lines[-1]) + 1 + len(item) > width and lines[-1].strip() != "columns:":
-            lines.append("   ")
-        lines[-1] += " " + item
-    return lines
 
 
 def this_command() -> str:

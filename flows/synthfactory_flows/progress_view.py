@@ -411,3 +411,26 @@ def server_phase() -> str:
     """What the wait before the flow's first snapshot is: Prefect's temporary server
     starting (no ``PREFECT_API_URL``), else the flow run being created on the server."""
     return "flow start" if os.environ.get("PREFECT_API_URL") else "server"
+
+
+def column_lines(fields: list[dict[str, Any]], *, text: bool, width: int = 80) -> list[str]:
+    """The data's columns, wrapped to ``width`` between columns; a text job's lineage and
+    bookkeeping columns (``column__seed``, ``prompt_tokens`` ...) are counted, not listed."""
+    from synthfactory_flows.preview_view import TEXT_BOOKKEEPING
+
+    shown = [
+        f
+        for f in fields
+        if not text or ("__" not in f["name"] and f["name"] not in TEXT_BOOKKEEPING)
+    ]
+    items = [f"{f['name']}: {f['type']}," for f in shown]
+    if items:
+        items[-1] = items[-1].rstrip(",")
+    if len(shown) < len(fields):
+        items.append(f"(+{len(fields) - len(shown)} lineage columns)")
+    lines = ["  columns:"]
+    for item in items:
+        if len(lines[-1]) + 1 + len(item) > width and lines[-1].strip() != "columns:":
+            lines.append("   ")
+        lines[-1] += " " + item
+    return lines

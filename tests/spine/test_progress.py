@@ -372,7 +372,7 @@ def test_a_failing_listener_never_fails_the_job(time_: Clock) -> None:
 
 
 def test_the_columns_line_wraps_and_counts_lineage_instead_of_listing_it() -> None:
-    from synthfactory_flows.cli import column_lines
+    from synthfactory_flows.progress_view import column_lines
 
     fields = [{"name": f"answer_{i}", "type": "string"} for i in range(12)]
     fields += [{"name": f"answer_{i}__seed", "type": "int64"} for i in range(12)]
