@@ -9,7 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-import psutil
+from .ray_cluster import stop_cluster
 
 RAY = str(Path(sys.executable).with_name("ray"))
 PROBE = (
@@ -46,15 +46,5 @@ def test_no_address_never_joins_an_unrelated_cluster() -> None:
         assert probe.returncode == 0, probe.stderr[-2000:]
         gcs = [line for line in probe.stdout.splitlines() if line.startswith("GCS ")]
         assert gcs and not gcs[0].endswith(f":{port}"), f"joined the other cluster: {gcs}"
-    finally:  # stop only this cluster
-        mine = [
-            p
-            for p in psutil.process_iter(["cmdline"])
-            if str(temp) in " ".join(p.info["cmdline"] or [])
-            or f":{port}" in " ".join(p.info["cmdline"] or [])
-        ]
-        for proc in mine:
-            for child in proc.children(recursive=True):
-                child.kill()
-            proc.kill()
-        psutil.wait_procs(mine, timeout=30)
+    finally:
+        stop_cluster(temp, port)

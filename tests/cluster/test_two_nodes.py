@@ -19,6 +19,8 @@ import yaml
 
 from synthfactory.dataset import open_dataset
 
+from .ray_cluster import stop_cluster
+
 RAY = str(Path(sys.executable).with_name("ray"))
 SEQ = "synthfactory_workers.testing:SequenceGenerator"
 
@@ -82,18 +84,7 @@ def cluster(tmp_path: Path) -> Iterator[dict[str, Any]]:
     }
     run_env.pop("PREFECT_API_URL", None)
     yield {"address": address, "client": f"ray://127.0.0.1:{client_port}", "env": run_env}
-    # stop only this cluster (`ray stop` would also stop other Ray instances on the host)
-    mine = [
-        p
-        for p in psutil.process_iter(["cmdline"])
-        if str(temp) in " ".join(p.info["cmdline"] or [])
-        or f":{port}" in " ".join(p.info["cmdline"] or [])
-    ]
-    for proc in mine:
-        for child in proc.children(recursive=True):
-            child.kill()
-        proc.kill()
-    psutil.wait_procs(mine, timeout=30)
+    stop_cluster(temp, port)
 
 
 def raylets(address: str) -> list[psutil.Process]:
