@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
 import threading
 from collections.abc import Iterator
 from pathlib import PurePosixPath
@@ -114,6 +113,8 @@ def read_table(uri: str, options: StorageOptions | None = None) -> pa.Table:
     import pyarrow.json
     import pyarrow.parquet as pq
 
+    from synthfactory.dataset.parquet import arrow_buffer
+
     fmt = source_format(uri)
     data, digest = _read(uri, options)
     with _CACHE.lock:
@@ -128,16 +129,16 @@ def read_table(uri: str, options: StorageOptions | None = None) -> pa.Table:
     try:
         if fmt == "csv":
             table = pyarrow.csv.read_csv(
-                io.BytesIO(data),
+                pa.BufferReader(arrow_buffer(data)),
                 convert_options=pyarrow.csv.ConvertOptions(
                     null_values=["", "NA", "N/A", "NaN", "nan", "null", "NULL", "None"],
                     strings_can_be_null=True,
                 ),
             )
         elif fmt == "parquet":
-            table = pq.read_table(io.BytesIO(data))
+            table = pq.read_table(pa.BufferReader(arrow_buffer(data)))
         else:
-            table = pyarrow.json.read_json(io.BytesIO(data))
+            table = pyarrow.json.read_json(pa.BufferReader(arrow_buffer(data)))
         names = [str(c) for c in table.column_names]
     except (pa.ArrowInvalid, OSError) as exc:
         raise ConfigError(

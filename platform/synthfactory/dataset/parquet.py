@@ -8,7 +8,6 @@ fit comfortably in one dictionary page, so that fallback never happens.
 from __future__ import annotations
 
 import hashlib
-import io
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -66,9 +65,10 @@ def pa_nested(field: pa.Field) -> bool:
 
 def encode(table: pa.Table, row_group_rows: int | None = None) -> bytes:
     """Parquet bytes (zstd), readable identically by pyarrow, fastparquet and DuckDB."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    sink = io.BytesIO()
+    sink = pa.BufferOutputStream()  # Arrow's own buffer, not a Python file (see decode)
     pq.write_table(
         table,
         sink,
@@ -77,7 +77,7 @@ def encode(table: pa.Table, row_group_rows: int | None = None) -> bytes:
         row_group_size=row_group_rows or row_group_size(table),
         write_statistics=True,
     )
-    return sink.getvalue()
+    return bytes(sink.getvalue().to_pybytes())
 
 
 def row_group_size(table: pa.Table, target_bytes: int = 64 << 20) -> int:
@@ -86,10 +86,25 @@ def row_group_size(table: pa.Table, target_bytes: int = 64 << 20) -> int:
     return max(1, min(len(table), 128 * 1024, target_bytes // per_row))
 
 
+def arrow_buffer(data: bytes) -> pa.Buffer:
+    """``data`` copied into memory Arrow owns. Arrow's reader threads may drop their last
+    reference to the file after the interpreter began to exit; if that reference holds a
+    Python object (a ``BytesIO``, or ``bytes`` wrapped zero-copy) its destructor needs the
+    GIL from a dying thread and the process aborts (SIGABRT, apache/arrow#34314). A copy
+    costs ~10 ms per 100 MB; a CLI that exits 134 after printing its output costs more."""
+    import pyarrow as pa
+
+    sink = pa.BufferOutputStream()
+    sink.write(data)
+    return sink.getvalue()
+
+
 def decode(data: bytes, columns: list[str] | None = None) -> pa.Table:
+    """A table from Parquet bytes (read from an Arrow-owned copy: see ``arrow_buffer``)."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    return pq.read_table(io.BytesIO(data), columns=columns)
+    return pq.read_table(pa.BufferReader(arrow_buffer(data)), columns=columns)
 
 
 def sha256(data: bytes) -> str:
