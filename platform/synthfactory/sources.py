@@ -1,4 +1,4 @@
-"""Read source tables (CSV, Parquet, JSONL; local or S3) and fingerprint them.
+"""Read source tables (CSV, Parquet, JSONL; from any storage scheme) and fingerprint them.
 
 Inside ``job_cache()`` (the flow, the fit and each actor hold one for a job's life) a
 source is read from storage once and parsed once, keyed by its bytes' sha256; outside it
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from synthfactory.errors import ConfigError
 from synthfactory.spec.model import StorageOptions
-from synthfactory.storage import open_store
+from synthfactory.storage import open_store, split_uri
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -71,18 +71,12 @@ def _read(uri: str, options: StorageOptions | None) -> tuple[bytes, str]:
     return found
 
 
-def _split(uri: str) -> tuple[str, str]:
-    path = PurePosixPath(uri.removeprefix("s3://"))
-    parent = str(path.parent)
-    return (f"s3://{parent}" if uri.startswith("s3://") else parent), path.name
-
-
 def read_source_bytes(uri: str, options: StorageOptions | None = None) -> bytes:
     return _read(uri, options)[0]
 
 
 def _read_uncached(uri: str, options: StorageOptions | None) -> bytes:
-    parent, name = _split(uri)
+    parent, name = split_uri(uri)
     try:
         return open_store(parent, options).get_bytes(name)
     except (FileNotFoundError, IsADirectoryError):

@@ -35,6 +35,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from synthfactory.dataset.catalog import BrokenManifestError
 from synthfactory.errors import ConfigError
+from synthfactory.storage import inside
 from synthfactory_flows.dashboard import catalog as cat
 from synthfactory_flows.dashboard import dataset_view, run_view
 from synthfactory_flows.dashboard.security import (
@@ -424,28 +425,3 @@ def _uuid(value: str, what: str) -> UUID:
 def _require_prefect() -> None:
     if not os.environ.get("PREFECT_API_URL"):
         raise HTTPException(503, "no Prefect server is configured (PREFECT_API_URL)")
-
-
-def inside(uri: str, roots: list[str]) -> bool:
-    """Whether ``uri`` is one of ``roots`` or below one: only those are read."""
-    if "\x00" in uri:
-        return False
-    remote = "://" in uri
-    if remote and any(part in (".", "..") for part in uri.split("://", 1)[1].split("/")):
-        return False
-    for root in roots:
-        if "://" in root:
-            if not remote:
-                continue
-            base, norm = root.rstrip("/"), uri.rstrip("/")
-        else:
-            if remote:
-                continue
-            try:
-                base = str(Path(root).expanduser().resolve())
-                norm = str(Path(uri).expanduser().resolve())
-            except (OSError, RuntimeError, ValueError):
-                return False
-        if norm == base or norm.startswith(base.rstrip("/") + "/"):
-            return True
-    return False

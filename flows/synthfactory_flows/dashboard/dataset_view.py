@@ -18,7 +18,7 @@ from synthfactory.dataset import Dataset, layout, list_versions, open_dataset
 from synthfactory.dataset.manifest import Manifest
 from synthfactory.dataset.parquet import decode
 from synthfactory.metrics.report import flatten
-from synthfactory.storage import open_store
+from synthfactory.storage import open_store, split_uri
 from synthfactory_flows.dashboard.catalog import _is_image, _show, finite
 
 MAX_SCAN_ROWS = 50_000
@@ -122,9 +122,10 @@ def _show_long(value: Any) -> Any:
 def trend(uri: str, m: Manifest, inside: Any = None) -> dict[str, Any]:
     """Each headline metric's value in every version of this dataset (same name, beside
     this one), oldest first."""
-    parent = uri.rstrip("/").rsplit("/", 1)[0]
-    if parent.endswith("/" + layout.QUARANTINE):  # a quarantined version: its dataset's root
-        parent = parent.rsplit("/", 1)[0]
+    parent, _ = split_uri(uri)
+    above, name = split_uri(parent)
+    if name == layout.QUARANTINE:  # a quarantined version: its dataset's root
+        parent = above
     versions: list[tuple[str, str, str, str]] = []  # created_at, version, status, uri
     if parent and parent != uri and (inside is None or inside(parent)):
         try:

@@ -1,9 +1,11 @@
-"""The object-store contract: flat keys under a root URI, atomic whole-object writes."""
+"""The object-store contract: flat keys under a root URI, atomic whole-object writes, and
+the URI rules of its scheme (parent, containment, forwarded settings)."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
     import pyarrow.fs
@@ -21,10 +23,37 @@ class ObjectStore(ABC):
 
     uri: str
 
+    #: environment settings (no secret) that actors need to reach stores of this scheme;
+    #: the job forwards them to its actors (Ray logs them: never a credential here)
+    FORWARDED_ENV: ClassVar[tuple[str, ...]] = ()
+    #: credentials in the environment: they reach actors through the secret holder only
+    SECRET_ENV: ClassVar[tuple[str, ...]] = ()
+
     @classmethod
     def from_uri(cls, uri: str, options: StorageOptions | None = None) -> ObjectStore:
-        """The store for a URI of this class's scheme (``open_store`` calls it)."""
+        """The store for a URI of this class's scheme (``open_store`` calls it). Each
+        scheme reads the ``options`` it understands and ignores the rest."""
         return cls(uri, options)  # type: ignore[call-arg]
+
+    # --- URI rules of the scheme (class methods: no store is opened) ---------------------
+
+    @classmethod
+    def split(cls, uri: str) -> tuple[str, str]:
+        """(the URI of the folder holding ``uri``, its last name): a source file is read
+        as ``open_store(folder).get_bytes(name)``. Here for ``scheme://a/b/c`` URIs."""
+        name, _, rest = uri.partition("://")
+        path = PurePosixPath(rest)
+        return f"{name}://{path.parent}", path.name
+
+    @classmethod
+    def contains(cls, root: str, uri: str) -> bool:
+        """Whether ``uri`` is ``root`` or below it (both of this scheme): the dashboard
+        reads nothing else. Keys are plain strings here, so a ``.`` or ``..`` segment is
+        refused, never resolved."""
+        if any(part in (".", "..") for part in uri.partition("://")[2].split("/")):
+            return False
+        base, norm = root.rstrip("/"), uri.rstrip("/")
+        return norm == base or norm.startswith(base + "/")
 
     @abstractmethod
     def child(self, *parts: str) -> ObjectStore:

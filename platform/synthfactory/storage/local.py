@@ -9,7 +9,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from synthfactory.errors import StorageAccessError, StorageError
@@ -21,6 +21,10 @@ if TYPE_CHECKING:
     from synthfactory.spec.model import StorageOptions
 
 
+def _path_of(uri: str) -> str:
+    return uri.removeprefix("file://")
+
+
 class LocalStore(ObjectStore):
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root).expanduser().resolve()
@@ -28,7 +32,23 @@ class LocalStore(ObjectStore):
 
     @classmethod
     def from_uri(cls, uri: str, options: StorageOptions | None = None) -> LocalStore:
-        return cls(uri.removeprefix("file://"))
+        return cls(_path_of(uri))
+
+    @classmethod
+    def split(cls, uri: str) -> tuple[str, str]:
+        path = PurePosixPath(_path_of(uri))
+        return str(path.parent), path.name
+
+    @classmethod
+    def contains(cls, root: str, uri: str) -> bool:
+        """Both resolved first (``~``, ``..`` and symbolic links): a path that leads out
+        of ``root`` is outside it, whatever it spells."""
+        try:
+            base = str(Path(_path_of(root)).expanduser().resolve())
+            norm = str(Path(_path_of(uri)).expanduser().resolve())
+        except (OSError, RuntimeError, ValueError):
+            return False
+        return norm == base or norm.startswith(base.rstrip("/") + "/")
 
     def child(self, *parts: str) -> LocalStore:
         return LocalStore(self.root.joinpath(*parts))

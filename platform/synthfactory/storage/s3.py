@@ -41,6 +41,18 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
 
 
 class S3Store(ObjectStore):
+    FORWARDED_ENV = (
+        "AWS_DEFAULT_REGION",
+        "AWS_REGION",
+        "AWS_PROFILE",
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_S3",
+        "AWS_CA_BUNDLE",
+        "AWS_SHARED_CREDENTIALS_FILE",
+        "AWS_CONFIG_FILE",
+    )
+    SECRET_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+
     def __init__(self, uri: str, options: StorageOptions | None = None) -> None:
         self.uri = uri.rstrip("/")
         self.bucket, self.prefix = split_s3_uri(self.uri)
