@@ -403,10 +403,7 @@ def build_manifest(
         privacy_budget=runner.privacy_budget,
         flow_run={"id": str(flow_run.get_id() or ""), "name": str(flow_run.get_name() or "")},
         tables=table_infos(job, target, entries),
-        relationships=[
-            r.model_dump(mode="json", include={"parent", "child", "foreign_key"})
-            for r in getattr(job.generator, "relationships", [])
-        ],
+        relationships=job.generator.relationship_keys(),
     )
 
 
@@ -418,7 +415,7 @@ def table_infos(
     from synthfactory.dataset.parquet import decode
 
     names = list(entries[0].tables) if entries else []
-    keys = getattr(job.generator, "tables", {})
+    keys = job.generator.primary_keys()
     out: dict[str, TableInfo] = {}
     for name in names:
         files = [e.tables[name] for e in entries if name in e.tables]
@@ -426,7 +423,7 @@ def table_infos(
         schema = decode(target.store.get_bytes(first.path)).schema
         out[name] = TableInfo(
             rows=sum(f.rows for f in files),
-            primary_key=getattr(keys.get(name), "primary_key", None),
+            primary_key=keys.get(name),
             schema=SchemaInfo.from_arrow(schema),
         )
     return out

@@ -140,13 +140,9 @@ def generator_key(job: JobSpec) -> str:
 def preview_device(job: JobSpec) -> str:
     """The device a run's actor would be given: a GPU when the spec asks for one and this
     machine has one."""
-    if not job.resources.num_gpus:
-        return "cpu"
-    try:
-        import torch
-    except ImportError:
-        return "cpu"
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    from synthfactory_workers.devices import local_device
+
+    return local_device(job.resources.num_gpus)
 
 
 def math_threads(job: JobSpec) -> None:

@@ -92,6 +92,25 @@ class Companions(Protocol):
     def stop(self) -> None: ...
 
 
+class ActorEngine:
+    """What an engine (a text backend) decides of the actors that run it, beside the spec's
+    resources: an interpreter, environment variables, GPUs held by its own workers. The pool
+    asks the generator's engine (``pool.actor_engine``) and knows no engine itself; this
+    base adds nothing."""
+
+    @classmethod
+    def actor_options(cls, spec: JobSpec, env: dict[str, str]) -> dict[str, Any]:
+        """Ray actor options merged over the pool's; ``env`` is every actor's environment
+        (threads, forwarded settings), for an engine that sets a ``runtime_env`` of its own."""
+        return {}
+
+    @classmethod
+    def placement_bundles(cls, spec: JobSpec) -> list[dict[str, float]] | None:
+        """The placement group one actor reserves for its engine's workers (packed on one
+        node, the actor in bundle 0), or None when it needs none."""
+        return None
+
+
 class Generator(ABC):
     """Base class for generators. Subclasses live one per file, registered by spec kind."""
 

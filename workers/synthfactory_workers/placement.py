@@ -57,7 +57,7 @@ def check_placeable(spec: JobSpec, nodes: list[dict[str, Any]] | None = None) ->
 def _check_model_pools(spec: JobSpec, totals: list[dict[str, float]]) -> None:
     """A text pipeline's model pools must all be up, with room for one shard actor beside
     them, before a shard can finish: a ConfigError naming the pool otherwise."""
-    keys = list(getattr(spec.generator, "pool_models", None) or [])
+    keys = spec.generator.pool_model_keys()
     if not keys:
         return
     from synthfactory_workers.text.model_pool import model_spec

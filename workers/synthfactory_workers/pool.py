@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from synthfactory.errors import SynthfactoryError, WorkerLostError
 from synthfactory_workers import telemetry
 from synthfactory_workers.actor import ShardWorker
+from synthfactory_workers.contract import ActorEngine
 from synthfactory_workers.credentials import worker_env
 from synthfactory_workers.registry import generator_class
 
@@ -38,36 +39,25 @@ def actor_options(spec: JobSpec) -> dict[str, Any]:
     return options
 
 
-def vllm_backend(spec: JobSpec) -> Any:
-    """The spec's vllm backend config, or None (another generator or backend)."""
-    backend = getattr(spec.generator, "backend", None)
-    return backend if getattr(backend, "kind", None) == "vllm" else None
+def actor_engine(spec: JobSpec) -> type[ActorEngine]:
+    """The engine the shard actors run (the registered class of the generator's backend),
+    which decides its own part of their options; ``ActorEngine`` itself (nothing to add)
+    for generators without one."""
+    backend = spec.generator.actor_backend()
+    if backend is None:
+        return ActorEngine
+    from synthfactory.spec.backends import BACKENDS
+
+    kind = backend if isinstance(backend, str) else backend.kind  # or its shorthand
+    engine = BACKENDS.load(kind)
+    return engine if isinstance(engine, type) and issubclass(engine, ActorEngine) else ActorEngine
 
 
 def backend_actor_options(spec: JobSpec) -> dict[str, Any]:
-    """What a text backend changes in the actors' options (merged into ``actor_options``):
-
-    - vllm with ``python``: the actors run on that interpreter, through the runtime_env's
-      ``py_executable`` (its environment has vLLM, ray and synthfactory; the driver's does
-      not);
-    - vllm with ``kv_cache_space_gb``: VLLM_CPU_KVCACHE_SPACE in the actors' environment;
-    - vllm with ``tensor_parallel_size`` > 1: the actor takes no GPU itself; its engine's
-      workers take the GPUs of the actor's placement group (``placement_bundles``).
-
-    Its ``env_vars`` hold no credential (``actor_options`` adds the channel for those)."""
-    backend = vllm_backend(spec)
-    if backend is None:
-        return {}
-    env = {"VLLM_NO_USAGE_STATS": "1", **actor_env(spec)}
-    if backend.kv_cache_space_gb is not None:
-        env["VLLM_CPU_KVCACHE_SPACE"] = str(backend.kv_cache_space_gb)
-    runtime_env: dict[str, Any] = {"env_vars": env}
-    if backend.python:
-        runtime_env["py_executable"] = backend.python
-    options: dict[str, Any] = {"runtime_env": runtime_env}
-    if backend.tensor_parallel_size > 1:
-        options["num_gpus"] = 0
-    return options
+    """What the actors' engine changes in their options (merged into ``actor_options``;
+    ``ActorEngine.actor_options``). Its ``env_vars`` hold no credential (``actor_options``
+    adds the channel for those)."""
+    return actor_engine(spec).actor_options(spec, actor_env(spec))
 
 
 def actor_env(spec: JobSpec) -> dict[str, str]:
@@ -92,16 +82,9 @@ def with_credentials(runtime_env: dict[str, Any], spec: JobSpec) -> dict[str, An
 
 
 def placement_bundles(spec: JobSpec) -> list[dict[str, float]] | None:
-    """The placement group one actor of a tensor-parallel vllm backend reserves: one
-    bundle per GPU of the engine, packed on one node (STRICT_PACK); the first bundle also
-    holds the actor's CPUs. None when the actor needs no placement group."""
-    backend = vllm_backend(spec)
-    if backend is None or backend.tensor_parallel_size <= 1:
-        return None
-    bundles: list[dict[str, float]] = [{"GPU": 1.0} for _ in range(backend.tensor_parallel_size)]
-    if spec.resources.num_cpus:
-        bundles[0]["CPU"] = float(spec.resources.num_cpus)
-    return bundles
+    """The placement group one actor reserves, as its engine asks
+    (``ActorEngine.placement_bundles``); None when the actor needs none."""
+    return actor_engine(spec).placement_bundles(spec)
 
 
 PLACEMENT_STRATEGY = "STRICT_PACK"
@@ -159,13 +142,8 @@ SECRETS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "H
 def secret_names(spec: JobSpec) -> tuple[str, ...]:
     """Environment variables the spec names for its secrets (the API key variable of its
     backend and of each of its models' backends)."""
-    generator = spec.generator
-    backends = [getattr(generator, "backend", None)]
-    models = getattr(generator, "models", None)
-    if isinstance(models, dict):
-        backends += [getattr(entry, "backend", None) for entry in models.values()]
     names: list[str] = []
-    for backend in backends:
+    for backend in spec.generator.backend_configs().values():
         name = getattr(backend, "api_key_env", None)
         if isinstance(name, str) and name and name not in names:
             names.append(name)
@@ -235,6 +213,76 @@ def unwrap(exc: BaseException) -> BaseException:
     return exc
 
 
+class Spawner:
+    """The one place actors are started: Ray actors of one class with one set of options,
+    each in a placement group of its own when its engine asks for one (``bundles``); the
+    group is freed with the actor. The shard pool and the model pools both start theirs here."""
+
+    def __init__(
+        self,
+        cls: type,
+        options: dict[str, Any],
+        bundles: list[dict[str, float]] | None,
+        concurrency_groups: dict[str, int] | None = None,
+    ) -> None:
+        import ray
+
+        remote: Any = ray.remote
+        wrapped = remote(concurrency_groups=concurrency_groups) if concurrency_groups else remote
+        self._class: Any = wrapped(cls)
+        self._options = options
+        self._remote: Any = self._class.options(**options)
+        self._bundles = bundles
+        self.groups: dict[Any, Any] = {}  # actor id -> its placement group
+        self.started: dict[Any, Any] = {}  # actor id -> every actor started and not killed
+
+    def spawn(self, *args: Any) -> Any:
+        """One actor (not yet set up), in a placement group of its own when it needs one."""
+        if self._bundles is None:
+            actor = self._remote.remote(*args)
+            self.started[actor._actor_id] = actor
+            return actor
+        import ray
+        from ray.util.placement_group import placement_group, remove_placement_group
+
+        group = placement_group(self._bundles, strategy=PLACEMENT_STRATEGY)
+        try:
+            ray.get(group.ready(), timeout=start_timeout())
+        except Exception:
+            remove_placement_group(group)
+            gpus = sum(b.get("GPU", 0) for b in self._bundles)
+            raise WorkerLostError(
+                f"no node has {gpus:g} free GPUs for one tensor-parallel engine "
+                f"(placement group {self._bundles}, {PLACEMENT_STRATEGY})",
+                fix="lower backend.tensor_parallel_size or resources.actors, or add a node "
+                "with that many GPUs",
+            ) from None
+        options = {**self._options, **placement_options(group)}
+        actor = self._class.options(**options).remote(*args)
+        self.groups[actor._actor_id] = group
+        self.started[actor._actor_id] = actor
+        return actor
+
+    def kill(self, actor: Any) -> None:
+        """Kill an actor for good (no restart) and free its placement group (its GPUs)."""
+        import ray
+
+        ray.kill(actor, no_restart=True)
+        self.started.pop(actor._actor_id, None)
+        group = self.groups.pop(actor._actor_id, None)
+        if group is not None:
+            from ray.util.placement_group import remove_placement_group
+
+            remove_placement_group(group)
+
+    def release(self) -> None:
+        """Free every placement group still held."""
+        from ray.util.placement_group import remove_placement_group
+
+        while self.groups:
+            remove_placement_group(self.groups.popitem()[1])
+
+
 class ActorPool:
     """Hands one idle actor to each caller; a dead actor is replaced and the call fails
     with WorkerLostError (transient), so the caller's retry runs on a fresh actor."""
@@ -242,15 +290,11 @@ class ActorPool:
     def __init__(
         self, spec: JobSpec, prepared: dict[str, Any], version_uri: str, artifacts_uri: str
     ) -> None:
-        import ray
-
         # one shard at a time; `drain` runs beside it in its own group
-        remote: Any = ray.remote
-        self._class: Any = remote(concurrency_groups={CONTROL_GROUP: 1})(ShardWorker)
-        self._options = actor_options(spec)
-        self._remote: Any = self._class.options(**self._options)
-        self._bundles = placement_bundles(spec)
-        self._groups: dict[Any, Any] = {}  # actor id -> its placement group
+        self._spawner = Spawner(
+            ShardWorker, actor_options(spec), placement_bundles(spec), {CONTROL_GROUP: 1}
+        )
+        self._groups = self._spawner.groups  # actor id -> its placement group
         self.telemetry: Any = telemetry.start_collector()
         self.companions = generator_class(spec).companions(spec, self.telemetry)
         self._args: tuple[Any, ...] = (spec, prepared, version_uri, artifacts_uri, self.telemetry)
@@ -282,7 +326,7 @@ class ActorPool:
         except Exception as exc:
             for actor in actors:
                 self._kill(actor)
-            self._release_groups()
+            self._spawner.release()
             if self.companions is not None:
                 self.companions.stop()
             raise unwrap(exc) from None
@@ -305,28 +349,7 @@ class ActorPool:
         return actor
 
     def _spawn(self) -> Any:
-        """One actor (not yet set up), in a placement group of its own when it needs one."""
-        if self._bundles is None:
-            return self._remote.remote(*self._args)
-        import ray
-        from ray.util.placement_group import placement_group, remove_placement_group
-
-        group = placement_group(self._bundles, strategy=PLACEMENT_STRATEGY)
-        try:
-            ray.get(group.ready(), timeout=start_timeout())
-        except Exception:
-            remove_placement_group(group)
-            gpus = sum(b.get("GPU", 0) for b in self._bundles)
-            raise WorkerLostError(
-                f"no node has {gpus:g} free GPUs for one tensor-parallel engine "
-                f"(placement group {self._bundles}, {PLACEMENT_STRATEGY})",
-                fix="lower backend.tensor_parallel_size or resources.actors, or add a node "
-                "with that many GPUs",
-            ) from None
-        options = {**self._options, **placement_options(group)}
-        actor = self._class.options(**options).remote(*self._args)
-        self._groups[actor._actor_id] = group
-        return actor
+        return self._spawner.spawn(*self._args)
 
     def _remember(self, actor: Any, info: dict[str, Any]) -> None:
         """The actor's worker name (its key in the telemetry), when setup reports one."""
@@ -336,24 +359,11 @@ class ActorPool:
 
     def _kill(self, actor: Any) -> None:
         """Kill an actor and free its placement group (its GPUs)."""
-        import ray
-
-        ray.kill(actor)
+        self._spawner.kill(actor)
         self._actors.pop(actor._actor_id, None)
         name = self._names.pop(actor._actor_id, None)
         if name is not None:
             self.telemetry.forget.remote(name)
-        group = self._groups.pop(actor._actor_id, None)
-        if group is not None:
-            from ray.util.placement_group import remove_placement_group
-
-            remove_placement_group(group)
-
-    def _release_groups(self) -> None:
-        from ray.util.placement_group import remove_placement_group
-
-        while self._groups:
-            remove_placement_group(self._groups.popitem()[1])
 
     def _acquire(self) -> Any:
         while True:
@@ -437,8 +447,7 @@ class ActorPool:
 
         while not self._idle.empty():
             self._kill(self._idle.get_nowait())
-        if self._groups:
-            self._release_groups()
+        self._spawner.release()
         if self.companions is not None:
             self.companions.stop()
         ray.kill(self.telemetry)

@@ -99,3 +99,49 @@ class GeneratorConfigBase(Frozen):
     maybe_path_fields: ClassVar[tuple[str, ...]] = ()
     """Fields holding a local path *or* a name (a Hugging Face id): resolved only if the path
     exists relative to the spec file's folder."""
+
+    # -- capabilities: what generic code (pools, placement, manifests) may ask any generator.
+    # Methods, not properties, so a subclass field of a similar name never clashes. The
+    # defaults read the fields that the text, tabular and relational configs declare under
+    # these names; a config that names them otherwise overrides the method.
+
+    def backend_configs(self) -> dict[tuple[str, ...], Any]:
+        """Every engine config the generator names, by its path under ``generator`` in the
+        spec: ``("backend",)`` for the shard actors' own engine, ``("models", key,
+        "backend")`` for an extra model's. Empty for generators without engines."""
+        found: dict[tuple[str, ...], Any] = {}
+        fields = vars(self)
+        if fields.get("backend") is not None:
+            found[("backend",)] = fields["backend"]
+        for key, entry in (fields.get("models") or {}).items():
+            backend = vars(entry).get("backend") if isinstance(entry, BaseModel) else None
+            if backend is not None:
+                found[("models", key, "backend")] = backend
+        return found
+
+    def actor_backend(self) -> Any | None:
+        """The engine config the shard actors run (None: no engine of its own)."""
+        return self.backend_configs().get(("backend",))
+
+    def pool_model_keys(self) -> list[str]:
+        """The models served by actor pools of their own (a text pipeline's other models),
+        in the order they are first used. Empty by default."""
+        return list(getattr(self, "pool_models", None) or [])
+
+    def derives_rows(self) -> bool:
+        """Whether the generator derives the row count itself (``augment``), so the spec's
+        ``rows`` may be left out."""
+        return vars(self).get("augment") is not None
+
+    def relationship_keys(self) -> list[dict[str, str]]:
+        """A multi-table generator's relationships as the manifest records them (parent,
+        child, foreign_key). Empty for single-table generators."""
+        include = {"parent", "child", "foreign_key"}
+        return [
+            r.model_dump(mode="json", include=include) for r in vars(self).get("relationships", [])
+        ]
+
+    def primary_keys(self) -> dict[str, str | None]:
+        """A multi-table generator's tables and each one's primary key (None: none)."""
+        tables = vars(self).get("tables") or {}
+        return {name: vars(t).get("primary_key") for name, t in tables.items()}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -291,7 +291,7 @@ class JobSpec(Strict):
 
     @model_validator(mode="after")
     def _rows_given(self) -> JobSpec:
-        if self.rows is None and getattr(self.generator, "augment", None) is None:
+        if self.rows is None and not self.generator.derives_rows():
             raise ValueError(
                 "rows: say how many rows the dataset has, e.g. 'rows: 1000' (only "
                 "generator.augment derives the count)"
@@ -341,10 +341,10 @@ class JobSpec(Strict):
             },
         )
         generator = payload.get("generator", {})
-        backends = [(getattr(self.generator, "backend", None), generator.get("backend"))]
-        for key, entry in (getattr(self.generator, "models", None) or {}).items():
-            backends.append((entry.backend, generator["models"][key].get("backend")))
-        for backend, dumped in backends:
+        for path, backend in self.generator.backend_configs().items():
+            dumped: Any = generator
+            for part in path:
+                dumped = dumped.get(part) if isinstance(dumped, dict) else None
             if isinstance(dumped, dict):  # a default backend may dump as its kind alone
                 for name in getattr(backend, "RUN_SETTINGS", ()):
                     dumped.pop(name, None)

