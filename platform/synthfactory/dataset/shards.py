@@ -74,29 +74,14 @@ def write_shard(
         )
     started = time.perf_counter()
     data, sidecar = split_sidecar(table)
-    files: dict[str, TableFile] = {}
-    for name, part in (tables or {}).items():
-        part_blob = parquet.encode(split_sidecar(part)[0])
-        key = layout.table_key(name, index)
-        store.put_bytes(key, part_blob)
-        files[name] = TableFile(
-            path=key, rows=len(part), bytes=len(part_blob), sha256=parquet.sha256(part_blob)
-        )
-    if files:
-        root = next(iter(files.values()))
-        path, size, digest = root.path, root.bytes, root.sha256
-    else:
-        blob = parquet.encode(data)
-        path, size, digest = layout.data_key(index), len(blob), parquet.sha256(blob)
-        store.put_bytes(path, blob)
+    files = _write_tables(store, index, tables or {})
+    path, size, digest = _write_data(store, index, data, files)
     rejected_path = None
     if rejected is not None and len(rejected):
-        rejected_path = layout.rejected_key(index)
-        store.put_bytes(rejected_path, parquet.encode(rejected))
-    sidecar_path = None
-    if sidecar is not None:
-        sidecar_path = layout.sidecar_key(index)
-        store.put_bytes(sidecar_path, parquet.encode(sidecar))
+        rejected_path = _put_table(store, layout.rejected_key(index), rejected)
+    sidecar_path = (
+        None if sidecar is None else _put_table(store, layout.sidecar_key(index), sidecar)
+    )
     entry = ShardEntry(
         index=index,
         row_start=row_start,
@@ -115,6 +100,40 @@ def write_shard(
     )
     store.put_text(layout.marker_key(index), entry.model_dump_json())
     return entry
+
+
+def _write_tables(
+    store: ObjectStore, index: int, tables: dict[str, pa.Table]
+) -> dict[str, TableFile]:
+    """A relational shard's tables, each to ``data/<name>/part-NNNNN.parquet``."""
+    files: dict[str, TableFile] = {}
+    for name, part in tables.items():
+        blob = parquet.encode(split_sidecar(part)[0])
+        key = layout.table_key(name, index)
+        store.put_bytes(key, blob)
+        files[name] = TableFile(
+            path=key, rows=len(part), bytes=len(blob), sha256=parquet.sha256(blob)
+        )
+    return files
+
+
+def _write_data(
+    store: ObjectStore, index: int, data: pa.Table, files: dict[str, TableFile]
+) -> tuple[str, int, str]:
+    """(path, bytes, sha256) of the shard's data file: the root table's file of a
+    relational shard (written already), else ``data`` written now."""
+    if files:
+        root = next(iter(files.values()))
+        return root.path, root.bytes, root.sha256
+    blob = parquet.encode(data)
+    path = layout.data_key(index)
+    store.put_bytes(path, blob)
+    return path, len(blob), parquet.sha256(blob)
+
+
+def _put_table(store: ObjectStore, key: str, table: pa.Table) -> str:
+    store.put_bytes(key, parquet.encode(table))
+    return key
 
 
 def read_marker(store: ObjectStore, key: str) -> ShardEntry | None:
