@@ -578,6 +578,7 @@ def metrics(
     the stored one: newer values win, and what this run does not compute (utility without
     --target, say) keeps its earlier numbers."""
     from synthfactory.dataset import open_dataset
+    from synthfactory.metrics.catalogue import listed
     from synthfactory.metrics.report import flatten, to_json
     from synthfactory.spec import load_spec
     from synthfactory_flows.evaluate import update_metrics
@@ -601,7 +602,7 @@ def metrics(
         click.echo(to_json(report))
         return
     for name, value in flatten(report):
-        if not name.startswith(("quality.columns.", "quality.pairs.")):
+        if listed(name):
             click.echo(f"{name:<48} {value:.4f}")
     click.echo(f"written: {ds.store.url('metrics.json')} and {ds.store.url('README.md')}")
 

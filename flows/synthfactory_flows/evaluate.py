@@ -124,7 +124,8 @@ def write_card(
     be drawn is left out (and logged): the card is always written."""
     import pandas as pd
 
-    from synthfactory.metrics.card import render, sample_images
+    from synthfactory.metrics.card import render
+    from synthfactory.metrics.card_plots import sample_images
 
     entries = manifest.shards
     sample = pd.DataFrame()
@@ -202,6 +203,7 @@ def publish_artifacts(manifest: Manifest, report: dict[str, Any] | None) -> None
     """The report in the Prefect UI: a markdown summary and a table of every metric."""
     from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
+    from synthfactory.metrics.catalogue import listed
     from synthfactory.metrics.report import flatten
 
     key = artifact_key(manifest.name)
@@ -224,6 +226,6 @@ def publish_artifacts(manifest: Manifest, report: dict[str, Any] | None) -> None
         rows = [
             {"metric": k, "value": round(float(v), 6)}
             for k, v in flatten(report)
-            if not k.startswith(("quality.columns.", "quality.pairs."))
+            if listed(k)
         ]
         create_table_artifact(rows, key=f"{key}-metrics", description="synthfactory metrics")

@@ -18,16 +18,10 @@ from click.testing import CliRunner
 
 from synthfactory.dataset import layout, parquet
 from synthfactory.dataset.manifest import Manifest, SchemaInfo, ShardEntry, TableFile, TableInfo
-from synthfactory.metrics import card
-from synthfactory.metrics.card import (
-    COLOURS,
-    LABELS,
-    TABULAR_MEANINGS,
-    plots,
-    render,
-    sample_images,
-    thumbnails,
-)
+from synthfactory.metrics import card_plots
+from synthfactory.metrics.card import render
+from synthfactory.metrics.card_plots import COLOURS, LABELS, plots, sample_images, thumbnails
+from synthfactory.metrics.catalogue import meanings
 from synthfactory.metrics.gates import evaluate as evaluate_gates
 from synthfactory.metrics.report import merge
 from synthfactory.spec import load_spec
@@ -107,7 +101,7 @@ def figures(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Any]]:
         seen.append(fig)
         return b"png"
 
-    monkeypatch.setattr(card, "_png", keep)
+    monkeypatch.setattr(card_plots, "_png", keep)
     yield seen
     plt.close("all")
 
@@ -215,7 +209,7 @@ def test_every_table_cell_is_escaped() -> None:
     text = render(manifest(gates=gates, privacy_budget=budget), report, sample, [])
     assert_tables_whole(text)
     lag = next(line for line in text.splitlines() if "lag1_autocorrelation_similarity" in line)
-    meaning = TABULAR_MEANINGS["sequential.lag1_autocorrelation_similarity"]
+    meaning = meanings("tabular")["sequential.lag1_autocorrelation_similarity"]
     assert cells(lag)[2].replace("\\|", "|") == meaning  # the whole description, one cell
     assert "| x \\| y z | 1 |" in text  # the line break folded, the pipe escaped
 
@@ -267,9 +261,9 @@ def test_dcr_overfitting_protection_says_what_is_computed() -> None:
     p, p0 = got["dcr_closer_to_train_share"], got["dcr_closer_to_train_expected"]
     assert p0 == pytest.approx(0.8)
     assert got["dcr_overfitting_protection"] == pytest.approx(min(1.0, (1 - p) / (1 - p0)))
-    meaning = TABULAR_MEANINGS["privacy.dcr_overfitting_protection"]
+    meaning = meanings("tabular")["privacy.dcr_overfitting_protection"]
     assert "min(1, (1 - p)/(1 - p0))" in meaning and "2*(1 - share" not in meaning
-    assert "privacy.dcr_closer_to_train_share" in TABULAR_MEANINGS  # what p is, on the card
+    assert "privacy.dcr_closer_to_train_share" in meanings("tabular")  # what p is, on the card
 
 
 # -- plots -----------------------------------------------------------------------------------

@@ -48,7 +48,8 @@ def test_per_column_gates_and_other_modalities(tmp_path: Path) -> None:
     assert "image datasets report no such metric" in message
 
 
-def test_tabular_names_cover_a_real_report() -> None:
+def tabular_names() -> list[str]:
+    """Every name of a penguins report (a categorical target and a sensitive column)."""
     real = pd.read_csv(PENGUINS)
     synthetic = real.sample(300, replace=True, random_state=0).reset_index(drop=True)
     job = load_spec(
@@ -65,13 +66,19 @@ def test_tabular_names_cover_a_real_report() -> None:
     evaluator = cls(job, [str(c) for c in synthetic.columns], {0: len(synthetic)})
     summary = evaluator.summary()
     merged = type(summary).merge([summary.partial(synthetic, 0)])
-    names = [name for name, _ in flatten(evaluator.report(merged, {}))]
+    return [name for name, _ in flatten(evaluator.report(merged, {}))]
+
+
+def test_tabular_names_cover_a_real_report() -> None:
+    cls = evaluator_class("tabular")
+    names = tabular_names()
     assert len(names) > 40
     unknown = [n for n in names if not cls.knows(n)]
-    assert not unknown, f"reported but not declared in TabularEvaluator.names: {unknown}"
+    assert not unknown, f"reported but not declared in the tabular catalogue: {unknown}"
 
 
-def test_text_names_cover_a_real_report() -> None:
+def text_names() -> list[str]:
+    """Every name of a text report with groups (the model-based parts as the task gives them)."""
     texts = [f"Review {i}: the kettle works well, mail me at a{i}@example.com." for i in range(30)]
     frame = pd.DataFrame({"prompt": ["Write a review."] * 30, "completion": texts})
     frame["completion_tokens"] = 12
@@ -98,9 +105,13 @@ def test_text_names_cover_a_real_report() -> None:
         "perplexity": {"mean": 12.0, "median": 11.0},
         "counterfactual": {"sentiment_gap": 0.1, "refusal_gap": 0.0, "length_ratio": 0.9},
     }
-    names = [name for name, _ in flatten(evaluator.report(merged, models))]
-    unknown = [n for n in names if not cls.knows(n)]
-    assert not unknown, f"reported but not declared in TextEvaluator.names: {unknown}"
+    return [name for name, _ in flatten(evaluator.report(merged, models))]
+
+
+def test_text_names_cover_a_real_report() -> None:
+    cls = evaluator_class("text")
+    unknown = [n for n in text_names() if not cls.knows(n)]
+    assert not unknown, f"reported but not declared in the text catalogue: {unknown}"
 
 
 def test_sequential_names_cover_a_real_report(tmp_path: Path) -> None:
@@ -152,4 +163,60 @@ def test_sequential_names_cover_a_real_report(tmp_path: Path) -> None:
     names = [name for name, _ in flatten(report)]
     assert any(n.startswith("sequential.lag1_autocorrelation.invest") for n in names)
     unknown = [n for n in names if not cls.knows(n)]
-    assert not unknown, f"reported but not declared in TabularEvaluator.names: {unknown}"
+    assert not unknown, f"reported but not declared in the tabular catalogue: {unknown}"
+
+
+def image_names() -> list[str]:
+    """Every name of an image report: varied images, the model task's parts as it gives them
+    without an encoder."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    images = []
+    for _ in range(6):
+        buf = io.BytesIO()
+        Image.fromarray(rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)).save(buf, "PNG")
+        images.append({"bytes": buf.getvalue(), "path": None})
+    frame = pd.DataFrame({"image": images, "prompt": ["a cat"] * 6})
+    job = load_spec(
+        {
+            "name": "pics",
+            "modality": "image",
+            "rows": 6,
+            "output": "/tmp/unused",
+            "generator": {
+                "kind": "python",
+                "factory": "synthfactory_workers.testing:SequenceGenerator",
+            },
+        }
+    )
+    cls = evaluator_class("image")
+    evaluator = cls(job, list(frame.columns), {0: 6})
+    summary = evaluator.summary()
+    merged = type(summary).merge([summary.partial(frame, 0)])
+    models = {
+        "embedding": {"diversity": 0.5, "similarity_to_reference": 0.4, "frechet_distance": 3.0},
+        "clip_score": {"mean": 30.0, "min": 20.0, "max": 40.0, "images_scored": 6},
+    }
+    return [name for name, _ in flatten(evaluator.report(merged, models))]
+
+
+def test_every_reported_name_is_declared_and_every_declared_name_is_reported() -> None:
+    """The catalogue and the evaluators agree both ways: what a report holds is declared
+    (so a gate may name it), and what is declared is reported, by every scored job of the
+    modality or by the jobs its ``when`` names."""
+    from synthfactory.metrics.catalogue import metrics
+
+    reported = {"tabular": tabular_names(), "text": text_names(), "image": image_names()}
+    for modality, names in reported.items():
+        cls = evaluator_class(modality)
+        unknown = [n for n in names if not cls.knows(n)]
+        assert not unknown, f"{modality}: reported but not declared: {unknown}"
+        silent = [
+            m.name for m in metrics(modality) if not m.when and not any(map(m.matches, names))
+        ]
+        assert not silent, f"{modality}: declared for every job but not reported: {silent}"
+        assert all(m.meaning for m in metrics(modality) if m.shown)

@@ -16,7 +16,9 @@ import pytest
 from synthfactory.metrics import anonymity, attacks, holdout
 from synthfactory.metrics.anonymity import control_successes, result, wilson
 from synthfactory.metrics.attacks import membership_attacks, tpr_at_fpr
-from synthfactory.metrics.card import TABULAR_MEANINGS, _shown
+from synthfactory.metrics.card import _shown
+from synthfactory.metrics.catalogue import meanings
+from synthfactory.metrics.catalogue.tabular import RISKS
 from synthfactory.metrics.evaluators.tabular import TabularEvaluator
 from synthfactory.metrics.gates import evaluate
 from synthfactory.metrics.privacy import privacy_report
@@ -40,6 +42,9 @@ def test_tpr_at_fpr_by_hand() -> None:
     # identical scores: nothing is found at any FPR below 1, AUC one half
     flat = attacks.scores_of(np.zeros(5), np.zeros(10))
     assert flat == {"auc": 0.5, "tpr_at_1pct_fpr": 0.0, "tpr_at_0_1pct_fpr": 0.0}
+
+
+RISK_PATHS = tuple(f"privacy.{r}." for r in RISKS)
 
 
 def test_wilson_rates_and_the_residual_risk_by_hand() -> None:
@@ -103,8 +108,10 @@ def test_a_memoriser_is_found_and_fails_the_gate(noise: float) -> None:
     for risk in risks:
         assert report[risk]["ci_low"] >= 0.5, (risk, report[risk])
     # every number the card explains is there, and every one is a declared metric name
-    for path in (*attacks.MEANINGS, *anonymity.MEANINGS):
-        assert path in TABULAR_MEANINGS and TabularEvaluator.knows(path)
+    card_paths = [p for p in meanings("tabular") if p.startswith(("privacy.mia.", *RISK_PATHS))]
+    assert len(card_paths) == 9  # the attacks' six and Anonymeter's three
+    for path in card_paths:
+        assert TabularEvaluator.knows(path)
         shown = _shown({"privacy": report}, path)
         assert shown is not None and not shown.startswith("n/a"), path
     if noise == 0:

@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from synthfactory.metrics.catalogue.tabular import RISKS
 from synthfactory.metrics.privacy import Encoder, _sample
 
 if TYPE_CHECKING:
@@ -56,20 +57,6 @@ MAX_SECRETS = 8
 PREDICATE_COLUMNS = 3
 #: a guessed number within this share of the secret counts as right
 TOLERANCE = 0.05
-RISKS = ("singling_out", "linkability", "inference")
-MEASURES = ("risk", "ci_low", "ci_high", "attack_rate", "control_rate", "baseline_rate")
-NAMES = (
-    *(f"privacy.{r}.{m}" for r in RISKS for m in (*MEASURES, "attacks", "successes.*")),
-    "privacy.inference.columns.*",
-)
-MEANINGS = {
-    "privacy.singling_out.risk": "anonymeter singling-out risk: predicates from synthetic rows "
-    "that isolate one train row beyond one holdout row (0 safe, 1 every one)",
-    "privacy.linkability.risk": "anonymeter linkability risk: train rows whose two column "
-    "halves lead to the same synthetic row, beyond holdout rows (0 safe)",
-    "privacy.inference.risk": "anonymeter inference risk, worst column: secrets read off the "
-    "closest synthetic row, right for train rows beyond holdout rows (0 safe)",
-}
 
 
 def wilson(n: int, k: float, confidence: float = CONFIDENCE) -> tuple[float, float]:

@@ -42,40 +42,18 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from synthfactory.metrics.catalogue.tabular import MIA_ATTACKS
 from synthfactory.metrics.privacy import Encoder, _sample, auc, nearest_two
 
 if TYPE_CHECKING:
     import pandas as pd
 
-ATTACKS = ("distance", "density", "classifier", "ensemble")
+ATTACKS = MIA_ATTACKS  # their names are declared in the catalogue
 #: reported TPRs and the false-positive rate each is read at
 FPRS = {"tpr_at_1pct_fpr": 0.01, "tpr_at_0_1pct_fpr": 0.001}
 MEASURES = ("auc", *FPRS)
 #: members (and non-members) scored at most, each side
 MAX_TARGETS = 2000
-#: metric names, for the evaluator's declared names and the card
-NAMES = (
-    *(f"privacy.mia.{a}.{m}" for a in ATTACKS for m in MEASURES),
-    "privacy.mia.members",
-    "privacy.mia.non_members",
-    "privacy.mia.synthetic",
-    "privacy.mia.fpr_resolution",
-    "privacy.mia.seed",
-    "privacy.mia.chance.*",
-)
-MEANINGS = {
-    "privacy.mia.ensemble.auc": "membership-inference ensemble, train (members) vs holdout "
-    "(non-members) rows, scored against the synthetic rows (0.5 = chance, 1 = every member found)",
-    "privacy.mia.ensemble.tpr_at_1pct_fpr": "share of training rows the ensemble finds while "
-    "taking at most 1 % of holdout rows for members (chance 0.01, 1 = all found)",
-    "privacy.mia.ensemble.tpr_at_0_1pct_fpr": "the same at 0.1 % of holdout rows (chance 0.001)",
-    "privacy.mia.distance.tpr_at_1pct_fpr": "distance attack: closest synthetic row over "
-    "closest reference (holdout) row, train vs holdout rows, at 1 % FPR",
-    "privacy.mia.density.tpr_at_1pct_fpr": "density-ratio attack (DOMIAS: synthetic over "
-    "holdout kernel density), train vs holdout rows, at 1 % FPR",
-    "privacy.mia.classifier.tpr_at_1pct_fpr": "classifier attack (synthetic vs holdout rows), "
-    "train vs holdout rows, at 1 % FPR",
-}
 
 
 def tpr_at_fpr(members: np.ndarray, others: np.ndarray, fpr: float) -> float:

@@ -50,26 +50,6 @@ if TYPE_CHECKING:
     from synthfactory.dataset.manifest import ShardEntry
     from synthfactory.storage import ObjectStore
 
-NAMES = (
-    "tables.*.quality.overall",
-    "tables.*.quality.column_shapes",
-    "tables.*.quality.column_pair_trends",
-    "tables.*.quality.columns.*",
-    "tables.*.quality.pairs.*",
-    "tables.*.quality.pairs_sampled.*",
-    "tables.*.quality.thresholds.*",
-    "tables.*.quality.rows.*",
-    "tables.*.rows",
-    "tables.*.rows_scored",
-    "relationships.*.cardinality_shape_similarity",
-    "relationships.*.referential_integrity",
-    "relationships.*.intertable_trends",
-    "relationships.*.intertable_pairs.*",
-    "quality.cardinality",
-    "quality.intertable_trends",
-    "relationships.*.children_per_parent.*",
-)
-
 
 def cardinality(parent_keys: pd.Series, child_keys: pd.Series) -> np.ndarray:
     """Children per parent row, 0 for a parent with none (SDMetrics'

@@ -46,18 +46,6 @@ if TYPE_CHECKING:
     from synthfactory.dataset.manifest import ShardEntry
     from synthfactory.storage import ObjectStore
 
-NAMES = (
-    "sequential.overall",
-    "sequential.sequence_length_similarity",
-    "sequential.column_shapes",
-    "sequential.columns.*",
-    "sequential.lag1_autocorrelation_similarity",
-    "sequential.lag1_autocorrelation.*",
-    "sequential.inter_event_time_similarity",
-    "sequential.entities.*",
-    "sequential.steps.*",
-)
-
 
 def ks_score(real: np.ndarray, synthetic: np.ndarray) -> float:
     """KSComplement of two samples of numbers (NaN when either is empty)."""

@@ -10,17 +10,17 @@ An evaluation has three parts, run by the flow in this order:
    layer, because they load torch models.
 3. ``report(merged, models)``: the whole-dataset report, a nested dict.
 
-``metric_names`` lists every name the report can hold (``*`` for per-column parts), so a
-spec's gates are checked against it before any work starts.
+The names a report can hold are declared once, in the modality's catalogue
+(``synthfactory.metrics.catalogue``), so a spec's gates are checked against them before any
+work starts.
 """
 
 from __future__ import annotations
 
-import difflib
-import fnmatch
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
+from synthfactory.metrics import catalogue
 from synthfactory.registry import Registry
 
 if TYPE_CHECKING:
@@ -46,8 +46,6 @@ class Evaluator(ABC):
     modality: ClassVar[str]
     model_task: ClassVar[str | None] = None
     """'module:function' of the model-based metrics (run in a Ray task), if any."""
-    names: ClassVar[tuple[str, ...]] = ()
-    """Every metric name the report may hold; ``*`` matches one or more name parts."""
 
     def __init__(
         self,
@@ -92,10 +90,16 @@ class Evaluator(ABC):
         return ()
 
     @classmethod
+    def gateable(cls, job: JobSpec | None = None) -> tuple[str, ...]:
+        """The names (``*``: one or more parts) a gate on this modality (and ``job``) may use:
+        the modality's catalogue and the job's own names."""
+        own = cls.job_names(job) if job is not None else ()
+        return (*catalogue.gateable(cls.modality), *own)
+
+    @classmethod
     def knows(cls, metric: str, job: JobSpec | None = None) -> bool:
         """Whether ``metric`` is a name this modality (and this job) reports."""
-        patterns = (*cls.names, *(cls.job_names(job) if job is not None else ()))
-        return any(fnmatch.fnmatchcase(metric, pattern) for pattern in patterns)
+        return catalogue.knows(cls.gateable(job), metric)
 
 
 def evaluator_class(modality: str) -> type[Evaluator]:
@@ -108,15 +112,13 @@ def evaluator_class(modality: str) -> type[Evaluator]:
 def unknown_gates(modality: str, gates: dict[str, str], job: JobSpec | None = None) -> list[str]:
     """One message per gate naming a metric the modality (or ``job``) never reports, with
     the closest known name."""
-    cls = evaluator_class(modality)
+    known = evaluator_class(modality).gateable(job)
     messages = []
-    known = (*cls.names, *(cls.job_names(job) if job is not None else ()))
-    plain = [n for n in known if "*" not in n]
     for metric in gates:
-        if cls.knows(metric, job):
+        if catalogue.knows(known, metric):
             continue
-        close = difflib.get_close_matches(metric, plain, n=1, cutoff=0.6)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
+        close = catalogue.closest(known, metric)
+        hint = f"; did you mean '{close}'?" if close else ""
         messages.append(f"gates.{metric}: {modality} datasets report no such metric{hint}")
     return messages
 

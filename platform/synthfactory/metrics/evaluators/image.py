@@ -18,23 +18,6 @@ if TYPE_CHECKING:
 class ImageEvaluator(Evaluator):
     modality = "image"
     model_task = "synthfactory_workers.metrics.tasks:model_metrics"
-    names = (
-        "quality.images_scored",
-        "quality.blank_rate",
-        "quality.near_duplicate_rate",
-        "quality.brightness.*",
-        "quality.contrast.*",
-        "quality.sharpness.*",
-        "quality.sizes.*",
-        "quality.formats.*",
-        "quality.embedding.diversity",
-        "quality.embedding.similarity_to_reference",
-        "quality.embedding.frechet_distance",
-        "quality.embedding.*",
-        "quality.clip_score.mean",
-        "quality.clip_score.*",
-        "rows_scored",
-    )
 
     @cached_property
     def plan(self) -> ImageSummary:
@@ -62,7 +45,7 @@ class ImageEvaluator(Evaluator):
         return report
 
     def figures(self, synthetic: pd.DataFrame) -> dict[str, bytes]:
-        from synthfactory.metrics.card import thumbnails
+        from synthfactory.metrics.card_plots import thumbnails
 
         if "image" not in synthetic.columns:
             return {}

@@ -8,7 +8,7 @@ from __future__ import annotations
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from synthfactory.metrics import anonymity, attacks, holdout, relational, sequential
+from synthfactory.metrics import holdout, relational, sequential
 from synthfactory.metrics.evaluators.base import Evaluator
 from synthfactory.metrics.report import tabular_report
 from synthfactory.metrics.sampling import quotas
@@ -27,59 +27,6 @@ def reference_uri(job: Any) -> str | None:
 
 class TabularEvaluator(Evaluator):
     modality = "tabular"
-    names = (
-        "quality.overall",
-        "quality.column_shapes",
-        "quality.column_pair_trends",
-        "quality.columns.*",
-        "quality.pairs.*",
-        "quality.detection",
-        "quality.detection.score",
-        "quality.detection.auc",
-        "quality.detection.rows",
-        "quality.pairs_sampled.*",
-        "quality.thresholds.*",
-        "quality.rows.*",
-        "privacy.exact_copy_rate",
-        "privacy.dcr_median",
-        "privacy.dcr_p05",
-        "privacy.dcr_holdout_median",
-        "privacy.dcr_ratio",
-        "privacy.dcr_closer_to_train_share",
-        "privacy.dcr_closer_to_train_expected",
-        "privacy.dcr_overfitting_protection",
-        "privacy.nndr_median",
-        "privacy.sample.*",
-        "privacy.membership_inference_auc",
-        "privacy.split.train",
-        "privacy.split.holdout",
-        "privacy.split.fraction",
-        "privacy.split.seed",
-        "privacy.membership_inference.*",
-        *attacks.NAMES,  # the membership-inference ensemble
-        *anonymity.NAMES,  # singling out, linkability, inference
-        "utility.score",
-        "utility.train_synthetic_test_real",
-        "utility.train_real_test_real",
-        "utility.fairness.*",
-        "utility.augmentation_lift.accuracy",
-        "utility.augmentation_lift.macro_f1",
-        "utility.augmentation_lift.r2",
-        "utility.augmentation_lift.per_class_recall.*",
-        "utility.augmentation_lift.real_only.*",
-        "utility.augmentation_lift.real_plus_synthetic.*",
-        "utility.augmentation_lift.rows.*",
-        "bias.max_share_change",
-        "bias.demographic_parity_difference",
-        "bias.demographic_parity_ratio",
-        "bias.equalized_odds_difference",
-        "bias.representation.*",
-        "bias.fairness.*",
-        "rows_scored",
-        "rows_sampled",
-        *relational.NAMES,  # relational jobs (generator kind relational)
-        *sequential.NAMES,  # sequential jobs (generator kind sequential)
-    )
 
     def not_applicable(self) -> str | None:
         return None if reference_uri(self.job) else "no reference table: set metrics.reference"
@@ -256,7 +203,7 @@ class TabularEvaluator(Evaluator):
         entities (the dataset's rows) and, when the version is given (``uri``), its steps
         under ``plots/sequences/``; a relational job: every table against its own source
         under ``plots/<table>/``."""
-        from synthfactory.metrics.card import plots
+        from synthfactory.metrics.card_plots import plots
 
         if self.is_relational and self.uri is not None and self.entries:
             return self.table_figures()
@@ -286,7 +233,7 @@ class TabularEvaluator(Evaluator):
 
     def table_figures(self) -> dict[str, bytes]:
         """A relational job's plots: each table (keys left out) against its source."""
-        from synthfactory.metrics.card import plots
+        from synthfactory.metrics.card_plots import plots
         from synthfactory.storage import open_store
 
         config: Any = self.job.generator
