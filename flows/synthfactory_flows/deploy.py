@@ -14,14 +14,11 @@ from typing import Any
 
 from synthfactory.errors import ConfigError
 from synthfactory.spec import JobSpec
+from synthfactory_flows.pool_slot import pool_limit_name
 
 WORK_POOL = "synthfactory"
 ENTRYPOINT = "synthfactory_flows.generate.generate_dataset"
 TAG = "synthfactory"
-
-
-def pool_limit_name(pool: str) -> str:
-    return f"synthfactory-pool-{pool}"
 
 
 def ensure_work_pool(name: str = WORK_POOL) -> None:

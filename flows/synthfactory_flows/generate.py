@@ -33,6 +33,7 @@ from synthfactory_flows.evaluate import (
     write_report,
 )
 from synthfactory_flows.plan import SEED_DERIVATION, plan_shards
+from synthfactory_flows.pool_slot import pool_slot
 from synthfactory_flows.preflight import preflight
 from synthfactory_flows.progress import Progress, Snapshot
 from synthfactory_flows.runner import JobStopped, ShardRunner
@@ -144,20 +145,6 @@ def version_name(version: str | None, spec_hash: str) -> str:
         when = flow_run.get_scheduled_start_time()
         return f"{base}-{when.strftime('%Y%m%dT%H%M%SZ')}"
     return version or base
-
-
-@contextlib.contextmanager
-def pool_slot(job: JobSpec) -> Iterator[None]:
-    """Hold one slot of the job's shared pool (a Prefect global concurrency limit)."""
-    if not job.concurrency.pool:
-        yield
-        return
-    from prefect.concurrency.sync import concurrency
-
-    from synthfactory_flows.deploy import pool_limit_name
-
-    with concurrency(pool_limit_name(job.concurrency.pool), occupy=1):
-        yield
 
 
 def _generate(

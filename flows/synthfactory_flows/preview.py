@@ -20,14 +20,11 @@ engines are unchanged (an edited template, sampling, filters, keep) reuses them.
 from __future__ import annotations
 
 import contextlib
-import html
 import json
 import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,18 +33,10 @@ from synthfactory.sources import job_cache
 from synthfactory.spec import JobSpec, load_spec
 from synthfactory_flows.plan import plan_shards
 from synthfactory_flows.preflight import preflight
-from synthfactory_flows.preview_view import (
-    column_items,
-    json_value,
-    public_columns,
-    renderables,
-    select_columns,
-)
+from synthfactory_flows.preview_view import PreviewResult, public_columns
 
 if TYPE_CHECKING:
-    import pandas as pd
     import pyarrow as pa
-    from rich.console import Console, ConsoleOptions, RenderResult
 
     from synthfactory.storage import ObjectStore
     from synthfactory_workers.contract import Generator
@@ -156,120 +145,6 @@ def math_threads(job: JobSpec) -> None:
     threads = res.math_threads or max(1, int(res.num_cpus))
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
-
-
-@dataclass
-class PreviewResult:
-    """What one preview made: the kept rows, the rejected rows with their reasons, the
-    generator's counters, and where the time went."""
-
-    spec: JobSpec
-    rows: pa.Table
-    """The kept rows (a run's sidecar ``__`` columns left out)."""
-    rejected: pa.Table | None
-    """Rows the generator rejected, with ``reason`` (and ``rejected_column``)."""
-    stats: dict[str, float]
-    check_seconds: float = 0.0
-    prepare_seconds: float = 0.0
-    load_seconds: float = 0.0
-    generate_seconds: float = 0.0
-    loaded: bool = True
-    """Whether this call loaded the generator's models (False: kept from an earlier call)."""
-    tables: dict[str, pa.Table] = field(default_factory=dict)
-    """A relational generator's other tables, by name."""
-
-    @property
-    def rejected_rows(self) -> int:
-        return 0 if self.rejected is None else self.rejected.num_rows
-
-    @property
-    def tokens(self) -> tuple[int, int]:
-        """(prompt, completion) tokens, generated rows rejected ones included."""
-        return int(self.stats.get("prompt_tokens", 0)), int(self.stats.get("completion_tokens", 0))
-
-    def summary(self) -> str:
-        """One line: rows kept and rejected, tokens, seconds to load and to generate."""
-        parts = [f"{self.rows.num_rows} kept, {self.rejected_rows} rejected"]
-        prompt, completion = self.tokens
-        if prompt or completion:
-            parts.append(
-                f"{prompt + completion:,} tokens ({prompt:,} prompt + {completion:,} completion)"
-            )
-        if self.prepare_seconds >= 0.05:
-            parts.append(f"prepare {self.prepare_seconds:.1f} s")
-        load = f"load {self.load_seconds:.1f} s" if self.loaded else "model reused"
-        parts.append(load)
-        parts.append(f"generate {self.generate_seconds:.1f} s")
-        return " · ".join(parts)
-
-    def to_pandas(self) -> pd.DataFrame:
-        return self.rows.to_pandas()
-
-    def rejected_pandas(self) -> pd.DataFrame | None:
-        return None if self.rejected is None else self.rejected.to_pandas()
-
-    def check_columns(self, columns: Sequence[str]) -> None:
-        """A ConfigError for a name in ``columns`` that no row has (listing those there are)."""
-        tables = [self.rows, *([self.rejected] if self.rejected is not None else [])]
-        known = list(dict.fromkeys(n for t in tables for n in t.column_names))
-        for item in column_items(columns):
-            if not any(n == item or n.startswith(item + ".") for n in known):
-                raise ConfigError(
-                    f"--column {item!r}: the preview has no such column",
-                    fix="use one of: " + ", ".join(n for n in known if not n.startswith("__")),
-                )
-
-    def records(self, columns: Sequence[str] = ()) -> Iterator[dict[str, Any]]:
-        """Kept rows, then rejected ones (with ``reason``), as JSON-ready dicts with
-        ``_status``: every column, or those ``columns`` name. A relational or sequential
-        generator's other tables follow, every column, with ``_table`` naming the table."""
-        self.check_columns(columns)
-        for status, table in (("kept", self.rows), ("rejected", self.rejected)):
-            if table is None:
-                continue
-            names = select_columns(
-                table, columns, self.spec, everything=True, rejected=status == "rejected"
-            )
-            for row in table.select(names).to_pylist():
-                yield {"_status": status, **{k: json_value(v) for k, v in row.items()}}
-        for name, table in self.tables.items():
-            for row in public_columns(table).to_pylist():
-                yield {
-                    "_status": "kept",
-                    "_table": name,
-                    **{k: json_value(v) for k, v in row.items()},
-                }
-
-    def json_lines(self, columns: Sequence[str] = ()) -> Iterator[str]:
-        for record in self.records(columns):
-            yield json.dumps(record, ensure_ascii=False)
-
-    def show(self, columns: Sequence[str] = (), console: Console | None = None) -> None:
-        """Print the rows as tables (rich), then the summary line."""
-        from rich.console import Console
-
-        self.check_columns(columns)
-        console = console or Console()
-        for renderable in renderables(self, columns, console.width):
-            console.print(renderable)
-        console.print(self.summary(), style="bold", highlight=False, soft_wrap=True)
-
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        yield from renderables(self, (), options.max_width)
-        yield self.summary()
-
-    def _repr_html_(self) -> str:  # notebooks
-        parts = [f"<p><b>{html.escape(self.summary())}</b></p>"]
-        visible = select_columns(self.rows, (), self.spec)
-        parts.append(self.rows.select(visible).to_pandas().to_html(index=False))
-        if self.rejected is not None and self.rejected.num_rows:
-            names = select_columns(self.rejected, (), self.spec, rejected=True)
-            parts.append(f"<p>rejected ({self.rejected.num_rows})</p>")
-            parts.append(self.rejected.select(names).to_pandas().to_html(index=False))
-        return "\n".join(parts)
-
-    def __repr__(self) -> str:
-        return f"PreviewResult({self.summary()})"
 
 
 class Previewer:
@@ -386,9 +261,9 @@ class Previewer:
     def _reusable(self, job: JobSpec) -> dict[str | None, Any]:
         """The loaded text backends the new spec's models can keep (same engine settings)."""
         old, generator = self._built_for, self.generator
-        backends = getattr(generator, "backends", None)
-        if old is None or not isinstance(backends, dict):
+        if old is None or generator is None:
             return {}
+        backends = generator.loaded_engines()
         before, after = engines(old), engines(job)
         return {k: b for k, b in backends.items() if k in after and before.get(k) == after[k]}
 
