@@ -162,10 +162,13 @@ def test_security_headers_on_every_response(tmp_path: Path) -> None:
 
 
 def test_the_page_has_no_inline_script_and_builds_no_html_from_data() -> None:
-    html = (DASHBOARD / "page.html").read_text()
-    assert re.findall(r"<script(?![^>]*\bsrc=)", html) == []
-    assert re.findall(r"\son[a-z]+\s*=", html, flags=re.I) == []
-    assert "<style" not in html and "style=" not in html
+    files = sorted(DASHBOARD.glob("*.html"))
+    assert {f.name for f in files} >= {"shell.html", "page.html", "run.html", "dataset.html"}
+    for file in files:
+        html = file.read_text()
+        assert re.findall(r"<script(?![^>]*\bsrc=)", html) == [], file.name
+        assert re.findall(r"\son[a-z]+\s*=", html, flags=re.I) == [], file.name
+        assert "<style" not in html and "style=" not in html, file.name
     script = (DASHBOARD / "page.js").read_text()
     for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
         assert sink not in script, sink

@@ -19,7 +19,8 @@ from fastapi.testclient import TestClient
 from synthfactory.dataset import DatasetVersion, write_shard
 from synthfactory.dataset.manifest import Manifest, SchemaInfo
 from synthfactory.storage import open_store
-from synthfactory_flows.dashboard.app import VENDOR, create_app
+from synthfactory_flows.dashboard.app import create_app
+from synthfactory_flows.dashboard.pages import VENDOR
 from synthfactory_flows.dashboard.security import CSP
 from synthfactory_flows.progress import HISTORY_SAMPLES, Progress, Snapshot
 

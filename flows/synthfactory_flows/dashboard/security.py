@@ -1,6 +1,6 @@
 """The dashboard's guards: the Host allowlist (DNS rebinding), the security headers on
-every response, the access token and session cookies, and the same-origin check on
-actions. ``app.py`` wires them into the routes."""
+every response, the access token and session cookies, and the checks every route makes
+(``Policy``: token, roots, same origin for actions). ``app.py`` wires them together."""
 
 from __future__ import annotations
 
@@ -12,13 +12,16 @@ import secrets
 import socket
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlsplit
 
-from fastapi import Request
+from fastapi import HTTPException, Request
 from fastapi.responses import JSONResponse
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from synthfactory.storage import inside
 
 log = logging.getLogger(__name__)
 
@@ -172,6 +175,11 @@ class Access:
         self.login_code: str | None = secrets.token_urlsafe(24) if token else None
         self._sessions: dict[bytes, float] = {}
 
+    @property
+    def has_token(self) -> bool:
+        """Whether there is a token to sign in with."""
+        return self._token is not None
+
     def token_matches(self, given: bytes) -> bool:
         """Constant-time comparison of bytes (any client input, ASCII or not)."""
         return self._token is not None and hmac.compare_digest(given, self._token)
@@ -228,4 +236,38 @@ def same_origin(request: Request) -> bool:
     return site is not None
 
 
-# --- the app -------------------------------------------------------------------------------
+# --- who may read and act ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The checks every route makes: reads need the token when ``read_needs_token``, and
+    touch only URIs inside ``roots`` (by their storage scheme's rule); actions need the
+    token, from this origin when it came as a cookie, and ``actions`` on."""
+
+    access: Access
+    roots: list[str]
+    read_needs_token: bool = False
+    actions: bool = True
+
+    def check_read(self, request: Request) -> None:
+        if self.read_needs_token and self.access.how(request) is None:
+            raise HTTPException(status_code=401, detail="a valid access token is required")
+
+    def may_read(self, request: Request, uri: str) -> None:
+        """Raises unless ``request`` may read ``uri``."""
+        self.check_read(request)
+        if not self.inside(uri):
+            raise HTTPException(403, "that dataset is outside the dashboard's roots")
+
+    def inside(self, uri: str) -> bool:
+        return inside(uri, self.roots)
+
+    def check_action(self, request: Request) -> None:
+        how = self.access.how(request)
+        if how is None:
+            raise HTTPException(status_code=401, detail="a valid access token is required")
+        if how == "cookie" and not same_origin(request):
+            raise HTTPException(403, "cross-origin request refused")
+        if not self.actions:
+            raise HTTPException(403, "actions are disabled")

@@ -1,0 +1,115 @@
+"""The dashboard's view of Prefect: recent flow runs, and the two actions (cancel a run,
+run a deployment again), which need the access token."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+from uuid import UUID
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse
+
+from synthfactory_flows.dashboard.security import Policy
+
+
+def prefect_ui_url() -> str | None:
+    api = os.environ.get("PREFECT_API_URL")
+    return api.removesuffix("/").removesuffix("/api") if api else None
+
+
+def with_prefect_url(body: dict[str, Any]) -> dict[str, Any]:
+    """``body`` with a link to its flow run in the Prefect UI, when it names one."""
+    ui = prefect_ui_url()
+    if ui and body.get("flow_run_id"):
+        body["prefect_url"] = f"{ui}/runs/flow-run/{body['flow_run_id']}"
+    return body
+
+
+async def recent_runs(limit: int = 25) -> list[dict[str, Any]]:
+    if not os.environ.get("PREFECT_API_URL"):
+        return []
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    ui = prefect_ui_url()
+    async with get_client() as client:
+        runs = await client.read_flow_runs(
+            flow_filter=FlowFilter(name=FlowFilterName(any_=["synthfactory-generate"])),
+            sort=FlowRunSort.EXPECTED_START_TIME_DESC,
+            limit=limit,
+        )
+    return [
+        {
+            "id": str(r.id),
+            "name": r.name,
+            "state": r.state_name,
+            "start_time": r.start_time.isoformat() if r.start_time else None,
+            "expected_start_time": r.expected_start_time.isoformat()
+            if r.expected_start_time
+            else None,
+            "deployment_id": str(r.deployment_id) if r.deployment_id else None,
+            "url": f"{ui}/runs/flow-run/{r.id}" if ui else None,
+        }
+        for r in runs
+    ]
+
+
+def add_prefect_routes(app: FastAPI, policy: Policy) -> None:
+    """``/api/runs`` (a read), and the actions ``cancel`` and ``run`` (a deployment)."""
+
+    @app.get("/api/runs")
+    async def runs(request: Request) -> JSONResponse:
+        policy.check_read(request)
+        try:
+            return JSONResponse({"runs": await recent_runs(), "prefect_ui": prefect_ui_url()})
+        except Exception as exc:
+            return JSONResponse({"runs": [], "error": str(exc)})
+
+    @app.post("/api/runs/{run_id}/cancel")
+    async def cancel(request: Request, run_id: str) -> JSONResponse:
+        policy.check_action(request)
+        flow_run = _uuid(run_id, "flow run")
+        from prefect.client.orchestration import get_client
+        from prefect.exceptions import ObjectNotFound
+        from prefect.states import Cancelling
+
+        _require_prefect()
+        try:
+            async with get_client() as client:
+                await client.set_flow_run_state(flow_run, Cancelling(), force=True)
+        except ObjectNotFound:
+            raise HTTPException(404, f"no flow run {flow_run}") from None
+        except Exception as exc:
+            raise HTTPException(502, f"Prefect refused: {exc}") from None
+        return JSONResponse({"cancelled": str(flow_run)})
+
+    @app.post("/api/deployments/{deployment_id}/run")
+    async def rerun(request: Request, deployment_id: str) -> JSONResponse:
+        policy.check_action(request)
+        deployment = _uuid(deployment_id, "deployment")
+        from prefect.client.orchestration import get_client
+        from prefect.exceptions import ObjectNotFound
+
+        _require_prefect()
+        try:
+            async with get_client() as client:
+                run = await client.create_flow_run_from_deployment(deployment)
+        except ObjectNotFound:
+            raise HTTPException(404, f"no deployment {deployment}") from None
+        except Exception as exc:
+            raise HTTPException(502, f"Prefect refused: {exc}") from None
+        return JSONResponse({"flow_run_id": str(run.id)})
+
+
+def _uuid(value: str, what: str) -> UUID:
+    try:
+        return UUID(value)
+    except ValueError:
+        raise HTTPException(404, f"no {what} {value!r} (not a UUID)") from None
+
+
+def _require_prefect() -> None:
+    if not os.environ.get("PREFECT_API_URL"):
+        raise HTTPException(503, "no Prefect server is configured (PREFECT_API_URL)")
