@@ -83,7 +83,7 @@ def detail(uri: str, sample: int = 8) -> dict[str, Any]:
     sample_error = None
     try:
         head = ds.head(sample)
-        image_columns = [f.name for f in head.schema if _is_image(f)]
+        image_columns = [f.name for f in head.schema if is_image(f)]
         records = (
             head.drop_columns(image_columns).to_pylist() if image_columns else head.to_pylist()
         )
@@ -107,7 +107,7 @@ def detail(uri: str, sample: int = 8) -> dict[str, Any]:
             "card": file_url(ds.uri, layout.CARD) if ds.store.exists(layout.CARD) else None,
             "manifest": m.model_dump(mode="json", by_alias=True, exclude={"shards"}),
             "shards": [s.model_dump(mode="json") for s in m.shards[:200]],
-            "sample": [{k: _show(v) for k, v in r.items()} for r in records],
+            "sample": [{k: show_value(v) for k, v in r.items()} for r in records],
             "sample_error": sample_error,
             "image_columns": image_columns,
             "metrics": metrics,
@@ -142,7 +142,7 @@ def thumbnail(uri: str, row: int, column: str, size: int = 128) -> bytes:
         head = decode(ds.store.get_bytes(shard.path)).slice(0, row - start + 1)
     except Exception as exc:  # a damaged shard
         raise Unreadable(f"shard {shard.index} cannot be read: {exc}") from None
-    if column not in head.column_names or not _is_image(head.schema.field(column)):
+    if column not in head.column_names or not is_image(head.schema.field(column)):
         raise NotFound(f"no image column {column!r}")
     if row - start >= head.num_rows:
         raise NotFound(f"no row {row} (shard {shard.index} holds {head.num_rows})")
@@ -171,7 +171,9 @@ def finite(value: Any) -> Any:
     return value
 
 
-def _is_image(field: Any) -> bool:
+def is_image(field: Any) -> bool:
+    """An image column: a struct with ``bytes`` (the Hugging Face Image), or raw bytes
+    named ``image`` / ``img``."""
     import pyarrow as pa
 
     t = field.type
@@ -180,7 +182,8 @@ def _is_image(field: Any) -> bool:
     )
 
 
-def _show(value: Any) -> Any:
+def show_value(value: Any) -> Any:
+    """A cell as the page shows it: bytes as their size, long text and lists cut short."""
     if isinstance(value, bytes):
         return f"<{len(value)} bytes>"
     if isinstance(value, str) and len(value) > 300:
@@ -188,9 +191,9 @@ def _show(value: Any) -> Any:
     if isinstance(value, (int, float, str, bool)) or value is None:
         return value
     if isinstance(value, dict):
-        return {k: _show(v) for k, v in value.items()}
+        return {k: show_value(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_show(v) for v in value[:20]]
+        return [show_value(v) for v in value[:20]]
     return str(value)
 
 

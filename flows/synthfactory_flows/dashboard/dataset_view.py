@@ -19,7 +19,7 @@ from synthfactory.dataset.manifest import Manifest
 from synthfactory.dataset.parquet import decode
 from synthfactory.metrics.report import flatten
 from synthfactory.storage import open_store, split_uri
-from synthfactory_flows.dashboard.catalog import _is_image, _show, finite
+from synthfactory_flows.dashboard.catalog import finite, is_image, show_value
 
 MAX_SCAN_ROWS = 50_000
 MAX_TREND_METRICS = 40
@@ -76,7 +76,7 @@ def _scan(ds: Dataset, paths: list[str]) -> list[dict[str, Any]]:
             table = decode(ds.store.get_bytes(path))
         except FileNotFoundError:
             continue
-        images = [f.name for f in table.schema if _is_image(f)]
+        images = [f.name for f in table.schema if is_image(f)]
         table = table.drop_columns(images).slice(0, MAX_SCAN_ROWS - len(rows))
         rows.extend(table.to_pylist())
     return rows
@@ -95,7 +95,7 @@ def rows_page(uri: str, offset: int, limit: int) -> dict[str, Any]:
             table = decode(ds.store.get_bytes(shard.path))
             first = max(0, offset - start)
             part = table.slice(first, limit - len(out))
-            images = [f.name for f in part.schema if _is_image(f)]
+            images = [f.name for f in part.schema if is_image(f)]
             for i, row in enumerate(part.drop_columns(images).to_pylist()):
                 shown = {k: _show_long(v) for k, v in row.items()}
                 for column in images:
@@ -113,7 +113,7 @@ def _show_long(value: Any) -> Any:
         return value[:4000] + "…"
     if isinstance(value, str):
         return value
-    return _show(value)
+    return show_value(value)
 
 
 # --- metrics over versions ----------------------------------------------------------------
@@ -250,7 +250,7 @@ def rejected_rows(rows: list[dict[str, Any]], total: int) -> dict[str, Any]:
     first = []
     for r in rows[:MAX_REJECTED]:
         shown = {"reason": r.get("reason"), "rejected_column": r.get("rejected_column")}
-        shown.update({k: _show(v) for k, v in r.items() if k not in shown and "__" not in k})
+        shown.update({k: show_value(v) for k, v in r.items() if k not in shown and "__" not in k})
         first.append(shown)
     return {
         "total": total,
