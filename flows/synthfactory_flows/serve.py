@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -77,3 +78,30 @@ def start_worker(
     if limit:
         args += ["--limit", str(limit)]
     return services.start(args, env, logs / "prefect-worker.log")
+
+
+def start_backend(
+    services: Services,
+    env: dict[str, str],
+    *,
+    prefect_port: int,
+    logs: Path,
+    worker: bool,
+    worker_limit: int | None,
+    echo: Callable[[str], None],
+) -> None:
+    """What the dashboard drives: a Prefect server on loopback unless ``env`` names one
+    (its API URL then goes into ``env`` and this process's environment), and a worker for
+    the synthfactory work pool when ``worker``. ``echo`` says what started, as it starts."""
+    if not env.get("PREFECT_API_URL"):
+        api = start_prefect_server(services, env, "127.0.0.1", prefect_port, logs)
+        env["PREFECT_API_URL"] = os.environ["PREFECT_API_URL"] = api
+        echo(f"Prefect UI:   {api.removesuffix('/api')}")
+    else:
+        echo(f"Prefect API:  {env['PREFECT_API_URL']} (existing server)")
+    if worker:
+        from synthfactory_flows.deploy import WORK_POOL, ensure_work_pool
+
+        ensure_work_pool(WORK_POOL)
+        start_worker(services, env, WORK_POOL, logs, worker_limit)
+        echo(f"worker:       serving work pool '{WORK_POOL}' (logs in {logs})")
