@@ -159,12 +159,12 @@ def test_a_failure_after_generation_is_said_not_evaluating_forever(
 ) -> None:
     import json
 
-    from synthfactory_flows import generate
+    from synthfactory_flows import publish
 
     def boom(*_: object, **__: object) -> None:
         raise RuntimeError("metrics exploded")
 
-    monkeypatch.setattr(generate, "compute_metrics", boom)
+    monkeypatch.setattr(publish, "compute_metrics", boom)
     spec = sequence_spec(str(tmp_path / "out"), rows=20, shard_rows=10)
     spec["metrics"] = {"enabled": True}
     with pytest.raises(RuntimeError, match="metrics exploded"):
