@@ -55,7 +55,7 @@ def validate(specs: tuple[str, ...], cluster: str | None) -> None:
             for warning in check_placeable(job):
                 click.secho(f"warning: {path}: {warning}", fg="yellow", err=True)
         size = f"{job.rows} rows, {job.shard_count} shards" if job.rows else "rows derived"
-        pools = list(getattr(job.generator, "pool_models", None) or [])
+        pools = job.generator.pool_model_keys()
         if pools:
             size += f", model pools: {', '.join(pools)}"
         click.echo(f"ok: {path} ({job.modality}, {job.generator.kind}, {size} -> {job.output})")

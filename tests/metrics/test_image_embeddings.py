@@ -257,7 +257,7 @@ def test_frechet_distance_and_clip_score_through_model_metrics(full_clip_folder:
     from synthfactory.metrics.evaluators import evaluator_class
     from synthfactory.metrics.image_fidelity import frechet_distance
     from synthfactory.metrics.report import flatten
-    from synthfactory_workers.metrics.tasks import model_metrics
+    from synthfactory_workers.metrics.tasks import image_model_metrics
 
     images = varied_images()
     generated, reference = images[:6], images[4:]
@@ -266,7 +266,7 @@ def test_frechet_distance_and_clip_score_through_model_metrics(full_clip_folder:
         {"image": [{"bytes": b, "path": None} for b in generated], "prompt": prompts}
     )
     job = image_job(full_clip_folder)
-    out = model_metrics(job, sample, reference, "cpu")  # type: ignore[arg-type]
+    out = image_model_metrics(job, sample, reference, "cpu")  # type: ignore[arg-type]
 
     embedding = out["embedding"]
     assert embedding["encoder"] == full_clip_folder and embedding["embedding_dim"] == 16
@@ -276,7 +276,7 @@ def test_frechet_distance_and_clip_score_through_model_metrics(full_clip_folder:
     assert embedding["frechet_distance"] == pytest.approx(expected, rel=1e-4)
     assert embedding["frechet_distance"] > 0.01  # different images, different moments
     assert 0 < embedding["diversity"] <= 2  # the diversity part is unchanged
-    same = model_metrics(job, sample, generated, "cpu")  # type: ignore[arg-type]
+    same = image_model_metrics(job, sample, generated, "cpu")  # type: ignore[arg-type]
     assert same["embedding"]["frechet_distance"] == pytest.approx(0.0, abs=1e-4)
     assert same["embedding"]["nearest_reference_max"] == pytest.approx(1.0, abs=1e-5)
 
@@ -305,14 +305,14 @@ def test_frechet_distance_and_clip_score_through_model_metrics(full_clip_folder:
 def test_clip_score_not_applicable(clip_folder: str, full_clip_folder: str) -> None:
     import pandas as pd
 
-    from synthfactory_workers.metrics.tasks import model_metrics
+    from synthfactory_workers.metrics.tasks import image_model_metrics
 
     images = [{"bytes": b, "path": None} for b in varied_images()[:3]]
     with_prompts = pd.DataFrame({"image": images, "prompt": ["a", "b", "c"]})
-    vision_only = model_metrics(image_job(clip_folder), with_prompts, None, "cpu")  # type: ignore[arg-type]
+    vision_only = image_model_metrics(image_job(clip_folder), with_prompts, None, "cpu")  # type: ignore[arg-type]
     assert "no CLIP text tower" in vision_only["clip_score"]["not_applicable"]
     assert "frechet_distance" not in vision_only["embedding"]  # no reference images
-    no_column = model_metrics(
+    no_column = image_model_metrics(
         image_job(full_clip_folder),  # type: ignore[arg-type]
         pd.DataFrame({"image": images}),
         None,
@@ -320,10 +320,12 @@ def test_clip_score_not_applicable(clip_folder: str, full_clip_folder: str) -> N
     )
     assert no_column["clip_score"] == {"not_applicable": "the rows have no prompt column"}
     empty = with_prompts.assign(prompt=[None, "", " "])
-    none = model_metrics(image_job(full_clip_folder), empty, None, "cpu")  # type: ignore[arg-type]
+    none = image_model_metrics(image_job(full_clip_folder), empty, None, "cpu")  # type: ignore[arg-type]
     assert none["clip_score"] == {"not_applicable": "no row has a prompt"}
-    unset = model_metrics(image_job(None), with_prompts, None, "cpu")  # type: ignore[arg-type]
+    unset = image_model_metrics(image_job(None), with_prompts, None, "cpu")  # type: ignore[arg-type]
     assert "set metrics.image_encoder" in unset["clip_score"]["not_applicable"]
-    one = model_metrics(image_job(full_clip_folder), with_prompts, [images[0]["bytes"]], "cpu")  # type: ignore[arg-type]
+    one = image_model_metrics(
+        image_job(full_clip_folder), with_prompts, [images[0]["bytes"]], "cpu"
+    )  # type: ignore[arg-type]
     assert one["embedding"]["frechet_distance"] is None
     assert "at least 2" in one["embedding"]["frechet_not_applicable"]

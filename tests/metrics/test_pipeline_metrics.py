@@ -93,7 +93,7 @@ def test_text_metrics_follow_the_pipelines_text_column() -> None:
     column); with nothing to score they are not applicable, never a perfect 1.0. No JSON
     was requested, so no JSON-valid rate."""
     from synthfactory_workers.metrics.minilm import MINILM
-    from synthfactory_workers.metrics.tasks import model_metrics
+    from synthfactory_workers.metrics.tasks import text_model_metrics
 
     job: Any = load_spec(
         {
@@ -125,14 +125,14 @@ def test_text_metrics_follow_the_pipelines_text_column() -> None:
     assert evaluator.not_applicable() is None
     summary = evaluator.summary()
     merged = type(summary).merge([summary.partial(df, 0)])
-    models = model_metrics(job, merged["sample"], None, "cpu")
+    models = text_model_metrics(job, merged["sample"], None, "cpu")
     report = evaluator.report(merged, models)
     quality = report["quality"]
     assert quality["embedding"]["embedded"] == 6
     assert 0 < quality["embedding"]["diversity"] < 1
     assert quality["words_mean"] == pytest.approx(sum(len(d.split()) for d in drafts) / 6)
     assert "json_valid_rate" not in quality
-    empty = model_metrics(job, merged["sample"].iloc[:0], None, "cpu")
+    empty = text_model_metrics(job, merged["sample"].iloc[:0], None, "cpu")
     assert empty["embedding"] == {
         "not_applicable": "no texts to embed",
         "embedded": 0,

@@ -89,7 +89,10 @@ def stratify_column(job: Any) -> str | None:
     """``metrics.target_column``, else the balanced label of ``generator.augment``."""
     if job.metrics.target_column:
         return str(job.metrics.target_column)
-    augment = getattr(job.generator, "augment", None)
+    from synthfactory.spec.generators.tabular import TabularConfigBase
+
+    generator = job.generator
+    augment = generator.augment if isinstance(generator, TabularConfigBase) else None
     return str(augment.balance) if augment is not None else None
 
 

@@ -29,77 +29,101 @@ def summarize_shard(
     return summary.partial(df, index)
 
 
-def model_metrics(
-    spec: JobSpec | dict[str, Any],
-    sample: pd.DataFrame,
-    reference: list[Any] | None,
-    device_hint: str,
-) -> dict[str, Any]:
-    """Embedding, perplexity and counterfactual metrics (text) or encoder diversity,
-    Fréchet distance to the reference images and CLIP score (image) on the seeded sample;
-    each part says why when it cannot be computed."""
+def prepare_model_task() -> None:
+    """What every model-metrics task does first: receive the credentials (a judge model's API
+    key, a reference set on S3) and cap torch's threads at the job's math_threads, as actors do."""
     import os
 
     from synthfactory_workers import credentials
 
-    credentials.receive()  # a judge model's API key, a reference set on S3
-    if os.environ.get("SYNTHFACTORY_TORCH_THREADS"):  # the job's math_threads, as in actors
+    credentials.receive()
+    if os.environ.get("SYNTHFACTORY_TORCH_THREADS"):
         import torch  # noqa: F401
 
         from synthfactory_workers.threads import limit_torch_threads
 
         limit_torch_threads()
+
+
+def text_model_metrics(
+    spec: JobSpec | dict[str, Any],
+    sample: pd.DataFrame,
+    reference: list[Any] | None,
+    device_hint: str,
+) -> dict[str, Any]:
+    """The text evaluator's ``model_task``: MiniLM embedding diversity (and similarity to the
+    reference), perplexity and the counterfactual bias test on the seeded sample; each part
+    says why when it cannot be computed."""
+    from synthfactory.metrics.text_sharded import job_text_column
+    from synthfactory_workers.metrics.minilm import embedding_diversity
+
+    prepare_model_task()
     job = as_job(spec)
     config = job.metrics
     out: dict[str, Any] = {}
-    if job.modality == "text":
-        from synthfactory.metrics.text_sharded import job_text_column
-        from synthfactory_workers.metrics.minilm import embedding_diversity
-
-        # the column the shard metrics scored (a pipeline's text_column), never a guess
-        column = job_text_column(job, [str(c) for c in sample.columns])
-        texts = [str(t) for t in sample[column].fillna("")] if column is not None else []
-        if column is None:
-            out["embedding"] = {"not_applicable": "the sample has no text column", "embedded": 0}
-        else:
-            out["embedding"] = embedding_diversity(
-                texts, reference, sample=len(texts) or 1, seed=config.seed
-            )
-        if not texts:
-            out["perplexity"] = {"not_applicable": "no texts to score"}
-        elif config.perplexity_model:
-            from synthfactory_workers.metrics.perplexity import perplexity
-
-            scored = perplexity(texts, config.perplexity_model, device=device_hint)
-            scored.pop("per_text", None)
-            out["perplexity"] = scored
-        else:
-            out["perplexity"] = {"not_applicable": "set metrics.perplexity_model"}
-        out["counterfactual"] = _counterfactual(job, sample, device_hint)
-    elif job.modality == "image":
-        if config.image_encoder:
-            from synthfactory.metrics.image_sharded import image_bytes
-            from synthfactory_workers.metrics.image_embeddings import image_embedding_metrics
-
-            prompts = None
-            if "prompt" in sample.columns:
-                prompts = [p if isinstance(p, str) else None for p in sample["prompt"]]
-            out.update(
-                image_embedding_metrics(
-                    [image_bytes(v) for v in sample["image"]],
-                    config.image_encoder,
-                    device=device_hint,
-                    reference=reference,
-                    prompts=prompts,
-                    seed=config.seed,
-                )
-            )
-        else:
-            out["embedding"] = {"not_applicable": "set metrics.image_encoder"}
-            out["clip_score"] = {
-                "not_applicable": "set metrics.image_encoder to a CLIP model (vision and text)"
-            }
+    # the column the shard metrics scored (a pipeline's text_column), never a guess
+    column = job_text_column(job, [str(c) for c in sample.columns])
+    texts = [str(t) for t in sample[column].fillna("")] if column is not None else []
+    if column is None:
+        out["embedding"] = {"not_applicable": "the sample has no text column", "embedded": 0}
+    else:
+        out["embedding"] = embedding_diversity(
+            texts, reference, sample=len(texts) or 1, seed=config.seed
+        )
+    out["perplexity"] = _perplexity(texts, config.perplexity_model, device_hint)
+    out["counterfactual"] = _counterfactual(job, sample, device_hint)
     return out
+
+
+model_metrics = text_model_metrics
+"""The name ``evaluators.text`` gives as its ``model_task`` (until it names
+``text_model_metrics``)."""
+
+
+def _perplexity(texts: list[str], model: str | None, device_hint: str) -> dict[str, Any]:
+    if not texts:
+        return {"not_applicable": "no texts to score"}
+    if not model:
+        return {"not_applicable": "set metrics.perplexity_model"}
+    from synthfactory_workers.metrics.perplexity import perplexity
+
+    scored = perplexity(texts, model, device=device_hint)
+    scored.pop("per_text", None)
+    return scored
+
+
+def image_model_metrics(
+    spec: JobSpec | dict[str, Any],
+    sample: pd.DataFrame,
+    reference: list[Any] | None,
+    device_hint: str,
+) -> dict[str, Any]:
+    """The image evaluator's ``model_task``: encoder diversity, Fréchet distance to the
+    reference images and CLIP score on the seeded sample; each part says why when it cannot
+    be computed."""
+    prepare_model_task()
+    config = as_job(spec).metrics
+    if not config.image_encoder:
+        return {
+            "embedding": {"not_applicable": "set metrics.image_encoder"},
+            "clip_score": {
+                "not_applicable": "set metrics.image_encoder to a CLIP model (vision and text)"
+            },
+        }
+    from synthfactory.metrics.image_sharded import image_bytes
+    from synthfactory_workers.metrics.image_embeddings import image_embedding_metrics
+
+    prompts = None
+    if "prompt" in sample.columns:
+        prompts = [p if isinstance(p, str) else None for p in sample["prompt"]]
+    return image_embedding_metrics(
+        [image_bytes(v) for v in sample["image"]],
+        config.image_encoder,
+        device=device_hint,
+        reference=reference,
+        prompts=prompts,
+        seed=config.seed,
+    )
 
 
 def _counterfactual(job: Any, sample: pd.DataFrame, device_hint: str) -> dict[str, Any]:

@@ -129,10 +129,12 @@ def reference_values(job: JobSpec, column: str) -> list[Any] | None:
     ``metrics.model_sample`` when there are many."""
     from synthfactory.metrics.text_sharded import text_column
     from synthfactory.sources import read_table
+    from synthfactory.spec.generators.text import LLMConfig
 
     text = job.modality == "text"
-    prompt = getattr(job.generator, "prompt", None)
-    uri = job.metrics.reference or (getattr(prompt, "source", None) if text else None)
+    generator = job.generator
+    prompt = generator.prompt if isinstance(generator, LLMConfig) else None
+    uri = job.metrics.reference or (prompt.source if text and prompt is not None else None)
     if uri is None:
         return None
     table = read_table(uri, job.storage)

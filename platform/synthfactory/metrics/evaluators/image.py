@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 class ImageEvaluator(Evaluator):
     modality = "image"
-    model_task = "synthfactory_workers.metrics.tasks:model_metrics"
+    model_task = "synthfactory_workers.metrics.tasks:image_model_metrics"
 
     @cached_property
     def plan(self) -> ImageSummary:

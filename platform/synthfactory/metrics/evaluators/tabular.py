@@ -14,14 +14,24 @@ from synthfactory.metrics.report import tabular_report
 from synthfactory.metrics.sampling import quotas
 from synthfactory.metrics.tabular_sharded import SYNTHETIC_FLAG, TabularSummary
 from synthfactory.sources import read_table
+from synthfactory.spec.generators.relational import RelationalConfig
+from synthfactory.spec.generators.sequential import SequentialConfig
+from synthfactory.spec.generators.tabular import TabularConfigBase
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from synthfactory.spec import JobSpec
 
-def reference_uri(job: Any) -> str | None:
+
+SOURCED = (TabularConfigBase, SequentialConfig, RelationalConfig)
+"""The tabular generators that fit a source table (a ``python`` one has none)."""
+
+
+def reference_uri(job: JobSpec) -> str | None:
     """The table synthetic rows are compared with: ``metrics.reference``, else the source."""
-    value = job.metrics.reference or getattr(job.generator, "source", None)
+    generator = job.generator
+    value = job.metrics.reference or (generator.source if isinstance(generator, SOURCED) else None)
     return str(value) if value else None
 
 
@@ -46,7 +56,8 @@ class TabularEvaluator(Evaluator):
     def plan(self) -> TabularSummary:
         quota = quotas(self.sizes, self.config.max_rows)
         train = self.real.iloc[self.split.train]
-        sdtypes = getattr(self.job.generator, "column_types", None)
+        generator = self.job.generator
+        sdtypes = generator.column_types if isinstance(generator, TabularConfigBase) else None
         return TabularSummary.plan(
             self.real, self.columns, self.config, quota, train=train, sdtypes=sdtypes
         )
