@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from synthfactory.metrics.catalogue.tabular import RISKS
-from synthfactory.metrics.privacy import Encoder, _sample
+from synthfactory.metrics.distance import Encoder, sample_rows
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -311,11 +311,11 @@ def anonymity_report(
     if not enc.width:
         reason = "no column to attack with (ids, free text and blobs only)"
         return {r: {"not_applicable": reason} for r in RISKS}
-    targets = _sample(train, n, rng).reset_index(drop=True)
-    control = _sample(holdout, n, rng).reset_index(drop=True)
-    syn = _sample(synthetic, sample, rng).reset_index(drop=True)
-    every = _sample(train, sample, rng).reset_index(drop=True)
-    held = _sample(holdout, sample, rng).reset_index(drop=True)
+    targets = sample_rows(train, n, rng).reset_index(drop=True)
+    control = sample_rows(holdout, n, rng).reset_index(drop=True)
+    syn = sample_rows(synthetic, sample, rng).reset_index(drop=True)
+    every = sample_rows(train, sample, rng).reset_index(drop=True)
+    held = sample_rows(holdout, sample, rng).reset_index(drop=True)
     out = {
         "singling_out": singling_out(every, held, syn, enc, rng, attacks),
         "linkability": linkability(targets, control, syn, enc, rng),

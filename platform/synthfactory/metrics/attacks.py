@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from synthfactory.metrics.catalogue.tabular import MIA_ATTACKS
-from synthfactory.metrics.privacy import Encoder, _sample, auc, nearest_two
+from synthfactory.metrics.distance import Encoder, auc, nearest_two, sample_rows
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -199,11 +199,11 @@ def membership_attacks(
     enc = encoder or Encoder(pd.concat([train, holdout], ignore_index=True))
     if not enc.width:
         return {"not_applicable": "no column to attack with (ids, free text and blobs only)"}
-    members = _sample(train, n, rng).reset_index(drop=True)
+    members = sample_rows(train, n, rng).reset_index(drop=True)
     # non-members: n holdout rows, in two folds; each fold is scored against the other
     # fold as reference (two-fold cross-fitting), members likewise
-    others = _sample(holdout, n, rng).reset_index(drop=True)
-    syn = _sample(synthetic, sample, rng).reset_index(drop=True)
+    others = sample_rows(holdout, n, rng).reset_index(drop=True)
+    syn = sample_rows(synthetic, sample, rng).reset_index(drop=True)
     folds = np.r_[rng.permutation(np.arange(n) % 2), rng.permutation(np.arange(n) % 2)]
     both = pd.concat([members, others], ignore_index=True)
     labels = np.r_[np.ones(n), np.zeros(n)]

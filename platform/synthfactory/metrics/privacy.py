@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from synthfactory.metrics.columns import NUMERIC, kind, numeric_values
+from synthfactory.metrics.distance import Encoder, auc, nearest_two, sample_rows
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -81,93 +81,6 @@ def exact_copy_rate(real: pd.DataFrame, synthetic: pd.DataFrame) -> float:
     return float(np.isin(hashes(synthetic), hashes(real)).mean())
 
 
-class Encoder:
-    """Rows as numeric vectors for Gower distance, fitted on the real data."""
-
-    def __init__(self, real: pd.DataFrame) -> None:
-        self.numeric: list[tuple[str, float, float]] = []
-        self.categorical: list[tuple[str, dict[Any, int]]] = []
-        for c in real.columns:
-            k = kind(real[c])
-            if k == NUMERIC:
-                v = numeric_values(real[c])
-                lo, hi = (float(v.min()), float(v.max())) if len(v) else (0.0, 1.0)
-                self.numeric.append((c, lo, (hi - lo) or 1.0))
-            elif k is not None:
-                values = real[c].astype(object).where(real[c].notna(), None).unique()
-                self.categorical.append((c, {v: i for i, v in enumerate(values)}))
-
-    @property
-    def width(self) -> int:
-        return len(self.numeric) + len(self.categorical)
-
-    def encode(self, df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        num = (
-            np.column_stack(
-                [
-                    ((numeric_values(df[c]).reindex(df.index).to_numpy() - lo) / span)
-                    for c, lo, span in self.numeric
-                ]
-            )
-            if self.numeric
-            else np.zeros((len(df), 0))
-        )
-        num = np.nan_to_num(num, nan=-1.0)  # a missing value is far from any present one
-        cat = (
-            np.column_stack(
-                [
-                    df[c]
-                    .astype(object)
-                    .where(df[c].notna(), None)
-                    .map(lambda v, m=m: m.get(v, -1))
-                    .to_numpy(dtype=np.int64)
-                    for c, m in self.categorical
-                ]
-            )
-            if self.categorical
-            else np.zeros((len(df), 0), dtype=np.int64)
-        )
-        return num, cat
-
-
-def nearest_two(
-    query: tuple[np.ndarray, np.ndarray],
-    ref: tuple[np.ndarray, np.ndarray],
-    width: int,
-    chunk: int = 256,
-) -> np.ndarray:
-    """(n_query, 2): Gower distance to the nearest and second-nearest reference row."""
-    qn, qc = query
-    rn, rc = ref
-    out = np.empty((len(qn), 2))
-    for start in range(0, len(qn), chunk):
-        d = np.zeros((min(chunk, len(qn) - start), len(rn)))
-        if rn.shape[1]:
-            d += np.abs(qn[start : start + chunk, None, :] - rn[None, :, :]).clip(0, 1).sum(-1)
-        if rc.shape[1]:
-            d += (qc[start : start + chunk, None, :] != rc[None, :, :]).sum(-1)
-        d /= max(width, 1)
-        two = np.partition(d, 1, axis=1)[:, :2] if d.shape[1] > 1 else np.repeat(d, 2, 1)
-        out[start : start + chunk] = np.sort(two, axis=1)
-    return out
-
-
-def _sample(df: pd.DataFrame, size: int, rng: np.random.Generator) -> pd.DataFrame:
-    if len(df) <= size:
-        return df
-    return df.iloc[np.sort(rng.choice(len(df), size, replace=False))]
-
-
-def auc(positive: np.ndarray, negative: np.ndarray) -> float:
-    """P(score of a positive > score of a negative), ties counting one half (the
-    Mann-Whitney form of the ROC AUC)."""
-    from scipy.stats import rankdata
-
-    ranks = rankdata(np.concatenate([positive, negative]))
-    n_pos, n_neg = len(positive), len(negative)
-    return float((ranks[:n_pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
 def membership_inference(
     train: pd.DataFrame,
     holdout: pd.DataFrame,
@@ -189,8 +102,8 @@ def membership_inference(
 
     train, holdout, synthetic = (f.reset_index(drop=True) for f in (train, holdout, synthetic))
     enc = encoder or Encoder(pd.concat([train, holdout], ignore_index=True))
-    members, others = _sample(train, n, rng), _sample(holdout, n, rng)
-    ref = enc.encode(_sample(synthetic, sample, rng))
+    members, others = sample_rows(train, n, rng), sample_rows(holdout, n, rng)
+    ref = enc.encode(sample_rows(synthetic, sample, rng))
     d_in = nearest_two(enc.encode(members), ref, enc.width)[:, 0]
     d_out = nearest_two(enc.encode(others), ref, enc.width)[:, 0]
     return {
@@ -238,9 +151,9 @@ def privacy_report(
         report["not_applicable"] = "needs at least 2 training, 1 holdout and 1 synthetic row"
         return report
     enc = Encoder(pd.concat([train, holdout], ignore_index=True))
-    train_s, holdout_s = _sample(train, sample, rng), _sample(holdout, sample, rng)
-    train_eq = _sample(train_s, len(holdout_s), rng)  # the holdout's size: see dcr_ratio
-    syn = _sample(synthetic, sample, rng)
+    train_s, holdout_s = sample_rows(train, sample, rng), sample_rows(holdout, sample, rng)
+    train_eq = sample_rows(train_s, len(holdout_s), rng)  # the holdout's size: see dcr_ratio
+    syn = sample_rows(synthetic, sample, rng)
     syn_enc = enc.encode(syn)
     syn_train = nearest_two(syn_enc, enc.encode(train_s), enc.width)
     syn_train_eq = nearest_two(syn_enc, enc.encode(train_eq), enc.width)[:, 0]
