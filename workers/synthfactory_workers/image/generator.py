@@ -206,8 +206,8 @@ class DiffusionGenerator(Generator):
         )
 
     def _images(self, indexes: list[int], shard_seed: int, per_prompt: int) -> list[dict[str, Any]]:
+        """One image per index (rows with ``reason`` are rejected), each from its own seed."""
         import torch
-        from PIL import Image
 
         c = self.config
         seeds = [image_seed(shard_seed, i) for i in indexes]
@@ -219,32 +219,10 @@ class DiffusionGenerator(Generator):
         if self.mode == "unconditional":
             kwargs["batch_size"] = len(indexes)
         else:
-            assert self.prompts is not None or self.mode == "img2img"
-            prompts = []
-            for row in rows:
-                prompt_index = row["row"] // per_prompt
-                rendered = self.prompts.render(prompt_index, 0) if self.prompts else None
-                row["prompt"] = rendered.text if rendered else ""
-                row["prompt_index"] = prompt_index
-                prompts.append(row["prompt"])
-            kwargs.update(prompt=prompts, guidance_scale=c.guidance_scale)
-            if c.negative_prompt:
-                kwargs["negative_prompt"] = [c.negative_prompt] * len(prompts)
-            if self.mode == "text2img":
-                kwargs.update({k: v for k, v in (("width", c.width), ("height", c.height)) if v})
+            kwargs.update(self._prompt_kwargs(rows, per_prompt))
+        made_rows = rows
         if self.mode == "img2img":
-            images, keep = [], []
-            for pos, row in enumerate(rows):
-                name, data = self.sources[row["row"] // per_prompt % len(self.sources)]
-                row["source_image"] = name
-                try:
-                    image = Image.open(io.BytesIO(data)).convert("RGB")
-                    if c.width and c.height:
-                        image = image.resize((c.width, c.height))
-                    images.append(image)
-                    keep.append(pos)
-                except Exception as exc:  # an undecodable source image is a rejected row
-                    row["reason"] = f"undecodable_source: {type(exc).__name__}: {exc}"
+            images, keep = self._source_images(rows, per_prompt)
             if not keep:
                 return rows
             kwargs.update(
@@ -256,11 +234,54 @@ class DiffusionGenerator(Generator):
             if "negative_prompt" in kwargs:
                 kwargs["negative_prompt"] = kwargs["negative_prompt"][: len(keep)]
             made_rows = [rows[p] for p in keep]
-        else:
-            made_rows = rows
-        out = self.pipe(**kwargs)
+        self._judge(made_rows, self.pipe(**kwargs))
+        return rows
+
+    def _prompt_kwargs(self, rows: list[dict[str, Any]], per_prompt: int) -> dict[str, Any]:
+        """Each row's prompt (written into the row) as the pipeline's prompt arguments."""
+        c = self.config
+        assert self.prompts is not None or self.mode == "img2img"
+        prompts = []
+        for row in rows:
+            prompt_index = row["row"] // per_prompt
+            rendered = self.prompts.render(prompt_index, 0) if self.prompts else None
+            row["prompt"] = rendered.text if rendered else ""
+            row["prompt_index"] = prompt_index
+            prompts.append(row["prompt"])
+        kwargs: dict[str, Any] = {"prompt": prompts, "guidance_scale": c.guidance_scale}
+        if c.negative_prompt:
+            kwargs["negative_prompt"] = [c.negative_prompt] * len(prompts)
+        if self.mode == "text2img":
+            kwargs.update({k: v for k, v in (("width", c.width), ("height", c.height)) if v})
+        return kwargs
+
+    def _source_images(
+        self, rows: list[dict[str, Any]], per_prompt: int
+    ) -> tuple[list[Any], list[int]]:
+        """img2img: each row's source image, decoded (and resized); the positions of the rows
+        that have one (an undecodable source image makes a rejected row)."""
+        from PIL import Image
+
+        c = self.config
+        images, keep = [], []
+        for pos, row in enumerate(rows):
+            name, data = self.sources[row["row"] // per_prompt % len(self.sources)]
+            row["source_image"] = name
+            try:
+                image = Image.open(io.BytesIO(data)).convert("RGB")
+                if c.width and c.height:
+                    image = image.resize((c.width, c.height))
+                images.append(image)
+                keep.append(pos)
+            except Exception as exc:  # an undecodable source image is a rejected row
+                row["reason"] = f"undecodable_source: {type(exc).__name__}: {exc}"
+        return images, keep
+
+    def _judge(self, rows: list[dict[str, Any]], out: Any) -> None:
+        """The pipeline's images into their rows; blank and flagged images are rejected."""
+        c = self.config
         flags = getattr(out, "nsfw_content_detected", None) or [None] * len(out.images)
-        for row, image, flag in zip(made_rows, out.images, flags, strict=True):
+        for row, image, flag in zip(rows, out.images, flags, strict=True):
             pixels = np.asarray(image.convert("L"), dtype=float)
             row.update(
                 image=image,
@@ -273,7 +294,6 @@ class DiffusionGenerator(Generator):
                 row["reason"] = f"blank_image: pixel std {pixels.std():.2f}"
             elif flag and c.safety == "filter":
                 row["reason"] = "safety_checker_flagged"
-        return rows
 
     def _dedup(
         self, rows: list[dict[str, Any]]
