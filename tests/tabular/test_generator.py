@@ -16,6 +16,7 @@ from synthfactory.spec import load_spec
 from synthfactory.storage import LocalStore
 from synthfactory_workers.contract import Generator, GeneratorContext, ShardOutput, ShardTask
 from synthfactory_workers.registry import generator_class, with_derived_rows
+from synthfactory_workers.tabular.fit_cache import FitCache
 from synthfactory_workers.tabular.generator import required_rows
 from synthfactory_workers.tabular.metadata import detect_pii
 
@@ -257,14 +258,15 @@ def test_fitted_model_is_cached_and_a_changed_source_refits(tmp_path: Path, kind
     cls = generator_class(job)
     first = cls.prepare(job, artifacts)
     assert not first["reused"] and len(first["training"]) == KINDS[kind]["epochs"]
-    model = artifacts.get_bytes(f"{first['model_key']}.model")
+    cache = FitCache(artifacts, first["model_key"])
+    model = cache.model()
     # sampling-only options (constraints, conditions) reuse the same fit
     other = load_spec(
         spec_dict(source, tmp_path / "out", kind, conditions={"plan": "pro"}, **KINDS[kind])
     )
     again = cls.prepare(other, artifacts)
     assert again["reused"] and again["model_key"] == first["model_key"]
-    assert artifacts.get_bytes(f"{first['model_key']}.model") == model
+    assert cache.model() == model
     write(people_table(seed=1), tmp_path)
     changed = cls.prepare(job, artifacts)
     assert not changed["reused"] and changed["model_key"] != first["model_key"]

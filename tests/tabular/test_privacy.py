@@ -21,10 +21,11 @@ from synthfactory.spec import load_spec
 from synthfactory.spec.generators.tabular import PrivacyConfig
 from synthfactory.storage import LocalStore
 from synthfactory_workers.contract import GeneratorContext, ShardTask
-from synthfactory_workers.tabular import privacy as dp
-from synthfactory_workers.tabular.copula import GaussianCopula
-from synthfactory_workers.tabular.generator import CopulaGenerator, TVAEGenerator, model_key
+from synthfactory_workers.tabular import dp, dp_checks
+from synthfactory_workers.tabular.copula import CopulaGenerator, GaussianCopula
+from synthfactory_workers.tabular.generator import model_key
 from synthfactory_workers.tabular.metadata import detect_types
+from synthfactory_workers.tabular.tvae import TVAEGenerator
 
 from .tables import PENGUINS, TINY_TVAE, mixed_table, spec_dict, write
 
@@ -249,17 +250,17 @@ def test_numeric_ids_restart_under_privacy(tmp_path: Path) -> None:
     [
         (
             {"constraints": [{"kind": "fixed_combinations", "columns": ["species", "island"]}]},
-            dp.DPSourceConstraint,
+            dp_checks.DPSourceConstraint,
             "fixed_combinations",
         ),
-        ({"augment": {"balance": "species"}}, dp.DPAugmentation, "class counts"),
+        ({"augment": {"balance": "species"}}, dp_checks.DPAugmentation, "class counts"),
         (
             {"augment": {"balance": "species", "combined": True}},
-            dp.DPAugmentation,
+            dp_checks.DPAugmentation,
             "source rows",
         ),
-        ({"detect_pii": True}, dp.DPPiiDetection, "digests"),
-        ({"default_distribution": "norm"}, dp.DPParametricMarginal, "parametric"),
+        ({"detect_pii": True}, dp_checks.DPPiiDetection, "digests"),
+        ({"default_distribution": "norm"}, dp_checks.DPParametricMarginal, "parametric"),
     ],
 )
 def test_leaky_options_are_named_preflight_errors(
@@ -268,13 +269,13 @@ def test_leaky_options_are_named_preflight_errors(
     spec = load_spec(spec_dict(PENGUINS, tmp_path, privacy=privacy(1.0), **extra))
     with pytest.raises(error, match=match) as caught:
         CopulaGenerator.preflight(spec)
-    assert isinstance(caught.value, dp.PrivacyError) and caught.value.fix
+    assert isinstance(caught.value, dp_checks.PrivacyError) and caught.value.fix
 
 
 def test_missing_bounds_categories_and_neural_synthesizers(tmp_path: Path) -> None:
     partial = {k: v for k, v in BOUNDS.items() if k != "year"}
     spec = load_spec(spec_dict(PENGUINS, tmp_path, privacy={**privacy(1.0), "bounds": partial}))
-    with pytest.raises(dp.DPMissingBounds, match="year") as caught:
+    with pytest.raises(dp_checks.DPMissingBounds, match="year") as caught:
         CopulaGenerator.preflight(spec)
     assert caught.value.fix and "privacy.bounds" in caught.value.fix
     # a range constraint with both bounds is a public bound
@@ -290,10 +291,10 @@ def test_missing_bounds_categories_and_neural_synthesizers(tmp_path: Path) -> No
     spec = load_spec(
         spec_dict(PENGUINS, tmp_path, privacy={**privacy(1.0), "delta": 0, "categories": {}})
     )
-    with pytest.raises(dp.DPMissingCategories, match="delta = 0"):
+    with pytest.raises(dp_checks.DPMissingCategories, match="delta = 0"):
         CopulaGenerator.preflight(spec)
     spec = load_spec(spec_dict(PENGUINS, tmp_path, "tvae", privacy=privacy(1.0), **TINY_TVAE))
-    with pytest.raises(dp.DPUnsupportedSynthesizer, match="opacus"):
+    with pytest.raises(dp_checks.DPUnsupportedSynthesizer, match="opacus"):
         TVAEGenerator.preflight(spec)
 
 
@@ -314,7 +315,9 @@ def test_a_budget_that_suppresses_a_whole_column_is_a_preflight_error(tmp_path: 
     unlisted = fit(1.0, categories=species).sample(300, 0)
     assert unlisted["island"].isna().all() and unlisted["sex"].isna().all()
     spec = load_spec(spec_dict(PENGUINS, tmp_path, privacy=privacy(1.0, categories=species)))
-    with pytest.raises(dp.DPSuppressedColumn, match=r"\['island', 'sex'\].*all null") as caught:
+    with pytest.raises(
+        dp_checks.DPSuppressedColumn, match=r"\['island', 'sex'\].*all null"
+    ) as caught:
         CopulaGenerator.preflight(spec)
     fix = caught.value.fix
     assert fix and "privacy.categories: {island: [...], sex: [...]}" in fix
@@ -333,10 +336,12 @@ def test_budget_warnings_at_preflight(tmp_path: Path) -> None:
     warn: the run can go on."""
     species = {"species": CATEGORIES["species"]}
     spec = load_spec(spec_dict(PENGUINS, tmp_path, privacy=privacy(2.0, categories=species)))
-    with pytest.warns(dp.DPAccuracyWarning, match=r"'island' \(no public list\): about \d+%"):
+    with pytest.warns(
+        dp_checks.DPAccuracyWarning, match=r"'island' \(no public list\): about \d+%"
+    ):
         CopulaGenerator.preflight(spec)
     spec = load_spec(spec_dict(PENGUINS, tmp_path, privacy=privacy(1.0)))
-    with pytest.warns(dp.DPAccuracyWarning, match=r"missing-value count .* scale 114 rows"):
+    with pytest.warns(dp_checks.DPAccuracyWarning, match=r"missing-value count .* scale 114 rows"):
         CopulaGenerator.preflight(spec)
     spec = load_spec(spec_dict(PENGUINS, tmp_path, privacy=privacy(10.0)))
     with warnings.catch_warnings():

@@ -23,15 +23,11 @@ from synthfactory.errors import ConfigError
 from synthfactory.spec.generators.tabular import ArgnConfig
 from synthfactory_workers.tabular import argn_codec as codec
 from synthfactory_workers.tabular.base import Synthesizer
-from synthfactory_workers.tabular.generator import TabularGenerator
-from synthfactory_workers.tabular.neural import EpochCallback, log, pack, pick_device, unpack
+from synthfactory_workers.tabular.neural import EpochCallback, NeuralGenerator, log, pack, unpack
 
 if TYPE_CHECKING:
     import pandas as pd
-    import pyarrow as pa
     import torch
-
-    from synthfactory.spec import JobSpec
 
 #: rows sampled per forward pass
 SAMPLE_CHUNK = 8192
@@ -287,22 +283,8 @@ def _repeat(value: Any, n: int, col: dict[str, Any]) -> pd.Series:
     return pd.Series([value] * n, dtype=object)
 
 
-class ArgnGenerator(TabularGenerator):
+class ArgnGenerator(NeuralGenerator):
     """TabularARGN through the shared tabular machinery (fit cache, PII, ids,
     constraints, conditions, class balancing, shards)."""
 
-    synthesizer: ClassVar[str] = "argn"
-
-    @classmethod
-    def _new_model(
-        cls, spec: JobSpec, types: dict[str, str], schema: pa.Schema | None = None
-    ) -> Synthesizer:
-        config = spec.generator
-        assert isinstance(config, ArgnConfig)
-        return TabularARGN(
-            config.options(), config.enforce_min_max, config.fit_seed, pick_device(config.device)
-        )
-
-    @classmethod
-    def _load_model(cls, data: bytes, device: str) -> Synthesizer:
-        return TabularARGN.load(data, device=device)
+    synthesizer: ClassVar[type[TabularARGN]] = TabularARGN

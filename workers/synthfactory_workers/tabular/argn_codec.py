@@ -21,48 +21,43 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from synthfactory.jsonsafe import plain
-from synthfactory_workers.tabular.columns import (
+from synthfactory_workers.tabular.column_types import (
+    NUMERIC_TYPES,
     as_float,
+    describe,
     finish_numbers,
     key,
-    numeric_summary,
+    observed_numbers,
     restore_category,
     restore_numbers,
+    value_counts,
 )
 
 if TYPE_CHECKING:
     import pandas as pd
-
-CONTINUOUS = ("numerical", "datetime")
 
 
 def fit_columns(
     df: pd.DataFrame, column_types: dict[str, str], bins: int, rare_min: int
 ) -> list[dict[str, Any]]:
     """Every column's description and token layout (``cardinality`` when modelled)."""
-    import pandas as pd
-
     columns: list[dict[str, Any]] = []
     for name in df.columns:
         series = df[name]
-        kind = column_types[name]
-        col: dict[str, Any] = {"name": str(name), "type": kind, "dtype": str(series.dtype)}
+        col = describe(name, series, column_types[name])
         columns.append(col)
-        if kind == "id":
-            col["numeric"] = bool(pd.api.types.is_numeric_dtype(series.dtype))
-        elif kind in CONTINUOUS:
-            x = as_float(series, datetime=kind == "datetime")
-            observed = x[~np.isnan(x)]
-            if len(observed) == 0:
-                col["all_null"] = True
+        if col["type"] == "id":
+            continue
+        if col["type"] in NUMERIC_TYPES:
+            observed = observed_numbers(col, series)
+            if observed is None:
                 continue
-            col.update(numeric_summary(observed, datetime=kind == "datetime"))
             col.update(_numeric_tokens(observed, bins))
-            col["has_nulls"] = bool(np.isnan(x).any())
+            col["has_nulls"] = len(observed) < len(series)
             nbins = max(len(col["edges"]) - 1, 0)
             col["cardinality"] = len(col["points"]) + nbins + col["has_nulls"]
         else:
-            counts = series.astype(object).where(series.notna(), None).value_counts(dropna=False)
+            counts = value_counts(series)
             rare = [v is not None and c < rare_min for v, c in counts.items()]
             order = sorted(
                 zip(counts.items(), rare, strict=True),
@@ -102,7 +97,7 @@ def encode(df: pd.DataFrame, columns: list[dict[str, Any]]) -> np.ndarray:
 
 
 def encode_values(series: pd.Series, col: dict[str, Any]) -> np.ndarray:
-    if col["type"] in CONTINUOUS:
+    if col["type"] in NUMERIC_TYPES:
         return numeric_tokens(as_float(series, datetime=col["type"] == "datetime"), col)
     index = {key(v): min(i, col["kept"]) for i, v in enumerate(col["categories"])}
     return np.array([index[key(plain(v))] for v in series.astype(object)], dtype=np.int64)
@@ -148,7 +143,7 @@ def decode(
             out[name] = None
         elif name not in index:
             out[name] = pd.Series([None] * n, dtype=col["dtype"] if n else "object")
-        elif col["type"] in CONTINUOUS:
+        elif col["type"] in NUMERIC_TYPES:
             out[name] = _decode_numbers(tokens[:, index[name]], col, rng, enforce_min_max, fixed)
         else:
             out[name] = _decode_category(tokens[:, index[name]], col, rng, fixed)

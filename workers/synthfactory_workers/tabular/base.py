@@ -1,9 +1,12 @@
-"""The interface every tabular synthesizer shares, the registry by name, and conditional
-sampling (exact where a synthesizer supports it, by rejection otherwise)."""
+"""The interface every tabular synthesizer shares, and conditional sampling (exact where a
+synthesizer supports it, by rejection otherwise).
+
+Synthesizers are found through the one generator registry
+(``synthfactory.spec.base.GENERATORS``): a config's ``kind`` names a ``TabularGenerator``
+whose ``synthesizer`` is the synthesizer class (see ``synthesizer_class``)."""
 
 from __future__ import annotations
 
-import importlib
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -11,30 +14,35 @@ import numpy as np
 
 from synthfactory.errors import ConfigError
 from synthfactory.jsonsafe import plain
-from synthfactory_workers.tabular.columns import key
+from synthfactory.spec.generators import GENERATORS
+from synthfactory_workers.tabular.column_types import key
 
 if TYPE_CHECKING:
     import pandas as pd
 
-REGISTRY: dict[str, type[Synthesizer]] = {}
-#: synthesizer name -> module defining it (imported on first use)
-MODULES = {
-    "gaussian_copula": "synthfactory_workers.tabular.copula",
-    "ctgan": "synthfactory_workers.tabular.ctgan",
-    "tvae": "synthfactory_workers.tabular.tvae",
-    "argn": "synthfactory_workers.tabular.argn",
-}
 #: candidates tried per requested row before a condition counts as unsatisfiable
 MAX_TRIES_PER_ROW = 200
 NUMERIC_TYPES = ("numerical", "datetime")
 
 
-def synthesizer_class(name: str) -> type[Synthesizer]:
-    if name not in REGISTRY and name in MODULES:
-        importlib.import_module(MODULES[name])
-    if name not in REGISTRY:
-        raise ConfigError(f"unknown synthesizer {name!r}", fix=f"use one of {sorted(MODULES)}")
-    return REGISTRY[name]
+def synthesizer_class(kind: str) -> type[Synthesizer]:
+    """The synthesizer of a tabular generator ``kind`` (its generator's ``synthesizer``)."""
+    from synthfactory_workers.tabular.generator import TabularGenerator
+
+    generator = GENERATORS.load(kind)
+    if not (isinstance(generator, type) and issubclass(generator, TabularGenerator)):
+        tabular = [k for k in GENERATORS.kinds() if _fits_a_table(k)]
+        raise ConfigError(
+            f"generator {kind!r} is not a tabular synthesizer", fix=f"use one of {tabular}"
+        )
+    return generator.synthesizer
+
+
+def _fits_a_table(kind: str) -> bool:
+    from synthfactory.spec.generators.tabular import TabularConfigBase
+
+    config = GENERATORS.config(kind)
+    return config is not None and issubclass(config, TabularConfigBase)
 
 
 class Synthesizer(ABC):
@@ -52,11 +60,6 @@ class Synthesizer(ABC):
 
     columns: list[dict[str, Any]]
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if getattr(cls, "name", None):
-            REGISTRY[cls.name] = cls
-
     @abstractmethod
     def fit(self, df: pd.DataFrame, column_types: dict[str, str]) -> None: ...
 
@@ -73,7 +76,8 @@ class Synthesizer(ABC):
 
     @classmethod
     @abstractmethod
-    def load(cls, data: bytes) -> Synthesizer: ...
+    def load(cls, data: bytes, device: str = "cpu") -> Synthesizer:
+        """The model ``save`` wrote, on ``device`` (ignored by CPU-only synthesizers)."""
 
     def column(self, name: str) -> dict[str, Any]:
         for col in self.columns:
@@ -152,7 +156,7 @@ def matches(df: pd.DataFrame, conditions: dict[str, Any], model: Synthesizer) ->
         col = model.column(name)
         series = df[name]
         if col["type"] in NUMERIC_TYPES:
-            from synthfactory_workers.tabular.columns import as_float
+            from synthfactory_workers.tabular.column_types import as_float
 
             ok &= np.isclose(
                 as_float(series, datetime=col["type"] == "datetime"), value, rtol=0, atol=1e-9

@@ -1,5 +1,12 @@
-"""Column values in and out of a synthesizer: keys of value tuples, numbers from any
-numeric or datetime column, the source's precision and range, and the source's dtypes."""
+"""The column types every tabular synthesizer and check shares, and a column's values in
+and out of a synthesizer: its description, keys of values, numbers from any numeric or
+datetime column, the source's precision and range, and the source's dtypes.
+
+The types (``generator.column_types``, detected by ``metadata.detect_types``): numerical,
+categorical, boolean, datetime, id, text. Numerical and datetime columns are modelled as
+numbers (``NUMERIC_TYPES``); categorical, boolean and text ones as values; id columns are
+never modelled (regenerated from row numbers).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +17,40 @@ import numpy as np
 
 if TYPE_CHECKING:
     import pandas as pd
+
+#: the types modelled as numbers (a datetime as nanoseconds since the epoch)
+NUMERIC_TYPES = ("numerical", "datetime")
+_ENCODER = json.JSONEncoder(default=str)
+
+
+def describe(name: Any, series: pd.Series, kind: str) -> dict[str, Any]:
+    """A column as every synthesizer describes it: name, type and the source's dtype (an id
+    column also says whether its values are numbers)."""
+    import pandas as pd
+
+    col: dict[str, Any] = {"name": str(name), "type": kind, "dtype": str(series.dtype)}
+    if kind == "id":
+        col["numeric"] = bool(pd.api.types.is_numeric_dtype(series.dtype))
+    return col
+
+
+def value_counts(series: pd.Series) -> pd.Series:
+    """How many rows hold each value of a column, nulls counted as the value None."""
+    return series.astype(object).where(series.notna(), None).value_counts(dropna=False)
+
+
+def observed_numbers(col: dict[str, Any], series: pd.Series) -> np.ndarray | None:
+    """A numerical/datetime column's non-null values as floats, with their range and
+    precision added to ``col`` (``numeric_summary``); None (and ``all_null`` set) when the
+    column holds no number."""
+    datetime = col["type"] == "datetime"
+    x = as_float(series, datetime=datetime)
+    observed = x[~np.isnan(x)]
+    if len(observed) == 0:
+        col["all_null"] = True
+        return None
+    col.update(numeric_summary(observed, datetime=datetime))
+    return observed
 
 
 #: datetime resolutions tried, coarsest first (nanoseconds)
@@ -41,7 +82,10 @@ def finish_numbers(x: np.ndarray, col: dict[str, Any], enforce_min_max: bool) ->
 
 
 def key(value: Any) -> str:
-    return json.dumps(value, default=str)
+    """A value's identity as text: ``json.dumps(value, default=str)``, with one encoder
+    built once (``json.dumps`` builds one per call when ``default`` is given, which was
+    most of a relational fit's time)."""
+    return _ENCODER.encode(value)
 
 
 def decimals(values: np.ndarray) -> int:

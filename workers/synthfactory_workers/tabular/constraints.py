@@ -18,7 +18,7 @@ from synthfactory.spec.generators.tabular import (
     RoundingConstraint,
     UniqueConstraint,
 )
-from synthfactory_workers.tabular.columns import as_float, key
+from synthfactory_workers.tabular.column_types import as_float, key
 
 if TYPE_CHECKING:
     import pandas as pd

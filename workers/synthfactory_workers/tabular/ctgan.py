@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from synthfactory.spec.generators.tabular import CTGANConfig
-from synthfactory_workers.tabular.neural import NeuralSynthesizer
+from synthfactory_workers.tabular.neural import NeuralGenerator, NeuralSynthesizer
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -342,3 +342,7 @@ class CTGAN(NeuralSynthesizer):
                 parts.append(self._activate(self.generator(z), hard_noise=noise).cpu().numpy())
         data = np.concatenate(parts) if parts else np.zeros((0, self.transformer.output_dim))
         return self.transformer.inverse(data, self.enforce_min_max)
+
+
+class CTGANGenerator(NeuralGenerator):
+    synthesizer: ClassVar[type[CTGAN]] = CTGAN

@@ -11,13 +11,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from synthfactory.errors import ConfigError
 from synthfactory.metrics import holdout
 from synthfactory.sources import fingerprint, read_table
-from synthfactory.spec.generators.tabular import (
-    CTGANConfig,
-    GaussianCopulaConfig,
-    TabularConfigBase,
-    TVAEConfig,
-)
+from synthfactory.spec.generators.tabular import TabularConfigBase
 from synthfactory_workers.contract import Generator, Quotas, ShardOutput, ShardTask, quota_key
+from synthfactory_workers.tabular.arrow_io import read_schema, to_arrow
+from synthfactory_workers.tabular.fit_cache import MODEL, FitCache
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -28,10 +25,9 @@ if TYPE_CHECKING:
     from synthfactory_workers.tabular.base import Synthesizer
 
 SYNTHETIC_FLAG = "is_synthetic"
-BALANCE_TYPES = ("categorical", "boolean")
 
 
-def _config(spec: JobSpec) -> TabularConfigBase:
+def tabular_config(spec: JobSpec) -> TabularConfigBase:
     if not isinstance(spec.generator, TabularConfigBase):
         raise ConfigError(f"generator kind {spec.generator.kind!r} is not a tabular synthesizer")
     return spec.generator
@@ -54,7 +50,7 @@ def required_rows(spec: JobSpec, df: pd.DataFrame | None = None) -> int | None:
     the classes, plus the source rows when ``combined``); None otherwise."""
     from synthfactory_workers.tabular.sampling import balance_plan
 
-    config = _config(spec)
+    config = tabular_config(spec)
     if config.augment is None:
         return None
     if df is None:
@@ -63,167 +59,33 @@ def required_rows(spec: JobSpec, df: pd.DataFrame | None = None) -> int | None:
     return needed + (len(df) if config.augment.combined else 0)
 
 
-def _check_columns(
-    config: TabularConfigBase, df: pd.DataFrame
-) -> tuple[dict[str, str], dict[str, str]]:
-    """Everything about the spec that the source alone can refute; returns the column types
-    and the personal-data columns."""
-    from synthfactory_workers.tabular import constraints, privacy
-    from synthfactory_workers.tabular.metadata import detect_pii, detect_types
-
-    columns = [str(c) for c in df.columns]
-    for field in ("column_types", "pii_columns", "conditions"):
-        unknown = sorted(set(getattr(config, field)) - set(columns))
-        if unknown:
-            raise ConfigError(
-                f"generator.{field} names column(s) not in {config.source}: {unknown}",
-                fix=f"use the source's columns: {columns}",
-            )
-    types = detect_types(df, dict(config.column_types))
-    if config.privacy is not None:  # refusals first: detection would read every value
-        privacy.check(config, types, dict(config.pii_columns))
-    detect = config.detect_pii and config.privacy is None  # under DP: declared columns only
-    personal = detect_pii(df, dict(config.pii_columns), detect, skip=set(config.column_types))
-    constraints.validate(list(config.constraints), types, set(personal))
-    if personal:
-        from synthfactory_workers.tabular.pii import check_locale
-
-        check_locale(config.pii_locale)
-    for name in config.conditions:
-        if name in personal or types[name] == "id":
-            raise ConfigError(
-                f"condition on {name!r}: its values are regenerated, never sampled",
-                fix="drop the condition",
-            )
-    if config.augment is not None:
-        label = config.augment.balance
-        if label not in types:
-            raise ConfigError(
-                f"generator.augment.balance names {label!r}, which is not in {config.source}",
-                fix=f"use one of the source's columns: {columns}",
-            )
-        if types[label] not in BALANCE_TYPES or label in personal:
-            raise ConfigError(
-                f"generator.augment.balance needs a categorical column; {label!r} is "
-                f"{types[label]}",
-                fix=f"set generator.column_types.{label}: categorical",
-            )
-    return types, personal
-
-
-#: rows every tabular synthesizer needs to fit (after the holdout is split off)
-MIN_FIT_ROWS = 2
-
-
-def check_has_values(df: pd.DataFrame, source: str, field: str) -> None:
-    """Every column of a source must hold at least one value: an all-null column has no
-    distribution to learn (and nothing the card could plot)."""
-    empty = [str(c) for c in df.columns if not df[c].notna().any()]
-    if empty:
-        raise ConfigError(
-            f"{field} {source}: column(s) {empty} hold no values (every row is null)",
-            fix="drop the column(s) from the source table, or fill them",
-        )
-
-
-def check_conditions(config: TabularConfigBase, train: pd.DataFrame, types: dict[str, str]) -> None:
-    """Each ``generator.conditions`` value must occur in (numbers: lie within the range of)
-    the rows the synthesizer is fitted on, as the fitted model will require."""
-    import pandas as pd
-
-    from synthfactory.jsonsafe import plain
-    from synthfactory_workers.tabular.base import NUMERIC_TYPES
-    from synthfactory_workers.tabular.columns import as_float, key
-
-    for name, value in config.conditions.items():
-        where = f"generator.conditions.{name}"
-        values = train[name].dropna()
-        if values.empty:
-            raise ConfigError(
-                f"{where}: the column holds no values in the rows the model is fitted on",
-                fix="drop the condition",
-            )
-        kind = types[name]
-        if kind in NUMERIC_TYPES:
-            try:
-                number = float(pd.Timestamp(value).value) if kind == "datetime" else float(value)
-            except (TypeError, ValueError):
-                raise ConfigError(
-                    f"{where}: {value!r} is not a {kind} value",
-                    fix="give a number (or a date for a datetime column)",
-                ) from None
-            known = as_float(values, datetime=kind == "datetime")
-            low, high = float(pd.Series(known).min()), float(pd.Series(known).max())
-            if not low <= number <= high:
-                shown = (
-                    f"[{pd.Timestamp(int(low))}, {pd.Timestamp(int(high))}]"
-                    if kind == "datetime"
-                    else f"[{low:g}, {high:g}]"
-                )
-                raise ConfigError(
-                    f"{where}: {value!r} is outside the source's range {shown}",
-                    fix="condition on a value the source contains",
-                )
-            continue
-        options = list(pd.unique(values.astype(object)))
-        wanted = key(plain(value))
-        if not any(key(plain(v)) == wanted for v in options) and not any(
-            str(v).lower() == str(value).lower() for v in options
-        ):
-            raise ConfigError(
-                f"{where}: {value!r} never occurs in {config.source} (in the rows the model "
-                "is fitted on)",
-                fix=f"use one of the source's values: {[plain(v) for v in options[:20]]}",
-            )
-
-
 class TabularGenerator(Generator):
-    """Any tabular synthesizer; subclasses name which."""
+    """Any tabular synthesizer, through the shared machinery (fit cache, personal data,
+    ids, constraints, conditions, class balancing, shards). A synthesizer's generator
+    names its ``synthesizer`` class and builds a new one from the spec (``new_model``); its
+    config registers the generator (``@GENERATORS.register("module:XGenerator")``)."""
 
-    synthesizer: ClassVar[str]
+    synthesizer: ClassVar[type[Synthesizer]]
 
     @classmethod
     def preflight(cls, spec: JobSpec) -> dict[str, str]:
+        from synthfactory_workers.tabular import checks
         from synthfactory_workers.tabular.sampling import balance_plan
 
-        config = _config(spec)
+        config = tabular_config(spec)
         df = read_table(config.source, spec.storage).to_pandas()
-        check_has_values(df, config.source, "generator.source")
-        types, personal = _check_columns(config, df)
+        checks.check_has_values(df, config.source, "generator.source")
+        types, personal = checks.check_columns(config, df)
         train = df.iloc[holdout.for_job(df, spec).train]
-        if len(train) < MIN_FIT_ROWS:
-            held = (
-                f", {len(df) - len(train)} held out by metrics.holdout"
-                if len(train) < len(df)
-                else ""
-            )
-            raise ConfigError(
-                f"generator.source {config.source} has {len(df)} row(s){held}; "
-                f"{config.kind} needs at least {MIN_FIT_ROWS} rows to fit",
-                fix="use a source table with more rows"
-                + (" or lower metrics.holdout" if held else ""),
-            )
-        check_conditions(config, train, types)
+        checks.check_fit_rows(config, len(df), len(train))
+        checks.check_conditions(config, train, types)
         if config.privacy is not None:  # what the budget does to the output (fit rows public)
-            from synthfactory_workers.tabular.privacy import check_accuracy
+            from synthfactory_workers.tabular.dp_checks import check_accuracy
 
             check_accuracy(config, types, personal, train)
         if config.augment is not None:
             plan = balance_plan(df[config.augment.balance])
-            expected = required_rows(spec, df)
-            if not sum(n for _, n in plan):
-                raise ConfigError(
-                    f"{config.augment.balance!r} is already balanced in the source",
-                    fix="drop generator.augment",
-                )
-            if spec.rows and spec.rows != expected:
-                what = ", ".join(f"{v}: +{n}" for v, n in plan)
-                raise ConfigError(
-                    f"balancing {config.augment.balance!r} takes exactly {expected} rows "
-                    f"({what}{', plus the source rows' if config.augment.combined else ''}); "
-                    f"the spec asks for {spec.rows}",
-                    fix=f"set rows: {expected}, or leave rows out to have it derived",
-                )
+            checks.check_balance(config, plan, required_rows(spec, df) or 0, spec.rows)
         return {
             "source_sha256": fingerprint(config.source, spec.storage),
             # the fit leaves the holdout out, so the split decides the data too
@@ -242,7 +104,7 @@ class TabularGenerator(Generator):
 
         from synthfactory_workers.tabular.sampling import balance_plan
 
-        config = _config(spec)
+        config = tabular_config(spec)
         if config.augment is None:
             return None
         labels = read_table(config.source, spec.storage).to_pandas()[config.augment.balance]
@@ -261,17 +123,18 @@ class TabularGenerator(Generator):
         from synthfactory_workers.tabular import constraints
         from synthfactory_workers.tabular.sampling import balance_plan
 
-        config = _config(spec)
+        config = tabular_config(spec)
         key = model_key(fingerprint(config.source, spec.storage), config, holdout.settings(spec))
-        reused = artifacts.exists(f"{key}.meta.json")
+        cache = FitCache(artifacts, key)
+        reused = cache.exists()
         df: pd.DataFrame | None = None
         if reused:
-            meta = json.loads(artifacts.get_text(f"{key}.meta.json"))
+            meta = cache.meta()
         else:
             table = read_table(config.source, spec.storage)
             df = table.to_pandas()
-            meta = cls._fit(spec, df, table.schema, artifacts, key)
-        model = cls._load_model(artifacts.get_bytes(f"{key}.model"), "cpu")
+            meta = cls._fit(spec, df, table.schema, cache)
+        model = cls.load_model(cache.model(), "cpu")
         out: dict[str, Any] = {
             "model_key": key,
             "reused": reused,
@@ -301,15 +164,17 @@ class TabularGenerator(Generator):
 
     @classmethod
     def _fit(
-        cls, spec: JobSpec, df: pd.DataFrame, schema: pa.Schema, artifacts: ObjectStore, key: str
+        cls, spec: JobSpec, df: pd.DataFrame, schema: pa.Schema, cache: FitCache
     ) -> dict[str, Any]:
         from synthfactory_workers.tabular import pii
+        from synthfactory_workers.tabular.arrow_io import output_schema, schema_text
+        from synthfactory_workers.tabular.checks import check_columns
 
-        config = _config(spec)
-        types, found = _check_columns(config, df)
+        config = tabular_config(spec)
+        types, found = check_columns(config, df)
         salt = pii.new_salt()
         modelled = [c for c in df.columns if str(c) not in found]
-        model = cls._new_model(spec, {str(c): types[c] for c in modelled}, schema)
+        model = cls.new_model(spec, {str(c): types[c] for c in modelled}, schema)
         # the model learns from the training rows only; types, personal values never to
         # emit and id ranges come from every source row
         split = holdout.for_job(df, spec)
@@ -317,7 +182,7 @@ class TabularGenerator(Generator):
         model.fit(train[modelled], {c: types[c] for c in modelled})
         private = config.privacy is not None
         meta = {
-            "synthesizer": cls.synthesizer,
+            "synthesizer": cls.synthesizer.name,
             "types": types,
             "pii": found,
             "salt": salt,
@@ -325,39 +190,36 @@ class TabularGenerator(Generator):
             # against them (a collision is chance, independent of the data)
             "digests": {c: [] if private else pii.digests(df[c].tolist(), salt) for c in found},
             "id_start": _id_starts(df, {c: t for c, t in types.items() if c not in found}, private),
-            "schema": _schema_text(_output_schema(schema, found)),
+            "schema": schema_text(output_schema(schema, found)),
             "training": list(getattr(model, "history", [])),
             "split": split.info(),
             "privacy_budget": getattr(model, "privacy_budget", None),
         }
-        artifacts.put_bytes(f"{key}.model", model.save())
-        artifacts.put_text(f"{key}.meta.json", json.dumps(meta))  # written last: the marker
+        cache.save({MODEL: model.save()}, meta)
         return meta
 
     @classmethod
-    def _new_model(
+    def new_model(
         cls, spec: JobSpec, types: dict[str, str], schema: pa.Schema | None = None
     ) -> Synthesizer:
-        """A new synthesizer; ``types``: the modelled columns' types, ``schema``: the
-        source's."""
-        raise NotImplementedError
+        """A new, unfitted ``synthesizer`` for the spec; ``types``: the modelled columns' types,
+        ``schema``: the source's."""
+        raise NotImplementedError(f"{cls.__name__} does not build its model")
 
     @classmethod
-    def _load_model(cls, data: bytes, device: str) -> Synthesizer:
-        from synthfactory_workers.tabular.base import synthesizer_class
-
-        return synthesizer_class(cls.synthesizer).load(data)
+    def load_model(cls, data: bytes, device: str) -> Synthesizer:
+        """The fitted model ``save`` wrote, on ``device``."""
+        return cls.synthesizer.load(data, device=device)
 
     # -- per actor ------------------------------------------------------------------------
     def load(self) -> None:
         import pyarrow as pa
 
-        config = _config(self.spec)
-        key = self.context.prepared["model_key"]
-        artifacts = self.context.artifacts
-        self.meta = json.loads(artifacts.get_text(f"{key}.meta.json"))
-        self.model = self._load_model(artifacts.get_bytes(f"{key}.model"), self.context.device)
-        self.schema = pa.ipc.read_schema(pa.py_buffer(bytes.fromhex(self.meta["schema"])))
+        config = tabular_config(self.spec)
+        cache = FitCache(self.context.artifacts, self.context.prepared["model_key"])
+        self.meta = cache.meta()
+        self.model = self.load_model(cache.model(), self.context.device)
+        self.schema = read_schema(self.meta["schema"])
         self.forbidden = {c: set(d) for c, d in self.meta["digests"].items()}
         self.source: pa.Table | None = None
         if config.augment is not None and config.augment.combined:
@@ -370,7 +232,7 @@ class TabularGenerator(Generator):
     def _fill_pii(self, df: pd.DataFrame, seed: int) -> None:
         from synthfactory_workers.tabular.pii import fake_values
 
-        config = _config(self.spec)
+        config = tabular_config(self.spec)
         for i, (column, kind) in enumerate(sorted(self.meta["pii"].items())):
             df[column] = fake_values(
                 kind,
@@ -387,7 +249,7 @@ class TabularGenerator(Generator):
 
         from synthfactory_workers.tabular.sampling import segments
 
-        config = _config(self.spec)
+        config = tabular_config(self.spec)
         if shard.conditions:  # a top-up shard of one class: no source rows, no plan
             return 0, [({**config.conditions, **dict(shard.conditions)}, shard.rows, shard.seed)]
         if config.augment is None:
@@ -410,7 +272,7 @@ class TabularGenerator(Generator):
         from synthfactory_workers.tabular.constraints import Checker
         from synthfactory_workers.tabular.sampling import sample_valid
 
-        config = _config(self.spec)
+        config = tabular_config(self.spec)
         checker = Checker(  # per shard; uniqueness across shards: see Checker.unique_keys
             list(config.constraints),
             self.meta["types"],
@@ -471,67 +333,12 @@ class TabularGenerator(Generator):
             df[column] = numbers + start if start is not None else [f"syn-{i}" for i in numbers]
 
     def identity(self) -> dict[str, str]:
-        config = _config(self.spec)
+        config = tabular_config(self.spec)
         return {
             "generator": config.kind,
             "model": self.context.prepared["model_key"],
             "source": config.source,
         }
-
-
-class CopulaGenerator(TabularGenerator):
-    synthesizer: ClassVar[str] = "gaussian_copula"
-
-    @classmethod
-    def _new_model(
-        cls, spec: JobSpec, types: dict[str, str], schema: pa.Schema | None = None
-    ) -> Synthesizer:
-        import pyarrow as pa
-
-        from synthfactory_workers.tabular.copula import GaussianCopula
-        from synthfactory_workers.tabular.privacy import public_bounds
-
-        config = spec.generator
-        assert isinstance(config, GaussianCopulaConfig)
-        bounds = public_bounds(config, types) if config.privacy is not None else None
-        return GaussianCopula(
-            config.default_distribution,
-            config.enforce_min_max,
-            config.fit_seed,
-            privacy=config.privacy,
-            bounds=bounds,
-            integers={f.name for f in schema or [] if pa.types.is_integer(f.type)},
-        )
-
-
-class _NeuralGenerator(TabularGenerator):
-    @classmethod
-    def _new_model(
-        cls, spec: JobSpec, types: dict[str, str], schema: pa.Schema | None = None
-    ) -> Synthesizer:
-        from synthfactory_workers.tabular.base import synthesizer_class
-        from synthfactory_workers.tabular.neural import pick_device
-
-        config = spec.generator
-        assert isinstance(config, CTGANConfig | TVAEConfig)
-        model_cls = synthesizer_class(cls.synthesizer)
-        return model_cls(  # type: ignore[call-arg]
-            config.options(), config.enforce_min_max, config.fit_seed, pick_device(config.device)
-        )
-
-    @classmethod
-    def _load_model(cls, data: bytes, device: str) -> Synthesizer:
-        from synthfactory_workers.tabular.base import synthesizer_class
-
-        return synthesizer_class(cls.synthesizer).load(data, device=device)  # type: ignore[call-arg]
-
-
-class CTGANGenerator(_NeuralGenerator):
-    synthesizer: ClassVar[str] = "ctgan"
-
-
-class TVAEGenerator(_NeuralGenerator):
-    synthesizer: ClassVar[str] = "tvae"
 
 
 def _id_starts(
@@ -553,31 +360,3 @@ def _id_starts(
         else:
             out[column] = 1 if private else int(series.max()) + 1
     return out
-
-
-def _output_schema(schema: pa.Schema, pii_columns: dict[str, str]) -> pa.Schema:
-    """The source's Arrow schema, with personal-data columns as strings (fake values)."""
-    import pyarrow as pa
-
-    for column in pii_columns:
-        i = schema.get_field_index(column)
-        schema = schema.set(i, pa.field(column, pa.string()))
-    return schema.remove_metadata()
-
-
-def to_arrow(df: pd.DataFrame, schema: pa.Schema) -> pa.Table:
-    import pyarrow as pa
-
-    arrays = []
-    for field in schema:
-        try:
-            arrays.append(pa.array(df[field.name], from_pandas=True).cast(field.type))
-        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
-            arrays.append(
-                pa.array(df[field.name].astype(str), from_pandas=True).cast(field.type, safe=False)
-            )
-    return pa.Table.from_arrays(arrays, schema=schema)
-
-
-def _schema_text(schema: pa.Schema) -> str:
-    return bytes(schema.serialize()).hex()

@@ -1,5 +1,6 @@
-"""What the torch synthesizers (CTGAN, TVAE) share: the data transform, device choice,
-per-epoch loss logging, and a pickle-free file format (JSON header + safetensors)."""
+"""What the torch synthesizers (CTGAN, TVAE, TabularARGN) share: device choice, per-epoch
+loss logging, a pickle-free file format (JSON header + safetensors), the generator that
+builds them from their config's options, and (CTGAN, TVAE) the data transform."""
 
 from __future__ import annotations
 
@@ -11,13 +12,18 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from synthfactory.errors import ConfigError
+from synthfactory.spec.generators.tabular import ArgnConfig, CTGANConfig, TVAEConfig
 from synthfactory_workers.devices import resolve_device
 from synthfactory_workers.tabular.base import Synthesizer
+from synthfactory_workers.tabular.generator import TabularGenerator
 from synthfactory_workers.tabular.transformer import DataTransformer
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
     import torch
+
+    from synthfactory.spec import JobSpec
 
 MAGIC = b"SFTAB1\n"
 log = logging.getLogger("synthfactory_workers.tabular")
@@ -162,3 +168,17 @@ class NeuralSynthesizer(Synthesizer):
     @abstractmethod
     def _build(self) -> None:
         """Create the networks for the fitted transform (weights set by the caller)."""
+
+
+class NeuralGenerator(TabularGenerator):
+    """A torch synthesizer, built from its config's model options on the spec's device."""
+
+    @classmethod
+    def new_model(
+        cls, spec: JobSpec, types: dict[str, str], schema: pa.Schema | None = None
+    ) -> Synthesizer:
+        config = spec.generator
+        assert isinstance(config, CTGANConfig | TVAEConfig | ArgnConfig)
+        return cls.synthesizer(  # type: ignore[call-arg]
+            config.options(), config.enforce_min_max, config.fit_seed, pick_device(config.device)
+        )

@@ -47,6 +47,7 @@ from synthfactory.errors import ConfigError
 from synthfactory.sources import fingerprint, read_table
 from synthfactory.spec.generators.relational import RelationalConfig, Relationship, structure
 from synthfactory_workers.contract import Generator, ShardOutput, ShardTask
+from synthfactory_workers.tabular.fit_cache import FitCache
 from synthfactory_workers.tabular.relational_design import (
     REF_PREFIX,
     SAME_PREFIX,
@@ -161,7 +162,7 @@ def step_marginals(model: GaussianCopula, df: pd.DataFrame, columns: list[str]) 
     scores came from the tie-averaged CDF."""
     import numpy as np
 
-    from synthfactory_workers.tabular.copula import QUANTILES
+    from synthfactory_workers.tabular.copula_marginals import QUANTILES
 
     for column in columns:
         col = model.column(column)
@@ -175,7 +176,7 @@ class RelationalGenerator(Generator):
 
     @classmethod
     def preflight(cls, spec: JobSpec) -> dict[str, str]:
-        from synthfactory_workers.tabular.generator import check_has_values
+        from synthfactory_workers.tabular.checks import check_has_values
 
         config = _config(spec)
         structure(config)
@@ -191,58 +192,53 @@ class RelationalGenerator(Generator):
     @classmethod
     def prepare(cls, spec: JobSpec, artifacts: ObjectStore) -> dict[str, Any]:
         """Fit one copula per table (or reuse the cached fit)."""
+        from synthfactory_workers.tabular.arrow_io import schema_text
         from synthfactory_workers.tabular.copula import GaussianCopula
-        from synthfactory_workers.tabular.generator import _schema_text
 
         config = _config(spec)
         prints = {n: fingerprint(t.source, spec.storage) for n, t in config.tables.items()}
-        key = model_key(prints, config)
-        reused = artifacts.exists(f"{key}/meta.json")
+        cache = FitCache(artifacts, model_key(prints, config))
+        reused = cache.exists()
         if reused:
-            meta = json.loads(artifacts.get_text(f"{key}/meta.json"))
+            meta = cache.meta()
         else:
             frames = read_tables(spec)
             check_tables(config, frames)
             fitted, info, orphans = design(config, frames)
+            models: dict[str, bytes] = {}
             for name, model_df in fitted.items():
                 model = GaussianCopula(
                     config.default_distribution, config.enforce_min_max, config.fit_seed
                 )
                 model.fit(model_df, info[name]["model_types"])
                 step_marginals(model, model_df, list(info[name]["counts"].values()))
-                artifacts.put_bytes(f"{key}/{name}.model", model.save())
+                models[name] = model.save()
             schemas = {
-                name: _schema_text(read_table(t.source, spec.storage).schema.remove_metadata())
+                name: schema_text(read_table(t.source, spec.storage).schema.remove_metadata())
                 for name, t in config.tables.items()
             }
             meta = {"tables": info, "orphans": orphans, "schemas": schemas}
-            artifacts.put_text(f"{key}/meta.json", json.dumps(meta))  # the marker, last
-        return {"model_key": key, "reused": reused, "orphans": meta["orphans"]}
+            cache.save(models, meta)
+        return {"model_key": cache.key, "reused": reused, "orphans": meta["orphans"]}
 
     # -- per actor ------------------------------------------------------------------------
     def load(self) -> None:
-        import pyarrow as pa
-
+        from synthfactory_workers.tabular.arrow_io import read_schema
         from synthfactory_workers.tabular.copula import GaussianCopula
 
         config = _config(self.spec)
-        key = self.context.prepared["model_key"]
-        artifacts = self.context.artifacts
-        self.meta = json.loads(artifacts.get_text(f"{key}/meta.json"))
+        cache = FitCache(self.context.artifacts, self.context.prepared["model_key"])
+        self.meta = cache.meta()
         self.models: dict[str, GaussianCopula] = {
-            name: GaussianCopula.load(artifacts.get_bytes(f"{key}/{name}.model"))
-            for name in config.tables
+            name: GaussianCopula.load(cache.model(name)) for name in config.tables
         }
-        self.schemas = {
-            name: pa.ipc.read_schema(pa.py_buffer(bytes.fromhex(text)))
-            for name, text in self.meta["schemas"].items()
-        }
+        self.schemas = {name: read_schema(text) for name, text in self.meta["schemas"].items()}
         self.generate(ShardTask(0, 0, 4, 0))  # warm every code path
 
     def generate(self, shard: ShardTask) -> ShardOutput:
         import numpy as np
 
-        from synthfactory_workers.tabular.generator import to_arrow
+        from synthfactory_workers.tabular.arrow_io import to_arrow
 
         config = _config(self.spec)
         order = config.order()

@@ -203,7 +203,7 @@ def parent_frame(
     indicator per category gives each its own correlation."""
     import pandas as pd
 
-    from synthfactory_workers.tabular.columns import key
+    from synthfactory_workers.tabular.column_types import key
 
     out: dict[str, Any] = {}
     for c in columns:

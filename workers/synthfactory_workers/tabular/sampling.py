@@ -11,7 +11,7 @@ import numpy as np
 from synthfactory.errors import ConfigError
 from synthfactory.jsonsafe import plain
 from synthfactory_workers.tabular.base import MAX_TRIES_PER_ROW, Synthesizer, child_seed
-from synthfactory_workers.tabular.columns import key
+from synthfactory_workers.tabular.column_types import key
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -50,6 +50,7 @@ from synthfactory.spec.generators.sequential import (
     SequentialConfig,
 )
 from synthfactory_workers.contract import Generator, ShardOutput, ShardTask
+from synthfactory_workers.tabular.fit_cache import FitCache
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -287,7 +288,7 @@ class SequentialGenerator(Generator):
 
     @classmethod
     def preflight(cls, spec: JobSpec) -> dict[str, str]:
-        from synthfactory_workers.tabular.generator import check_has_values
+        from synthfactory_workers.tabular.checks import check_has_values
 
         config = _config(spec)
         df = read_table(config.source, spec.storage).to_pandas()
@@ -298,17 +299,17 @@ class SequentialGenerator(Generator):
     @classmethod
     def prepare(cls, spec: JobSpec, artifacts: ObjectStore) -> dict[str, Any]:
         """Fit the context copula and the step GRU once (or reuse the cached fit)."""
+        from synthfactory_workers.tabular.arrow_io import schema_text
         from synthfactory_workers.tabular.copula import GaussianCopula
-        from synthfactory_workers.tabular.generator import _schema_text
         from synthfactory_workers.tabular.neural import pick_device
         from synthfactory_workers.tabular.par import StepModel
         from synthfactory_workers.tabular.relational import step_marginals
 
         config = _config(spec)
-        key = model_key(fingerprint(config.source, spec.storage), config)
-        reused = artifacts.exists(f"{key}/meta.json")
+        cache = FitCache(artifacts, model_key(fingerprint(config.source, spec.storage), config))
+        reused = cache.exists()
         if reused:
-            meta = json.loads(artifacts.get_text(f"{key}/meta.json"))
+            meta = cache.meta()
         else:
             table = read_table(config.source, spec.storage)
             df = table.to_pandas()
@@ -330,8 +331,6 @@ class SequentialGenerator(Generator):
             )
             step_types = {str(c): fit.types[str(c)] for c in fit.step_frame.columns}
             model.fit(fit.entities, entity_types, fit.step_frame, step_types, fit.lengths)
-            artifacts.put_bytes(f"{key}/context.model", copula.save())
-            artifacts.put_bytes(f"{key}/steps.model", model.save())
             index = config.sequence_index
             numbers = index_numbers(df[index]) if index else np.zeros(0)
             meta = {
@@ -343,28 +342,26 @@ class SequentialGenerator(Generator):
                 "id_starts": {c: key_start(df[c]) for c in fit.context_ids},
                 "max_length": int(fit.lengths.max()),
                 "index": _index_summary(df[index], numbers) if index else None,
-                "schema": _schema_text(table.schema.remove_metadata()),
+                "schema": schema_text(table.schema.remove_metadata()),
                 "training": model.history[-1:] if model.history else [],
             }
-            artifacts.put_text(f"{key}/meta.json", json.dumps(meta))  # the marker, last
-        return {"model_key": key, "reused": reused, "training": meta["training"]}
+            cache.save({"context": copula.save(), "steps": model.save()}, meta)
+        return {"model_key": cache.key, "reused": reused, "training": meta["training"]}
 
     # -- per actor ------------------------------------------------------------------------
     def load(self) -> None:
-        import pyarrow as pa
-
         from synthfactory_workers.devices import resolve_device
+        from synthfactory_workers.tabular.arrow_io import read_schema
         from synthfactory_workers.tabular.copula import GaussianCopula
         from synthfactory_workers.tabular.par import StepModel
 
         config = _config(self.spec)
-        key = self.context.prepared["model_key"]
-        artifacts = self.context.artifacts
-        self.meta = json.loads(artifacts.get_text(f"{key}/meta.json"))
-        self.copula = GaussianCopula.load(artifacts.get_bytes(f"{key}/context.model"))
+        cache = FitCache(self.context.artifacts, self.context.prepared["model_key"])
+        self.meta = cache.meta()
+        self.copula = GaussianCopula.load(cache.model("context"))
         device = resolve_device(config.device, self.context.device, "generator.device")
-        self.model = StepModel.load(artifacts.get_bytes(f"{key}/steps.model"), device)
-        source = pa.ipc.read_schema(pa.py_buffer(bytes.fromhex(self.meta["schema"])))
+        self.model = StepModel.load(cache.model("steps"), device)
+        source = read_schema(self.meta["schema"])
         context = [c for c in source.names if c in self.meta["context"] + self.meta["context_ids"]]
         self.schemas = _schemas(source, config.sequence_key, context)
         self.generate(ShardTask(0, 0, 2, 0))  # warm every code path
@@ -383,7 +380,7 @@ class SequentialGenerator(Generator):
         d = len(self.copula.dims)
         z = np.array([rng.standard_normal(d) for rng in rngs]).reshape(n, d)
         chol = np.linalg.cholesky(self.copula.correlation) if d else np.eye(0)
-        context = self.copula._decode(np.asarray(ndtr(z @ chol.T)), n, {})
+        context = self.copula.decode(np.asarray(ndtr(z @ chol.T)), n, {})
         lengths = np.nan_to_num(context[LENGTH].to_numpy(dtype=float), nan=1.0)
         lengths = np.clip(np.round(lengths), 1, self.meta["max_length"]).astype(np.int64)
         context[LENGTH] = lengths
@@ -428,7 +425,7 @@ class SequentialGenerator(Generator):
         return entities, out
 
     def generate(self, shard: ShardTask) -> ShardOutput:
-        from synthfactory_workers.tabular.generator import to_arrow
+        from synthfactory_workers.tabular.arrow_io import to_arrow
 
         entities, steps = self.sample_entities(shard)
         tables = {
@@ -457,7 +454,7 @@ def _running_sum(gaps: np.ndarray, lengths: np.ndarray) -> np.ndarray:
 
 
 def _index_summary(series: pd.Series, numbers: np.ndarray) -> dict[str, Any]:
-    from synthfactory_workers.tabular.columns import numeric_summary
+    from synthfactory_workers.tabular.column_types import numeric_summary
 
     datetime = index_kind(series) == "datetime"
     return {
@@ -470,7 +467,7 @@ def _index_summary(series: pd.Series, numbers: np.ndarray) -> dict[str, Any]:
 def _restore_index(x: np.ndarray, summary: dict[str, Any]) -> pd.Series:
     """Index values at the source's precision and dtype (never clipped to its range: a
     sequence may run past the source's last time)."""
-    from synthfactory_workers.tabular.columns import finish_numbers, restore_numbers
+    from synthfactory_workers.tabular.column_types import finish_numbers, restore_numbers
 
     return restore_numbers(
         finish_numbers(x, summary, enforce_min_max=False), np.zeros(len(x), dtype=bool), summary

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from synthfactory.jsonsafe import plain
-from synthfactory_workers.tabular.columns import (
+from synthfactory_workers.tabular.column_types import (
     as_float,
     finish_numbers,
     key,
@@ -26,7 +26,7 @@ from synthfactory_workers.tabular.columns import (
     restore_category,
     restore_numbers,
 )
-from synthfactory_workers.tabular.copula import QUANTILES, Marginal, _normal_scores
+from synthfactory_workers.tabular.copula_marginals import QUANTILES, Marginal, normal_scores
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -110,7 +110,7 @@ class Codec:
                 z = np.zeros(n)
                 if (~null).any():
                     marginal = Marginal("empirical", {"quantiles": field["quantiles"]})
-                    z[~null] = _normal_scores(marginal.cdf(x[~null]))
+                    z[~null] = normal_scores(marginal.cdf(x[~null]))
                 scores[name], nulls[name] = z, null.astype(np.int64)
                 inputs[:, start] = z
                 if field["nulls"]:

@@ -19,19 +19,21 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from synthfactory.jsonsafe import plain
-from synthfactory_workers.tabular.columns import (
+from synthfactory_workers.tabular.column_types import (
+    NUMERIC_TYPES,
     as_float,
+    describe,
     finish_numbers,
     key,
-    numeric_summary,
+    observed_numbers,
     restore_category,
     restore_numbers,
+    value_counts,
 )
 
 if TYPE_CHECKING:
     import pandas as pd
 
-CONTINUOUS = ("numerical", "datetime")
 MIN_MODE_WEIGHT = 0.005
 GMM_MAX_ROWS = 20_000
 
@@ -55,30 +57,21 @@ class DataTransformer:
 
     # -- fitting -------------------------------------------------------------------------
     def fit(self, df: pd.DataFrame, column_types: dict[str, str]) -> None:
-        import pandas as pd
-
         self.columns = []
         for name in df.columns:
             series = df[name]
-            kind = column_types[name]
-            col: dict[str, Any] = {"name": str(name), "type": kind, "dtype": str(series.dtype)}
+            col = describe(name, series, column_types[name])
             self.columns.append(col)
-            if kind == "id":
-                col["numeric"] = bool(pd.api.types.is_numeric_dtype(series.dtype))
+            if col["type"] == "id":
                 continue
-            if kind in CONTINUOUS:
-                x = as_float(series, datetime=kind == "datetime")
-                observed = x[~np.isnan(x)]
-                if len(observed) == 0:
-                    col["all_null"] = True
+            if col["type"] in NUMERIC_TYPES:
+                observed = observed_numbers(col, series)
+                if observed is None:
                     continue
-                col.update(numeric_summary(observed, datetime=kind == "datetime"))
                 col["modes"] = self._fit_modes(observed)
-                col["has_nulls"] = bool(np.isnan(x).any())
+                col["has_nulls"] = len(observed) < len(series)
             else:
-                counts = (
-                    series.astype(object).where(series.notna(), None).value_counts(dropna=False)
-                )
+                counts = value_counts(series)
                 order = sorted(counts.items(), key=lambda kv: (-kv[1], key(plain(kv[0]))))
                 col["categories"] = [plain(v) for v, _ in order]
                 col["frequencies"] = [int(c) for _, c in order]

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from synthfactory.spec.generators.tabular import TVAEConfig
-from synthfactory_workers.tabular.neural import NeuralSynthesizer
+from synthfactory_workers.tabular.neural import NeuralGenerator, NeuralSynthesizer
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -157,3 +157,7 @@ class TVAE(NeuralSynthesizer):
         data = np.concatenate(parts) if parts else np.zeros((0, self.transformer.output_dim))
         sigmas = self.decoder.sigma.detach().cpu().numpy()
         return self.transformer.inverse(data, self.enforce_min_max, sigmas=sigmas, rng=rng)
+
+
+class TVAEGenerator(NeuralGenerator):
+    synthesizer: ClassVar[type[TVAE]] = TVAE

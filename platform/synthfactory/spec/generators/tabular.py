@@ -211,6 +211,23 @@ class TabularConfigBase(GeneratorConfigBase):
             raise ValueError("use either 'conditions' or 'augment', not both")
         return self
 
+    @classmethod
+    def option_names(cls) -> list[str]:
+        """The model's own options (network sizes, rates, epochs...: every field below the
+        shared tabular ones, but ``device``), in declaration order."""
+        shared = set(TabularConfigBase.model_fields) | {"device"}
+        return [name for name in cls.model_fields if name not in shared]
+
+    @classmethod
+    def default_options(cls) -> dict[str, Any]:
+        return {
+            name: cls.model_fields[name].get_default(call_default_factory=True)
+            for name in cls.option_names()
+        }
+
+    def options(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.option_names()}
+
     #: fields that change the fitted model (the rest only change how it is sampled)
     FIT_EXCLUDE: ClassVar[set[str]] = {
         "source",
@@ -222,7 +239,7 @@ class TabularConfigBase(GeneratorConfigBase):
     }
 
 
-@GENERATORS.register("synthfactory_workers.tabular.generator:CopulaGenerator")
+@GENERATORS.register("synthfactory_workers.tabular.copula:CopulaGenerator")
 class GaussianCopulaConfig(TabularConfigBase):
     """Gaussian copula over per-column marginals (Patki et al. 2016, the SDV method)."""
 
@@ -244,22 +261,6 @@ class _NeuralConfig(TabularConfigBase):
 
     default_shard_rows: ClassVar[int] = 200_000  # CPU: TVAE ≈ 0.5 s, CTGAN ≈ 5 s
 
-    @classmethod
-    def option_names(cls) -> list[str]:
-        """The model's own options (network sizes, rates, epochs...), in declaration order."""
-        shared = set(TabularConfigBase.model_fields) | {"device"}
-        return [name for name in cls.model_fields if name not in shared]
-
-    @classmethod
-    def default_options(cls) -> dict[str, Any]:
-        return {
-            name: cls.model_fields[name].get_default(call_default_factory=True)
-            for name in cls.option_names()
-        }
-
-    def options(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.option_names()}
-
     epochs: int = Field(300, ge=1, le=100_000, description="Training epochs.")
     batch_size: int = Field(500, ge=2, description="Training batch size.")
     embedding_dim: int = Field(128, ge=1, description="Size of the noise / latent vector.")
@@ -271,7 +272,7 @@ class _NeuralConfig(TabularConfigBase):
     )
 
 
-@GENERATORS.register("synthfactory_workers.tabular.generator:CTGANGenerator")
+@GENERATORS.register("synthfactory_workers.tabular.ctgan:CTGANGenerator")
 class CTGANConfig(_NeuralConfig):
     """Conditional tabular GAN (Xu et al. 2019): mode-specific normalisation, conditional
     vector with training-by-sampling, PacGAN discriminator, WGAN-GP loss."""
@@ -309,7 +310,7 @@ class CTGANConfig(_NeuralConfig):
         return self
 
 
-@GENERATORS.register("synthfactory_workers.tabular.generator:TVAEGenerator")
+@GENERATORS.register("synthfactory_workers.tabular.tvae:TVAEGenerator")
 class TVAEConfig(_NeuralConfig):
     """Tabular VAE (Xu et al. 2019): the same data transform, a Gaussian encoder and a
     decoder with per-column output distributions."""
@@ -383,10 +384,3 @@ class ArgnConfig(TabularConfigBase):
         "auto", description="Where to train and sample: 'auto' uses a GPU when there is one."
     )
 
-    def options(self) -> dict[str, Any]:
-        """The model's own options (everything below the shared tabular fields)."""
-        shared = set(TabularConfigBase.model_fields) | {"device"}
-        return {k: getattr(self, k) for k in type(self).model_fields if k not in shared}
-
-
-TabularConfig = GaussianCopulaConfig | CTGANConfig | TVAEConfig | ArgnConfig
