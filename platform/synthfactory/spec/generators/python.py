@@ -10,7 +10,7 @@ from pydantic import Field, field_validator
 from synthfactory.spec.base import GENERATORS, GeneratorConfigBase
 
 
-@GENERATORS.register("synthfactory_workers.custom:PythonGenerator")
+@GENERATORS.register("synthfactory_workers.python_generator:PythonGenerator")
 class PythonGeneratorConfig(GeneratorConfigBase):
     """Your own generator: a class or factory importable on every worker."""
 
