@@ -10,12 +10,12 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from synthfactory.jsonsafe import clean
 from synthfactory.metrics import holdout
 from synthfactory.metrics.evaluators.tabular import TabularEvaluator
 from synthfactory.metrics.gates import evaluate
 from synthfactory.metrics.privacy import membership_inference
-from synthfactory.metrics.report import clean
-from synthfactory.metrics.tabular_models import augmentation_lift
+from synthfactory.metrics.tabular.model_scores import augmentation_lift
 from synthfactory.metrics.tabular_sharded import TabularSummary
 from synthfactory.spec import JobSpec, load_spec
 from synthfactory.spec.generators.tabular import TabularConfigBase

@@ -119,7 +119,7 @@ def _columns(df: pd.DataFrame, enc: Encoder) -> tuple[list[str], list[np.ndarray
     """Scored columns, their values and which are numeric: numbers as floats (NaN for
     nulls), categories as the encoder's integer codes (null has a code of its own, a value
     the real rows never hold is -1), so that comparing them is fast."""
-    from synthfactory.metrics.columns import as_float
+    from synthfactory.metrics.tabular.sdtypes import as_float
 
     names = [c for c, _, _ in enc.numeric] + [c for c, _ in enc.categorical]
     numeric = [True] * len(enc.numeric) + [False] * len(enc.categorical)

@@ -8,7 +8,7 @@ import io
 import logging
 from typing import TYPE_CHECKING, Any
 
-from synthfactory.metrics.columns import NUMERIC, as_float, kind, numeric_values
+from synthfactory.metrics.tabular.sdtypes import NUMERIC, as_float, kind, numeric_values
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from synthfactory.metrics.columns import NUMERIC, kind, numeric_values
+from synthfactory.metrics.tabular.sdtypes import NUMERIC, kind, numeric_values
 
 if TYPE_CHECKING:
     import pandas as pd

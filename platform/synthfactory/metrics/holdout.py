@@ -48,7 +48,7 @@ def resolve_fraction(holdout: float | None, rows: int) -> float:
 def _strata(values: pd.Series) -> np.ndarray:
     import pandas as pd
 
-    from synthfactory.metrics.columns import NUMERIC, kind
+    from synthfactory.metrics.tabular.sdtypes import NUMERIC, kind
 
     if kind(values) == NUMERIC and values.nunique() > MAX_STRATA:
         ranks = values.rank(method="first")

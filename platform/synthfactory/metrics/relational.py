@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from synthfactory.metrics.columns import NUMERIC
+from synthfactory.metrics.tabular.sdtypes import NUMERIC
 from synthfactory.metrics.tabular_quality import (
     REAL_ASSOCIATION_THRESHOLD,
     REAL_CORRELATION_THRESHOLD,

@@ -72,7 +72,13 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from synthfactory.metrics.columns import CATEGORICAL, NUMERIC, as_float, kind, numeric_values
+from synthfactory.metrics.tabular.sdtypes import (
+    CATEGORICAL,
+    NUMERIC,
+    as_float,
+    kind,
+    numeric_values,
+)
 
 if TYPE_CHECKING:
     import pandas as pd

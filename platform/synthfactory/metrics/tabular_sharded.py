@@ -35,8 +35,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from synthfactory.metrics.columns import NUMERIC, as_float, numeric_values
 from synthfactory.metrics.sampling import take
+from synthfactory.metrics.tabular.sdtypes import NUMERIC, as_float, numeric_values
 from synthfactory.metrics.tabular_quality import (
     BINS,
     MAX_DECIMALS,

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from synthfactory.metrics import holdout, relational, sequential
 from synthfactory.metrics.evaluators.base import Evaluator
-from synthfactory.metrics.report import tabular_report
 from synthfactory.metrics.sampling import quotas
+from synthfactory.metrics.tabular.report import tabular_report
 from synthfactory.metrics.tabular_sharded import SYNTHETIC_FLAG, TabularSummary
 from synthfactory.sources import read_table
 from synthfactory.spec.generators.relational import RelationalConfig

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from synthfactory.metrics.columns import NUMERIC, kind
+from synthfactory.metrics.tabular.sdtypes import NUMERIC, kind
 
 if TYPE_CHECKING:
     import pandas as pd
