@@ -255,7 +255,7 @@ def test_frechet_distance_and_clip_score_through_model_metrics(full_clip_folder:
     import pandas as pd
 
     from synthfactory.metrics.evaluators import evaluator_class
-    from synthfactory.metrics.image_fidelity import frechet_distance
+    from synthfactory.metrics.image.fidelity import frechet_distance
     from synthfactory.metrics.report import flatten
     from synthfactory_workers.metrics.tasks import image_model_metrics
 

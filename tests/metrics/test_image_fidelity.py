@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from synthfactory.metrics.image_fidelity import (
+from synthfactory.metrics.image.fidelity import (
     clip_score,
     clip_scores,
     frechet_distance,

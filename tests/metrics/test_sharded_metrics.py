@@ -77,7 +77,7 @@ def test_quotas_are_proportional_and_exact() -> None:
 
 
 def test_hash_near_duplicates_match_brute_force() -> None:
-    from synthfactory.metrics.image_sharded import near_duplicates
+    from synthfactory.metrics.image.sharded import near_duplicates
 
     rng = np.random.default_rng(0)
     base = rng.integers(0, 2**63, 300, dtype=np.uint64)

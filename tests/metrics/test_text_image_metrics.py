@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from synthfactory.metrics.image_quality import image_report
+from synthfactory.metrics.image.quality import image_report
 from synthfactory.metrics.text_quality import distinct_n, ngram_overlap, text_report
 
 

@@ -318,13 +318,13 @@ def image_embedding_metrics(
 
     Returns {"embedding": what ``image_embedding_diversity`` returns plus, with
     ``reference``, "frechet_distance" (the Fréchet distance between the raw embeddings of
-    the images and of the reference images, see ``synthfactory.metrics.image_fidelity``),
+    the images and of the reference images, see ``synthfactory.metrics.image.fidelity``),
     "reference_images_scored" and "embedding_dim"; "clip_score": {"mean", "std", "min",
     "max", "images_scored", "images_without_prompt"} of 100 * max(cos(image, prompt), 0)
     over the images whose row has a prompt (``prompts[i]`` is image i's), or
     {"not_applicable": why} when the encoder has no CLIP text tower or no row has one}.
     """
-    from synthfactory.metrics.image_fidelity import clip_score, frechet_report
+    from synthfactory.metrics.image.fidelity import clip_score, frechet_report
 
     _check_sizes(batch_size, max_pairs)
     raw = embed_images(images, encoder, device, batch_size, "generated", normalize=False)

@@ -110,7 +110,7 @@ def image_model_metrics(
                 "not_applicable": "set metrics.image_encoder to a CLIP model (vision and text)"
             },
         }
-    from synthfactory.metrics.image_sharded import image_bytes
+    from synthfactory.metrics.image.sharded import image_bytes
     from synthfactory_workers.metrics.image_embeddings import image_embedding_metrics
 
     prompts = None

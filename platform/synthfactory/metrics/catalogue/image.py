@@ -1,5 +1,5 @@
 """The image metrics (``metrics.evaluators.image``): row-level ones over every image
-(``image_sharded``) and the encoder-based ones on a sample
+(``image.sharded``) and the encoder-based ones on a sample
 (``synthfactory_workers.metrics.image_embeddings``). The card shows them in this order."""
 
 from __future__ import annotations

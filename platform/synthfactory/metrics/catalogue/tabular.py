@@ -1,6 +1,6 @@
 """The tabular metrics (``metrics.evaluators.tabular``): quality and detection
 (``tabular_quality``, ``tabular_sharded``), the sequential scores (``sequential``), privacy
-(``privacy``, ``attacks``, ``anonymity``), utility (``tabular.utility``), bias (``bias``) and
+(``privacy``, ``attacks``, ``anonymity``), utility (``tabular.model_scores``), bias (``bias``) and
 the multi-table scores (``relational``). The card shows them in this order."""
 
 from __future__ import annotations

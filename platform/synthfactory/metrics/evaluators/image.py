@@ -8,7 +8,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from synthfactory.metrics.evaluators.base import Evaluator, reference_values
-from synthfactory.metrics.image_sharded import ImageSummary, image_bytes
+from synthfactory.metrics.image.sharded import ImageSummary, image_bytes
 from synthfactory.metrics.sampling import quotas
 
 if TYPE_CHECKING:

@@ -1,6 +1,6 @@
 """Image metrics: sizes and formats, blank and near-duplicate (pHash) rates, and the
 distributions of brightness, contrast and sharpness (variance of the Laplacian); see
-``image_sharded`` for how they are computed."""
+``sharded`` for how they are computed."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ def image_report(
     synthetic: pd.DataFrame, blank_std: float = 2.0, max_distance: int = 4, seed: int = 0
 ) -> dict[str, Any]:
     """Every image metric on one in-memory table (a job computes the same shard by shard)."""
-    from synthfactory.metrics.image_sharded import ImageSummary
+    from synthfactory.metrics.image.sharded import ImageSummary
 
     if "image" not in synthetic.columns:
         return {"not_applicable": "no image column"}
