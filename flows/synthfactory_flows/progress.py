@@ -136,6 +136,9 @@ class Snapshot:
     """``budget.max_cost_usd`` of the job, when it has one."""
     requests: dict[str, float] = field(default_factory=dict)
     """Request outcomes of the committed shards (``REQUEST_STATS``: 429s, retries, failed)."""
+    epoch: dict[str, float] = field(default_factory=dict)
+    """The latest epoch of a model fitting in the ``fit`` phase (``epoch`` and its losses,
+    as the synthesizer reports them); empty when nothing fits."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -63,7 +63,7 @@ class ShardRunner:
         t1 = time.perf_counter()
         self.progress.update(phase=prepare_phase(self.job))
         artifacts = self.job.storage.artifacts or self.root.url("_artifacts")
-        prepared = prepare_generator(self.job, artifacts)
+        prepared = prepare_generator(self.job, artifacts, self.progress)
         self.privacy_budget = prepared.get("privacy_budget")
         self.timings["prepare_seconds"] = time.perf_counter() - t1
         pool = ActorPool(self.job, prepared, self.target.uri, artifacts)

@@ -15,6 +15,7 @@ from synthfactory.errors import is_transient
 from synthfactory.spec import JobSpec
 from synthfactory.storage import open_store
 from synthfactory_flows.artifacts import artifact_key
+from synthfactory_flows.progress import Progress
 from synthfactory_workers import training
 from synthfactory_workers.contract import ShardTask
 from synthfactory_workers.pool import ActorPool, task_options, unwrap
@@ -48,27 +49,36 @@ def shard_task(spec: JobSpec) -> Task[..., dict[str, Any]]:
 
 
 @task(name="prepare-generator", cache_policy=NO_CACHE)
-def prepare_generator(spec: JobSpec, artifacts_uri: str) -> dict[str, Any]:
-    """Run the generator's one-off preparation (e.g. fit a synthesizer) on one pool slot."""
+def prepare_generator(
+    spec: JobSpec, artifacts_uri: str, progress: Progress | None = None
+) -> dict[str, Any]:
+    """Run the generator's one-off preparation (e.g. fit a synthesizer) on one pool slot;
+    each epoch of a fit is logged and reaches ``progress`` (the CLI and the dashboard)."""
     import ray
 
     from synthfactory_workers.prepare import run_prepare
 
     remote = ray.remote(run_prepare).options(**task_options(spec, gpu=True, retries=1))
     store = open_store(artifacts_uri, spec.storage)
-    progress = f"_training/{uuid.uuid4().hex}.json"
-    ref = remote.remote(spec, artifacts_uri, progress)
+    key = f"_training/{uuid.uuid4().hex}.json"
+    ref = remote.remote(spec, artifacts_uri, key)
     logged = 0
     try:
         while not ray.wait([ref], timeout=POLL_SECONDS)[0]:
-            logged = log_epochs(spec, training.read(store, progress), logged)
+            epochs = training.read(store, key)
+            logged = log_epochs(spec, epochs, logged)
+            if progress is not None and epochs:
+                progress.update(epoch=epochs[-1])
         result: dict[str, Any] = ray.get(ref)
     except Exception as exc:
         raise unwrap(exc) from None
     finally:
         with contextlib.suppress(Exception):
-            store.delete(progress)
-    log_epochs(spec, result.get("training") or [], logged if not result.get("reused") else -1)
+            store.delete(key)
+    history = result.get("training") or []
+    log_epochs(spec, history, logged if not result.get("reused") else -1)
+    if progress is not None and history and not result.get("reused"):
+        progress.update(epoch=history[-1])
     report_training(spec, result)
     return result
 

@@ -9,6 +9,7 @@ import logging
 import os
 import sys
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from rich.console import Console
@@ -384,3 +385,22 @@ def test_the_columns_line_wraps_and_counts_lineage_instead_of_listing_it() -> No
     assert joined.endswith("(+13 lineage columns)")
     tabular = column_lines([{"name": "seed", "type": "int64"}], text=False)
     assert tabular == ["  columns: seed: int64"]  # a table's own 'seed' column is data
+
+
+def test_a_fits_epochs_reach_listeners_and_the_progress_file(time_: Clock) -> None:
+    """Epochs travel the run's one progress channel, like rows, tokens and failures."""
+    from synthfactory_flows.progress import subscribe
+
+    written: list[dict[str, Any]] = []
+    seen: list[dict[str, float]] = []
+    snap = Snapshot(name="job", version="v", uri="u", target_rows=10)
+    p = Progress(snap, sink=written.append, interval=0.0, clock=time_)
+    unsubscribe = subscribe(lambda s: seen.append(dict(s.epoch)))
+    try:
+        p.update(phase="fit")
+        assert p.snap.epoch == {}
+        p.update(epoch={"epoch": 2.0, "loss": 0.5})
+    finally:
+        unsubscribe()
+    assert seen[-1] == {"epoch": 2.0, "loss": 0.5}
+    assert written[-1]["epoch"] == {"epoch": 2.0, "loss": 0.5}
