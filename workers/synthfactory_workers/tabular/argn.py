@@ -22,8 +22,10 @@ import numpy as np
 from synthfactory.errors import ConfigError
 from synthfactory.spec.generators.tabular import ArgnConfig
 from synthfactory_workers.tabular import argn_codec as codec
-from synthfactory_workers.tabular.base import Synthesizer
-from synthfactory_workers.tabular.neural import EpochCallback, NeuralGenerator, log, pack, unpack
+from synthfactory_workers.tabular.neural import (
+    NeuralGenerator,
+    TorchSynthesizer,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -78,31 +80,13 @@ def _network() -> Any:
     return ArgnNet
 
 
-class TabularARGN(Synthesizer):
+class TabularARGN(TorchSynthesizer):
     name: ClassVar[str] = "argn"
     exact_conditions: ClassVar[bool] = True
     defaults: ClassVar[dict[str, Any]] = ArgnConfig.model_construct().options()
 
-    def __init__(
-        self,
-        options: dict[str, Any] | None = None,
-        enforce_min_max: bool = True,
-        seed: int = 0,
-        device: str = "cpu",
-        on_epoch: EpochCallback | None = None,
-    ) -> None:
-        unknown = set(options or {}) - set(self.defaults)
-        if unknown:
-            raise ConfigError(
-                f"unknown argn option(s): {sorted(unknown)}", fix=f"use {sorted(self.defaults)}"
-            )
-        self.options = {**self.defaults, **(options or {})}
-        self.enforce_min_max = enforce_min_max
-        self.seed = seed
-        self.device = device
-        self.on_epoch = on_epoch
+    def _start(self) -> None:
         self.columns = []
-        self.history: list[dict[str, float]] = []
         self.fit_rows = 0
 
     def categories(self, column: dict[str, Any]) -> list[Any]:
@@ -173,7 +157,7 @@ class TabularARGN(Synthesizer):
             if len(valid):
                 values["val_loss"] = self._evaluate(valid, valid_ranks)
                 plateau.step(values["val_loss"])
-            self._log_epoch(values)
+            self.log_epoch(values)
             score = values.get("val_loss", values["loss"])
             if score < best - 1e-4:
                 best, best_state, waited = score, copy.deepcopy(net.state_dict()), 0
@@ -199,19 +183,6 @@ class TabularARGN(Synthesizer):
         data = torch.from_numpy(valid).to(self.device)
         with torch.no_grad():
             return float(self.net.loss(data, ranks).item())
-
-    def _log_epoch(self, values: dict[str, float]) -> None:
-        self.history.append(values)
-        log.info(
-            "argn epoch %d: %s",
-            int(values["epoch"]),
-            ", ".join(f"{k}={v:.4f}" for k, v in values.items() if k != "epoch"),
-        )
-        if self.on_epoch is not None:
-            self.on_epoch(values)
-        from synthfactory_workers import training
-
-        training.report(values)
 
     # -- sampling ------------------------------------------------------------------------
     def _sample(self, n: int, seed: int, conditions: dict[str, Any]) -> pd.DataFrame:
@@ -244,28 +215,13 @@ class TabularARGN(Synthesizer):
 
     # -- storage -------------------------------------------------------------------------
     def save(self) -> bytes:
-        header = {
-            "synthesizer": self.name,
-            "options": self.options,
-            "enforce_min_max": self.enforce_min_max,
-            "seed": self.seed,
-            "columns": self.columns,
-            "history": self.history,
-            "fit_rows": self.fit_rows,
-        }
-        return pack(header, dict(self.net.state_dict()))
+        fitted = {"columns": self.columns, "history": self.history, "fit_rows": self.fit_rows}
+        return self._pack(fitted, dict(self.net.state_dict()))
 
     @classmethod
     def load(cls, data: bytes, device: str = "cpu") -> TabularARGN:
-        header, tensors = unpack(data)
-        if header.get("synthesizer") != cls.name:
-            raise ConfigError(
-                f"the cached model is a {header.get('synthesizer')}, not an argn model",
-                fix="delete the cached model under the output's _artifacts/ to refit",
-            )
-        model = cls(header["options"], header["enforce_min_max"], header["seed"], device)
+        model, header, tensors = cls._unpack(data, device, "an argn model")
         model.columns = header["columns"]
-        model.history = header["history"]
         model.fit_rows = header["fit_rows"]
         model._build()
         model.net.load_state_dict(tensors)

@@ -24,7 +24,7 @@ from synthfactory.jsonsafe import plain
 from synthfactory_workers.tabular.column_types import (
     NUMERIC_TYPES,
     as_float,
-    describe,
+    described,
     finish_numbers,
     key,
     observed_numbers,
@@ -41,11 +41,8 @@ def fit_columns(
     df: pd.DataFrame, column_types: dict[str, str], bins: int, rare_min: int
 ) -> list[dict[str, Any]]:
     """Every column's description and token layout (``cardinality`` when modelled)."""
-    columns: list[dict[str, Any]] = []
-    for name in df.columns:
-        series = df[name]
-        col = describe(name, series, column_types[name])
-        columns.append(col)
+    columns = described(df, column_types)
+    for series, col in columns:
         if col["type"] == "id":
             continue
         if col["type"] in NUMERIC_TYPES:
@@ -68,7 +65,7 @@ def fit_columns(
             kept = len(rare) - sum(rare)  # missing values are never grouped
             col["kept"] = kept  # categories[:kept] are tokens; the rest share the rare one
             col["cardinality"] = kept + (kept < len(order))
-    return columns
+    return [col for _, col in columns]
 
 
 def _numeric_tokens(x: np.ndarray, bins: int) -> dict[str, list[float]]:

@@ -34,6 +34,11 @@ def describe(name: Any, series: pd.Series, kind: str) -> dict[str, Any]:
     return col
 
 
+def described(df: pd.DataFrame, column_types: dict[str, str]) -> list[tuple[pd.Series, dict]]:
+    """Every column of ``df`` with its description (``describe``), in order."""
+    return [(df[c], describe(c, df[c], column_types[c])) for c in df.columns]
+
+
 def value_counts(series: pd.Series) -> pd.Series:
     """How many rows hold each value of a column, nulls counted as the value None."""
     return series.astype(object).where(series.notna(), None).value_counts(dropna=False)

@@ -33,7 +33,7 @@ from synthfactory_workers.tabular.base import Synthesizer
 from synthfactory_workers.tabular.column_types import (
     NUMERIC_TYPES,
     as_float,
-    describe,
+    described,
     finish_numbers,
     key,
     numeric_summary,
@@ -97,12 +97,10 @@ class GaussianCopula(Synthesizer):
         rng = np.random.default_rng(self.seed)
         scores: list[np.ndarray] = []
         observed_masks: list[np.ndarray] = []
-        self.columns, self.dims = [], []
-        for name in df.columns:
-            series = df[name]
-            kind = column_types[name]
-            col = describe(name, series, kind)
-            self.columns.append(col)
+        columns = described(df, column_types)
+        self.columns, self.dims = [col for _, col in columns], []
+        for series, col in columns:
+            name, kind = col["name"], col["type"]
             if kind == "id":
                 continue
             nulls = series.isna().to_numpy()

@@ -13,7 +13,7 @@ import numpy as np
 
 from synthfactory.jsonsafe import plain
 from synthfactory_workers.tabular import dp
-from synthfactory_workers.tabular.column_types import NUMERIC_TYPES, describe, key
+from synthfactory_workers.tabular.column_types import NUMERIC_TYPES, described, key
 from synthfactory_workers.tabular.copula_marginals import (
     QUANTILES,
     Intervals,
@@ -62,18 +62,16 @@ def fit_private(model: GaussianCopula, df: pd.DataFrame, column_types: dict[str,
         len(df),
         [],
     )
-    model.columns, model.dims = [], []
-    for name in df.columns:
-        series = df[name]
-        kind = column_types[name]
-        col = describe(name, series, kind)
-        model.columns.append(col)
+    columns = described(df, column_types)
+    model.columns, model.dims = [col for _, col in columns], []
+    for series, col in columns:
+        name, kind = col["name"], col["type"]
         if kind == "id":
             continue
         if kind in NUMERIC_TYPES:
             _numbers(fit, col, series)
         else:
-            enc, codes = _private_intervals(series, kind, fit, str(name))
+            enc, codes = _private_intervals(series, kind, fit, name)
             col["intervals"] = enc.to_dict()
             known = codes >= 0
             lo_, hi_ = enc.bounds[np.maximum(codes, 0)], enc.bounds[np.maximum(codes, 0) + 1]

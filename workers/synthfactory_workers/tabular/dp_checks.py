@@ -71,6 +71,12 @@ def check(config: TabularConfigBase, types: dict[str, str], personal: dict[str, 
     privacy = config.privacy
     if privacy is None:
         return
+    _check_options(config)
+    _check_columns(config, privacy, types, personal)
+
+
+def _check_options(config: TabularConfigBase) -> None:
+    """Options that would read or release the source's values in clear."""
     if config.kind != "gaussian_copula":
         raise DPUnsupportedSynthesizer(
             f"generator.privacy is not available for {config.kind}: DP-SGD needs opacus, "
@@ -108,6 +114,15 @@ def check(config: TabularConfigBase, types: dict[str, str], personal: dict[str, 
             fix="set detect_pii: false and name personal columns in pii_columns (under "
             "privacy content detection is off by default and no digests are kept)",
         )
+
+
+def _check_columns(
+    config: TabularConfigBase,
+    privacy: PrivacyConfig,
+    types: dict[str, str],
+    personal: dict[str, str],
+) -> None:
+    """Every modelled column has what its mechanism needs from public knowledge."""
     modelled = {c: t for c, t in types.items() if c not in personal and t != "id"}
     bounds = public_bounds(config, modelled)
     missing = sorted(c for c, t in modelled.items() if t in NUMERIC_TYPES and c not in bounds)

@@ -9,7 +9,7 @@ import logging
 import struct
 from abc import abstractmethod
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from synthfactory.errors import ConfigError
 from synthfactory.spec.generators.tabular import ArgnConfig, CTGANConfig, TVAEConfig
@@ -57,8 +57,10 @@ def unpack(data: bytes) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     return header, load(data[at + 8 + size :])
 
 
-class NeuralSynthesizer(Synthesizer):
-    """A torch synthesizer over the mode-specific-normalisation transform."""
+class TorchSynthesizer(Synthesizer):
+    """A synthesizer trained in torch: its options (``defaults`` from its config), seed,
+    device and per-epoch losses (logged, kept in ``history``, reported as training
+    progress)."""
 
     defaults: ClassVar[dict[str, Any]]
 
@@ -81,8 +83,59 @@ class NeuralSynthesizer(Synthesizer):
         self.seed = seed
         self.device = device
         self.on_epoch = on_epoch
-        self.transformer = DataTransformer(self.options["max_modes"], seed)
         self.history: list[dict[str, float]] = []
+        self._start()
+
+    def _start(self) -> None:
+        """Set up what a new, unfitted model of this kind holds."""
+
+    def _pack(self, fitted: dict[str, Any], tensors: dict[str, torch.Tensor]) -> bytes:
+        """The saved model: its settings and ``fitted`` as the header, then ``tensors``."""
+        header = {
+            "synthesizer": self.name,
+            "options": self.options,
+            "enforce_min_max": self.enforce_min_max,
+            "seed": self.seed,
+            **fitted,
+        }
+        return pack(header, tensors)
+
+    @classmethod
+    def _unpack(
+        cls, data: bytes, device: str, what: str
+    ) -> tuple[Self, dict[str, Any], dict[str, torch.Tensor]]:
+        """A new model with the saved settings and history, the header and the tensors;
+        a ConfigError when the file holds another synthesizer (``what``: this one)."""
+        header, tensors = unpack(data)
+        if header.get("synthesizer") != cls.name:
+            raise ConfigError(
+                f"the cached model is a {header.get('synthesizer')}, not {what}",
+                fix="delete the cached model under the output's _artifacts/ to refit",
+            )
+        model = cls(header["options"], header["enforce_min_max"], header["seed"], device)
+        model.history = header["history"]
+        return model, header, tensors
+
+    def log_epoch(self, values: dict[str, float]) -> None:
+        self.history.append(values)
+        log.info(
+            "%s epoch %d: %s",
+            self.name,
+            int(values["epoch"]),
+            ", ".join(f"{k}={v:.4f}" for k, v in values.items() if k != "epoch"),
+        )
+        if self.on_epoch is not None:
+            self.on_epoch(values)
+        from synthfactory_workers import training
+
+        training.report(values)
+
+
+class NeuralSynthesizer(TorchSynthesizer):
+    """A torch synthesizer over the mode-specific-normalisation transform (CTGAN, TVAE)."""
+
+    def _start(self) -> None:
+        self.transformer = DataTransformer(self.options["max_modes"], self.seed)
 
     @property
     def columns(self) -> list[dict[str, Any]]:  # type: ignore[override]
@@ -107,20 +160,6 @@ class NeuralSynthesizer(Synthesizer):
         self.history = []
         self._train(data, rng)
 
-    def log_epoch(self, values: dict[str, float]) -> None:
-        self.history.append(values)
-        log.info(
-            "%s epoch %d: %s",
-            self.name,
-            int(values["epoch"]),
-            ", ".join(f"{k}={v:.4f}" for k, v in values.items() if k != "epoch"),
-        )
-        if self.on_epoch is not None:
-            self.on_epoch(values)
-        from synthfactory_workers import training
-
-        training.report(values)
-
     @abstractmethod
     def _train(self, data: Any, rng: Any) -> None: ...
 
@@ -134,27 +173,13 @@ class NeuralSynthesizer(Synthesizer):
             for part, net in self._networks().items()
             for k, v in net.state_dict().items()
         }
-        header = {
-            "synthesizer": self.name,
-            "options": self.options,
-            "enforce_min_max": self.enforce_min_max,
-            "seed": self.seed,
-            "transformer": self.transformer.to_dict(),
-            "history": self.history,
-        }
-        return pack(header, tensors)
+        fitted = {"transformer": self.transformer.to_dict(), "history": self.history}
+        return self._pack(fitted, tensors)
 
     @classmethod
     def load(cls, data: bytes, device: str = "cpu") -> NeuralSynthesizer:
-        header, tensors = unpack(data)
-        if header.get("synthesizer") != cls.name:
-            raise ConfigError(
-                f"the cached model is a {header.get('synthesizer')}, not a {cls.name}",
-                fix="delete the cached model under the output's _artifacts/ to refit",
-            )
-        model = cls(header["options"], header["enforce_min_max"], header["seed"], device)
+        model, header, tensors = cls._unpack(data, device, f"a {cls.name}")
         model.transformer = DataTransformer.from_dict(header["transformer"])
-        model.history = header["history"]
         model._build()
         for part, net in model._networks().items():
             prefix = f"{part}."
@@ -173,12 +198,14 @@ class NeuralSynthesizer(Synthesizer):
 class NeuralGenerator(TabularGenerator):
     """A torch synthesizer, built from its config's model options on the spec's device."""
 
+    synthesizer: ClassVar[type[TorchSynthesizer]]
+
     @classmethod
     def new_model(
         cls, spec: JobSpec, types: dict[str, str], schema: pa.Schema | None = None
     ) -> Synthesizer:
         config = spec.generator
         assert isinstance(config, CTGANConfig | TVAEConfig | ArgnConfig)
-        return cls.synthesizer(  # type: ignore[call-arg]
+        return cls.synthesizer(
             config.options(), config.enforce_min_max, config.fit_seed, pick_device(config.device)
         )

@@ -175,13 +175,11 @@ class StepModel:
     ) -> None:
         import torch
 
-        from synthfactory_workers import training
-
         torch.manual_seed(self.seed)
         rng = np.random.default_rng(self.seed)
-        self.context_codec = Codec.fit(context, context_types)
         first = np.zeros(len(steps), dtype=bool)
         first[np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(int)] = True
+        self.context_codec = Codec.fit(context, context_types)
         columns = [c for c in steps.columns if c != GAP]
         fields = Codec.fit(steps[columns], step_types).fields
         if GAP in steps.columns:  # the gaps of later steps (a first step has none)
@@ -189,6 +187,20 @@ class StepModel:
         self.step_codec = Codec(fields)
         self._build()
         c = torch.from_numpy(self.context_codec.encode(context).inputs).to(self.device)
+        x, valid, targets = self._padded(steps, lengths, first)
+        self.history = []
+        if not self.step_codec.fields:  # every column is context: no step to learn
+            self.net.eval()
+            return
+        self._train(c, x, valid, targets, lengths, rng)
+
+    def _padded(
+        self, steps: Any, lengths: np.ndarray, first: np.ndarray
+    ) -> tuple[torch.Tensor, torch.Tensor, dict[str, tuple[torch.Tensor, ...]]]:
+        """The encoded steps as (entity, step) tensors: inputs (a first step's gap zeroed),
+        which steps exist, and each field's targets."""
+        import torch
+
         encoded = self.step_codec.encode(steps)
         inputs = encoded.inputs.copy()
         gap = next(
@@ -220,14 +232,25 @@ class StepModel:
                 code = np.zeros((n, longest), dtype=np.int64)
                 code[where] = encoded.codes[name]
                 targets[name] = (torch.from_numpy(code),)
-        x_t = torch.from_numpy(x).to(self.device)
-        valid_t = torch.from_numpy(valid).to(self.device)
-        targets = {k: tuple(t.to(self.device) for t in v) for k, v in targets.items()}
-        self.history = []
-        if not self.step_codec.fields:  # every column is context: no step to learn
-            self.net.eval()
-            return
+        moved = {k: tuple(t.to(self.device) for t in v) for k, v in targets.items()}
+        device = self.device
+        return torch.from_numpy(x).to(device), torch.from_numpy(valid).to(device), moved
+
+    def _train(
+        self,
+        c: torch.Tensor,
+        x: torch.Tensor,
+        valid: torch.Tensor,
+        targets: dict[str, tuple[torch.Tensor, ...]],
+        lengths: np.ndarray,
+        rng: np.random.Generator,
+    ) -> None:
+        import torch
+
+        from synthfactory_workers import training
+
         o = self.options
+        n = len(lengths)
         opt = torch.optim.Adam(self.net.parameters(), lr=float(o["learning_rate"]))
         batch = max(1, min(int(o["batch_size"]), n))
         self.net.train()
@@ -239,8 +262,8 @@ class StepModel:
                 size = int(lengths[order[start : start + batch]].max())
                 loss = self._loss(
                     c[rows],
-                    x_t[rows, :size],
-                    valid_t[rows, :size],
+                    x[rows, :size],
+                    valid[rows, :size],
                     {k: tuple(t[rows, :size] for t in v) for k, v in targets.items()},
                 )
                 opt.zero_grad()
@@ -325,7 +348,6 @@ class StepModel:
             u[i, : len(draws)] = draws
         u_t = torch.from_numpy(np.clip(u, 1e-7, 1 - 1e-7)).float().to(self.device)
         c = torch.from_numpy(self.context_codec.encode(context).inputs).to(self.device)
-        spans = self.step_codec.spans()
         width = self.step_codec.width
         scores = {f["name"]: torch.zeros(n, longest) for f in fields if f["kind"] == "numeric"}
         nulls = {name: torch.zeros(n, longest, dtype=torch.long) for name in scores}
@@ -340,33 +362,7 @@ class StepModel:
             previous[:, 0, -1] = 1.0
             for t in range(longest):
                 out, h = self.net.states(c, previous, h)
-                state = out[:, 0]
-                current = torch.zeros(n, width, device=self.device)
-                slot = 0
-                for j, (f, (s, e)) in enumerate(zip(fields, spans, strict=True)):
-                    name = f["name"]
-                    if name == GAP and t == 0:  # the first step's index is the context's
-                        slot += noise_slots(f)
-                        continue
-                    o = self.net.head(j, state, current)
-                    if f["kind"] == "numeric":
-                        mu, log_sigma = o[:, 0], o[:, 1].clamp(*LOG_SIGMA)
-                        z = mu + log_sigma.exp() * torch.special.ndtri(u_t[:, t, slot])
-                        null = torch.zeros(n, dtype=torch.long, device=self.device)
-                        if f["nulls"]:
-                            p_null = torch.softmax(o[:, 2:4], dim=1)[:, 1]
-                            null = (u_t[:, t, slot + 1] < p_null).long()
-                            current[:, s + 1] = null.float()
-                        z = torch.where(null.bool(), torch.zeros_like(z), z)
-                        current[:, s] = z
-                        scores[name][:, t] = z.cpu()
-                        nulls[name][:, t] = null.cpu()
-                    else:
-                        cdf = torch.cumsum(torch.softmax(o, dim=1), dim=1)
-                        code = (cdf < u_t[:, t, slot : slot + 1]).sum(dim=1).clamp(max=e - s - 1)
-                        current[torch.arange(n), s + code] = 1.0
-                        codes[name][:, t] = code.cpu()
-                    slot += noise_slots(f)
+                current = self._step(out[:, 0], u_t[:, t], t, (scores, nulls, codes))
                 previous = torch.cat([current, torch.zeros(n, 1, device=self.device)], 1)[:, None]
         where = _positions(lengths)
         return Sampled(
@@ -374,6 +370,49 @@ class StepModel:
             {k: v.numpy()[where] for k, v in nulls.items()},
             {k: v.numpy()[where] for k, v in codes.items()},
         )
+
+    def _step(
+        self,
+        state: torch.Tensor,
+        u: torch.Tensor,
+        t: int,
+        out: tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], dict[str, torch.Tensor]],
+    ) -> torch.Tensor:
+        """Step ``t`` of every entity, field by field from the network's ``state`` and the
+        step's uniforms ``u``, written into ``out`` (scores, nulls, codes); returns the
+        step as the next step's input."""
+        import torch
+
+        scores, nulls, codes = out
+        n = state.shape[0]
+        current = torch.zeros(n, self.step_codec.width, device=self.device)
+        slot = 0
+        fields, spans = self.step_codec.fields, self.step_codec.spans()
+        for j, (f, (s, e)) in enumerate(zip(fields, spans, strict=True)):
+            name = f["name"]
+            if name == GAP and t == 0:  # the first step's index is the context's
+                slot += noise_slots(f)
+                continue
+            o = self.net.head(j, state, current)
+            if f["kind"] == "numeric":
+                mu, log_sigma = o[:, 0], o[:, 1].clamp(*LOG_SIGMA)
+                z = mu + log_sigma.exp() * torch.special.ndtri(u[:, slot])
+                null = torch.zeros(n, dtype=torch.long, device=self.device)
+                if f["nulls"]:
+                    p_null = torch.softmax(o[:, 2:4], dim=1)[:, 1]
+                    null = (u[:, slot + 1] < p_null).long()
+                    current[:, s + 1] = null.float()
+                z = torch.where(null.bool(), torch.zeros_like(z), z)
+                current[:, s] = z
+                scores[name][:, t] = z.cpu()
+                nulls[name][:, t] = null.cpu()
+            else:
+                cdf = torch.cumsum(torch.softmax(o, dim=1), dim=1)
+                code = (cdf < u[:, slot : slot + 1]).sum(dim=1).clamp(max=e - s - 1)
+                current[torch.arange(n), s + code] = 1.0
+                codes[name][:, t] = code.cpu()
+            slot += noise_slots(f)
+        return current
 
     # -- storage ------------------------------------------------------------------------
     def save(self) -> bytes:

@@ -108,61 +108,83 @@ def context_of(config: SequentialConfig, df: pd.DataFrame) -> list[str]:
 
 def check_source(config: SequentialConfig, df: pd.DataFrame) -> None:
     """What the source can refute, each a ConfigError naming the field and the fix."""
-    from synthfactory_workers.tabular.metadata import detect_pii, detect_types
-
     columns = _columns(df)
-    source = config.source
     reserved = [c for c in columns if c.startswith("__")]
     if reserved:
         raise ConfigError(
-            f"{source} has column(s) starting with '__' (reserved): {reserved}", fix="rename them"
+            f"{config.source} has column(s) starting with '__' (reserved): {reserved}",
+            fix="rename them",
         )
-    key = config.sequence_key
+    _check_key(config, df)
+    if config.sequence_index is not None:
+        _check_index(config, df)
+    _check_named_columns(config, df)
+    context = context_of(config, df)
+    if LENGTH_COLUMN in context:
+        raise ConfigError(
+            f"context column {LENGTH_COLUMN!r} would clash with the entity table's column "
+            "of sequence lengths",
+            fix=f"rename {LENGTH_COLUMN!r} in {config.source}",
+        )
+    _check_lengths(config, df)
+    steps = [c for c in columns if c not in (config.sequence_key, config.sequence_index, *context)]
+    _check_steps(config, df, steps)
+
+
+def _check_key(config: SequentialConfig, df: pd.DataFrame) -> None:
+    key, columns = config.sequence_key, _columns(df)
     if key not in columns:
         raise ConfigError(
-            f"generator.sequence_key {key!r} is not a column of {source}",
+            f"generator.sequence_key {key!r} is not a column of {config.source}",
             fix=f"name the column that identifies the entity, one of {columns}",
         )
     if df[key].isna().any():
         raise ConfigError(
             f"generator.sequence_key {key!r} is null in {int(df[key].isna().sum())} row(s) "
-            f"of {source}: a step must belong to an entity",
+            f"of {config.source}: a step must belong to an entity",
             fix="drop those rows or fill in their entity",
         )
-    index = config.sequence_index
-    if index is not None:
-        if index not in columns:
-            raise ConfigError(
-                f"generator.sequence_index {index!r} is not a column of {source}",
-                fix=f"name the column that orders the steps, one of {columns}, or leave "
-                "sequence_index unset to keep the source's row order",
-            )
-        if index_kind(df[index]) is None:
-            raise ConfigError(
-                f"generator.sequence_index {index!r} holds {df[index].dtype} values, not "
-                "numbers or datetimes",
-                fix="use a numeric or datetime column (store dates as Parquet timestamps "
-                "or ISO dates), or leave sequence_index unset to keep the source's row order",
-            )
-        if np.isnan(index_numbers(df[index])).any():
-            raise ConfigError(
-                f"generator.sequence_index {index!r} is null or unreadable in some rows of "
-                f"{source}",
-                fix="fill in every step's index, or drop those rows",
-            )
-    unknown = sorted(set(config.column_types) - set(columns))
-    if unknown:
+
+
+def _check_index(config: SequentialConfig, df: pd.DataFrame) -> None:
+    index, columns = config.sequence_index, _columns(df)
+    if index not in columns:
         raise ConfigError(
-            f"generator.column_types names column(s) not in {source}: {unknown}",
-            fix=f"use the table's columns: {columns}",
+            f"generator.sequence_index {index!r} is not a column of {config.source}",
+            fix=f"name the column that orders the steps, one of {columns}, or leave "
+            "sequence_index unset to keep the source's row order",
         )
+    if index_kind(df[index]) is None:
+        raise ConfigError(
+            f"generator.sequence_index {index!r} holds {df[index].dtype} values, not "
+            "numbers or datetimes",
+            fix="use a numeric or datetime column (store dates as Parquet timestamps "
+            "or ISO dates), or leave sequence_index unset to keep the source's row order",
+        )
+    if np.isnan(index_numbers(df[index])).any():
+        raise ConfigError(
+            f"generator.sequence_index {index!r} is null or unreadable in some rows of "
+            f"{config.source}",
+            fix="fill in every step's index, or drop those rows",
+        )
+
+
+def _check_named_columns(config: SequentialConfig, df: pd.DataFrame) -> None:
+    """``column_types`` and ``context_columns`` name the source's columns; a context column
+    is constant within every entity."""
+    columns = _columns(df)
     named = config.context_columns or []
-    unknown = [c for c in named if c not in columns]
-    if unknown:
-        raise ConfigError(
-            f"generator.context_columns names column(s) not in {source}: {unknown}",
-            fix=f"use the table's columns: {columns}",
-        )
+    unknown = {
+        "column_types": sorted(set(config.column_types) - set(columns)),
+        "context_columns": [c for c in named if c not in columns],
+    }
+    for field, names in unknown.items():
+        if names:
+            raise ConfigError(
+                f"generator.{field} names column(s) not in {config.source}: {names}",
+                fix=f"use the table's columns: {columns}",
+            )
+    key = config.sequence_key
     for column in named:
         entity = varying_entity(df, key, column)
         if entity is not None:
@@ -175,17 +197,14 @@ def check_source(config: SequentialConfig, df: pd.DataFrame) -> None:
                 "step), or leave context_columns unset to use the columns constant within "
                 "every entity",
             )
-    context = context_of(config, df)
-    if LENGTH_COLUMN in context:
-        raise ConfigError(
-            f"context column {LENGTH_COLUMN!r} would clash with the entity table's column "
-            "of sequence lengths",
-            fix=f"rename {LENGTH_COLUMN!r} in {source}",
-        )
+
+
+def _check_lengths(config: SequentialConfig, df: pd.DataFrame) -> None:
+    key = config.sequence_key
     sizes = df.groupby(key, sort=False).size()
     if len(sizes) < 2:
         raise ConfigError(
-            f"{source} holds {len(sizes)} entity (by {key!r}); at least 2 are needed to fit",
+            f"{config.source} holds {len(sizes)} entity (by {key!r}); at least 2 are needed to fit",
             fix="check generator.sequence_key names the entity column",
         )
     if int(sizes.max()) > config.max_length:
@@ -194,20 +213,27 @@ def check_source(config: SequentialConfig, df: pd.DataFrame) -> None:
             f"generator.max_length ({config.max_length})",
             fix="raise generator.max_length, or split long sequences into several entities",
         )
-    steps = [c for c in columns if c not in (key, index, *context)]
+
+
+def _check_steps(config: SequentialConfig, df: pd.DataFrame, steps: list[str]) -> None:
+    """Step columns the model would copy value by value: ids, free text, personal data."""
+    from synthfactory_workers.tabular.metadata import detect_pii, detect_types
+
     types = detect_types(df[steps], dict(config.column_types))
     refused = {c: t for c, t in types.items() if t in ("id", "text")}
     if refused:
         raise ConfigError(
-            f"step column(s) {refused} of {source} look like identifiers or free text, which "
-            "the sequence model would copy value by value",
+            f"step column(s) {refused} of {config.source} look like identifiers or free "
+            "text, which the sequence model would copy value by value",
             fix="drop them, or set generator.column_types (e.g. categorical) if they are not",
         )
-    personal = detect_pii(df.drop(columns=[key]), {}, True, set(config.column_types))
+    personal = detect_pii(
+        df.drop(columns=[config.sequence_key]), {}, True, set(config.column_types)
+    )
     if personal:
         raise ConfigError(
-            f"{source} holds personal data {personal}: sequential synthesis does not fake "
-            "personal data yet, and would copy its values",
+            f"{config.source} holds personal data {personal}: sequential synthesis does not "
+            "fake personal data yet, and would copy its values",
             fix="drop these columns from the source, or set their type in "
             "generator.column_types if they are not personal",
         )

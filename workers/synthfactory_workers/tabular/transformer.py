@@ -19,17 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from synthfactory.jsonsafe import plain
-from synthfactory_workers.tabular.column_types import (
-    NUMERIC_TYPES,
-    as_float,
-    describe,
-    finish_numbers,
-    key,
-    observed_numbers,
-    restore_category,
-    restore_numbers,
-    value_counts,
-)
+from synthfactory_workers.tabular import column_types as ct
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -57,22 +47,20 @@ class DataTransformer:
 
     # -- fitting -------------------------------------------------------------------------
     def fit(self, df: pd.DataFrame, column_types: dict[str, str]) -> None:
-        self.columns = []
-        for name in df.columns:
-            series = df[name]
-            col = describe(name, series, column_types[name])
-            self.columns.append(col)
+        described = ct.described(df, column_types)
+        self.columns = [col for _, col in described]
+        for series, col in described:
             if col["type"] == "id":
                 continue
-            if col["type"] in NUMERIC_TYPES:
-                observed = observed_numbers(col, series)
+            if col["type"] in ct.NUMERIC_TYPES:
+                observed = ct.observed_numbers(col, series)
                 if observed is None:
                     continue
                 col["modes"] = self._fit_modes(observed)
                 col["has_nulls"] = len(observed) < len(series)
             else:
-                counts = value_counts(series)
-                order = sorted(counts.items(), key=lambda kv: (-kv[1], key(plain(kv[0]))))
+                counts = ct.value_counts(series)
+                order = sorted(counts.items(), key=lambda kv: (-kv[1], ct.key(plain(kv[0]))))
                 col["categories"] = [plain(v) for v, _ in order]
                 col["frequencies"] = [int(c) for _, c in order]
 
@@ -148,7 +136,7 @@ class DataTransformer:
             col = by_name[span.column]
             series = df[span.column]
             if span.role == "alpha":
-                x = as_float(series, datetime=col["type"] == "datetime")
+                x = ct.as_float(series, datetime=col["type"] == "datetime")
                 nulls = np.isnan(x)
                 x = np.where(nulls, np.asarray(col["modes"]["means"])[0], x)
                 means = np.asarray(col["modes"]["means"])
@@ -166,17 +154,17 @@ class DataTransformer:
                 out[:, span.start] = alpha
                 out[np.arange(n), span.start + 1 + mode] = 1.0
             elif span.role == "null":
-                nulls = np.isnan(as_float(series, datetime=col["type"] == "datetime"))
+                nulls = np.isnan(ct.as_float(series, datetime=col["type"] == "datetime"))
                 out[np.arange(n), span.start + nulls.astype(int)] = 1.0
             elif span.role == "category":
-                index = {key(v): i for i, v in enumerate(col["categories"])}
-                codes = np.array([index[key(plain(v))] for v in series.astype(object)], int)
+                index = {ct.key(v): i for i, v in enumerate(col["categories"])}
+                codes = np.array([index[ct.key(plain(v))] for v in series.astype(object)], int)
                 out[np.arange(n), span.start + codes] = 1.0
         return out
 
     def category_index(self, column: str, value: Any) -> int:
         col = next(c for c in self.columns if c["name"] == column)
-        return [key(v) for v in col["categories"]].index(key(plain(value)))
+        return [ct.key(v) for v in col["categories"]].index(ct.key(plain(value)))
 
     # -- decoding --------------------------------------------------------------------------
     def inverse(
@@ -209,18 +197,18 @@ class DataTransformer:
                 mode = block.argmax(axis=1)
                 means = np.asarray(col["modes"]["means"])
                 stds = np.asarray(col["modes"]["stds"])
-                x = finish_numbers(alpha * 4 * stds[mode] + means[mode], col, enforce_min_max)
+                x = ct.finish_numbers(alpha * 4 * stds[mode] + means[mode], col, enforce_min_max)
                 nulls = np.zeros(n, dtype=bool)
                 if col["has_nulls"]:
                     s = spans[(name, "null")]
                     nulls = data[:, s.start : s.start + 2].argmax(axis=1) == 1
-                out[name] = restore_numbers(x, nulls, col)
+                out[name] = ct.restore_numbers(x, nulls, col)
             else:
                 s = spans[(name, "category")]
                 codes = data[:, s.start : s.start + s.width].argmax(axis=1)
                 values = np.empty(n, dtype=object)
                 values[:] = np.array([*col["categories"], None], dtype=object)[:-1][codes]
-                out[name] = restore_category(values, col)
+                out[name] = ct.restore_category(values, col)
         return pd.DataFrame(out, columns=[c["name"] for c in self.columns])
 
     # -- storage ---------------------------------------------------------------------------
