@@ -37,6 +37,20 @@ def mixed_table(n: int = 600, seed: int = 0) -> pd.DataFrame:
     return df
 
 
+def assert_like_mixed(syn: pd.DataFrame, real: pd.DataFrame, rows: int) -> None:
+    """``rows`` sampled rows of a synthesizer fitted on ``mixed_table``: its columns, ids left
+    to the generator, the source's dtypes, whole days, ranges, precision and categories."""
+    assert list(syn.columns) == list(real.columns) and len(syn) == rows
+    assert syn["customer_id"].isna().all(), "ids are left to the generator to regenerate"
+    assert syn["active"].dtype == bool
+    assert pd.api.types.is_integer_dtype(syn["count"])
+    assert pd.api.types.is_datetime64_any_dtype(syn["signup"])
+    assert (syn["signup"] == syn["signup"].dt.normalize()).all(), "dates stay whole days"
+    assert syn["amount"].between(real["amount"].min(), real["amount"].max()).all()
+    assert np.allclose(syn["amount"], syn["amount"].round(2))
+    assert set(syn["plan"].dropna()) <= set(real["plan"].dropna())
+
+
 def people_table(n: int = 300, seed: int = 0) -> pd.DataFrame:
     """A mixed table with personal data: names, emails, phones, street addresses, an id."""
     rng = np.random.default_rng(seed)

@@ -31,10 +31,6 @@ log = logging.getLogger("synthfactory_workers.tabular")
 EpochCallback = Callable[[dict[str, float]], None]
 
 
-def pick_device(wanted: str) -> str:
-    return resolve_device(wanted, field="generator.device")
-
-
 def pack(header: dict[str, Any], tensors: dict[str, torch.Tensor]) -> bytes:
     from safetensors.torch import save
 
@@ -207,5 +203,8 @@ class NeuralGenerator(TabularGenerator):
         config = spec.generator
         assert isinstance(config, CTGANConfig | TVAEConfig | ArgnConfig)
         return cls.synthesizer(
-            config.options(), config.enforce_min_max, config.fit_seed, pick_device(config.device)
+            config.options(),
+            config.enforce_min_max,
+            config.fit_seed,
+            resolve_device(config.device, field="generator.device"),
         )

@@ -325,9 +325,9 @@ class SequentialGenerator(Generator):
     @classmethod
     def prepare(cls, spec: JobSpec, artifacts: ObjectStore) -> dict[str, Any]:
         """Fit the context copula and the step GRU once (or reuse the cached fit)."""
+        from synthfactory_workers.devices import resolve_device
         from synthfactory_workers.tabular.arrow_io import schema_text
         from synthfactory_workers.tabular.copula import GaussianCopula
-        from synthfactory_workers.tabular.neural import pick_device
         from synthfactory_workers.tabular.par import StepModel
         from synthfactory_workers.tabular.relational import step_marginals
 
@@ -353,7 +353,7 @@ class SequentialGenerator(Generator):
                     "learning_rate": config.learning_rate,
                 },
                 config.fit_seed,
-                pick_device(config.device),
+                resolve_device(config.device, field="generator.device"),
             )
             step_types = {str(c): fit.types[str(c)] for c in fit.step_frame.columns}
             model.fit(fit.entities, entity_types, fit.step_frame, step_types, fit.lengths)
