@@ -175,3 +175,23 @@ def test_every_example_spec_validates() -> None:
     for path in examples:
         job = load_spec(path)
         assert job.rows or getattr(job.generator, "augment", None), path  # or derived
+
+
+def test_generic_code_asks_generators_their_capabilities() -> None:
+    """Pools, placement and manifests ask these methods, never a generator's fields."""
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    judge = load_spec(examples / "text_instruct_judge.yaml").generator
+    assert judge.pool_model_keys() == ["judge"]
+    assert judge.actor_backend() is judge.backend
+    assert list(judge.backend_configs()) == [("backend",)]  # judge: the job's own backend
+    with_backend = judge.model_copy(
+        update={"models": {"judge": judge.models["judge"].model_copy(update={"backend": "x"})}}
+    )
+    assert list(with_backend.backend_configs()) == [("backend",), ("models", "judge", "backend")]
+    balance = load_spec(examples / "tabular_balance.yaml").generator
+    assert balance.derives_rows() and not judge.derives_rows()
+    assert balance.pool_model_keys() == [] and balance.backend_configs() == {}
+    relational = load_spec(examples / "tabular_relational.yaml").generator
+    assert relational.primary_keys()["islands"] == "island_id"
+    assert {"parent", "child", "foreign_key"} == set(relational.relationship_keys()[0])
+    assert balance.relationship_keys() == [] and balance.primary_keys() == {}
