@@ -80,11 +80,9 @@ def is_generating(phase: str) -> bool:
 def prepare_phase(job: JobSpec) -> str:
     """What the generator's one-off preparation is called: ``fit`` for generators that
     define one (a synthesizer fits, or reuses a cached fit), else ``prepare``."""
-    from synthfactory_workers.contract import Generator
     from synthfactory_workers.registry import generator_class
 
-    own = getattr(generator_class(job).prepare, "__func__", None)
-    return "fit" if own is not getattr(Generator.prepare, "__func__", None) else "prepare"
+    return "fit" if generator_class(job).has_own_prepare() else "prepare"
 
 
 @dataclass

@@ -150,6 +150,13 @@ class Generator(ABC):
         """Run once per job, before actors start, with one actor's resources."""
         return {}
 
+    @classmethod
+    def has_own_prepare(cls) -> bool:
+        """Whether this generator defines its own one-off preparation (overrides
+        ``prepare``): a synthesizer's fit, named so in the run's progress."""
+        own = cls.__mro__[: cls.__mro__.index(Generator)]
+        return any("prepare" in vars(k) for k in own)
+
     @abstractmethod
     def load(self) -> None:
         """Load models into this process. Called once per actor."""
