@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from .fault_proxy import FaultProxy
 from .servers import VLLM_PYTHON, start_vllm
 
 
@@ -25,3 +26,19 @@ def vllm_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server = start_vllm(tmp_path_factory.mktemp("vllm"))
     yield server.base_url
     server.stop()
+
+
+@pytest.fixture
+def stub() -> Iterator[FaultProxy]:
+    """The stub OpenAI-compatible server (no upstream)."""
+    proxy = FaultProxy(upstream=None)
+    yield proxy
+    proxy.stop()
+
+
+@pytest.fixture
+def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Retries back off for milliseconds (``pytestmark = usefixtures("fast_backoff")``)."""
+    from synthfactory_workers.text import openai_backend
+
+    monkeypatch.setattr(openai_backend, "BACKOFF_BASE_SECONDS", 0.02)

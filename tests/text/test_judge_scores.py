@@ -15,13 +15,13 @@ import pytest
 
 from synthfactory.spec.columns import LLMJudgeColumn
 from synthfactory_workers.contract import ShardTask
-from synthfactory_workers.text.backend import Completion, OnResult, Request, TokenLogprob
+from synthfactory_workers.text.backend import Completion, Request, TokenLogprob
 from synthfactory_workers.text.logprobs import from_record, to_record
 from synthfactory_workers.text.rubrics import score_distribution, weighted_scores
 
+from .builders import FakeBackend, make, user
 from .fault_proxy import FaultProxy
 from .test_openai_unit import loaded, spec_for
-from .test_pipeline_unit import FakeBackend, make, user
 
 TOKEN = re.compile(r"\d+|\w+|\s+|[^\w\s]")
 
@@ -126,25 +126,13 @@ class LogprobBackend(FakeBackend):
         super().__init__(config, script)
         self.alternatives = alternatives
 
-    def generate(
-        self,
-        requests: list[Request],
-        batch_size: int,
-        on_result: OnResult | None = None,
-        max_failures: int | None = None,
-    ) -> list[Completion]:
-        out = []
-        for i, request in enumerate(requests):
-            self.sent.append(request)
-            text = self.script(request.messages, request.seed)
-            logprobs = None
-            if request.top_logprobs:
-                logprobs = tokens_with(text, self.alternatives(request, text))
-            completion = Completion(text, 10, len(text.split()), "stop", logprobs=logprobs)
-            if on_result is not None:
-                on_result(i, completion)
-            out.append(completion)
-        return out
+    def reply(self, request: Request) -> Completion:
+        self.sent.append(request)
+        text = self.script(request.messages, request.seed)
+        logprobs = None
+        if request.top_logprobs:
+            logprobs = tokens_with(text, self.alternatives(request, text))
+        return Completion(text, 10, len(text.split()), "stop", logprobs=logprobs)
 
 
 def judge_pipeline(

@@ -8,7 +8,6 @@ import email.utils
 import os
 import socket
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,6 @@ from synthfactory.spec import load_spec
 from synthfactory.spec.generators.text import LLMConfig
 from synthfactory.storage import LocalStore
 from synthfactory_workers.contract import GeneratorContext, ShardTask
-from synthfactory_workers.text import openai_backend
 from synthfactory_workers.text.generator import LLMGenerator, row_seed
 from synthfactory_workers.text.openai_backend import (
     AIMD,
@@ -29,17 +27,7 @@ from synthfactory_workers.text.openai_backend import (
 
 from .fault_proxy import STUB_MODEL, FaultProxy, drop, slow, status
 
-
-@pytest.fixture
-def stub() -> Iterator[FaultProxy]:
-    proxy = FaultProxy(upstream=None)
-    yield proxy
-    proxy.stop()
-
-
-@pytest.fixture(autouse=True)
-def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(openai_backend, "BACKOFF_BASE_SECONDS", 0.02)
+pytestmark = pytest.mark.usefixtures("fast_backoff")
 
 
 def spec_for(tmp: Path, base_url: str, rows: int = 8, **backend: Any) -> Any:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,15 +14,15 @@ import pyarrow as pa
 import pytest
 
 from synthfactory.errors import ConfigError, SpecError
-from synthfactory.spec import load_spec
 from synthfactory.spec.generators.text import LLMConfig
-from synthfactory.storage import LocalStore
-from synthfactory_workers.contract import GeneratorContext, ShardTask
-from synthfactory_workers.text.backend import Completion, OnResult, Request, TextBackend
+from synthfactory_workers.contract import ShardTask
 from synthfactory_workers.text.generator import LLMGenerator
-from synthfactory_workers.text.pipeline import Pipeline, check_pipeline, column_seed
+from synthfactory_workers.text.kinds.base import column_seed
+from synthfactory_workers.text.preflight import check_pipeline
 from synthfactory_workers.text.rubrics import parse_judgement
 from synthfactory_workers.text.validators import validate
+
+from .builders import make, spec, user
 
 
 def _needs_sandbox() -> pytest.MarkDecorator:
@@ -34,86 +33,6 @@ def _needs_sandbox() -> pytest.MarkDecorator:
     why = sandbox.unavailable()
     required = os.environ.get("SYNTHFACTORY_REQUIRE_SANDBOX") == "1"
     return pytest.mark.skipif(why is not None and not required, reason=f"no sandbox: {why}")
-
-
-Script = Callable[[list[dict[str, str]], int], str]
-
-
-class FakeBackend(TextBackend):
-    """Replies from a script of (messages, seed) -> text; records every request."""
-
-    def __init__(self, config: LLMConfig, script: Script) -> None:
-        self.config = config
-        self.script = script
-        self.model_id = "fake/model"
-        self.revision = "r1"
-        self.sent: list[Request] = []
-        self.samplings: list[Any] = []
-
-    def load(self) -> None:
-        pass
-
-    def generate(
-        self,
-        requests: list[Request],
-        batch_size: int,
-        on_result: OnResult | None = None,
-        max_failures: int | None = None,
-    ) -> list[Completion]:
-        out = []
-        for i, request in enumerate(requests):
-            self.sent.append(request)
-            self.samplings.append(self.config.sampling)
-            text = self.script(request.messages, request.seed)
-            completion = Completion(text, 10, len(text.split()), "stop")
-            if on_result is not None:
-                on_result(i, completion)
-            out.append(completion)
-        return out
-
-
-def user(messages: list[dict[str, str]]) -> str:
-    return messages[-1]["content"]
-
-
-def spec(tmp: Path, columns: list[dict[str, Any]], **generator: Any) -> Any:
-    config: dict[str, Any] = {
-        "kind": "llm",
-        "model": "builtin:smollm2",
-        "columns": columns,
-        "dedup": {"exact": False, "near": False},
-    }
-    config.update(generator)
-    return load_spec(
-        {
-            "name": "pipe",
-            "modality": "text",
-            "rows": 4,
-            "shard_rows": 4,
-            "seed": 1,
-            "output": str(tmp / "out"),
-            "generator": config,
-        }
-    )
-
-
-def make(
-    tmp: Path,
-    columns: list[dict[str, Any]],
-    script: Script,
-    journal: Path | None = None,
-    source: pa.Table | None = None,
-    **generator: Any,
-) -> tuple[LLMGenerator, FakeBackend]:
-    job = spec(tmp, columns, **generator)
-    context = GeneratorContext(
-        artifacts=LocalStore(tmp / "a"), journal=LocalStore(journal) if journal else None
-    )
-    gen = LLMGenerator(job, context)
-    backend = FakeBackend(gen.config, script)
-    gen.backend = backend
-    gen.pipeline = Pipeline(gen, source)
-    return gen, backend
 
 
 def rejected_reasons(output: Any) -> list[tuple[str, str]]:

@@ -36,7 +36,7 @@ from synthfactory.spec.columns import ValidateColumn
 from synthfactory.spec.generators.text import LLMConfig
 from synthfactory_flows.preflight import preflight
 from synthfactory_workers.text import sandbox
-from synthfactory_workers.text.pipeline import check_pipeline
+from synthfactory_workers.text.preflight import check_pipeline
 from synthfactory_workers.text.validators import validate
 
 REQUIRED = os.environ.get("SYNTHFACTORY_REQUIRE_SANDBOX") == "1"

@@ -6,7 +6,6 @@ fault proxy as a loopback OpenAI-compatible stub server."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,6 @@ import pytest
 from synthfactory.spec import load_spec
 from synthfactory.storage import LocalStore
 from synthfactory_workers.contract import GeneratorContext, ShardTask
-from synthfactory_workers.text import openai_backend
 from synthfactory_workers.text.generator import LLMGenerator
 from synthfactory_workers.text.grammar import refuses_response_format, with_schema_note
 
@@ -27,17 +25,7 @@ SCHEMA: dict[str, Any] = {
     "required": ["name", "n"],
 }
 
-
-@pytest.fixture
-def stub() -> Iterator[FaultProxy]:
-    proxy = FaultProxy(upstream=None)
-    yield proxy
-    proxy.stop()
-
-
-@pytest.fixture(autouse=True)
-def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(openai_backend, "BACKOFF_BASE_SECONDS", 0.02)
+pytestmark = pytest.mark.usefixtures("fast_backoff")
 
 
 def generator_for(tmp: Path, base_url: str, rows: int, api: str = "chat") -> LLMGenerator:

@@ -18,13 +18,15 @@ from synthfactory.spec.columns import LLMJudgeColumn
 from synthfactory.spec.generators.text import LLMConfig
 from synthfactory.storage import LocalStore
 from synthfactory_workers.contract import GeneratorContext, ShardTask
-from synthfactory_workers.text.backend import Completion, OnResult, Request, TextBackend
+from synthfactory_workers.text.backend import Completion, Request, TextBackend
 from synthfactory_workers.text.generator import LLMGenerator
 from synthfactory_workers.text.openai_backend import OpenAIBackend
 from synthfactory_workers.text.pipeline import Pipeline
 from synthfactory_workers.text.rubrics import judge_schema
 from synthfactory_workers.text.transformers_backend import TransformersBackend
 from synthfactory_workers.text.vllm_backend import VLLMBackend
+
+from .builders import ScriptedBackend
 
 STRUCTURED = {
     "type": "object",
@@ -68,43 +70,29 @@ PROBES: dict[str, tuple[dict[str, Any], type[TextBackend], Probe]] = {
 }
 
 
-class Probing(TextBackend):
+class Probing(ScriptedBackend):
     """Takes the column's config from the pipeline like a real backend, asks the real (unloaded)
     backend what it would constrain each request to, and answers from a script."""
+
+    model_id = "m"
+    revision = "r"
 
     def __init__(self, config: LLMConfig, real: TextBackend, probe: Probe) -> None:
         self.config = config
         self.real = real
         self.probe = probe
-        self.model_id = "m"
-        self.revision = "r"
         self.constrained: dict[str, Any] = {}
 
-    def load(self) -> None:
-        pass
-
-    def generate(
-        self,
-        requests: list[Request],
-        batch_size: int,
-        on_result: OnResult | None = None,
-        max_failures: int | None = None,
-    ) -> list[Completion]:
+    def reply(self, request: Request) -> Completion:
         self.real.config = self.config  # type: ignore[attr-defined]
-        out = []
-        for i, request in enumerate(requests):
-            prompt = request.messages[-1]["content"]
-            kind = "judge" if "Rate the response" in prompt else prompt.split()[0].lower()
-            self.constrained[kind] = self.probe(self.real, request)
-            text = {
-                "judge": json.dumps({"correctness": {"score": 4, "reason": "ok"}}),
-                "tag": json.dumps({"topic": "sums"}),
-            }.get(kind, "four")
-            completion = Completion(text, 5, 5, "stop")
-            if on_result is not None:
-                on_result(i, completion)
-            out.append(completion)
-        return out
+        prompt = request.messages[-1]["content"]
+        kind = "judge" if "Rate the response" in prompt else prompt.split()[0].lower()
+        self.constrained[kind] = self.probe(self.real, request)
+        text = {
+            "judge": json.dumps({"correctness": {"score": 4, "reason": "ok"}}),
+            "tag": json.dumps({"topic": "sums"}),
+        }.get(kind, "four")
+        return Completion(text, 5, 5, "stop")
 
 
 @pytest.mark.parametrize("kind", sorted(PROBES))

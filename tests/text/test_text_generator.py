@@ -13,7 +13,8 @@ from synthfactory.errors import ConfigError, SpecError
 from synthfactory.spec import load_spec
 from synthfactory.storage import LocalStore
 from synthfactory_workers.contract import GeneratorContext, ShardTask
-from synthfactory_workers.text.generator import LLMGenerator, extract_json
+from synthfactory_workers.text.filters import extract_json
+from synthfactory_workers.text.generator import LLMGenerator
 
 
 def text_spec(tmp: Path, **generator: Any) -> dict[str, Any]:

@@ -50,15 +50,9 @@ PIPELINE_NAMES = ("pipeline.kept", "pipeline.rejected", "pipeline.kept_rate")
 def judges_and_validators(job: JobSpec) -> tuple[dict[str, dict[str, int]], list[str]]:
     """({judge column: {criterion: number of levels}}, [validator columns]) of a job's
     pipeline; empty for other jobs."""
-    from synthfactory.spec.columns import LLMJudgeColumn, ValidateColumn, criteria
-
     columns = getattr(job.generator, "columns", None) or []
-    judges = {
-        c.name: {k.name: len(k.levels) for k in criteria(c)}
-        for c in columns
-        if isinstance(c, LLMJudgeColumn)
-    }
-    validators = [c.name for c in columns if isinstance(c, ValidateColumn)]
+    judges = {c.name: c.levels() for c in columns if c.reports == "judge"}
+    validators = [c.name for c in columns if c.reports == "validator"]
     return judges, validators
 
 

@@ -10,12 +10,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from synthfactory.errors import ConfigError
-from synthfactory.minhash import band_hashes, exact_key, signatures
 from synthfactory.spec.generators.text import LLMConfig
 from synthfactory_workers.contract import Generator, ShardOutput, ShardTask
-from synthfactory_workers.journal import Journal, shard_prefix
 from synthfactory_workers.prompts import PromptSampler, check
 from synthfactory_workers.text.backend import Completion, Request, TextBackend, open_backend
+from synthfactory_workers.text.filters import (
+    ShardFilter,
+    parse_json,
+    pop_dedup_keys,
+    with_dedup_keys,
+)
+from synthfactory_workers.text.requests import Requests, add_backend_stats, cost_usd, new_stats
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -31,17 +36,6 @@ def _config(spec: JobSpec) -> LLMConfig:
 def row_seed(shard_seed: int, index: int, attempt: int, completion: int) -> int:
     state = np.random.SeedSequence([shard_seed, index, attempt, completion]).generate_state(2)
     return int(state[0]) << 32 | int(state[1])
-
-
-def extract_json(text: str) -> Any:
-    """The first JSON object or array in a completion (models often wrap it in prose)."""
-    fenced = re.search(r"```(?:json)?\s*(.+?)```", text, re.S)
-    candidate = fenced.group(1) if fenced else text
-    start = min((i for i in (candidate.find("{"), candidate.find("[")) if i >= 0), default=-1)
-    if start < 0:
-        raise ValueError("no JSON object in the completion")
-    value, _ = json.JSONDecoder().raw_decode(candidate[start:])
-    return value
 
 
 def _check_model(config: LLMConfig) -> dict[str, str]:
@@ -110,7 +104,7 @@ class LLMGenerator(Generator):
         if config.prompt is not None:
             check(config.prompt, columns)
         else:
-            from synthfactory_workers.text.pipeline import check_pipeline
+            from synthfactory_workers.text.preflight import check_pipeline
 
             check_pipeline(config, columns)
         for pattern in [*config.filters.require_regex, *config.filters.exclude_regex]:
@@ -126,9 +120,8 @@ class LLMGenerator(Generator):
         self.backend: TextBackend | None = None
         self.backends: dict[str | None, TextBackend] = {}
         """Every backend the shard calls, by pool key (None: this actor's own model)."""
-        self._journal: Journal | None = None
-        self._answered: dict[str, dict[str, Any]] = {}
-        self._first_failure = ""
+        self.requests = Requests(spec.resources.batch_size, self.config.backend.journal)
+        """The shard's journaled sends (``text/requests.py``)."""
 
     def load(self, reuse: dict[str | None, TextBackend] | None = None) -> None:
         """``reuse``: backends already loaded in this process, by pool key (None: the own
@@ -206,24 +199,13 @@ class LLMGenerator(Generator):
         assert self.backend is not None
         for backend in self.all_backends():
             backend.take_stats()  # counters of this shard only
-        self._open_journal(shard)
+        self.requests.open(getattr(self.context, "journal", None), shard)
         try:
             if self.config.columns is not None:
-                return self.pipeline.generate(shard)
+                return self.pipeline.generate(shard, self.backend, self.all_backends())
             return self._generate(shard)
         finally:
-            if self._journal is not None:
-                self._journal.flush()
-            self._journal, self._answered, self._first_failure = None, {}, ""
-
-    def _open_journal(self, shard: ShardTask) -> None:
-        """What earlier attempts at this shard already received (their answers are reused,
-        never requested again), and a journal for what this attempt receives."""
-        store = getattr(self.context, "journal", None)
-        if store is None or not self.config.backend.journal:
-            return
-        self._journal = Journal(store.child(shard_prefix(shard.index)))
-        self._answered = self._journal.load()
+            self.requests.close()
 
     def _generate(self, shard: ShardTask) -> ShardOutput:
         assert self.backend is not None
@@ -231,16 +213,8 @@ class LLMGenerator(Generator):
         wanted = shard.rows
         accepted: list[dict[str, Any]] = []
         rejected: list[dict[str, Any]] = []
-        seen_exact: set[int] = set()
-        bands_seen: list[dict[int, int]] = []
-        stats = {
-            "prompt_tokens": 0.0,
-            "completion_tokens": 0.0,
-            "attempts": 0.0,
-            "requests_failed": 0.0,
-        }
-        if self._journal is not None:
-            stats["journal_hits"] = 0.0
+        screen = ShardFilter(self.config.filters, self.config.dedup)
+        stats = new_stats(self.requests.journal is not None)
         prompt_index = shard.row_start // n
         attempt = 0
         budget = self.config.max_attempts_per_row * max(1, -(-wanted // n))
@@ -251,23 +225,18 @@ class LLMGenerator(Generator):
             prompt_index += prompts_needed
             attempt += prompts_needed
             rows = self._complete(batch, shard.seed, stats)
-            self._check_failures(shard, stats)
+            self.requests.check_failures(shard, stats, self.backend)
             for row in rows:
-                reason = self._reject_reason(row, seen_exact, bands_seen)
+                reason = self._reject_reason(row, screen)
                 if reason:
                     rejected.append({**row, "reason": reason})
                 elif len(accepted) < wanted:
                     accepted.append(row)
         stats["completion_tokens_accepted"] = float(sum(r["completion_tokens"] for r in accepted))
-        for key, value in self.backend.take_stats().items():  # the one-prompt path
-            if key != "requests_failed":
-                stats[key] = stats.get(key, 0.0) + value
-        prices = getattr(self.config.backend, "price_per_million_tokens", None)
-        if prices is not None:
-            stats["cost_usd"] = (
-                stats["prompt_tokens"] * prices.prompt
-                + stats["completion_tokens"] * prices.completion
-            ) / 1e6
+        add_backend_stats(stats, [self.backend])
+        cost = cost_usd(self.config.backend, stats["prompt_tokens"], stats["completion_tokens"])
+        if cost is not None:
+            stats["cost_usd"] = cost
         return ShardOutput(
             self._table(accepted, sidecar=True),
             self._table(rejected, sidecar=False) if rejected else None,
@@ -290,7 +259,7 @@ class LLMGenerator(Generator):
                 Request(self._messages(rendered[i].text), row_seed(seed, i, attempt, j))
                 for i, j in pending
             ]
-            completions = self._send(requests, stats)
+            completions = self.requests.send(requests, stats, self.backend)
             still: list[tuple[int, int]] = []
             for (i, j), request, completion in zip(pending, requests, completions, strict=True):
                 stats["prompt_tokens"] += completion.prompt_tokens
@@ -300,8 +269,7 @@ class LLMGenerator(Generator):
                 if completion.error is not None:
                     stats["requests_failed"] += 1
                     row["reason_request"] = f"request_failed: {completion.error}"
-                    if not self._first_failure or self._first_failure.startswith("not sent"):
-                        self._first_failure = completion.error
+                    self.requests.failed(completion.error)
                 elif config.json_schema is not None:
                     error = self._parse(row)
                     if error and attempt < config.max_retries:
@@ -312,80 +280,6 @@ class LLMGenerator(Generator):
                 rows[(i, j)] = row
             pending = still
         return [rows[key] for key in sorted(rows)]
-
-    def _send(
-        self,
-        requests: list[Request],
-        stats: dict[str, float],
-        backend: TextBackend | None = None,
-    ) -> list[Completion]:
-        """Completions for these requests: from the shard's journal when an earlier attempt
-        received them, from the backend (default: this actor's own) otherwise, journaled as
-        they arrive."""
-        from synthfactory_workers.text.logprobs import from_record as logprobs_from_record
-        from synthfactory_workers.text.logprobs import to_record as logprobs_record
-
-        backend = backend or self.backend
-        assert backend is not None
-        journal = self._journal
-        keys = backend.request_keys(requests) if journal is not None else []
-        out: list[Completion | None] = [None] * len(requests)
-        for n, key in enumerate(keys):
-            record = self._answered.get(key)
-            if record is not None:
-                out[n] = Completion(
-                    str(record["text"]),
-                    int(record["prompt_tokens"]),
-                    int(record["completion_tokens"]),
-                    str(record["finish_reason"]),
-                    logprobs=logprobs_from_record(record.get("logprobs")),
-                )
-        todo = [n for n, c in enumerate(out) if c is None]
-        if journal is not None:
-            stats["journal_hits"] += len(requests) - len(todo)
-
-        def received(k: int, completion: Completion) -> None:
-            if journal is None or completion.error is not None:
-                return
-            record = {
-                "text": completion.text,
-                "prompt_tokens": completion.prompt_tokens,
-                "completion_tokens": completion.completion_tokens,
-                "finish_reason": completion.finish_reason,
-            }
-            if completion.logprobs is not None:  # a judge's, kept where it reads scores
-                record["logprobs"] = logprobs_record(completion.logprobs)
-            self._answered[keys[todo[k]]] = record
-            journal.append(keys[todo[k]], record)
-
-        if todo:
-            allowed = backend.max_error_rate * (stats["attempts"] + len(requests))
-            fresh = backend.generate(
-                [requests[n] for n in todo],
-                self.spec.resources.batch_size,
-                on_result=received,
-                max_failures=max(0, int(allowed) - int(stats["requests_failed"])),
-            )
-            for n, completion in zip(todo, fresh, strict=True):
-                out[n] = completion
-        return [c for c in out if c is not None]
-
-    def _check_failures(
-        self, shard: ShardTask, stats: dict[str, float], backend: TextBackend | None = None
-    ) -> None:
-        backend = backend or self.backend
-        assert backend is not None
-        failed, sent = stats["requests_failed"], stats["attempts"]
-        if failed and failed > backend.max_error_rate * sent:
-            from synthfactory_workers.text.openai_backend import RequestsFailedError
-
-            first = self._first_failure or "unknown error"
-            raise RequestsFailedError(
-                f"shard {shard.index}: {failed:.0f} of {sent:.0f} requests failed after their "
-                f"retries (max_error_rate {backend.max_error_rate:g}); first: {first}",
-                fix="check the server (its logs, rate limits, the model name); the answers "
-                "already received are journaled, so a re-run sends only the rest",
-            )
 
     def _messages(self, user: str) -> list[dict[str, str]]:  # the one-prompt path
         messages = []
@@ -437,61 +331,18 @@ class LLMGenerator(Generator):
         return any(p in lowered for p in probes)
 
     def _parse(self, row: dict[str, Any]) -> str | None:
-        try:
-            value = extract_json(row["completion"])
-        except ValueError as exc:
-            return f"invalid_json: {exc}"
-        errors = sorted(self.validator.iter_errors(value), key=lambda e: list(e.path))
-        if errors:
-            return f"schema_violation: {errors[0].message}"
-        row["parsed"] = value
-        return None
+        value, error = parse_json(row["completion"], self.validator)
+        if error is None:
+            row["parsed"] = value
+        return error
 
-    def _reject_reason(
-        self,
-        row: dict[str, Any],
-        seen_exact: set[int],
-        bands_seen: list[dict[int, int]],
-        text: str | None = None,
-    ) -> str | None:
-        """Filters and in-shard dedup of ``text`` (default: the row's completion)."""
-        f = self.config.filters
-        text = row["completion"] if text is None else text
+    def _reject_reason(self, row: dict[str, Any], screen: ShardFilter) -> str | None:
+        """A failed request or reply, else the filters and in-shard dedup."""
         if "reason_request" in row:
             return str(row.pop("reason_request"))
         if "reason_json" in row:
             return str(row.pop("reason_json"))
-        if len(text) < f.min_chars:
-            return f"too_short: {len(text)} < {f.min_chars} chars"
-        if f.max_chars is not None and len(text) > f.max_chars:
-            return f"too_long: {len(text)} > {f.max_chars} chars"
-        lowered = text.lower()
-        for word in f.blocklist:
-            if word.lower() in lowered:
-                return f"blocklist: {word}"
-        for pattern in f.require_regex:
-            if not re.search(pattern, text):
-                return f"missing_regex: {pattern}"
-        for pattern in f.exclude_regex:
-            if re.search(pattern, text):
-                return f"excluded_regex: {pattern}"
-        d = self.config.dedup
-        key = exact_key(text)
-        row["__exact"] = key
-        if d.exact:
-            if key in seen_exact:
-                return "exact_duplicate"
-            seen_exact.add(key)
-        if d.near:
-            bands = band_hashes(signatures([text], d.num_perm), d.threshold)[0]
-            if not bands_seen:
-                bands_seen.extend({} for _ in bands)
-            if any(int(h) in bands_seen[b] for b, h in enumerate(bands)):
-                return "near_duplicate"
-            for b, h in enumerate(bands):
-                bands_seen[b][int(h)] = 1
-            row["__lsh_bands"] = [int(h) for h in bands]
-        return None
+        return screen.reject_reason(row, row["completion"])
 
     def _table(self, rows: list[dict[str, Any]], sidecar: bool) -> pa.Table:
         import pyarrow as pa
@@ -518,13 +369,8 @@ class LLMGenerator(Generator):
         schema_fields = self._json_fields()
         if not records:
             return pa.schema([("prompt", pa.string()), ("completion", pa.string())]).empty_table()
-        exact = [r.pop("__exact", 0) for r in records]
-        bands = [r.pop("__lsh_bands", []) for r in records]
-        table = pa.Table.from_pylist(records)
-        if self.config.dedup.exact:
-            table = table.append_column("__exact", pa.array(exact, pa.uint64()))
-        if self.config.dedup.near:
-            table = table.append_column("__lsh_bands", pa.array(bands, pa.list_(pa.uint64())))
+        keys = pop_dedup_keys(records)
+        table = with_dedup_keys(pa.Table.from_pylist(records), keys, self.config.dedup)
         for name, arrow_type in schema_fields.items():
             if name in table.column_names:
                 try:

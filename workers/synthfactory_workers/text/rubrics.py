@@ -98,7 +98,7 @@ def parse_judgement(
     JSON first (``{"c": {"score": 4, "reason": ".."}}`` or ``{"c": 4}``); when ``lenient``,
     criteria it lacks are read from text such as ``c: 4`` or ``"c": {"score": 4``, and a
     one-criterion rubric also accepts ``score: 4`` or a lone number in range."""
-    from synthfactory_workers.text.generator import extract_json
+    from synthfactory_workers.text.filters import extract_json
 
     wanted = criteria(column)
     found: dict[str, dict[str, Any]] = {}

@@ -71,7 +71,7 @@ def validate(
 def check_json(text: str, schema: dict[str, Any]) -> tuple[bool, str | None]:
     import jsonschema
 
-    from synthfactory_workers.text.generator import extract_json
+    from synthfactory_workers.text.filters import extract_json
 
     try:
         value = extract_json(text)

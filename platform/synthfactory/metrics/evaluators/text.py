@@ -69,10 +69,8 @@ class TextEvaluator(Evaluator):
         """A pipeline's llm_text columns other than the main one: each gets the same
         row-level text metrics and group mentions (not the model-based ones), under
         ``columns.<name>``."""
-        from synthfactory.spec.columns import LLMTextColumn
-
         columns = getattr(self.job.generator, "columns", None) or []
-        names = [c.name for c in columns if isinstance(c, LLMTextColumn)]
+        names = [c.name for c in columns if c.text]
         return [n for n in names if n != self.column and n in self.columns]
 
     def not_applicable(self) -> str | None:

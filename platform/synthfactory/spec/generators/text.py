@@ -19,7 +19,7 @@ from synthfactory.spec.backends import as_backend, backend_union
 from synthfactory.spec.backends.openai import OpenAIBackendConfig
 from synthfactory.spec.backends.transformers import TransformersBackendConfig
 from synthfactory.spec.base import GENERATORS, Frozen, GeneratorConfigBase
-from synthfactory.spec.columns import LLM_COLUMNS, Column, LLMTextColumn, SamplingOverride
+from synthfactory.spec.columns import Column, LLMTextColumn, SamplingOverride
 from synthfactory.spec.limits import MAX_TEXT_CHARS
 from synthfactory.spec.prompts import PromptConfig
 
@@ -249,12 +249,12 @@ class LLMConfig(GeneratorConfigBase):
             return "completion"
         if self.text_column:
             return self.text_column
-        texts = [c.name for c in self.columns if isinstance(c, LLMTextColumn)]
+        texts = [c.name for c in self.columns if c.text]
         return texts[-1] if texts else None
 
     @property
     def llm_columns(self) -> list[Any]:
-        return [c for c in self.pipeline if isinstance(c, LLM_COLUMNS)]
+        return [c for c in self.pipeline if c.llm]
 
     def column_model(self, column: Any) -> str | None:
         """The key of the pool an LLM column runs in: None for the job's own model (the

@@ -20,6 +20,8 @@ import numpy as np
 
 from synthfactory.spec.columns import LLMJudgePairwiseColumn
 from synthfactory_workers.text.backend import Completion, Request, TokenLogprob
+from synthfactory_workers.text.kinds.base import Row, messages
+from synthfactory_workers.text.kinds.llm import LLMKind, judge_types
 from synthfactory_workers.text.logprobs import TOP_LOGPROBS
 from synthfactory_workers.text.rubrics import (
     JUDGE_SYSTEM,
@@ -30,7 +32,9 @@ from synthfactory_workers.text.rubrics import (
 )
 
 if TYPE_CHECKING:
-    from synthfactory_workers.text.pipeline import Pipeline, Row
+    import pyarrow as pa
+
+    from synthfactory_workers.contract import ShardTask
 
 Key = tuple[int, int]
 """(row index, order): order 0 shows the candidates as [a, b], order 1 as [b, a]."""
@@ -74,7 +78,7 @@ def _label(value: Any, ties: bool) -> str | None:
 
 def parse_verdict(column: LLMJudgePairwiseColumn, text: str) -> tuple[str | None, str]:
     """("A" | "B" | "tie", reason), or (None, why the reply cannot be read)."""
-    from synthfactory_workers.text.generator import extract_json
+    from synthfactory_workers.text.filters import extract_json
 
     try:
         value = extract_json(text)
@@ -144,23 +148,32 @@ def prob_a(probs: dict[str, float] | None, order: int) -> float | None:
     return first + probs["tie"] / 2
 
 
+class PairwiseJudge(LLMKind):
+    """The worker of ``llm_judge_pairwise`` columns."""
+
+    def arrow_types(self) -> dict[str, pa.DataType]:
+        import pyarrow as pa
+
+        types = {**super().arrow_types(), **judge_types(self.column)}
+        types[f"{self.name}__source"] = pa.string()
+        return types
+
+    def run(self, ci: int, rows: list[Row], shard: ShardTask, stats: dict[str, float]) -> None:
+        run_pairwise(self, ci, rows, int(shard.seed), stats)
+        self.pipe.engine.requests.check_failures(shard, stats, self.backend)
+
+
 def run_pairwise(
-    pipe: Pipeline,
-    column: LLMJudgePairwiseColumn,
-    ci: int,
-    rows: list[Row],
-    seed: int,
-    stats: dict[str, float],
+    kind: PairwiseJudge, ci: int, rows: list[Row], seed: int, stats: dict[str, float]
 ) -> None:
     """Both orders of every row in one batch, unreadable replies retried; then the row's
     fields (``store``)."""
-    from synthfactory_workers.text.pipeline import _messages
-
+    column: LLMJudgePairwiseColumn = kind.column
     name = column.name
     prompts: dict[Key, str] = {}
     for row in rows:
         try:
-            context = pipe.templates[name].render(**row.ctx)
+            context = kind.template.render(**row.ctx)
             a, b = (str(row.ctx[c]) for c in column.candidates)
         except Exception as exc:  # jinja2 errors, a missing candidate
             row.reject(name, f"template_error: {exc}")
@@ -170,42 +183,30 @@ def run_pairwise(
     by_index = {r.index: r for r in rows}
     system = column.system_prompt or JUDGE_SYSTEM
     k = TOP_LOGPROBS if column.scores_from == "probability" else 0
-    backend = pipe.gen.backend_for(pipe.config.column_model(column))
-    previous = getattr(backend, "config", None)
-    if previous is not None:  # this column's sampling and reply schema
-        overrides = {
-            "sampling": pipe.config.column_sampling(column.sampling),
-            "json_schema": pairwise_schema(column),
-        }
-        backend.config = previous.model_copy(update=overrides)  # type: ignore[attr-defined]
     verdicts: dict[Key, Verdict] = {}
-    try:
+    with kind.settings(pairwise_schema(column)) as backend:
         pending = list(prompts)
         for attempt in range(column.max_retries + 1):
             pending = [p for p in pending if by_index[p[0]].reason is None]
             if not pending:
                 break
             requests = [
-                Request(_messages(system, prompts[p]), pair_seed(seed, p[0], ci, p[1], attempt), k)
+                Request(messages(system, prompts[p]), pair_seed(seed, p[0], ci, p[1], attempt), k)
                 for p in pending
             ]
-            completions = pipe.gen._send(requests, stats, backend)
+            completions = kind.send(requests, stats, backend)
             last = attempt == column.max_retries
             pending, read = _read(
-                pipe, column, by_index, pending, requests, completions, attempt, last, stats
+                kind, by_index, pending, requests, completions, attempt, last, stats
             )
             verdicts.update(read)
-    finally:
-        if previous is not None:
-            backend.config = previous  # type: ignore[attr-defined]
     for row in rows:
         if row.reason is None and (row.index, 0) in verdicts and (row.index, 1) in verdicts:
             store(row, name, verdicts[(row.index, 0)], verdicts[(row.index, 1)])
 
 
 def _read(
-    pipe: Pipeline,
-    column: LLMJudgePairwiseColumn,
+    kind: PairwiseJudge,
     by_index: dict[int, Row],
     keys: list[Key],
     requests: list[Request],
@@ -215,11 +216,12 @@ def _read(
     stats: dict[str, float],
 ) -> tuple[list[Key], dict[Key, Verdict]]:
     """Account each completion and read its verdict: (the keys to ask again, the verdicts)."""
+    column: LLMJudgePairwiseColumn = kind.column
     again: list[Key] = []
     verdicts: dict[Key, Verdict] = {}
     for key, request, completion in zip(keys, requests, completions, strict=True):
         row = by_index[key[0]]
-        pipe.account(column, row, request, completion, attempt, stats)
+        kind.account(row, request, completion, attempt, stats)
         if completion.error is not None:
             row.reject(column.name, f"request_failed: {completion.error}")
             continue
