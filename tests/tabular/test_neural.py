@@ -12,8 +12,8 @@ from scipy import stats
 from sklearn.datasets import load_iris
 
 from synthfactory.errors import ConfigError
-from synthfactory_workers.tabular.base import synthesizer_class
 from synthfactory_workers.tabular.ctgan import CTGAN, CondSampler
+from synthfactory_workers.tabular.generator import synthesizer_class
 from synthfactory_workers.tabular.metadata import detect_types
 from synthfactory_workers.tabular.neural import MAGIC
 from synthfactory_workers.tabular.transformer import DataTransformer

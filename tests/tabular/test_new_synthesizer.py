@@ -22,9 +22,9 @@ from synthfactory.jsonsafe import plain
 from synthfactory.spec import JobSpec, load_spec
 from synthfactory.spec.base import GENERATORS
 from synthfactory.spec.generators.tabular import TabularConfigBase
-from synthfactory_workers.tabular.base import Synthesizer, synthesizer_class
+from synthfactory_workers.tabular.base import Synthesizer
 from synthfactory_workers.tabular.column_types import describe
-from synthfactory_workers.tabular.generator import TabularGenerator
+from synthfactory_workers.tabular.generator import TabularGenerator, synthesizer_class
 
 from .tables import PENGUINS, spec_dict
 

@@ -3,7 +3,7 @@ synthesizer supports it, by rejection otherwise).
 
 Synthesizers are found through the one generator registry
 (``synthfactory.spec.base.GENERATORS``): a config's ``kind`` names a ``TabularGenerator``
-whose ``synthesizer`` is the synthesizer class (see ``synthesizer_class``)."""
+whose ``synthesizer`` is the synthesizer class (``generator.synthesizer_class``)."""
 
 from __future__ import annotations
 
@@ -14,35 +14,13 @@ import numpy as np
 
 from synthfactory.errors import ConfigError
 from synthfactory.jsonsafe import plain
-from synthfactory.spec.generators import GENERATORS
-from synthfactory_workers.tabular.column_types import key
+from synthfactory_workers.tabular.column_types import NUMERIC_TYPES, as_float, key
 
 if TYPE_CHECKING:
     import pandas as pd
 
 #: candidates tried per requested row before a condition counts as unsatisfiable
 MAX_TRIES_PER_ROW = 200
-NUMERIC_TYPES = ("numerical", "datetime")
-
-
-def synthesizer_class(kind: str) -> type[Synthesizer]:
-    """The synthesizer of a tabular generator ``kind`` (its generator's ``synthesizer``)."""
-    from synthfactory_workers.tabular.generator import TabularGenerator
-
-    generator = GENERATORS.load(kind)
-    if not (isinstance(generator, type) and issubclass(generator, TabularGenerator)):
-        tabular = [k for k in GENERATORS.kinds() if _fits_a_table(k)]
-        raise ConfigError(
-            f"generator {kind!r} is not a tabular synthesizer", fix=f"use one of {tabular}"
-        )
-    return generator.synthesizer
-
-
-def _fits_a_table(kind: str) -> bool:
-    from synthfactory.spec.generators.tabular import TabularConfigBase
-
-    config = GENERATORS.config(kind)
-    return config is not None and issubclass(config, TabularConfigBase)
 
 
 class Synthesizer(ABC):
@@ -156,8 +134,6 @@ def matches(df: pd.DataFrame, conditions: dict[str, Any], model: Synthesizer) ->
         col = model.column(name)
         series = df[name]
         if col["type"] in NUMERIC_TYPES:
-            from synthfactory_workers.tabular.column_types import as_float
-
             ok &= np.isclose(
                 as_float(series, datetime=col["type"] == "datetime"), value, rtol=0, atol=1e-9
             )

@@ -82,8 +82,7 @@ def check_conditions(config: TabularConfigBase, train: pd.DataFrame, types: dict
     import pandas as pd
 
     from synthfactory.jsonsafe import plain
-    from synthfactory_workers.tabular.base import NUMERIC_TYPES
-    from synthfactory_workers.tabular.column_types import as_float, key
+    from synthfactory_workers.tabular.column_types import NUMERIC_TYPES, as_float, key
 
     for name, value in config.conditions.items():
         where = f"generator.conditions.{name}"

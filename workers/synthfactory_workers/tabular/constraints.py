@@ -18,12 +18,10 @@ from synthfactory.spec.generators.tabular import (
     RoundingConstraint,
     UniqueConstraint,
 )
-from synthfactory_workers.tabular.column_types import as_float, key
+from synthfactory_workers.tabular.column_types import NUMERIC_TYPES, as_float, key
 
 if TYPE_CHECKING:
     import pandas as pd
-
-ORDERED = ("numerical", "datetime")
 
 
 def columns_of(constraint: Constraint) -> list[str]:
@@ -51,7 +49,7 @@ def validate(
         ordered = isinstance(constraint, RangeConstraint | InequalityConstraint)
         if ordered or isinstance(constraint, RoundingConstraint):
             for column in columns_of(constraint):
-                allowed = ORDERED if ordered else ("numerical",)
+                allowed = NUMERIC_TYPES if ordered else ("numerical",)
                 if types[column] not in allowed:
                     raise ConfigError(
                         f"{where} needs a {' or '.join(allowed)} column; {column!r} is "

@@ -92,7 +92,9 @@ class GaussianCopula(Synthesizer):
         if self.privacy is not None:
             from synthfactory_workers.tabular.copula_private import fit_private
 
-            fit_private(self, df, column_types)
+            fit = fit_private(df, column_types, self.privacy, self.seed, self.bounds, self.integers)
+            self.columns, self.dims, self.correlation = fit.columns, fit.dims, fit.correlation
+            self.privacy_budget = fit.budget
             return
         rng = np.random.default_rng(self.seed)
         scores: list[np.ndarray] = []

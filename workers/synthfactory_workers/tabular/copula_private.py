@@ -25,45 +25,66 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from synthfactory.spec.generators.tabular import PrivacyConfig
-    from synthfactory_workers.tabular.copula import GaussianCopula
+
+
+@dataclass
+class PrivateFit:
+    """A private fit: what the copula keeps (columns, dimensions, correlation) and the
+    budget each mechanism spent."""
+
+    columns: list[dict[str, Any]]
+    dims: list[dict[str, Any]]
+    correlation: np.ndarray
+    budget: dict[str, Any]
 
 
 @dataclass
 class _Fit:
-    """What the columns of one private fit share: the budget, its noise, and the public
-    randomness (jitter) that places rows inside their intervals (the proof holds for any)."""
+    """What the columns of one private fit share: the budget, its noise, the public
+    randomness (jitter) that places rows inside their intervals (the proof holds for any),
+    and the public bounds and integer columns."""
 
-    model: GaussianCopula
     config: PrivacyConfig
     plan: dp.Plan
     accountant: dp.Accountant
     noise: np.random.Generator
     jitter: np.random.Generator
     rows: int
+    bounds: dict[str, tuple[float, float]]
+    integers: set[str]
+    dims: list[dict[str, Any]]
     scores: list[np.ndarray]
 
     def add(self, column: str, role: str, scores: np.ndarray) -> None:
-        self.model.dims.append({"column": column, "role": role})
+        self.dims.append({"column": column, "role": role})
         self.scores.append(scores)
 
 
-def fit_private(model: GaussianCopula, df: pd.DataFrame, column_types: dict[str, str]) -> None:
-    """Fit ``model`` (whose ``privacy`` is set) on ``df`` under its budget."""
-    config = model.privacy
-    assert config is not None
+def fit_private(
+    df: pd.DataFrame,
+    column_types: dict[str, str],
+    config: PrivacyConfig,
+    seed: int,
+    bounds: dict[str, tuple[float, float]],
+    integers: set[str],
+) -> PrivateFit:
+    """The copula fitted on ``df`` under ``config``'s budget; ``bounds``: the public range
+    of every numerical column, ``integers``: columns of an integer type in the source's
+    (public) schema."""
     modelled = {str(c): column_types[c] for c in df.columns if column_types[c] != "id"}
     fit = _Fit(
-        model,
         config,
         dp.plan(config, modelled),
         dp.Accountant((config.epsilon, config.delta)),
-        dp.noise_rng(config, model.seed),
-        np.random.default_rng(model.seed),
+        dp.noise_rng(config, seed),
+        np.random.default_rng(seed),
         len(df),
+        bounds,
+        integers,
+        [],
         [],
     )
     columns = described(df, column_types)
-    model.columns, model.dims = [col for _, col in columns], []
     for series, col in columns:
         name, kind = col["name"], col["type"]
         if kind == "id":
@@ -77,8 +98,8 @@ def fit_private(model: GaussianCopula, df: pd.DataFrame, column_types: dict[str,
             lo_, hi_ = enc.bounds[np.maximum(codes, 0)], enc.bounds[np.maximum(codes, 0) + 1]
             u = lo_ + (hi_ - lo_) * fit.jitter.uniform(0.0, 1.0, fit.rows)
             fit.add(str(name), "category", np.where(known, normal_scores(u), 0.0))
-    _correlation(fit)
-    model.privacy_budget = fit.accountant.budget()
+    correlation = _correlation(fit)
+    return PrivateFit([col for _, col in columns], fit.dims, correlation, fit.accountant.budget())
 
 
 def _numbers(fit: _Fit, col: dict[str, Any], series: pd.Series) -> None:
@@ -90,8 +111,8 @@ def _numbers(fit: _Fit, col: dict[str, Any], series: pd.Series) -> None:
     name, kind, config = col["name"], col["type"], fit.config
     x = as_float(series, datetime=kind == "datetime")
     nulls = np.isnan(x)
-    lo, hi = fit.model.bounds[name]
-    integer = "int" in col["dtype"].lower() or name in fit.model.integers
+    lo, hi = fit.bounds[name]
+    integer = "int" in col["dtype"].lower() or name in fit.integers
     observed = np.clip(x[~nulls], lo, hi)
     if integer and hi - lo + 1 <= config.bins:  # one bin per integer
         edges = np.arange(np.floor(lo), np.ceil(hi) + 1) - 0.5
@@ -126,19 +147,17 @@ def _numbers(fit: _Fit, col: dict[str, Any], series: pd.Series) -> None:
         fit.add(name, "null", normal_scores(ind.to_uniform(pd.Series(nulls), fit.jitter)))
 
 
-def _correlation(fit: _Fit) -> None:
+def _correlation(fit: _Fit) -> np.ndarray:
     """The noisy correlation of the normal scores (budgeted even with one dimension)."""
-    model = fit.model
     if fit.plan.correlation is not None and len(fit.scores) >= 2:
         eps, delta = fit.plan.correlation
-        model.correlation = dp.noisy_correlation(
+        return dp.noisy_correlation(
             np.column_stack(fit.scores), fit.config.clip, eps, delta, fit.noise, fit.accountant
         )
-        return
     if fit.plan.correlation is not None:  # budgeted, but one dimension: spent all the same
         eps, delta = fit.plan.correlation
         fit.accountant.spend("correlation", "none (one dimension)", eps, delta, 0.0, 0.0)
-    model.correlation = np.eye(len(model.dims))
+    return np.eye(len(fit.dims))
 
 
 def _public_values(

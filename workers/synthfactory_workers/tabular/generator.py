@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from synthfactory.errors import ConfigError
 from synthfactory.metrics import holdout
 from synthfactory.sources import fingerprint, read_table
+from synthfactory.spec.generators import GENERATORS
 from synthfactory.spec.generators.tabular import TabularConfigBase
 from synthfactory_workers.contract import Generator, Quotas, ShardOutput, ShardTask, quota_key
 from synthfactory_workers.tabular.arrow_io import read_schema, to_arrow
@@ -31,6 +32,22 @@ def tabular_config(spec: JobSpec) -> TabularConfigBase:
     if not isinstance(spec.generator, TabularConfigBase):
         raise ConfigError(f"generator kind {spec.generator.kind!r} is not a tabular synthesizer")
     return spec.generator
+
+
+def synthesizer_class(kind: str) -> type[Synthesizer]:
+    """The synthesizer of a tabular generator ``kind`` (its generator's ``synthesizer``)."""
+    generator = GENERATORS.load(kind)
+    if not (isinstance(generator, type) and issubclass(generator, TabularGenerator)):
+        tabular = [k for k in GENERATORS.kinds() if _fits_a_table(k)]
+        raise ConfigError(
+            f"generator {kind!r} is not a tabular synthesizer", fix=f"use one of {tabular}"
+        )
+    return generator.synthesizer
+
+
+def _fits_a_table(kind: str) -> bool:
+    config = GENERATORS.config(kind)
+    return config is not None and issubclass(config, TabularConfigBase)
 
 
 def model_key(

@@ -19,6 +19,7 @@ import numpy as np
 
 from synthfactory.jsonsafe import plain
 from synthfactory_workers.tabular.column_types import (
+    NUMERIC_TYPES,
     as_float,
     finish_numbers,
     key,
@@ -30,8 +31,6 @@ from synthfactory_workers.tabular.copula_marginals import QUANTILES, Marginal, n
 
 if TYPE_CHECKING:
     import pandas as pd
-
-NUMERIC_TYPES = ("numerical", "datetime")
 
 
 @dataclass
