@@ -65,7 +65,6 @@ class TextBackend(ABC):
     @abstractmethod
     def load(self) -> None: ...
 
-    @abstractmethod
     def generate(
         self,
         requests: list[Request],
@@ -77,6 +76,19 @@ class TextBackend(ABC):
         ``on_result`` sees each completion as soon as it exists (the request journal).
         A backend that can fail a request (``Completion.error``) stops sending once more
         than ``max_failures`` failed; the rest come back failed, unsent."""
+        if not requests:
+            return []
+        return self.complete(requests, batch_size, on_result, max_failures)
+
+    def complete(
+        self,
+        requests: list[Request],
+        batch_size: int,
+        on_result: OnResult | None,
+        max_failures: int | None,
+    ) -> list[Completion]:
+        """``generate`` for at least one request: what a backend implements."""
+        raise NotImplementedError(f"{type(self).__name__} implements neither generate nor complete")
 
     def take_stats(self) -> dict[str, float]:
         """Counters since the last call (retries, backoff seconds), for the shard's stats."""

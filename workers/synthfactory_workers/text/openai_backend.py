@@ -19,14 +19,11 @@ sums into the progress and the manifest (actor logs do not reach Prefect's log).
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import email.utils
 import logging
 import os
 import random
 import time
 from dataclasses import dataclass, field
-from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
 from synthfactory.errors import ConfigError, GenerationError
@@ -35,6 +32,12 @@ from synthfactory_workers.telemetry import METER
 from synthfactory_workers.text.backend import Completion, OnResult, Request, TextBackend
 from synthfactory_workers.text.grammar import refuses_response_format, schema_key, with_schema_note
 from synthfactory_workers.text.logprobs import from_openai, openai_fields
+from synthfactory_workers.text.throttle import (
+    AIMD,
+    RETRY_AFTER_CAP_SECONDS,
+    Gate,
+    parse_retry_after,
+)
 
 if TYPE_CHECKING:
     from synthfactory.spec.backends.openai import OpenAIBackendConfig
@@ -46,7 +49,6 @@ OVERLOAD = {429, 503}
 RETRYABLE = {408, 409, 425, 500, 502, 504}
 BACKOFF_BASE_SECONDS = 0.5
 BACKOFF_CAP_SECONDS = 30.0
-RETRY_AFTER_CAP_SECONDS = 300.0
 COUNTERS = (
     "http_requests",
     "http_429",
@@ -71,96 +73,10 @@ class RequestsFailedError(GenerationError):
     transient = True
 
 
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP date."""
-    if value is None or not value.strip():
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when is None:
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
-
-
 def backoff_delay(attempt: int, rng: random.Random | None = None) -> float:
     """Exponential backoff with jitter: half to all of base * 2**attempt, capped."""
     ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt)
     return ceiling * (rng or random).uniform(0.5, 1.0)
-
-
-class AIMD:
-    """Additive-increase, multiplicative-decrease limit on requests in flight.
-
-    ``on_overload`` halves the limit once per congestion window: the requests already in
-    flight when it dropped carry the old ``epoch`` and do not halve it again. ``on_success``
-    adds one after ``limit`` successes in a row (one window)."""
-
-    def __init__(self, maximum: int, minimum: int = 1) -> None:
-        self.maximum = maximum
-        self.minimum = minimum
-        self.limit = maximum
-        self.epoch = 0
-        self.decreases = 0
-        self._successes = 0
-        self.resume_at = 0.0
-        """time.monotonic() before which no request may start (a Retry-After)."""
-
-    def on_success(self) -> None:
-        self._successes += 1
-        if self._successes >= self.limit:
-            self._successes = 0
-            self.limit = min(self.maximum, self.limit + 1)
-
-    def on_overload(self, epoch: int, retry_after: float | None, now: float) -> bool:
-        """Record a 429/503 on a request started in ``epoch``; True if the limit dropped."""
-        if retry_after:
-            self.resume_at = max(self.resume_at, now + min(retry_after, RETRY_AFTER_CAP_SECONDS))
-        if epoch != self.epoch:
-            return False
-        self.limit = max(self.minimum, self.limit // 2)
-        self.epoch += 1
-        self.decreases += 1
-        self._successes = 0
-        return True
-
-
-class Gate:
-    """The asyncio side of an AIMD limit: acquire() waits for a free slot and for any
-    Retry-After pause to end; it returns the epoch the request starts in."""
-
-    def __init__(self, aimd: AIMD) -> None:
-        self.aimd = aimd
-        self.in_flight = 0
-        self.cond = asyncio.Condition()
-
-    async def acquire(self) -> int:
-        async with self.cond:
-            while True:
-                pause = self.aimd.resume_at - time.monotonic()
-                if pause > 0:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self.cond.wait(), pause)
-                    continue
-                if self.in_flight < self.aimd.limit:
-                    self.in_flight += 1
-                    METER.started()
-                    return self.aimd.epoch
-                await self.cond.wait()
-
-    async def release(self) -> None:
-        async with self.cond:
-            self.in_flight -= 1
-            METER.finished()
-            self.cond.notify_all()
 
 
 @dataclass
@@ -265,15 +181,13 @@ class OpenAIBackend(TextBackend):
         stats, self._stats = self._stats, dict.fromkeys(COUNTERS, 0.0)
         return {k: v for k, v in stats.items() if v}
 
-    def generate(
+    def complete(
         self,
         requests: list[Request],
         batch_size: int,
-        on_result: OnResult | None = None,
-        max_failures: int | None = None,
+        on_result: OnResult | None,
+        max_failures: int | None,
     ) -> list[Completion]:
-        if not requests:
-            return []
         run = _Run(max_failures)
         try:
             return asyncio.run(self._generate(requests, on_result, run))
@@ -312,10 +226,7 @@ class OpenAIBackend(TextBackend):
             return list(await asyncio.gather(*(one(i, r) for i, r in enumerate(requests))))
 
     async def _one(self, client: Any, gate: Gate, request: Request, run: _Run) -> Completion:
-        import httpx
-
         body = self.request_body(request)
-        o = self.options
         attempt = 0
         if self._schema_refused():
             run.stats["response_format_fallback"] += 1
@@ -328,71 +239,95 @@ class OpenAIBackend(TextBackend):
             if run.aborted or stopping():
                 await gate.release()
                 continue
-            retry_after: float | None = None
             try:
-                run.stats["http_requests"] += 1
-                response = await client.post(self.path, json=body)
-            except httpx.TimeoutException as exc:
-                run.stats["http_timeouts"] += 1
-                reason = f"timeout ({type(exc).__name__})"
-            except httpx.TransportError as exc:
-                run.stats["http_connection_errors"] += 1
-                reason = f"connection error ({type(exc).__name__}: {exc})"
-            else:
-                status = response.status_code
-                if status == 200:
-                    try:
-                        completion = self._parse(response.json())
-                    except (ValueError, KeyError, IndexError, TypeError) as exc:
-                        reason = f"unreadable response ({type(exc).__name__}: {exc})"
-                    else:
-                        self.aimd.on_success()
-                        return completion
-                elif status in OVERLOAD:
-                    run.stats[f"http_{status}"] += 1
-                    retry_after = parse_retry_after(response.headers.get("retry-after"))
-                    if self.aimd.on_overload(epoch, retry_after, time.monotonic()):
-                        run.stats["concurrency_decreases"] += 1
-                        log.warning(
-                            "HTTP %d from %s: concurrency down to %d%s",
-                            status,
-                            o.base_url,
-                            self.aimd.limit,
-                            f", pausing {retry_after:.1f} s (Retry-After)" if retry_after else "",
-                        )
-                    reason = f"http {status}: {snippet(response)}"
-                elif status in RETRYABLE or status >= 500:
-                    run.stats["http_5xx" if status >= 500 else "http_4xx"] += 1
-                    reason = f"http {status}: {snippet(response)}"
-                elif "response_format" in body and refuses_response_format(status, response.text):
-                    run.stats["response_format_refused"] += 1
-                    log.warning("%s refused response_format: %s", o.base_url, snippet(response))
-                    self._refused.add(schema_key(self.config.json_schema or {}))
-                    body = self.request_body(request)  # prompt + validate + retry instead
-                    run.stats["response_format_fallback"] += 1
-                    continue
-                else:
-                    run.stats["http_4xx"] += 1
-                    return failed(f"http {status}: {snippet(response)}")
+                outcome = await self._post(client, body, run, epoch)
             finally:
                 await gate.release()
-            if attempt >= o.max_retries or run.aborted:
+            if isinstance(outcome, Completion):
+                return outcome
+            if outcome is None:  # response_format refused: prompt + validate + retry instead
+                body = self.request_body(request)
+                run.stats["response_format_fallback"] += 1
+                continue
+            reason, retry_after = outcome
+            if attempt >= self.options.max_retries or run.aborted:
                 return failed(f"{reason} (after {attempt + 1} tries)")
-            delay = backoff_delay(attempt, self._rng)
-            if retry_after is not None:
-                delay = max(delay, min(retry_after, RETRY_AFTER_CAP_SECONDS))
+            await self._back_off(attempt, reason, retry_after, run)
             attempt += 1
-            run.stats["http_retries"] += 1
-            run.stats["backoff_seconds"] += delay
-            log.warning(
-                "request to %s failed (%s); retry %d/%d in %.2f s",
-                o.base_url,
-                reason,
-                attempt,
-                o.max_retries,
-                delay,
-            )
-            await asyncio.sleep(delay)
+
+    async def _post(
+        self, client: Any, body: dict[str, Any], run: _Run, epoch: int
+    ) -> Completion | tuple[str, float | None] | None:
+        """One HTTP try: the completion (or a final failure), (why to retry, the server's
+        Retry-After), or None when the server refused response_format."""
+        import httpx
+
+        try:
+            run.stats["http_requests"] += 1
+            response = await client.post(self.path, json=body)
+        except httpx.TimeoutException as exc:
+            run.stats["http_timeouts"] += 1
+            return f"timeout ({type(exc).__name__})", None
+        except httpx.TransportError as exc:
+            run.stats["http_connection_errors"] += 1
+            return f"connection error ({type(exc).__name__}: {exc})", None
+        return self._answer(response, body, run, epoch)
+
+    def _answer(
+        self, response: Any, body: dict[str, Any], run: _Run, epoch: int
+    ) -> Completion | tuple[str, float | None] | None:
+        """What an HTTP response means (see ``_post``); overloads lower the concurrency."""
+        status = response.status_code
+        if status == 200:
+            try:
+                completion = self._parse(response.json())
+            except (ValueError, KeyError, IndexError, TypeError) as exc:
+                return f"unreadable response ({type(exc).__name__}: {exc})", None
+            self.aimd.on_success()
+            return completion
+        if status in OVERLOAD:
+            run.stats[f"http_{status}"] += 1
+            retry_after = parse_retry_after(response.headers.get("retry-after"))
+            if self.aimd.on_overload(epoch, retry_after, time.monotonic()):
+                run.stats["concurrency_decreases"] += 1
+                log.warning(
+                    "HTTP %d from %s: concurrency down to %d%s",
+                    status,
+                    self.options.base_url,
+                    self.aimd.limit,
+                    f", pausing {retry_after:.1f} s (Retry-After)" if retry_after else "",
+                )
+            return f"http {status}: {snippet(response)}", retry_after
+        if status in RETRYABLE or status >= 500:
+            run.stats["http_5xx" if status >= 500 else "http_4xx"] += 1
+            return f"http {status}: {snippet(response)}", None
+        if "response_format" in body and refuses_response_format(status, response.text):
+            run.stats["response_format_refused"] += 1
+            log.warning("%s refused response_format: %s", self.options.base_url, snippet(response))
+            self._refused.add(schema_key(self.config.json_schema or {}))
+            return None
+        run.stats["http_4xx"] += 1
+        return failed(f"http {status}: {snippet(response)}")
+
+    async def _back_off(
+        self, attempt: int, reason: str, retry_after: float | None, run: _Run
+    ) -> None:
+        """Wait before retry ``attempt + 1``: exponential with jitter, at least the server's
+        Retry-After (capped)."""
+        delay = backoff_delay(attempt, self._rng)
+        if retry_after is not None:
+            delay = max(delay, min(retry_after, RETRY_AFTER_CAP_SECONDS))
+        run.stats["http_retries"] += 1
+        run.stats["backoff_seconds"] += delay
+        log.warning(
+            "request to %s failed (%s); retry %d/%d in %.2f s",
+            self.options.base_url,
+            reason,
+            attempt + 1,
+            self.options.max_retries,
+            delay,
+        )
+        await asyncio.sleep(delay)
 
     def _parse(self, payload: dict[str, Any]) -> Completion:
         choice = payload["choices"][0]

@@ -108,50 +108,62 @@ def parse_judgement(
     except ValueError as exc:
         value, problem = None, f"invalid_json: {exc}"
     if isinstance(value, dict):
-        lowered = {str(k).lower(): v for k, v in value.items()}
-        for c in wanted:
-            entry = lowered.get(c.name.lower())
-            if isinstance(entry, dict):
-                score, reason = _score(entry.get("score"), c), entry.get("reason", "")
-            else:
-                score, reason = _score(entry, c), lowered.get(f"{c.name.lower()}_reason", "")
-            if score is not None:
-                found[c.name] = {"score": score, "reason": str(reason or "")[:500]}
-        if len(wanted) == 1 and not found and "score" in lowered:
-            score = _score(lowered["score"], wanted[0])
-            if score is not None:
-                found[wanted[0].name] = {
-                    "score": score,
-                    "reason": str(lowered.get("reason", ""))[:500],
-                }
+        found.update(_json_scores(value, wanted))
     elif value is not None:
         problem = "invalid_json: not an object"
     if column.lenient:
         for c in wanted:
-            if c.name in found:
-                continue
-            name = re.escape(c.name)
-            match = re.search(
-                rf"{name}\W{{0,30}}?(?:score\W{{0,5}})?(\d+)(?!\s*(?:to|-|\u2013)\s*\d)",
-                text,
-                re.I | re.S,
-            )
-            if match is None and len(wanted) == 1:
-                match = (
-                    re.search(r"score\W{0,5}(\d+)", text, re.I)
-                    or re.search(r"\b(\d+)\s*(?:/|out of)\s*\d+\b", text)
-                    or _quoted_level(text, c)
-                )
-                if match is None:
-                    lone = re.findall(r"\b(\d+)\b", text)
-                    match = re.search(rf"\b({lone[0]})\b", text) if len(lone) == 1 else None
-            score = _score(match.group(1), c) if match else None
+            score = None if c.name in found else _text_score(text, c, len(wanted) == 1)
             if score is not None:
                 found[c.name] = {"score": score, "reason": ""}
     missing = [c.name for c in wanted if c.name not in found]
     if missing:
         return None, (problem + "; " if problem else "") + f"no score for {missing}"
     return found, None
+
+
+def _json_scores(value: dict[Any, Any], wanted: list[Criterion]) -> dict[str, dict[str, Any]]:
+    """The scores a JSON reply gives, by criterion (a one-criterion rubric may say
+    ``{"score": 4, "reason": ...}``)."""
+    found: dict[str, dict[str, Any]] = {}
+    lowered = {str(k).lower(): v for k, v in value.items()}
+    for c in wanted:
+        entry = lowered.get(c.name.lower())
+        if isinstance(entry, dict):
+            score, reason = _score(entry.get("score"), c), entry.get("reason", "")
+        else:
+            score, reason = _score(entry, c), lowered.get(f"{c.name.lower()}_reason", "")
+        if score is not None:
+            found[c.name] = {"score": score, "reason": str(reason or "")[:500]}
+    if len(wanted) == 1 and not found and "score" in lowered:
+        score = _score(lowered["score"], wanted[0])
+        if score is not None:
+            found[wanted[0].name] = {
+                "score": score,
+                "reason": str(lowered.get("reason", ""))[:500],
+            }
+    return found
+
+
+def _text_score(text: str, c: Criterion, only: bool) -> int | None:
+    """A criterion's score read from prose (``c: 4``); for the ``only`` criterion of a
+    rubric also ``score: 4``, ``4/5``, a quoted level or a lone number."""
+    name = re.escape(c.name)
+    match = re.search(
+        rf"{name}\W{{0,30}}?(?:score\W{{0,5}})?(\d+)(?!\s*(?:to|-|\u2013)\s*\d)",
+        text,
+        re.I | re.S,
+    )
+    if match is None and only:
+        match = (
+            re.search(r"score\W{0,5}(\d+)", text, re.I)
+            or re.search(r"\b(\d+)\s*(?:/|out of)\s*\d+\b", text)
+            or _quoted_level(text, c)
+        )
+        if match is None:
+            lone = re.findall(r"\b(\d+)\b", text)
+            match = re.search(rf"\b({lone[0]})\b", text) if len(lone) == 1 else None
+    return _score(match.group(1), c) if match else None
 
 
 # -- scores from probabilities (G-Eval) ---------------------------------------------------------

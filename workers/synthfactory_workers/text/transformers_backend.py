@@ -122,12 +122,12 @@ class TransformersBackend(TextBackend):
         self._guided = dict.fromkeys(self._guided, 0.0)
         return stats
 
-    def generate(
+    def complete(
         self,
         requests: list[Request],
         batch_size: int,
-        on_result: OnResult | None = None,
-        max_failures: int | None = None,
+        on_result: OnResult | None,
+        max_failures: int | None,
     ) -> list[Completion]:
         prompts = [self._prompt(r) for r in requests]
         self._top_logprobs = max((r.top_logprobs for r in requests), default=0)
