@@ -11,6 +11,8 @@ never modelled (regenerated from row numbers).
 from __future__ import annotations
 
 import json
+import math
+from json.encoder import encode_basestring_ascii
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -87,9 +89,21 @@ def finish_numbers(x: np.ndarray, col: dict[str, Any], enforce_min_max: bool) ->
 
 
 def key(value: Any) -> str:
-    """A value's identity as text: ``json.dumps(value, default=str)``, with one encoder
-    built once (``json.dumps`` builds one per call when ``default`` is given, which was
-    most of a relational fit's time)."""
+    """A value's identity as text: exactly ``json.dumps(value, default=str)``, but cheap
+    (called per value when fitting; ``json.dumps`` with ``default`` builds an encoder per
+    call, which was most of a relational fit's time). Plain strings, numbers, booleans and
+    None are spelled here as ``json`` spells them; anything else goes through one encoder."""
+    kind = type(value)
+    if kind is str:
+        return encode_basestring_ascii(value)
+    if value is None:
+        return "null"
+    if kind is bool:
+        return "true" if value else "false"
+    if kind is int:
+        return int.__repr__(value)
+    if kind is float and math.isfinite(value):
+        return float.__repr__(value)
     return _ENCODER.encode(value)
 
 
