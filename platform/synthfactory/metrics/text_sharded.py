@@ -59,7 +59,7 @@ def json_columns(job: JobSpec) -> list[str] | None:
 
 
 def _words(text: str) -> list[str]:
-    from synthfactory.metrics.text_quality import WORD
+    from synthfactory.metrics.text_measures import WORD
 
     return list(WORD.findall(text.lower()))
 
@@ -97,7 +97,7 @@ class TextSummary:
     def partial(self, df: pd.DataFrame, shard: int) -> dict[str, Any]:
         import pandas as pd
 
-        from synthfactory.metrics.text_quality import EMAIL, PHONE, REFUSAL
+        from synthfactory.metrics.text_measures import EMAIL, PHONE, REFUSAL
         from synthfactory.minhash import exact_key
 
         texts = [str(t) for t in df[self.column].fillna("")]
@@ -176,7 +176,7 @@ class TextSummary:
 
     def finish(self, merged: dict[str, Any], near_threshold: float = 0.7) -> dict[str, Any]:
         """The report's quality, privacy and (mention) bias parts from the merged summary."""
-        from synthfactory.metrics.text_quality import near_duplicates
+        from synthfactory.metrics.text_measures import near_duplicates
 
         n = merged.get("rows", 0)
 
