@@ -274,6 +274,30 @@ def test_fitted_model_is_cached_and_a_changed_source_refits(tmp_path: Path, kind
     assert not cls.prepare(epochs, artifacts)["reused"]
 
 
+def test_a_fit_cached_in_the_old_layout_is_reused(tmp_path: Path) -> None:
+    """Single-table fits made before the ``{key}/`` layout (``{key}.model`` and the marker
+    ``{key}.meta.json``) are read as they are: reused, the same rows, nothing refitted."""
+    job = load_spec(spec_dict(write(people_table(), tmp_path), tmp_path / "out"))
+    cls = generator_class(job)
+
+    def rows(artifacts: LocalStore, prepared: dict[str, Any]) -> pa.Table:
+        gen = cls(job, GeneratorContext(artifacts=artifacts, prepared=prepared))
+        gen.load()
+        return gen.generate(ShardTask(0, 0, 200, 7)).table
+
+    new = LocalStore(tmp_path / "new")
+    fitted = cls.prepare(job, new)
+    key = fitted["model_key"]
+    assert new.exists(f"{key}/meta.json") and new.exists(f"{key}/model.model")
+    old = LocalStore(tmp_path / "old")
+    old.put_bytes(f"{key}.model", new.get_bytes(f"{key}/model.model"))
+    old.put_text(f"{key}.meta.json", new.get_text(f"{key}/meta.json"))
+    reused = cls.prepare(job, old)
+    assert reused["reused"] and reused["model_key"] == key
+    assert rows(old, reused).equals(rows(new, fitted))
+    assert not old.exists(f"{key}/meta.json"), "an old cache is read, not rewritten"
+
+
 def test_unique_on_an_id_column_holds_without_rejections(tmp_path: Path) -> None:
     source = write(people_table(), tmp_path)
     spec = spec_dict(

@@ -8,6 +8,7 @@ whose ``synthesizer`` is the synthesizer class (``generator.synthesizer_class``)
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -37,6 +38,10 @@ class Synthesizer(ABC):
     """True when ``_sample`` honours conditions itself; otherwise ``sample`` rejects."""
 
     columns: list[dict[str, Any]]
+    history: Sequence[dict[str, float]] = ()
+    """Per-epoch training losses (none for a model fitted in closed form)."""
+    privacy_budget: dict[str, Any] | None = None
+    """What a differentially private fit spent, per mechanism (None: not private)."""
 
     @abstractmethod
     def fit(self, df: pd.DataFrame, column_types: dict[str, str]) -> None: ...

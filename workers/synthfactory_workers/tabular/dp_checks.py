@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from synthfactory.errors import ConfigError
+from synthfactory.spec.generators.tabular import GaussianCopulaConfig
 from synthfactory_workers.tabular.column_types import NUMERIC_TYPES
 from synthfactory_workers.tabular.dp import Plan, laplace_scale, plan, threshold
 
@@ -83,7 +84,7 @@ def _check_options(config: TabularConfigBase) -> None:
             "which is not a dependency of synthfactory, and no DP training is implemented",
             fix="use kind: gaussian_copula for a differentially private fit, or drop privacy",
         )
-    if getattr(config, "default_distribution", "empirical") != "empirical":
+    if isinstance(config, GaussianCopulaConfig) and config.default_distribution != "empirical":
         raise DPParametricMarginal(
             "generator.default_distribution fits a parametric family on the raw data, "
             "which is not differentially private",

@@ -208,9 +208,9 @@ class TabularGenerator(Generator):
             "digests": {c: [] if private else pii.digests(df[c].tolist(), salt) for c in found},
             "id_start": _id_starts(df, {c: t for c, t in types.items() if c not in found}, private),
             "schema": schema_text(output_schema(schema, found)),
-            "training": list(getattr(model, "history", [])),
+            "training": list(model.history),
             "split": split.info(),
-            "privacy_budget": getattr(model, "privacy_budget", None),
+            "privacy_budget": model.privacy_budget,
         }
         cache.save({MODEL: model.save()}, meta)
         return meta
