@@ -99,31 +99,7 @@ def sequential_report(
     """Every sequential metric (module docstring) of step tables ``real`` and
     ``synthetic``; ``context``: the columns constant within each entity."""
     real, synthetic = in_order(real, key, index), in_order(synthetic, key, index)
-    columns: dict[str, dict[str, Any]] = {}
-    real_entities = real.groupby(key, sort=True, dropna=False).head(1)
-    synthetic_entities = synthetic.groupby(key, sort=True, dropna=False).head(1)
-    lag1: dict[str, dict[str, Any]] = {}
-    for c in [str(c) for c in real.columns if c != key and c in synthetic.columns]:
-        per_entity = c in context
-        r = real_entities[c] if per_entity else real[c]
-        s = synthetic_entities[c] if per_entity else synthetic[c]
-        k = kind(real[c])
-        if k is None:
-            continue
-        score = ks_complement(r, s) if k == NUMERIC else tv_complement(r, s)
-        columns[c] = {
-            "score": score,
-            "metric": "KSComplement" if k == NUMERIC else "TVComplement",
-            "compared": "entities" if per_entity else "steps",
-        }
-        if k == NUMERIC and not per_entity and c != index:
-            r_real = lag1_autocorrelation(real[c], real[key])
-            r_synthetic = lag1_autocorrelation(synthetic[c], synthetic[key])
-            lag1[c] = {
-                "score": 1.0 - abs(r_real - r_synthetic) / 2.0,
-                "real": r_real,
-                "synthetic": r_synthetic,
-            }
+    columns, lag1 = column_scores(real, synthetic, key, index, context)
     inter_event = None
     if index is not None:
         inter_event = ks_score(
@@ -151,6 +127,43 @@ def sequential_report(
         },
         "steps": {"real": len(real), "synthetic": len(synthetic)},
     }
+
+
+def column_scores(
+    real: pd.DataFrame,
+    synthetic: pd.DataFrame,
+    key: str,
+    index: str | None,
+    context: list[str],
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """(each column's shape: context columns once per entity, step columns per step; each
+    numeric step column's lag-1 autocorrelation, real against synthetic), of ordered rows."""
+    columns: dict[str, dict[str, Any]] = {}
+    real_entities = real.groupby(key, sort=True, dropna=False).head(1)
+    synthetic_entities = synthetic.groupby(key, sort=True, dropna=False).head(1)
+    lag1: dict[str, dict[str, Any]] = {}
+    for c in [str(c) for c in real.columns if c != key and c in synthetic.columns]:
+        per_entity = c in context
+        r = real_entities[c] if per_entity else real[c]
+        s = synthetic_entities[c] if per_entity else synthetic[c]
+        k = kind(real[c])
+        if k is None:
+            continue
+        score = ks_complement(r, s) if k == NUMERIC else tv_complement(r, s)
+        columns[c] = {
+            "score": score,
+            "metric": "KSComplement" if k == NUMERIC else "TVComplement",
+            "compared": "entities" if per_entity else "steps",
+        }
+        if k == NUMERIC and not per_entity and c != index:
+            r_real = lag1_autocorrelation(real[c], real[key])
+            r_synthetic = lag1_autocorrelation(synthetic[c], synthetic[key])
+            lag1[c] = {
+                "score": 1.0 - abs(r_real - r_synthetic) / 2.0,
+                "real": r_real,
+                "synthetic": r_synthetic,
+            }
+    return columns, lag1
 
 
 def read_sequences(

@@ -167,32 +167,38 @@ class TabularSummary:
     def partial(self, df: pd.DataFrame, shard: int) -> dict[str, Any]:
         """The mergeable summary of one shard, or of the whole reference table (shard = -1:
         binned pairs are then binned exactly, on the reference's own range)."""
-        import pandas as pd
-
         if shard >= 0 and SYNTHETIC_FLAG in df.columns:
             df = df[df[SYNTHETIC_FLAG].astype(bool)]
-        out: dict[str, Any] = {
-            "rows": len(df),
-            "binned": shard < 0,
-            "ks": {},
-            "freq": {},
-            "corr": {},
-            "cont": {},
-            "cells": {},
-            "top": {},
-        }
+        out: dict[str, Any] = {"rows": len(df), "binned": shard < 0, **self._marginals(df)}
+        out.update(self._pair_summaries(df, shard))
+        out["sensitive"] = {c: _counts(df[c].astype(str)) for c in self.sensitive}
+        if shard >= 0:
+            out["copies"] = int(np.isin(_row_hashes(df, self.columns), self.real_hashes).sum())
+            out["sample"] = take(df, self.quota.get(shard, 0), self.seed, shard)
+        return out
+
+    def _marginals(self, df: pd.DataFrame) -> dict[str, Any]:
+        """Per column: KS counts at the reference's points (numbers), value counts (others)."""
+        ks: dict[str, Any] = {}
+        freq: dict[str, Counter[Hashable]] = {}
         for c, k in self.kinds.items():
             if k == NUMERIC:
                 v = np.sort(np.round(numeric_values(df[c]).to_numpy(), MAX_DECIMALS))
                 p = self.ks_points[c]
-                out["ks"][c] = (
+                ks[c] = (
                     np.stack(
                         [np.searchsorted(v, p, "right"), np.searchsorted(v, p, "left")]
                     ).astype(np.int64),
                     len(v),
                 )
             else:
-                out["freq"][c] = Counter(category_counts(df[c]))
+                freq[c] = Counter(category_counts(df[c]))
+        return {"ks": ks, "freq": freq}
+
+    def _pair_summaries(self, df: pd.DataFrame, shard: int) -> dict[str, Any]:
+        """Per column pair: correlation sums (two numbers), joint counts (contingency), and
+        for a binned pair the fine-grid cells of its continuous side and the top value."""
+        out: dict[str, Any] = {"corr": {}, "cont": {}, "cells": {}, "top": {}}
         labels: dict[str, list[Hashable]] = {}  # per column, built once for all its pairs
 
         def discrete(c: str) -> list[Hashable]:
@@ -203,13 +209,7 @@ class TabularSummary:
         cells: dict[str, tuple[np.ndarray, list[Hashable]]] = {}
         for a, b in self.pairs:
             if self.kinds[a] == NUMERIC and self.kinds[b] == NUMERIC:
-                x = as_float(df[a]).to_numpy() - self.centers[a]
-                y = as_float(df[b]).to_numpy() - self.centers[b]
-                ok = ~(np.isnan(x) | np.isnan(y))
-                x, y = x[ok], y[ok]
-                out["corr"][(a, b)] = np.array(
-                    [len(x), x.sum(), y.sum(), (x * x).sum(), (y * y).sum(), (x * y).sum()]
-                )
+                out["corr"][(a, b)] = self._correlation_sums(df, a, b)
                 continue
             side = self._binned_pair(a, b)
             if side is None or shard < 0:
@@ -217,26 +217,38 @@ class TabularSummary:
                 continue
             c, other = (a, b) if side == 0 else (b, a)
             if c not in cells:
-                values = as_float(df[c]).to_numpy()
-                cell = self._cells(df, c)
-                found = pd.Series(values).groupby(cell).agg(["min", "max"])
-                out["cells"][c] = {
-                    float(k): (float(lo), float(hi))
-                    for k, lo, hi in zip(found.index, found["min"], found["max"], strict=True)
-                }
-                keys: list[Hashable] = [NULL if np.isnan(v) else float(v) for v in cell]
-                cells[c] = (values, keys)
+                cells[c] = self._grid_cells(df, c, out["cells"])
             values, keys = cells[c]
             pair = (keys, discrete(other)) if side == 0 else (discrete(other), keys)
             out["cont"][(a, b)] = Counter(joint_counts(*pair))
             top = float(np.nanmax(values)) if np.isfinite(values).any() else -np.inf
             at_top = np.asarray(discrete(other), dtype=object)[values == top]
             out["top"][(a, b)] = (top, Counter(at_top.tolist()))
-        out["sensitive"] = {c: _counts(df[c].astype(str)) for c in self.sensitive}
-        if shard >= 0:
-            out["copies"] = int(np.isin(_row_hashes(df, self.columns), self.real_hashes).sum())
-            out["sample"] = take(df, self.quota.get(shard, 0), self.seed, shard)
         return out
+
+    def _correlation_sums(self, df: pd.DataFrame, a: str, b: str) -> np.ndarray:
+        """n and the sums of x, y, x², y², xy (centred on the reference) of rows with both."""
+        x = as_float(df[a]).to_numpy() - self.centers[a]
+        y = as_float(df[b]).to_numpy() - self.centers[b]
+        ok = ~(np.isnan(x) | np.isnan(y))
+        x, y = x[ok], y[ok]
+        return np.array([len(x), x.sum(), y.sum(), (x * x).sum(), (y * y).sum(), (x * y).sum()])
+
+    def _grid_cells(
+        self, df: pd.DataFrame, c: str, found_cells: dict[str, Any]
+    ) -> tuple[np.ndarray, list[Hashable]]:
+        """A continuous column's values and fine-grid cell keys (NULL for nulls); records
+        each cell's (min, max) in ``found_cells[c]``."""
+        import pandas as pd
+
+        values = as_float(df[c]).to_numpy()
+        cell = self._cells(df, c)
+        found = pd.Series(values).groupby(cell).agg(["min", "max"])
+        found_cells[c] = {
+            float(k): (float(lo), float(hi))
+            for k, lo, hi in zip(found.index, found["min"], found["max"], strict=True)
+        }
+        return values, [NULL if np.isnan(v) else float(v) for v in cell]
 
     @staticmethod
     def merge(parts: list[dict[str, Any]]) -> dict[str, Any]:

@@ -84,8 +84,6 @@ def tstr(
     on real-train, test on the holdout; and the fairness of the synthetic-trained
     classifier on the holdout (fairlearn). The holdout was never shown to the
     synthesizer."""
-    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
-
     if target not in train.columns or target not in synthetic.columns:
         return {"not_applicable": f"target column {target!r} is not in both tables"}
     train_real = train.dropna(subset=[target])
@@ -94,35 +92,15 @@ def tstr(
     if min(len(train_real), len(test_real), len(synthetic)) < 2:
         return {"not_applicable": "needs labelled training, holdout and synthetic rows"}
     columns = [c for c in train.columns if c != target and c in synthetic.columns]
-    xs, xtr, xte = _features([synthetic, train_real, test_real], columns)
-    is_class = _is_class(train_real[target])
-    if is_class:
-        labels = _labels(train_real[target], test_real[target])
-
-        def enc(series: pd.Series) -> np.ndarray:
-            return series.astype(str).map(labels).fillna(-1).to_numpy(dtype=int)
-
-        ys, ytr, yte = enc(synthetic[target]), enc(train_real[target]), enc(test_real[target])
-        if len(np.unique(ys)) < 2:
-            return {"not_applicable": "the synthetic target has a single class"}
-        if len(np.unique(ytr)) < 2:
-            return {"not_applicable": "the real training target has a single class"}
-        model = HistGradientBoostingClassifier(random_state=seed)
-        syn_score = float(model.fit(xs, ys).score(xte, yte))
-        predictions = model.predict(xte)
-        real_score = float(
-            HistGradientBoostingClassifier(random_state=seed).fit(xtr, ytr).score(xte, yte)
-        )
+    frames = (synthetic, train_real, test_real)
+    if _is_class(train_real[target]):
+        scored = _tstr_classification(frames, columns, target, seed)
+        if isinstance(scored, str):
+            return {"not_applicable": scored}
+        syn_score, real_score, (yte, predictions) = scored
         metric = "accuracy"
     else:
-        model = HistGradientBoostingRegressor(random_state=seed)
-        syn_score = float(model.fit(xs, synthetic[target]).score(xte, test_real[target]))
-        real_score = float(
-            HistGradientBoostingRegressor(random_state=seed)
-            .fit(xtr, train_real[target])
-            .score(xte, test_real[target])
-        )
-        predictions, yte = None, None
+        syn_score, real_score = _tstr_regression(frames, columns, target, seed)
         metric = "r2"
     out: dict[str, Any] = {
         "metric": metric,
@@ -131,9 +109,58 @@ def tstr(
         "score": syn_score / real_score if real_score > 0 else None,
         "compared": "train on synthetic vs train on real-train, both tested on the holdout",
     }
-    if predictions is not None and yte is not None:
+    if metric == "accuracy":
         out["fairness"] = fairness(test_real, yte, predictions, sensitive)
     return out
+
+
+Frames = tuple["pd.DataFrame", "pd.DataFrame", "pd.DataFrame"]
+
+
+def _tstr_classification(
+    frames: Frames, columns: list[str], target: str, seed: int
+) -> str | tuple[float, float, tuple[np.ndarray, np.ndarray]]:
+    """(synthetic-trained accuracy, real-trained accuracy, (holdout labels, the synthetic
+    model's predictions)), or why not."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    synthetic, train_real, test_real = frames
+    xs, xtr, xte = _features(list(frames), columns)
+    labels = _labels(train_real[target], test_real[target])
+
+    def enc(series: pd.Series) -> np.ndarray:
+        return series.astype(str).map(labels).fillna(-1).to_numpy(dtype=int)
+
+    ys, ytr, yte = enc(synthetic[target]), enc(train_real[target]), enc(test_real[target])
+    if len(np.unique(ys)) < 2:
+        return "the synthetic target has a single class"
+    if len(np.unique(ytr)) < 2:
+        return "the real training target has a single class"
+    model = HistGradientBoostingClassifier(random_state=seed)
+    syn_score = float(model.fit(xs, ys).score(xte, yte))
+    predictions = model.predict(xte)
+    real_score = float(
+        HistGradientBoostingClassifier(random_state=seed).fit(xtr, ytr).score(xte, yte)
+    )
+    return syn_score, real_score, (yte, predictions)
+
+
+def _tstr_regression(
+    frames: Frames, columns: list[str], target: str, seed: int
+) -> tuple[float, float]:
+    """(synthetic-trained R^2, real-trained R^2) on the holdout."""
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    synthetic, train_real, test_real = frames
+    xs, xtr, xte = _features(list(frames), columns)
+    model = HistGradientBoostingRegressor(random_state=seed)
+    syn_score = float(model.fit(xs, synthetic[target]).score(xte, test_real[target]))
+    real_score = float(
+        HistGradientBoostingRegressor(random_state=seed)
+        .fit(xtr, train_real[target])
+        .score(xte, test_real[target])
+    )
+    return syn_score, real_score
 
 
 def augmentation_lift(
@@ -149,8 +176,6 @@ def augmentation_lift(
     class's recall; regression: R^2. Each is reported as the lift (with - without) and
     both raw values (``real_only``, ``real_plus_synthetic``)."""
     import pandas as pd
-    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
-    from sklearn.metrics import accuracy_score, f1_score, r2_score, recall_score
 
     if target not in train.columns or target not in synthetic.columns:
         return {"not_applicable": f"target column {target!r} is not in both tables"}
@@ -162,53 +187,11 @@ def augmentation_lift(
     columns = [c for c in train.columns if c != target and c in synthetic.columns]
     keep = [*columns, target]
     both = pd.concat([real[keep], synthetic[keep]], ignore_index=True)
-    x_real, x_both, x_test = _features([real, both, test], columns)
     rows = {"real_train": len(real), "synthetic": len(synthetic), "holdout": len(test)}
     if _is_class(real[target]):
-        labels = _labels(real[target], test[target], synthetic[target])
-
-        def enc(series: pd.Series) -> np.ndarray:
-            return series.astype(str).map(labels).to_numpy(dtype=int)
-
-        y_real, y_both, y_test = enc(real[target]), enc(both[target]), enc(test[target])
-        classes = sorted(set(np.unique(y_test)))
-        names = {i: v for v, i in labels.items()}
-
-        def scores(x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
-            if len(np.unique(y)) < 2:
-                predicted = np.full(len(y_test), y[0])
-            else:
-                model = HistGradientBoostingClassifier(random_state=seed)
-                predicted = model.fit(x, y).predict(x_test)
-            recall = recall_score(y_test, predicted, labels=classes, average=None, zero_division=0)
-            return {
-                "accuracy": float(accuracy_score(y_test, predicted)),
-                "macro_f1": float(
-                    f1_score(y_test, predicted, labels=classes, average="macro", zero_division=0)
-                ),
-                "per_class_recall": {
-                    names[c]: float(r) for c, r in zip(classes, recall, strict=True)
-                },
-            }
-
-        without, with_ = scores(x_real, y_real), scores(x_both, y_both)
-        lift: dict[str, Any] = {
-            "task": "classification",
-            "accuracy": with_["accuracy"] - without["accuracy"],
-            "macro_f1": with_["macro_f1"] - without["macro_f1"],
-            "per_class_recall": {
-                c: with_["per_class_recall"][c] - r for c, r in without["per_class_recall"].items()
-            },
-        }
+        lift, without, with_ = _class_lift((real, both, test), synthetic, columns, target, seed)
     else:
-
-        def scores(x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
-            model = HistGradientBoostingRegressor(random_state=seed)
-            return {"r2": float(r2_score(test[target], model.fit(x, y).predict(x_test)))}
-
-        without = scores(x_real, real[target].to_numpy(dtype=float))
-        with_ = scores(x_both, both[target].to_numpy(dtype=float))
-        lift = {"task": "regression", "r2": with_["r2"] - without["r2"]}
+        lift, without, with_ = _regression_lift((real, both, test), columns, target, seed)
     lift.update(
         real_only=without,
         real_plus_synthetic=with_,
@@ -216,6 +199,72 @@ def augmentation_lift(
         compared="trained on real-train + synthetic vs real-train alone, tested on the holdout",
     )
     return lift
+
+
+Lift = tuple[dict[str, Any], dict[str, Any], dict[str, Any]]
+"""(the lift, the scores without synthetic rows, the scores with them)"""
+
+
+def _class_lift(
+    frames: Frames, synthetic: pd.DataFrame, columns: list[str], target: str, seed: int
+) -> Lift:
+    """Accuracy, macro F1 and each class's recall, with and without the synthetic rows."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.metrics import accuracy_score, f1_score, recall_score
+
+    real, both, test = frames
+    x_real, x_both, x_test = _features(list(frames), columns)
+    labels = _labels(real[target], test[target], synthetic[target])
+
+    def enc(series: pd.Series) -> np.ndarray:
+        return series.astype(str).map(labels).to_numpy(dtype=int)
+
+    y_real, y_both, y_test = enc(real[target]), enc(both[target]), enc(test[target])
+    classes = sorted(set(np.unique(y_test)))
+    names = {i: v for v, i in labels.items()}
+
+    def scores(x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+        if len(np.unique(y)) < 2:
+            predicted = np.full(len(y_test), y[0])
+        else:
+            model = HistGradientBoostingClassifier(random_state=seed)
+            predicted = model.fit(x, y).predict(x_test)
+        recall = recall_score(y_test, predicted, labels=classes, average=None, zero_division=0)
+        return {
+            "accuracy": float(accuracy_score(y_test, predicted)),
+            "macro_f1": float(
+                f1_score(y_test, predicted, labels=classes, average="macro", zero_division=0)
+            ),
+            "per_class_recall": {names[c]: float(r) for c, r in zip(classes, recall, strict=True)},
+        }
+
+    without, with_ = scores(x_real, y_real), scores(x_both, y_both)
+    lift: dict[str, Any] = {
+        "task": "classification",
+        "accuracy": with_["accuracy"] - without["accuracy"],
+        "macro_f1": with_["macro_f1"] - without["macro_f1"],
+        "per_class_recall": {
+            c: with_["per_class_recall"][c] - r for c, r in without["per_class_recall"].items()
+        },
+    }
+    return lift, without, with_
+
+
+def _regression_lift(frames: Frames, columns: list[str], target: str, seed: int) -> Lift:
+    """R^2 on the holdout, with and without the synthetic rows."""
+    from sklearn.ensemble import HistGradientBoostingRegressor
+    from sklearn.metrics import r2_score
+
+    real, both, test = frames
+    x_real, x_both, x_test = _features(list(frames), columns)
+
+    def scores(x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+        model = HistGradientBoostingRegressor(random_state=seed)
+        return {"r2": float(r2_score(test[target], model.fit(x, y).predict(x_test)))}
+
+    without = scores(x_real, real[target].to_numpy(dtype=float))
+    with_ = scores(x_both, both[target].to_numpy(dtype=float))
+    return {"task": "regression", "r2": with_["r2"] - without["r2"]}, without, with_
 
 
 def fairness(
