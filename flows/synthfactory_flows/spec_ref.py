@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from synthfactory.spec import JobSpec
-from synthfactory.storage import ObjectStore, open_store
+from synthfactory.storage import ObjectStore, open_store, split_uri
 
 #: a spec whose JSON is larger than this goes to the flow by reference, not as a parameter
 #: (Prefect's API refuses flow parameters over 512 KB, and logs them)
@@ -42,7 +42,7 @@ def dereference(spec: dict[str, Any]) -> dict[str, Any]:
         return spec
     from synthfactory.spec.model import StorageOptions
 
-    folder, _, name = str(spec[SPEC_REF]).rpartition("/")
+    folder, name = split_uri(str(spec[SPEC_REF]))
     store = open_store(folder, StorageOptions.model_validate(spec["storage"]))
     loaded: dict[str, Any] = json.loads(store.get_bytes(name))
     return loaded

@@ -10,6 +10,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from synthfactory.errors import SynthfactoryError, WorkerLostError
+from synthfactory.storage import forwarded_env, secret_env
 from synthfactory_workers import telemetry
 from synthfactory_workers.actor import ShardWorker
 from synthfactory_workers.contract import ActorEngine
@@ -121,22 +122,12 @@ def task_options(spec: JobSpec, gpu: bool = True, retries: int = 1) -> dict[str,
     return options
 
 
-#: settings that reach the actors in their runtime_env (Ray logs it: no secret here)
-FORWARDED = (
-    "AWS_DEFAULT_REGION",
-    "AWS_REGION",
-    "AWS_PROFILE",
-    "AWS_ENDPOINT_URL",
-    "AWS_ENDPOINT_URL_S3",
-    "AWS_CA_BUNDLE",
-    "AWS_SHARED_CREDENTIALS_FILE",
-    "AWS_CONFIG_FILE",
-    "HF_HUB_OFFLINE",
-    "HF_HOME",
-)
+#: settings that reach the actors in their runtime_env (Ray logs it: no secret here):
+#: every storage scheme's own (``ObjectStore.FORWARDED_ENV``) and the Hugging Face ones
+FORWARDED = (*forwarded_env(), "HF_HUB_OFFLINE", "HF_HOME")
 
 #: credentials that reach the actors through their holder (``credentials``), never env_vars
-SECRETS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "HF_TOKEN")
+SECRETS = (*secret_env(), "HF_TOKEN")
 
 
 def secret_names(spec: JobSpec) -> tuple[str, ...]:
