@@ -27,6 +27,8 @@ from synthfactory.metrics.report import merge
 from synthfactory.spec import load_spec
 from synthfactory.storage import LocalStore
 
+from .manifests import manifest
+
 ROOT = Path(__file__).resolve().parents[2]
 PENGUINS = ROOT / "examples" / "data" / "penguins.csv"
 ENV = {
@@ -34,20 +36,6 @@ ENV = {
     "RAY_AUTH_MODE": "disabled",
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
 }
-
-
-def manifest(**extra: Any) -> Manifest:
-    fields: dict[str, Any] = {
-        "name": "p",
-        "version": "v1",
-        "modality": "tabular",
-        "rows": 3,
-        "shards": [],
-        "schema": SchemaInfo(fields=[], arrow=""),
-        "spec": {},
-        "spec_hash": "0" * 16,
-    }
-    return Manifest(**{**fields, **extra})
 
 
 def cells(line: str) -> list[str]:

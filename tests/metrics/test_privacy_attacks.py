@@ -23,6 +23,8 @@ from synthfactory.metrics.evaluators.tabular import TabularEvaluator
 from synthfactory.metrics.gates import evaluate
 from synthfactory.metrics.privacy import privacy_report
 
+from .manifests import manifest
+
 ROOT = Path(__file__).resolve().parents[2]
 PENGUINS = ROOT / "examples" / "data" / "penguins.csv"
 GATE = {"privacy.mia.ensemble.tpr_at_1pct_fpr": "<= 0.1"}
@@ -123,22 +125,9 @@ def test_a_memoriser_is_found_and_fails_the_gate(noise: float) -> None:
 
 def card_of(report: dict[str, object]) -> str:
     """The dataset card a tabular dataset with this report gets."""
-    from synthfactory.dataset.manifest import Manifest, SchemaInfo
     from synthfactory.metrics.card import render
 
-    manifest = Manifest.model_validate(
-        {
-            "name": "p",
-            "version": "v1",
-            "modality": "tabular",
-            "rows": 3,
-            "shards": [],
-            "schema": SchemaInfo(fields=[], arrow=""),
-            "spec": {},
-            "spec_hash": "0" * 16,
-        }
-    )
-    return render(manifest, report, pd.DataFrame({"x": [1]}), [])
+    return render(manifest(), report, pd.DataFrame({"x": [1]}), [])
 
 
 def test_the_quickstart_copula_stays_at_chance() -> None:
