@@ -154,12 +154,11 @@ def write_card(
 
 
 def _figures(job: JobSpec, store: ObjectStore, entries: list[ShardEntry]) -> dict[str, bytes]:
-    rows = 20_000 if job.modality == "image" else 200_000
-    synthetic = read_synthetic(store, entries, rows, job.metrics.seed)
+    cls = evaluator_class(job.modality)
+    synthetic = read_synthetic(store, entries, cls.figure_rows, job.metrics.seed)
     columns = [str(c) for c in synthetic.columns]
     sizes = {e.index: e.rows for e in entries}
-    evaluator = evaluator_class(job.modality)(job, columns, sizes, uri=store.uri, entries=entries)
-    return evaluator.figures(synthetic)
+    return cls(job, columns, sizes, uri=store.uri, entries=entries).figures(synthetic)
 
 
 def update_metrics(job: JobSpec, ds: Dataset) -> dict[str, Any]:
@@ -223,9 +222,5 @@ def publish_artifacts(manifest: Manifest, report: dict[str, Any] | None) -> None
         "\n".join(lines), key=f"{key}-summary", description="synthfactory dataset summary"
     )
     if report:
-        rows = [
-            {"metric": k, "value": round(float(v), 6)}
-            for k, v in flatten(report)
-            if listed(k)
-        ]
+        rows = [{"metric": k, "value": round(float(v), 6)} for k, v in flatten(report) if listed(k)]
         create_table_artifact(rows, key=f"{key}-metrics", description="synthfactory metrics")

@@ -46,6 +46,8 @@ class Evaluator(ABC):
     modality: ClassVar[str]
     model_task: ClassVar[str | None] = None
     """'module:function' of the model-based metrics (run in a Ray task), if any."""
+    figure_rows: ClassVar[int] = 200_000
+    """Rows read to draw the card's plots (``figures``)."""
 
     def __init__(
         self,

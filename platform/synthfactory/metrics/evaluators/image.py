@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 class ImageEvaluator(Evaluator):
     modality = "image"
     model_task = "synthfactory_workers.metrics.tasks:image_model_metrics"
+    figure_rows = 20_000  # a contact sheet shows 16 of them
 
     @cached_property
     def plan(self) -> ImageSummary:
