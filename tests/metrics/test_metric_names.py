@@ -220,3 +220,14 @@ def test_every_reported_name_is_declared_and_every_declared_name_is_reported() -
         ]
         assert not silent, f"{modality}: declared for every job but not reported: {silent}"
         assert all(m.meaning for m in metrics(modality) if m.shown)
+
+
+def test_the_readme_table_lists_what_the_card_shows() -> None:
+    """``catalogue.markdown``: one row per metric the card shows, the same meaning, every
+    ``|`` escaped so no cell ends early."""
+    from synthfactory.metrics.catalogue import markdown, meanings
+
+    for modality in ("tabular", "text", "image"):
+        rows = markdown(modality).splitlines()[2:]
+        assert [r.split("`")[1] for r in rows] == list(meanings(modality))
+        assert all(r.replace("\\|", "").count("|") == 3 for r in rows)

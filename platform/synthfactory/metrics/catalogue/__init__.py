@@ -101,3 +101,14 @@ def listed(name: str) -> bool:
     return not any(
         m.matches(name) for modality in MODULES for m in metrics(modality) if not m.listed
     )
+
+
+def markdown(modality: str) -> str:
+    """The card's metrics of ``modality`` as a markdown table (name, meaning), the way the
+    README lists them: ``python -c "from synthfactory.metrics.catalogue import markdown;
+    print(markdown('tabular'))"``."""
+    rows = [
+        f"| `{name}` | {meaning.replace('|', chr(92) + '|')} |"
+        for name, meaning in meanings(modality).items()
+    ]
+    return "\n".join(["| metric | meaning |", "| --- | --- |", *rows])
