@@ -106,3 +106,12 @@ class SequentialConfig(GeneratorConfigBase):
     def relationships(self) -> list[Relationship]:
         """Each step's ``sequence_key`` is its entity's key."""
         return [Relationship(parent=ENTITIES, child=SEQUENCES, foreign_key=self.sequence_key)]
+
+    def primary_keys(self) -> dict[str, str | None]:
+        return {name: table.primary_key for name, table in self.tables.items()}
+
+    def relationship_keys(self) -> list[dict[str, str]]:
+        return [
+            {"parent": r.parent, "child": r.child, "foreign_key": r.foreign_key}
+            for r in self.relationships
+        ]
