@@ -15,7 +15,8 @@ from synthfactory.dataset import open_dataset
 from synthfactory.errors import ConfigError
 from synthfactory.spec import load_spec
 from synthfactory_flows.generate import run_job
-from synthfactory_workers.text.generator import LLMGenerator, row_seed
+from synthfactory_workers.text.generator import LLMGenerator
+from synthfactory_workers.text.prompt_shards import row_seed
 
 from .fault_proxy import FaultProxy, drop, status
 

@@ -18,12 +18,13 @@ from synthfactory.spec import load_spec
 from synthfactory.spec.generators.text import LLMConfig
 from synthfactory.storage import LocalStore
 from synthfactory_workers.contract import GeneratorContext, ShardTask
-from synthfactory_workers.text.generator import LLMGenerator, row_seed
+from synthfactory_workers.text.generator import LLMGenerator
 from synthfactory_workers.text.openai_backend import (
     AIMD,
     RequestsFailedError,
     parse_retry_after,
 )
+from synthfactory_workers.text.prompt_shards import row_seed
 
 from .fault_proxy import STUB_MODEL, FaultProxy, drop, slow, status
 

@@ -259,7 +259,7 @@ class LLMConfig(GeneratorConfigBase):
     def column_model(self, column: Any) -> str | None:
         """The key of the pool an LLM column runs in: None for the job's own model (the
         shard's actor), else the column's ``model`` (a name from ``models`` or a model)."""
-        model = getattr(column, "model", None)
+        model = column.model  # an LLM column (llm_columns)
         if model is None or (model == self.model and model not in self.models):
             return None
         return str(model)
