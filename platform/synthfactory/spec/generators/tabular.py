@@ -256,6 +256,15 @@ class GaussianCopulaConfig(TabularConfigBase):
     )
 
 
+def _layers(width: int, network: str) -> Any:
+    """A list of hidden layer sizes, by default two of ``width``."""
+    return Field(
+        default_factory=lambda: [width, width],
+        min_length=1,
+        description=f"Hidden layer sizes of {network}.",
+    )
+
+
 class _NeuralConfig(TabularConfigBase):
     """What CTGAN and TVAE share; every field below the shared tabular ones is a model option."""
 
@@ -278,16 +287,8 @@ class CTGANConfig(_NeuralConfig):
     vector with training-by-sampling, PacGAN discriminator, WGAN-GP loss."""
 
     kind: Literal["ctgan"] = Field("ctgan", description="Conditional tabular GAN (Xu et al. 2019).")
-    generator_dims: list[int] = Field(
-        default_factory=lambda: [256, 256],
-        min_length=1,
-        description="Hidden layer sizes of the generator's residual blocks.",
-    )
-    discriminator_dims: list[int] = Field(
-        default_factory=lambda: [256, 256],
-        min_length=1,
-        description="Hidden layer sizes of the discriminator (critic).",
-    )
+    generator_dims: list[int] = _layers(256, "the generator's residual blocks")
+    discriminator_dims: list[int] = _layers(256, "the discriminator (critic)")
     generator_lr: float = Field(2e-4, gt=0, description="Adam learning rate of the generator.")
     discriminator_lr: float = Field(
         2e-4, gt=0, description="Adam learning rate of the discriminator."
@@ -318,16 +319,8 @@ class TVAEConfig(_NeuralConfig):
     kind: Literal["tvae"] = Field(
         "tvae", description="Tabular variational autoencoder (Xu et al. 2019)."
     )
-    compress_dims: list[int] = Field(
-        default_factory=lambda: [128, 128],
-        min_length=1,
-        description="Hidden layer sizes of the encoder.",
-    )
-    decompress_dims: list[int] = Field(
-        default_factory=lambda: [128, 128],
-        min_length=1,
-        description="Hidden layer sizes of the decoder.",
-    )
+    compress_dims: list[int] = _layers(128, "the encoder")
+    decompress_dims: list[int] = _layers(128, "the decoder")
     learning_rate: float = Field(1e-3, gt=0, description="Adam learning rate.")
     l2scale: float = Field(1e-5, ge=0, description="Adam weight decay.")
     loss_factor: float = Field(
@@ -383,4 +376,3 @@ class ArgnConfig(TabularConfigBase):
     device: Literal["auto", "cpu", "cuda"] = Field(
         "auto", description="Where to train and sample: 'auto' uses a GPU when there is one."
     )
-
