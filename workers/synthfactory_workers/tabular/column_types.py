@@ -2,10 +2,10 @@
 and out of a synthesizer: its description, keys of values, numbers from any numeric or
 datetime column, the source's precision and range, and the source's dtypes.
 
-The types (``generator.column_types``, detected by ``metadata.detect_types``): numerical,
-categorical, boolean, datetime, id, text. Numerical and datetime columns are modelled as
-numbers (``NUMERIC_TYPES``); categorical, boolean and text ones as values; id columns are
-never modelled (regenerated from row numbers).
+The types are the spec's ``ColumnType`` (``generator.column_types``; detected by
+``metadata.detect_types``): numerical, categorical, boolean, datetime, id, text. Numerical
+and datetime columns are modelled as numbers (``NUMERIC_TYPES``); categorical, boolean and
+text ones as values; id columns are never modelled (regenerated from row numbers).
 """
 
 from __future__ import annotations
@@ -17,11 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from synthfactory.spec.generators.tabular import ColumnType
+
 if TYPE_CHECKING:
     import pandas as pd
 
 #: the types modelled as numbers (a datetime as nanoseconds since the epoch)
-NUMERIC_TYPES = ("numerical", "datetime")
+NUMERIC_TYPES: tuple[ColumnType, ...] = ("numerical", "datetime")
 _ENCODER = json.JSONEncoder(default=str)
 
 
