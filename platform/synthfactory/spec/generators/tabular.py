@@ -350,7 +350,7 @@ class ArgnConfig(TabularConfigBase):
         None,
         min_length=1,
         description="Hidden layer sizes of the shared network; by default two layers of "
-        "64 (under 2,000 fit rows), 128 (under 20,000) or 256.",
+        "64 (under 20,000 fit rows) or 128.",
     )
     bins: int = Field(
         64,
@@ -371,7 +371,7 @@ class ArgnConfig(TabularConfigBase):
         0.1, ge=0, lt=0.5, description="Share of the fit rows held for early stopping."
     )
     patience: int = Field(
-        20, ge=1, description="Epochs without a better validation loss before stopping."
+        10, ge=1, description="Epochs without a better validation loss before stopping."
     )
     device: Literal["auto", "cpu", "cuda"] = Field(
         "auto", description="Where to train and sample: 'auto' uses a GPU when there is one."
