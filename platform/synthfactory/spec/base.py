@@ -129,19 +129,15 @@ class GeneratorConfigBase(Frozen):
         return list(getattr(self, "pool_models", None) or [])
 
     def derives_rows(self) -> bool:
-        """Whether the generator derives the row count itself (``augment``), so the spec's
-        ``rows`` may be left out."""
-        return vars(self).get("augment") is not None
+        """Whether the generator derives the row count itself (tabular ``augment``), so
+        the spec's ``rows`` may be left out."""
+        return False
 
     def relationship_keys(self) -> list[dict[str, str]]:
         """A multi-table generator's relationships as the manifest records them (parent,
         child, foreign_key). Empty for single-table generators."""
-        include = {"parent", "child", "foreign_key"}
-        return [
-            r.model_dump(mode="json", include=include) for r in vars(self).get("relationships", [])
-        ]
+        return []
 
     def primary_keys(self) -> dict[str, str | None]:
         """A multi-table generator's tables and each one's primary key (None: none)."""
-        tables = vars(self).get("tables") or {}
-        return {name: vars(t).get("primary_key") for name, t in tables.items()}
+        return {}

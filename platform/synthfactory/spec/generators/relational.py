@@ -91,6 +91,15 @@ class RelationalConfig(GeneratorConfigBase):
     enforce_min_max: bool = Field(True, description="Clip numbers to the source's range.")
     fit_seed: int = Field(0, ge=0, description="Seed for fitting (part of the model's key).")
 
+    def primary_keys(self) -> dict[str, str | None]:
+        return {name: table.primary_key for name, table in self.tables.items()}
+
+    def relationship_keys(self) -> list[dict[str, str]]:
+        return [
+            {"parent": r.parent, "child": r.child, "foreign_key": r.foreign_key}
+            for r in self.relationships
+        ]
+
     @property
     def root(self) -> str:
         """The first table, in spec order, that no relationship has as child."""

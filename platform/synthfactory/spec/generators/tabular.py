@@ -205,6 +205,9 @@ class TabularConfigBase(GeneratorConfigBase):
         "(gaussian_copula only); part of the model's key.",
     )
 
+    def derives_rows(self) -> bool:
+        return self.augment is not None  # balancing decides how many rows it adds
+
     @model_validator(mode="after")
     def _conditions_or_augment(self) -> TabularConfigBase:
         if self.augment is not None and self.conditions:
