@@ -68,3 +68,12 @@ def test_preflight_checks_what_a_new_kind_declares_it_reads(tmp_path: Path) -> N
     gen = with_upper(tmp_path, column="nope")
     with pytest.raises(ConfigError, match=r"columns\[loud\] uses 'nope', which is no column"):
         check_pipeline(gen.config, None)
+
+
+def test_every_built_in_kind_names_an_importable_worker() -> None:
+    from synthfactory_workers.text.kinds.base import ColumnKind
+
+    assert len(COLUMNS.kinds()) == 13
+    for kind in COLUMNS.kinds():
+        worker = COLUMNS.load(kind)
+        assert isinstance(worker, type) and issubclass(worker, ColumnKind), kind
