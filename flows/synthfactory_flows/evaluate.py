@@ -14,6 +14,7 @@ from synthfactory.metrics.evaluators import Evaluator, ShardSummary, evaluator_c
 from synthfactory.registry import import_object
 from synthfactory.spec import JobSpec
 from synthfactory_flows.artifacts import artifact_key
+from synthfactory_workers.devices import requested_device
 from synthfactory_workers.pool import task_options, unwrap
 
 logger = logging.getLogger(__name__)
@@ -93,9 +94,8 @@ def _model_metrics(
     if evaluator.model_task is None:
         return {}
     task: Any = import_object(evaluator.model_task)
-    gpu = job.resources.num_gpus > 0
-    remote = ray.remote(task).options(**task_options(job, gpu=gpu, retries=2))
-    device = "cuda" if gpu else "cpu"
+    device = requested_device(job.resources.num_gpus)
+    remote = ray.remote(task).options(**task_options(job, gpu=device == "cuda", retries=2))
     result: dict[str, Any] = _get([remote.remote(job, sample, reference, device)])[0]
     return result
 
