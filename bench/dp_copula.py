@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from synthfactory.metrics.tabular_quality import quality_report
+from synthfactory.metrics.tabular.quality import quality_report
 from synthfactory.spec.generators.tabular import PrivacyConfig
 from synthfactory_workers.tabular.copula import GaussianCopula
 from synthfactory_workers.tabular.metadata import detect_types

@@ -41,11 +41,11 @@ def main() -> None:
     import pandas as pd
 
     from synthfactory.dataset import open_dataset
-    from synthfactory.metrics.bias import representation
-    from synthfactory.metrics.privacy import exact_copy_rate
+    from synthfactory.metrics.privacy.closeness import exact_copy_rate
     from synthfactory.metrics.sampling import quotas
-    from synthfactory.metrics.tabular_quality import quality_report
-    from synthfactory.metrics.tabular_sharded import TabularSummary
+    from synthfactory.metrics.tabular.bias import representation
+    from synthfactory.metrics.tabular.quality import quality_report
+    from synthfactory.metrics.tabular.sharded import TabularSummary
     from synthfactory_flows.evaluate import _summaries, read_synthetic
     from synthfactory_workers.ray_runtime import connect
 

@@ -24,10 +24,10 @@ import numpy as np
 import pandas as pd
 
 import _common  # noqa: F401  (environment defaults)
-from synthfactory.metrics import holdout
-from synthfactory.metrics.anonymity import anonymity_report
-from synthfactory.metrics.attacks import membership_attacks
-from synthfactory.metrics.privacy import membership_inference
+from synthfactory.metrics.privacy.anonymity import anonymity_report
+from synthfactory.metrics.privacy.attacks import membership_attacks
+from synthfactory.metrics.privacy.closeness import membership_inference
+from synthfactory.metrics.tabular import holdout
 
 
 def table(n: int, seed: int = 0) -> pd.DataFrame:

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 import _common  # noqa: F401  (environment defaults)
-from synthfactory.metrics.sequential import sequential_report
+from synthfactory.metrics.tabular.sequential import sequential_report
 from synthfactory.spec import load_spec
 from synthfactory.storage import LocalStore
 from synthfactory_workers.contract import GeneratorContext, ShardTask

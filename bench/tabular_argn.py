@@ -32,7 +32,7 @@ from typing import Any
 import pandas as pd
 
 import _common  # noqa: F401  (environment defaults)
-from synthfactory.metrics.tabular_quality import quality_report
+from synthfactory.metrics.tabular.quality import quality_report
 
 ROOT = Path(__file__).resolve().parents[1]
 MOSTLY = ROOT / ".venv-mostly" / "bin" / "python"

@@ -23,7 +23,7 @@ from typing import Any
 import pandas as pd
 
 from _common import run_direct, run_platform, run_processes
-from synthfactory.metrics.tabular_quality import quality_report
+from synthfactory.metrics.tabular.quality import quality_report
 from synthfactory.spec import load_spec
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -240,7 +240,7 @@ def test_metrics_with_nothing_scored_read_not_applicable_and_fail_no_gate_silent
 
 def test_dcr_overfitting_protection_says_what_is_computed() -> None:
     """At an 80/20 split p0 is 0.8, not SDMetrics' 1/2: the card gives our formula."""
-    from synthfactory.metrics.privacy import privacy_report
+    from synthfactory.metrics.privacy.closeness import privacy_report
 
     rng = np.random.default_rng(0)
     real = pd.DataFrame({"x": rng.normal(size=500), "y": rng.normal(size=500)})

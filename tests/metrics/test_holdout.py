@@ -11,12 +11,12 @@ import pandas as pd
 import pyarrow as pa
 
 from synthfactory.jsonsafe import clean
-from synthfactory.metrics import holdout
 from synthfactory.metrics.evaluators.tabular import TabularEvaluator
 from synthfactory.metrics.gates import evaluate
-from synthfactory.metrics.privacy import membership_inference
+from synthfactory.metrics.privacy.closeness import membership_inference
+from synthfactory.metrics.tabular import holdout
 from synthfactory.metrics.tabular.model_scores import augmentation_lift
-from synthfactory.metrics.tabular_sharded import TabularSummary
+from synthfactory.metrics.tabular.sharded import TabularSummary
 from synthfactory.spec import JobSpec, load_spec
 from synthfactory.spec.generators.tabular import TabularConfigBase
 from synthfactory.storage import LocalStore

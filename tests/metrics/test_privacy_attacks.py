@@ -13,15 +13,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from synthfactory.metrics import anonymity, attacks, holdout
-from synthfactory.metrics.anonymity import control_successes, result, wilson
-from synthfactory.metrics.attacks import membership_attacks, tpr_at_fpr
 from synthfactory.metrics.card import _shown
 from synthfactory.metrics.catalogue import meanings
 from synthfactory.metrics.catalogue.tabular import RISKS
 from synthfactory.metrics.evaluators.tabular import TabularEvaluator
 from synthfactory.metrics.gates import evaluate
-from synthfactory.metrics.privacy import privacy_report
+from synthfactory.metrics.privacy import anonymity, attacks
+from synthfactory.metrics.privacy.anonymity import control_successes, result, wilson
+from synthfactory.metrics.privacy.attacks import membership_attacks, tpr_at_fpr
+from synthfactory.metrics.privacy.closeness import privacy_report
+from synthfactory.metrics.tabular import holdout
 
 from .manifests import manifest
 

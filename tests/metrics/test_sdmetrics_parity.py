@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from synthfactory.metrics.sampling import quotas
-from synthfactory.metrics.tabular_quality import (
+from synthfactory.metrics.tabular.quality import (
     bins,
     contingency_breakdown,
     contingency_similarity,
@@ -26,7 +26,7 @@ from synthfactory.metrics.tabular_quality import (
     quality_report,
     tv_complement,
 )
-from synthfactory.metrics.tabular_sharded import TabularSummary
+from synthfactory.metrics.tabular.sharded import TabularSummary
 from synthfactory.spec.model import MetricsConfig
 
 DAY = pd.Timestamp("2024-01-01")

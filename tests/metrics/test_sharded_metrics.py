@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from synthfactory.metrics.privacy import exact_copy_rate
+from synthfactory.metrics.privacy.closeness import exact_copy_rate
 from synthfactory.metrics.sampling import quotas
-from synthfactory.metrics.tabular_quality import quality_report
-from synthfactory.metrics.tabular_sharded import TabularSummary
+from synthfactory.metrics.tabular.quality import quality_report
+from synthfactory.metrics.tabular.sharded import TabularSummary
 from synthfactory.spec.model import MetricsConfig
 
 

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from synthfactory.metrics.gates import evaluate, parse
-from synthfactory.metrics.privacy import exact_copy_rate, privacy_report
-from synthfactory.metrics.tabular_quality import (
+from synthfactory.metrics.privacy.closeness import exact_copy_rate, privacy_report
+from synthfactory.metrics.tabular.quality import (
     contingency_similarity,
     correlation_similarity,
     ks_complement,

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from synthfactory.errors import ConfigError
-from synthfactory.metrics.tabular_quality import quality_report
+from synthfactory.metrics.tabular.quality import quality_report
 from synthfactory.spec import load_spec
 from synthfactory_workers.contract import ShardTask
 from synthfactory_workers.tabular import argn_codec as codec

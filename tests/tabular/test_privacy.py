@@ -16,7 +16,7 @@ import pytest
 
 from synthfactory.dataset.manifest import Manifest, SchemaInfo
 from synthfactory.metrics.card import render
-from synthfactory.metrics.tabular_quality import quality_report
+from synthfactory.metrics.tabular.quality import quality_report
 from synthfactory.spec import load_spec
 from synthfactory.spec.generators.tabular import PrivacyConfig
 from synthfactory.storage import LocalStore

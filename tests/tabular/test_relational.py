@@ -133,7 +133,7 @@ def test_unknown_fields_fail_at_load(paths: dict[str, str]) -> None:
 
 # -- the modelling ----------------------------------------------------------------------
 def test_integrity_keys_and_cardinality(paths: dict[str, str], tmp_path: Path) -> None:
-    from synthfactory.metrics.relational import cardinality_shape_similarity
+    from synthfactory.metrics.tabular.relational import cardinality_shape_similarity
 
     gen = loaded_generator(tmp_path, relational_spec(paths, str(tmp_path / "out")))
     out = generated(gen, 600, 200)

@@ -13,7 +13,10 @@ import pandas as pd
 import pytest
 
 from synthfactory.errors import ConfigError
-from synthfactory.metrics.relational import cardinality_shape_similarity, referential_integrity
+from synthfactory.metrics.tabular.relational import (
+    cardinality_shape_similarity,
+    referential_integrity,
+)
 from synthfactory.spec import load_spec
 from synthfactory_workers.contract import ShardTask
 from synthfactory_workers.registry import generator_class

@@ -16,7 +16,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from synthfactory.metrics.sequential import (
+from synthfactory.metrics.tabular.sequential import (
     inter_event_times,
     lag1_autocorrelation,
     sequence_length_similarity,

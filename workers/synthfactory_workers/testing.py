@@ -224,7 +224,7 @@ class Memoriser:
         self.stratify = stratify
 
     def load(self) -> None:
-        from synthfactory.metrics import holdout
+        from synthfactory.metrics.tabular import holdout
         from synthfactory.sources import read_table
 
         table = read_table(self.source)

@@ -160,7 +160,7 @@ def plots(
     A dataset that holds source rows too (an ``is_synthetic`` column, ``augment.combined``)
     is drawn as the output it is. A plot that fails is left out (and logged): the card is
     never lost to a plot."""
-    from synthfactory.metrics.tabular_sharded import SYNTHETIC_FLAG
+    from synthfactory.metrics.tabular.sharded import SYNTHETIC_FLAG
 
     role = "output" if SYNTHETIC_FLAG in synthetic.columns else "synthetic"
     out: dict[str, bytes] = {}

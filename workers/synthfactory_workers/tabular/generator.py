@@ -9,7 +9,7 @@ import json
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from synthfactory.errors import ConfigError
-from synthfactory.metrics import holdout
+from synthfactory.metrics.tabular import holdout
 from synthfactory.sources import fingerprint, read_table
 from synthfactory.spec.generators import GENERATORS
 from synthfactory.spec.generators.tabular import TabularConfigBase

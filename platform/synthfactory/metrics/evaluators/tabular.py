@@ -1,6 +1,6 @@
 """Tabular metrics: SDMetrics-style quality over every row (shard summaries), privacy,
 utility, detection and bias on a seeded sample, against the reference (source) table,
-split (``synthfactory.metrics.holdout``) into the rows the synthesizer trained on and the
+split (``synthfactory.metrics.tabular.holdout``) into the rows the synthesizer trained on and the
 holdout it never saw, exactly as the fit split it."""
 
 from __future__ import annotations
@@ -8,11 +8,11 @@ from __future__ import annotations
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from synthfactory.metrics import holdout, relational, sequential
 from synthfactory.metrics.evaluators.base import Evaluator
 from synthfactory.metrics.sampling import quotas
+from synthfactory.metrics.tabular import holdout, relational, sequential
 from synthfactory.metrics.tabular.report import tabular_report
-from synthfactory.metrics.tabular_sharded import SYNTHETIC_FLAG, TabularSummary
+from synthfactory.metrics.tabular.sharded import SYNTHETIC_FLAG, TabularSummary
 from synthfactory.sources import read_table
 from synthfactory.spec.generators.relational import RelationalConfig
 from synthfactory.spec.generators.sequential import SequentialConfig
@@ -144,7 +144,7 @@ class TabularEvaluator(Evaluator):
         per-table quality as for relational jobs: the entity table (context and length, one
         row per entity) and the step table (keys left out) against the same views of the
         source. Privacy, utility and detection are not computed for sequential jobs."""
-        from synthfactory.metrics.tabular_quality import quality_report
+        from synthfactory.metrics.tabular.quality import quality_report
         from synthfactory.spec.generators.sequential import ENTITIES, SEQUENCES
         from synthfactory.storage import open_store
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from synthfactory.jsonsafe import clean
-from synthfactory.metrics import bias, holdout, privacy, tabular_quality
-from synthfactory.metrics.tabular import model_scores
+from synthfactory.metrics.privacy import closeness
+from synthfactory.metrics.tabular import bias, holdout, model_scores
+from synthfactory.metrics.tabular import quality as tabular_quality
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -42,7 +43,7 @@ def tabular_report(
         "quality": tabular_quality.quality_report(
             real, synthetic, max_pairs=config.max_pairs, seed=seed
         ),
-        "exact_copy_rate": privacy.exact_copy_rate(train, synthetic),
+        "exact_copy_rate": closeness.exact_copy_rate(train, synthetic),
         "representation": bias.representation(real, synthetic, list(config.sensitive_columns)),
     }
     off = None if split.enabled else holdout.off_reason(split, len(real))
@@ -72,7 +73,7 @@ def privacy_part(
     """The privacy scores against the holdout (not applicable without one), the exact copy
     rate and the split."""
     if off is None:
-        part = privacy.privacy_report(
+        part = closeness.privacy_report(
             train, held, synthetic, sample=config.privacy_sample, seed=config.seed
         )
     else:

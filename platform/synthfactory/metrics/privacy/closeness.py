@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from synthfactory.metrics.distance import Encoder, auc, nearest_two, sample_rows
+from synthfactory.metrics.privacy.distance import Encoder, auc, nearest_two, sample_rows
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -124,8 +124,8 @@ def by_attack(
     seed: int,
 ) -> dict[str, Any]:
     """The membership-inference ensemble (``mia``) and Anonymeter's three risks."""
-    from synthfactory.metrics.anonymity import anonymity_report
-    from synthfactory.metrics.attacks import membership_attacks
+    from synthfactory.metrics.privacy.anonymity import anonymity_report
+    from synthfactory.metrics.privacy.attacks import membership_attacks
 
     mia = membership_attacks(train, holdout, synthetic, encoder=enc, sample=sample, seed=seed)
     risks = anonymity_report(train, holdout, synthetic, encoder=enc, sample=sample, seed=seed)

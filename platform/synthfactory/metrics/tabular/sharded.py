@@ -36,8 +36,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from synthfactory.metrics.sampling import take
-from synthfactory.metrics.tabular.sdtypes import NUMERIC, as_float, numeric_values
-from synthfactory.metrics.tabular_quality import (
+from synthfactory.metrics.tabular.quality import (
     BINS,
     MAX_DECIMALS,
     NULL,
@@ -55,6 +54,7 @@ from synthfactory.metrics.tabular_quality import (
     similarity_of_correlations,
     tv_from_counts,
 )
+from synthfactory.metrics.tabular.sdtypes import NUMERIC, as_float, numeric_values
 
 if TYPE_CHECKING:
     import pandas as pd

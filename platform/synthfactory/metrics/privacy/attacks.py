@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from synthfactory.metrics.catalogue.tabular import MIA_ATTACKS
-from synthfactory.metrics.distance import Encoder, auc, nearest_two, sample_rows
+from synthfactory.metrics.privacy.distance import Encoder, auc, nearest_two, sample_rows
 
 if TYPE_CHECKING:
     import pandas as pd

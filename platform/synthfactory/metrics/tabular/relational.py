@@ -32,8 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from synthfactory.metrics.tabular.sdtypes import NUMERIC
-from synthfactory.metrics.tabular_quality import (
+from synthfactory.metrics.tabular.quality import (
     REAL_ASSOCIATION_THRESHOLD,
     REAL_CORRELATION_THRESHOLD,
     contingency_breakdown,
@@ -43,6 +42,7 @@ from synthfactory.metrics.tabular_quality import (
     quality_kinds,
     quality_report,
 )
+from synthfactory.metrics.tabular.sdtypes import NUMERIC
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -36,8 +36,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from synthfactory.metrics.tabular.quality import ks_complement, ks_statistic, tv_complement
 from synthfactory.metrics.tabular.sdtypes import NUMERIC, as_float, kind
-from synthfactory.metrics.tabular_quality import ks_complement, ks_statistic, tv_complement
 from synthfactory.sequences import in_order, index_numbers, lengths
 
 if TYPE_CHECKING:

@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from synthfactory.metrics.catalogue.tabular import RISKS
-from synthfactory.metrics.distance import Encoder, sample_rows
+from synthfactory.metrics.privacy.distance import Encoder, sample_rows
 
 if TYPE_CHECKING:
     import pandas as pd
