@@ -67,7 +67,8 @@ def request_bodies(job: Any) -> list[dict[str, Any]]:
     from synthfactory_flows.plan import plan_shards
     from synthfactory_workers.contract import GeneratorContext
     from synthfactory_workers.text.backend import Request
-    from synthfactory_workers.text.generator import LLMGenerator, row_seed
+    from synthfactory_workers.text.generator import LLMGenerator
+    from synthfactory_workers.text.prompt_shards import row_seed
 
     generator = LLMGenerator(job, GeneratorContext(artifacts=LocalStore(tempfile.mkdtemp())))
     generator.load()

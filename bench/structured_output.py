@@ -82,7 +82,7 @@ class MaskClock:
 def valid_first_try(texts: list[str]) -> int:
     import jsonschema
 
-    from synthfactory_workers.text.generator import extract_json
+    from synthfactory_workers.text.filters import extract_json
 
     validator = jsonschema.Draft202012Validator(SCHEMA)
     ok = 0

@@ -11,7 +11,7 @@ import pytest
 
 from synthfactory.dataset import parquet
 from synthfactory.metrics.evaluators import evaluator_class, unknown_gates
-from synthfactory.metrics.pipeline import PipelineSummary, metric_names
+from synthfactory.metrics.text.pipeline import PipelineSummary, metric_names
 from synthfactory.spec import load_spec
 from synthfactory.storage import LocalStore
 
@@ -145,7 +145,7 @@ def test_text_metrics_follow_the_pipelines_text_column() -> None:
 
 
 def test_json_valid_rate_only_for_jobs_that_request_json() -> None:
-    from synthfactory.metrics.text_sharded import TextSummary, json_columns
+    from synthfactory.metrics.text.sharded import TextSummary, json_columns
 
     base = {
         "name": "p",

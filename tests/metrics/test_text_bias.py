@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from synthfactory.errors import ConfigError
-from synthfactory.metrics.text_bias import (
+from synthfactory.metrics.text.bias import (
     group_gaps,
     mention_counts,
     mention_shares,

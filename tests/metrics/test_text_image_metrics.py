@@ -10,7 +10,8 @@ import pytest
 from PIL import Image
 
 from synthfactory.metrics.image.quality import image_report
-from synthfactory.metrics.text_quality import distinct_n, ngram_overlap, text_report
+from synthfactory.metrics.text.measures import distinct_n, ngram_overlap
+from synthfactory.metrics.text.quality import text_report
 
 
 def test_distinct_n_and_overlap_against_hand_counts() -> None:

@@ -358,7 +358,7 @@ def test_an_answer_without_logprobs_has_none(tmp_path: Path, stub: FaultProxy) -
 def test_metrics_report_the_expected_scores_for_gates() -> None:
     import pandas as pd
 
-    from synthfactory.metrics.pipeline import PipelineSummary
+    from synthfactory.metrics.text.pipeline import PipelineSummary
 
     kept = pd.DataFrame(
         {

@@ -11,7 +11,6 @@ import yaml
 
 from synthfactory.metrics import catalogue
 from synthfactory.metrics.card_plots import SAMPLE_IMAGES, is_image, sample_image_name
-from synthfactory.metrics.card_plots import text_plots as text_plots  # evaluators.text's
 
 if TYPE_CHECKING:
     import pandas as pd

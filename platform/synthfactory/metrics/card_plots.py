@@ -194,7 +194,7 @@ def plots(
 
 def text_plots(texts: list[str]) -> dict[str, bytes]:
     """A histogram of text lengths (words)."""
-    from synthfactory.metrics.text_quality import WORD
+    from synthfactory.metrics.text.measures import WORD
 
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5, 3))

@@ -10,17 +10,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from synthfactory.errors import ConfigError
-from synthfactory.metrics.text_bias import (
+from synthfactory.metrics.text.bias import (
     check_groups,
     group_gaps,
     mentions_any,
     swap_groups,
 )
-from synthfactory.metrics.text_quality import REFUSAL, WORD
+from synthfactory.metrics.text.measures import REFUSAL, WORD
 from synthfactory.spec.generators.text import LLMConfig
 from synthfactory_workers.metrics.minilm import minilm_available, sentiment_scores
 from synthfactory_workers.text.backend import Request, TextBackend, open_backend
-from synthfactory_workers.text.generator import row_seed
+from synthfactory_workers.text.prompt_shards import row_seed
 
 if TYPE_CHECKING:
     from synthfactory.spec import JobSpec

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from synthfactory.errors import ConfigError
-from synthfactory.metrics.text_bias import NEGATIVE_ANCHORS, POSITIVE_ANCHORS
+from synthfactory.metrics.text.bias import NEGATIVE_ANCHORS, POSITIVE_ANCHORS
 
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 

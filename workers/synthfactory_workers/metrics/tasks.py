@@ -54,7 +54,7 @@ def text_model_metrics(
     """The text evaluator's ``model_task``: MiniLM embedding diversity (and similarity to the
     reference), perplexity and the counterfactual bias test on the seeded sample; each part
     says why when it cannot be computed."""
-    from synthfactory.metrics.text_sharded import job_text_column
+    from synthfactory.metrics.text.sharded import job_text_column
     from synthfactory_workers.metrics.minilm import embedding_diversity
 
     prepare_model_task()
@@ -73,11 +73,6 @@ def text_model_metrics(
     out["perplexity"] = _perplexity(texts, config.perplexity_model, device_hint)
     out["counterfactual"] = _counterfactual(job, sample, device_hint)
     return out
-
-
-model_metrics = text_model_metrics
-"""The name ``evaluators.text`` gives as its ``model_task`` (until it names
-``text_model_metrics``)."""
 
 
 def _perplexity(texts: list[str], model: str | None, device_hint: str) -> dict[str, Any]:

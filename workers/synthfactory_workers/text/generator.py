@@ -11,7 +11,7 @@ from synthfactory.spec.generators.text import LLMConfig
 from synthfactory_workers.contract import Generator, ShardOutput, ShardTask
 from synthfactory_workers.prompts import PromptSampler, check
 from synthfactory_workers.text.backend import TextBackend, open_backend
-from synthfactory_workers.text.prompt_shards import PromptShards, row_seed  # noqa: F401  (metrics/counterfactual.py imports row_seed from here)
+from synthfactory_workers.text.prompt_shards import PromptShards
 from synthfactory_workers.text.requests import Requests
 
 if TYPE_CHECKING:

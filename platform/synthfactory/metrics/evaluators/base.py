@@ -129,7 +129,7 @@ def reference_values(job: JobSpec, column: str) -> list[Any] | None:
     """The reference texts (or images) to compare with: ``metrics.reference``, else a text
     job's prompt source; its ``column``, else its text column. Images are sampled down to
     ``metrics.model_sample`` when there are many."""
-    from synthfactory.metrics.text_sharded import text_column
+    from synthfactory.metrics.text.sharded import text_column
     from synthfactory.sources import read_table
     from synthfactory.spec.generators.text import LLMConfig
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from synthfactory.metrics import pipeline
 from synthfactory.metrics.evaluators.base import Evaluator, reference_values
-from synthfactory.metrics.pipeline import PipelineSummary
 from synthfactory.metrics.sampling import quotas
-from synthfactory.metrics.text_bias import mention_counts, mention_shares
-from synthfactory.metrics.text_sharded import (
+from synthfactory.metrics.text import pipeline
+from synthfactory.metrics.text.bias import mention_counts, mention_shares
+from synthfactory.metrics.text.pipeline import PipelineSummary
+from synthfactory.metrics.text.sharded import (
     TextSummary,
     job_text_column,
     json_columns,
@@ -26,35 +26,7 @@ if TYPE_CHECKING:
 
 class TextEvaluator(Evaluator):
     modality = "text"
-    model_task = "synthfactory_workers.metrics.tasks:model_metrics"
-    names = (
-        "quality.rows",
-        "quality.rows_sampled",
-        "quality.chars_mean",
-        "quality.chars_p50",
-        "quality.words_mean",
-        "quality.distinct_1",
-        "quality.distinct_2",
-        "quality.refusal_rate",
-        "quality.exact_duplicate_rate",
-        "quality.near_duplicate_rate",
-        "quality.self_similarity",
-        "quality.completion_tokens_mean",
-        "quality.json_valid_rate",
-        "quality.embedding.diversity",
-        "quality.embedding.similarity_to_reference",
-        "quality.embedding.embedded",
-        "quality.perplexity.*",
-        "privacy.pii_email_rate",
-        "privacy.pii_phone_rate",
-        "privacy.verbatim_8gram_overlap_rate",
-        "bias.counterfactual.*",
-        "bias.mentions.*",
-        "rows_scored",
-        "columns.*.quality.*",
-        "columns.*.privacy.*",
-        "columns.*.bias.mentions.*",
-    )
+    model_task = "synthfactory_workers.metrics.tasks:text_model_metrics"
 
     @classmethod
     def job_names(cls, job: JobSpec) -> tuple[str, ...]:
@@ -149,7 +121,7 @@ class TextEvaluator(Evaluator):
         return report
 
     def figures(self, synthetic: pd.DataFrame) -> dict[str, bytes]:
-        from synthfactory.metrics.card import text_plots
+        from synthfactory.metrics.card_plots import text_plots
 
         column = self.column if self.column in synthetic.columns else None
         if not column:

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from synthfactory.metrics.pipeline import PipelineSummary
 from synthfactory.metrics.sampling import take
+from synthfactory.metrics.text.pipeline import PipelineSummary
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -59,7 +59,7 @@ def json_columns(job: JobSpec) -> list[str] | None:
 
 
 def _words(text: str) -> list[str]:
-    from synthfactory.metrics.text_measures import WORD
+    from synthfactory.metrics.text.measures import WORD
 
     return list(WORD.findall(text.lower()))
 
@@ -97,7 +97,7 @@ class TextSummary:
     def partial(self, df: pd.DataFrame, shard: int) -> dict[str, Any]:
         import pandas as pd
 
-        from synthfactory.metrics.text_measures import EMAIL, PHONE, REFUSAL
+        from synthfactory.metrics.text.measures import EMAIL, PHONE, REFUSAL
         from synthfactory.minhash import exact_key
 
         texts = [str(t) for t in df[self.column].fillna("")]
@@ -122,7 +122,7 @@ class TextSummary:
         if self.reference_grams is not None:
             out["verbatim"] = sum(self._copies_reference(t) for t in texts)
         if self.groups:
-            from synthfactory.metrics.text_bias import mention_counts
+            from synthfactory.metrics.text.bias import mention_counts
 
             out["mentions"] = mention_counts(texts, self.groups)
         keep = [c for c in [self.column, *self.extra_columns] if c in df.columns]
@@ -159,7 +159,7 @@ class TextSummary:
                 elif key == "tokens":
                     merged[key] = (merged[key][0] + value[0], merged[key][1] + value[1])
                 elif key == "mentions":
-                    from synthfactory.metrics.text_bias import merge_mention_counts
+                    from synthfactory.metrics.text.bias import merge_mention_counts
 
                     merged[key] = merge_mention_counts([merged[key], value])
                 elif key == "sample":
@@ -176,7 +176,7 @@ class TextSummary:
 
     def finish(self, merged: dict[str, Any], near_threshold: float = 0.7) -> dict[str, Any]:
         """The report's quality, privacy and (mention) bias parts from the merged summary."""
-        from synthfactory.metrics.text_measures import near_duplicates
+        from synthfactory.metrics.text.measures import near_duplicates
 
         n = merged.get("rows", 0)
 

@@ -8,29 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from synthfactory.metrics.text_measures import (
-    EMAIL,
-    PHONE,
-    REFUSAL,
-    WORD,
-    distinct_n,
-    near_duplicates,
-    ngram_overlap,
-)
-
 if TYPE_CHECKING:
     import pandas as pd
-
-__all__ = [
-    "EMAIL",
-    "PHONE",
-    "REFUSAL",
-    "WORD",
-    "distinct_n",
-    "near_duplicates",
-    "ngram_overlap",
-    "text_report",
-]
 
 
 def text_report(
@@ -38,7 +17,7 @@ def text_report(
 ) -> dict[str, Any]:
     """Every shard-summarised text metric on one in-memory table (a job computes the same
     shard by shard; the model-based ones are in ``synthfactory_workers.metrics``)."""
-    from synthfactory.metrics.text_sharded import TextSummary, reference_grams, text_column
+    from synthfactory.metrics.text.sharded import TextSummary, reference_grams, text_column
 
     column = text_column([str(c) for c in synthetic.columns])
     if column is None:
