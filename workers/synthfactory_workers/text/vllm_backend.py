@@ -206,15 +206,13 @@ class VLLMBackend(TextBackend, ActorEngine):
             kwargs[self._structured] = self._params_class(**structured)
         return SamplingParams(**kwargs)
 
-    def generate(
+    def complete(
         self,
         requests: list[Request],
         batch_size: int,
-        on_result: OnResult | None = None,
-        max_failures: int | None = None,
+        on_result: OnResult | None,
+        max_failures: int | None,
     ) -> list[Completion]:
-        if not requests:
-            return []
         assert self.llm is not None, "load() first"
         params = [self.sampling_params(r) for r in requests]
         METER.started(len(requests))
