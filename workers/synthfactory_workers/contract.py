@@ -168,10 +168,8 @@ class Generator(ABC):
     def loaded_engines(self) -> dict[str | None, Any]:
         """The engines this generator has loaded, by pool key (None: its own model), that a
         generator rebuilt for an edited spec may take over when their settings are unchanged
-        (the preview's ``load(reuse=...)``). The default reads a text generator's
-        ``backends``; a generator without engines has none."""
-        engines = vars(self).get("backends")
-        return dict(engines) if isinstance(engines, dict) else {}
+        (the preview's ``load(reuse=...)``). None by default (a text generator has them)."""
+        return {}
 
     def identity(self) -> dict[str, str]:
         """Generator and model identity for lineage (model id, revision, ...)."""

@@ -102,22 +102,14 @@ class GeneratorConfigBase(Frozen):
 
     # -- capabilities: what generic code (pools, placement, manifests) may ask any generator.
     # Methods, not properties, so a subclass field of a similar name never clashes. The
-    # defaults read the fields that the text, tabular and relational configs declare under
-    # these names; a config that names them otherwise overrides the method.
+    # defaults answer "none"; the configs it applies to override them (text: engines and
+    # pools; tabular: augment; relational and sequential: tables and keys).
 
     def backend_configs(self) -> dict[tuple[str, ...], Any]:
         """Every engine config the generator names, by its path under ``generator`` in the
         spec: ``("backend",)`` for the shard actors' own engine, ``("models", key,
         "backend")`` for an extra model's. Empty for generators without engines."""
-        found: dict[tuple[str, ...], Any] = {}
-        fields = vars(self)
-        if fields.get("backend") is not None:
-            found[("backend",)] = fields["backend"]
-        for key, entry in (fields.get("models") or {}).items():
-            backend = vars(entry).get("backend") if isinstance(entry, BaseModel) else None
-            if backend is not None:
-                found[("models", key, "backend")] = backend
-        return found
+        return {}
 
     def actor_backend(self) -> Any | None:
         """The engine config the shard actors run (None: no engine of its own)."""
@@ -126,7 +118,7 @@ class GeneratorConfigBase(Frozen):
     def pool_model_keys(self) -> list[str]:
         """The models served by actor pools of their own (a text pipeline's other models),
         in the order they are first used. Empty by default."""
-        return list(getattr(self, "pool_models", None) or [])
+        return []
 
     def derives_rows(self) -> bool:
         """Whether the generator derives the row count itself (tabular ``augment``), so

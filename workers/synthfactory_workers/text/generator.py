@@ -108,6 +108,9 @@ class LLMGenerator(Generator):
         self.requests = Requests(spec.resources.batch_size, self.config.backend.journal)
         """The shard's journaled sends (``text/requests.py``)."""
 
+    def loaded_engines(self) -> dict[str | None, Any]:
+        return dict(self.backends)
+
     def load(self, reuse: dict[str | None, TextBackend] | None = None) -> None:
         """``reuse``: backends already loaded in this process, by pool key (None: the own
         model), used instead of loading their models again; each gets this spec's engine

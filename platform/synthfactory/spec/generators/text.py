@@ -274,6 +274,16 @@ class LLMConfig(GeneratorConfigBase):
                 out.append(key)
         return out
 
+    def pool_model_keys(self) -> list[str]:
+        return self.pool_models
+
+    def backend_configs(self) -> dict[tuple[str, ...], Any]:
+        found: dict[tuple[str, ...], Any] = {("backend",): self.backend}
+        for key, entry in self.models.items():
+            if entry.backend is not None:
+                found[("models", key, "backend")] = entry.backend
+        return found
+
     @property
     def uses_own_model(self) -> bool:
         """Whether any LLM column runs on generator.model (in the shard's own actor)."""
