@@ -86,8 +86,7 @@ def _threads(spec: Any) -> int:
 def _load(spec: Any, output: str) -> tuple[Any, Any]:
     """Preflight, prepare (or reuse the cached fit) and load, as one actor does."""
     from synthfactory.storage import open_store
-    from synthfactory_workers.contract import GeneratorContext
-    from synthfactory_workers.registry import generator_class
+    from synthfactory_workers.contract import GeneratorContext, generator_class
     from synthfactory_workers.threads import limit_torch_threads
 
     cls = generator_class(spec)

@@ -40,7 +40,7 @@ def spec(prompts: int, max_new_tokens: int, batch_size: int, output: str | None 
 
 def bare_model(job: Any) -> tuple[Any, Any, list[str]]:
     """The same model, dtype and chat-formatted prompts, loaded with plain transformers."""
-    from synthfactory_workers.prompts import PromptSampler
+    from synthfactory_workers.prompt_sampler import PromptSampler
     from synthfactory_workers.text.transformers_backend import TransformersBackend
 
     backend = TransformersBackend(job.generator)
@@ -94,7 +94,7 @@ def bare_backend(job: Any) -> tuple[Any, list[Any]]:
     the shard's requests built as the generator builds them (same prompts, one seed each)."""
     import os
 
-    from synthfactory_workers.prompts import PromptSampler
+    from synthfactory_workers.prompt_sampler import PromptSampler
     from synthfactory_workers.text.backend import Request, open_backend
     from synthfactory_workers.text.prompt_shards import row_seed
     from synthfactory_workers.threads import limit_torch_threads

@@ -24,8 +24,7 @@ import _common  # noqa: F401  (environment defaults)
 from synthfactory.metrics.tabular.sequential import sequential_report
 from synthfactory.spec import load_spec
 from synthfactory.storage import LocalStore
-from synthfactory_workers.contract import GeneratorContext, ShardTask
-from synthfactory_workers.registry import generator_class
+from synthfactory_workers.contract import GeneratorContext, ShardTask, generator_class
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "examples" / "data" / "grunfeld.csv"

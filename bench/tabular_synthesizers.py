@@ -42,7 +42,7 @@ def options(kind: str, epochs: int) -> dict[str, Any]:
 
 def fit_seconds(kind: str, epochs: int, artifacts: str) -> float:
     from synthfactory.storage import LocalStore
-    from synthfactory_workers.registry import generator_class
+    from synthfactory_workers.contract import generator_class
 
     spec = load_spec(
         {

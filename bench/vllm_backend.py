@@ -88,7 +88,7 @@ def bare_requests(job: Any) -> dict[str, Any]:
     from synthfactory.storage import LocalStore
     from synthfactory_flows.plan import plan_shards
     from synthfactory_workers.contract import GeneratorContext
-    from synthfactory_workers.prompts import PromptSampler
+    from synthfactory_workers.prompt_sampler import PromptSampler
     from synthfactory_workers.text.generator import LLMGenerator
     from synthfactory_workers.text.prompt_shards import row_seed
     from synthfactory_workers.text.vllm_backend import engine_kwargs, sampling_kwargs

@@ -30,8 +30,7 @@ from synthfactory_flows.publish import Chosen, finish_version, summary
 from synthfactory_flows.runner import JobStopped, ShardRunner
 from synthfactory_flows.select import ClassLabels, Selection, rewrite, select, trim
 from synthfactory_flows.spec_ref import SPEC_REF, dereference, spec_parameter
-from synthfactory_workers.contract import Quotas, ShardTask
-from synthfactory_workers.registry import generator_class
+from synthfactory_workers.contract import Quotas, ShardTask, generator_class
 
 FLOW_NAME = "synthfactory-generate"
 

@@ -20,7 +20,7 @@ from synthfactory.sources import read_table
 from synthfactory.spec import JobSpec
 from synthfactory.spec.model import shard_count_problem
 from synthfactory.storage import open_store
-from synthfactory_workers.registry import generator_class, with_derived_rows
+from synthfactory_workers.contract import generator_class, with_derived_rows
 
 T = TypeVar("T")
 

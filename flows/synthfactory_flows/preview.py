@@ -227,8 +227,7 @@ class Previewer:
         """Build, prepare and load the generator for ``job`` unless the one built already
         serves it; (prepare seconds, load seconds) of what was done."""
         from synthfactory.storage import open_store
-        from synthfactory_workers.contract import GeneratorContext
-        from synthfactory_workers.registry import generator_class
+        from synthfactory_workers.contract import GeneratorContext, generator_class
 
         self._loaded_now = False
         old = self._built_for

@@ -80,7 +80,7 @@ def is_generating(phase: str) -> bool:
 def prepare_phase(job: JobSpec) -> str:
     """What the generator's one-off preparation is called: ``fit`` for generators that
     define one (a synthesizer fits, or reuses a cached fit), else ``prepare``."""
-    from synthfactory_workers.registry import generator_class
+    from synthfactory_workers.contract import generator_class
 
     return "fit" if generator_class(job).has_own_prepare() else "prepare"
 

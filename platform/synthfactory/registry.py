@@ -4,9 +4,11 @@ the implementation as an import path, imported only where it runs.
 There is one registry per extension point:
 
 - ``synthfactory.spec.base.GENERATORS``: generator config -> worker class
-  (``synthfactory_workers...:SomeGenerator``);
+  (``synthfactory_workers...:SomeGenerator``); tabular synthesizers are generators too;
+- ``synthfactory.spec.columns.COLUMNS``: text pipeline column kind -> column worker class
+  (``synthfactory_workers.text.kinds...``);
 - ``synthfactory.spec.backends.BACKENDS``: text backend config -> backend class;
-- ``synthfactory.metrics.evaluator.EVALUATORS``: modality -> metric evaluator;
+- ``synthfactory.metrics.evaluators.EVALUATORS``: modality -> metric evaluator;
 - ``synthfactory.storage.STORES``: URI scheme -> object store class.
 
 A config class registers itself with a decorator; the spec's discriminated unions (and so

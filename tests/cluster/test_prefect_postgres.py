@@ -123,7 +123,7 @@ def test_deployment_runs_on_a_postgres_backed_server(
                 "metrics": {"enabled": False},
                 "generator": {
                     "kind": "python",
-                    "factory": "synthfactory_workers.testing:SequenceGenerator",
+                    "factory": "synthfactory_workers.demo:SequenceGenerator",
                 },
                 "resources": {"actors": 1, "num_cpus": 0.5},
             }

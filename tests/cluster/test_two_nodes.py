@@ -22,7 +22,7 @@ from synthfactory.dataset import open_dataset
 from .ray_cluster import stop_cluster
 
 RAY = str(Path(sys.executable).with_name("ray"))
-SEQ = "synthfactory_workers.testing:SequenceGenerator"
+SEQ = "synthfactory_workers.demo:SequenceGenerator"
 
 
 def free_port() -> int:

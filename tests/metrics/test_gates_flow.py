@@ -75,7 +75,7 @@ def test_penguins_with_metrics_card_and_passing_gates(tmp_path: Path) -> None:
 def test_biased_dataset_trips_the_parity_gate_and_is_quarantined(tmp_path: Path) -> None:
     reference = tmp_path / "fair.parquet"
     from synthfactory_workers.contract import ShardTask
-    from synthfactory_workers.testing import BiasedTable
+    from synthfactory_workers.demo import BiasedTable
 
     pq.write_table(BiasedTable(0.0).generate(ShardTask(0, 0, 3000, 1)), reference)
     out = tmp_path / "out"
@@ -87,7 +87,7 @@ def test_biased_dataset_trips_the_parity_gate_and_is_quarantined(tmp_path: Path)
         "output": str(out),
         "generator": {
             "kind": "python",
-            "factory": "synthfactory_workers.testing:BiasedTable",
+            "factory": "synthfactory_workers.demo:BiasedTable",
             "options": {"bias": 0.45},
         },
         "metrics": {
@@ -147,7 +147,7 @@ def test_a_memorising_generator_is_quarantined_by_the_privacy_gates(tmp_path: Pa
         "output": str(tmp_path / "out"),
         "generator": {
             "kind": "python",
-            "factory": "synthfactory_workers.testing:Memoriser",
+            "factory": "synthfactory_workers.demo:Memoriser",
             "options": {"source": penguins},
         },
         "metrics": {"reference": penguins},

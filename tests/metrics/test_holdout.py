@@ -20,8 +20,7 @@ from synthfactory.metrics.tabular.sharded import TabularSummary
 from synthfactory.spec import JobSpec, load_spec
 from synthfactory.spec.generators.tabular import TabularConfigBase
 from synthfactory.storage import LocalStore
-from synthfactory_workers.contract import GeneratorContext, ShardTask
-from synthfactory_workers.registry import generator_class
+from synthfactory_workers.contract import GeneratorContext, ShardTask, generator_class
 from synthfactory_workers.tabular.generator import model_key
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -222,7 +221,7 @@ def memoriser_job(tmp_path: Path, rows: int = 1000, **metrics: Any) -> JobSpec:
             "output": str(tmp_path / "out"),
             "generator": {
                 "kind": "python",
-                "factory": "synthfactory_workers.testing:Memoriser",
+                "factory": "synthfactory_workers.demo:Memoriser",
                 "options": {"source": str(PENGUINS)},
             },
             "metrics": {"reference": str(PENGUINS), **metrics},

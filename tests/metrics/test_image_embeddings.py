@@ -217,7 +217,7 @@ def image_job(encoder: str | None) -> object:
             "output": "/tmp/unused",
             "generator": {
                 "kind": "python",
-                "factory": "synthfactory_workers.testing:SequenceGenerator",
+                "factory": "synthfactory_workers.demo:SequenceGenerator",
             },
             "metrics": {"image_encoder": encoder, "model_sample": 10, "seed": 2},
         }

@@ -189,7 +189,7 @@ def image_names() -> list[str]:
             "output": "/tmp/unused",
             "generator": {
                 "kind": "python",
-                "factory": "synthfactory_workers.testing:SequenceGenerator",
+                "factory": "synthfactory_workers.demo:SequenceGenerator",
             },
         }
     )

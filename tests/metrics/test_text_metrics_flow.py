@@ -29,7 +29,7 @@ def test_planted_duplicates_and_emails_across_shards_are_caught(tmp_path: Path) 
         "output": str(out),
         "generator": {
             "kind": "python",
-            "factory": "synthfactory_workers.testing:PlantedTexts",
+            "factory": "synthfactory_workers.demo:PlantedTexts",
             "options": {"copy_every": 10, "email_every": 25},
         },
         "metrics": {
@@ -71,7 +71,10 @@ def test_metrics_cli_scores_existing_text_and_image_datasets(tmp_path: Path) -> 
         "rows": 400,
         "shard_rows": 100,
         "output": str(tmp_path / "text"),
-        "generator": {"kind": "python", "factory": "synthfactory_workers.testing:PlantedTexts"},
+        "generator": {
+            "kind": "python",
+            "factory": "synthfactory_workers.demo:PlantedTexts",
+        },
         "metrics": {"enabled": False, "model_sample": 50},
         "resources": {"actors": 1, "num_cpus": 0.5},
     }
@@ -82,7 +85,7 @@ def test_metrics_cli_scores_existing_text_and_image_datasets(tmp_path: Path) -> 
         "output": str(tmp_path / "image"),
         "generator": {
             "kind": "python",
-            "factory": "synthfactory_workers.testing:SequenceGenerator",
+            "factory": "synthfactory_workers.demo:SequenceGenerator",
             "options": {"image_size": 16},
         },
     }

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-SEQ = "synthfactory_workers.testing:SequenceGenerator"
+SEQ = "synthfactory_workers.demo:SequenceGenerator"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROME_ARGS = [
     "--no-sandbox",
@@ -53,7 +53,7 @@ def write_fair_table(tmp: Path) -> Path:
     import pyarrow.parquet as pq
 
     from synthfactory_workers.contract import ShardTask
-    from synthfactory_workers.testing import BiasedTable
+    from synthfactory_workers.demo import BiasedTable
 
     path = tmp / "fair.parquet"
     pq.write_table(BiasedTable(0.0).generate(ShardTask(0, 0, 1000, 1)), path)
@@ -149,7 +149,7 @@ def test_catalog_progress_thumbnails_and_storage_errors(
                 "output": str(root / "loans"),
                 "generator": {
                     "kind": "python",
-                    "factory": "synthfactory_workers.testing:BiasedTable",
+                    "factory": "synthfactory_workers.demo:BiasedTable",
                     "options": {"bias": 0.45},
                 },
                 "metrics": {

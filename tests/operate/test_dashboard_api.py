@@ -27,7 +27,7 @@ from synthfactory_flows.dashboard.app import create_app
 
 from .builders import break_manifest, images, png, publish, unfinished
 
-SEQUENCE = "synthfactory_workers.testing:SequenceGenerator"
+SEQUENCE = "synthfactory_workers.demo:SequenceGenerator"
 BASE = "http://127.0.0.1:8765"
 ORIGIN = {"Origin": BASE}
 DASHBOARD = Path(__file__).parents[2] / "flows" / "synthfactory_flows" / "dashboard"

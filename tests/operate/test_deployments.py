@@ -14,7 +14,7 @@ import yaml
 from synthfactory.dataset import list_versions
 from synthfactory.storage import open_store
 
-SEQ = "synthfactory_workers.testing:SequenceGenerator"
+SEQ = "synthfactory_workers.demo:SequenceGenerator"
 
 
 def write_spec(path: Path, output: Path, **options: object) -> Path:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-SEQUENCE = "synthfactory_workers.testing:SequenceGenerator"
+SEQUENCE = "synthfactory_workers.demo:SequenceGenerator"
 
 
 def sequence_spec(

@@ -29,7 +29,7 @@ modality: tabular
 description: A small job.
 generator:
   kind: python
-  factory: synthfactory_workers.testing:SequenceGenerator
+  factory: synthfactory_workers.demo:SequenceGenerator
   options: {start: 1, label: x}
 rows: 100
 shard_rows: 30

@@ -29,7 +29,7 @@ from synthfactory_flows.preview import (
     preview,
 )
 from synthfactory_workers.actor import ShardWorker
-from synthfactory_workers.registry import generator_class
+from synthfactory_workers.contract import generator_class
 
 from ..tabular.tables import mixed_table, spec_dict, write
 from .helpers import sequence_spec

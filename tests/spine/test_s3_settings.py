@@ -34,7 +34,7 @@ def job_spec(tmp_path: Path, output: str) -> Path:
                 "metrics": {"enabled": False},
                 "generator": {
                     "kind": "python",
-                    "factory": "synthfactory_workers.testing:SequenceGenerator",
+                    "factory": "synthfactory_workers.demo:SequenceGenerator",
                 },
                 "storage": {"region": "eu-west-2", "addressing_style": "path"},
                 "resources": {"actors": 1, "num_cpus": 0.5},

@@ -14,7 +14,10 @@ from synthfactory.spec import JobSpec, load_spec
 VALID = {
     "name": "demo",
     "modality": "tabular",
-    "generator": {"kind": "python", "factory": "synthfactory_workers.testing:SequenceGenerator"},
+    "generator": {
+        "kind": "python",
+        "factory": "synthfactory_workers.demo:SequenceGenerator",
+    },
     "rows": 100,
     "shard_rows": 30,
     "output": "/tmp/out",

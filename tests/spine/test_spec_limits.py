@@ -26,7 +26,7 @@ from synthfactory_flows.cli import main
 
 HEAD = """name: demo
 modality: tabular
-generator: {kind: python, factory: "synthfactory_workers.testing:SequenceGenerator"}
+generator: {kind: python, factory: "synthfactory_workers.demo:SequenceGenerator"}
 output: ./out
 """
 BOMB = """a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]
@@ -96,8 +96,8 @@ def test_an_alias_bomb_is_refused_quickly_in_bounded_memory(tmp_path: Path, wher
     else:
         text = (
             HEAD.replace(
-                '"synthfactory_workers.testing:SequenceGenerator"}',
-                '"synthfactory_workers.testing:SequenceGenerator", options: {x: *i}}',
+                '"synthfactory_workers.demo:SequenceGenerator"}',
+                '"synthfactory_workers.demo:SequenceGenerator", options: {x: *i}}',
             )
             .replace("generator:", BOMB + "generator:", 1)
             .replace("name: demo\n", "")
@@ -129,7 +129,7 @@ def _valid() -> dict[str, object]:
         "modality": "tabular",
         "generator": {
             "kind": "python",
-            "factory": "synthfactory_workers.testing:SequenceGenerator",
+            "factory": "synthfactory_workers.demo:SequenceGenerator",
         },
         "rows": 5,
         "output": "/tmp/out",

@@ -19,7 +19,7 @@ import yaml
 pytestmark = pytest.mark.slow
 
 SERVER_APP = "prefect.server.api.server:create_app"
-FACTORY = "synthfactory_workers.testing:SequenceGenerator"
+FACTORY = "synthfactory_workers.demo:SequenceGenerator"
 
 
 def spec_file(tmp_path: Path, **fields: object) -> Path:

@@ -109,7 +109,10 @@ def test_conditions_the_source_has_pass(tmp_path: Path) -> None:
 
 
 def test_a_missing_bucket_is_named(tmp_path: Path, s3_endpoint: str) -> None:
-    generator = {"kind": "python", "factory": "synthfactory_workers.testing:SequenceGenerator"}
+    generator = {
+        "kind": "python",
+        "factory": "synthfactory_workers.demo:SequenceGenerator",
+    }
     path = spec_file(tmp_path, generator, output="s3://no-such-bucket-synthfactory/data")
     code, out = validate(path)
     assert code == 2 and "no-such-bucket-synthfactory" in out and "fix:" in out, out
@@ -120,7 +123,10 @@ def test_a_writable_bucket_passes_and_keeps_no_probe(
 ) -> None:
     import boto3
 
-    generator = {"kind": "python", "factory": "synthfactory_workers.testing:SequenceGenerator"}
+    generator = {
+        "kind": "python",
+        "factory": "synthfactory_workers.demo:SequenceGenerator",
+    }
     path = spec_file(tmp_path, generator, output=f"{s3_bucket}/data")
     code, out = validate(path)
     assert code == 0, out
@@ -133,7 +139,10 @@ def test_a_writable_bucket_passes_and_keeps_no_probe(
 def test_an_unwritable_output_folder_is_named(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    generator = {"kind": "python", "factory": "synthfactory_workers.testing:SequenceGenerator"}
+    generator = {
+        "kind": "python",
+        "factory": "synthfactory_workers.demo:SequenceGenerator",
+    }
     code, out = validate(spec_file(tmp_path, generator, output=str(blocker / "out")))
     assert code == 2 and str(blocker) in out, out
 
@@ -145,7 +154,7 @@ def test_shards_are_capped_when_planned() -> None:
             "modality": "tabular",
             "generator": {
                 "kind": "python",
-                "factory": "synthfactory_workers.testing:SequenceGenerator",
+                "factory": "synthfactory_workers.demo:SequenceGenerator",
             },
             "rows": MAX_SHARDS,
             "shard_rows": 1,
@@ -162,7 +171,7 @@ def test_a_path_too_long_for_the_file_system_is_named(tmp_path: Path, field: str
     long = str(tmp_path / ("x" * 5000))
     generator: dict[str, object] = {
         "kind": "python",
-        "factory": "synthfactory_workers.testing:SequenceGenerator",
+        "factory": "synthfactory_workers.demo:SequenceGenerator",
     }
     fields: dict[str, object] = {}
     if field == "source":

@@ -117,8 +117,7 @@ def loaded_generator(tmp_path: Path, spec: dict[str, Any]) -> Any:
     ``tmp_path/artifacts``, then load."""
     from synthfactory.spec import load_spec
     from synthfactory.storage import LocalStore
-    from synthfactory_workers.contract import GeneratorContext
-    from synthfactory_workers.registry import generator_class
+    from synthfactory_workers.contract import GeneratorContext, generator_class
 
     job = load_spec(spec)
     cls = generator_class(job)

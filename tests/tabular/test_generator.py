@@ -14,8 +14,14 @@ import pytest
 from synthfactory.errors import ConfigError, SpecError
 from synthfactory.spec import load_spec
 from synthfactory.storage import LocalStore
-from synthfactory_workers.contract import Generator, GeneratorContext, ShardOutput, ShardTask
-from synthfactory_workers.registry import generator_class, with_derived_rows
+from synthfactory_workers.contract import (
+    Generator,
+    GeneratorContext,
+    ShardOutput,
+    ShardTask,
+    generator_class,
+    with_derived_rows,
+)
 from synthfactory_workers.tabular.fit_cache import FitCache
 from synthfactory_workers.tabular.generator import required_rows
 from synthfactory_workers.tabular.metadata import detect_pii

@@ -14,8 +14,7 @@ import pytest
 
 from synthfactory.errors import ConfigError, SpecError
 from synthfactory.spec import load_spec
-from synthfactory_workers.contract import ShardTask
-from synthfactory_workers.registry import generator_class
+from synthfactory_workers.contract import ShardTask, generator_class
 from synthfactory_workers.tabular.copula import GaussianCopula
 
 from .relational_tables import penguin_tables, relational_spec, write_tables

@@ -18,8 +18,7 @@ from synthfactory.metrics.tabular.relational import (
     referential_integrity,
 )
 from synthfactory.spec import load_spec
-from synthfactory_workers.contract import ShardTask
-from synthfactory_workers.registry import generator_class
+from synthfactory_workers.contract import ShardTask, generator_class
 
 from .bank import PRIMARY_KEYS, RELATIONSHIPS, bank_spec, bank_tables, write_bank
 from .tables import loaded_generator

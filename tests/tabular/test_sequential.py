@@ -26,8 +26,7 @@ from synthfactory.sequences import constant_columns
 from synthfactory.spec import load_spec
 from synthfactory.storage import LocalStore
 from synthfactory_flows.cli import main
-from synthfactory_workers.contract import ShardTask
-from synthfactory_workers.registry import generator_class
+from synthfactory_workers.contract import ShardTask, generator_class
 
 from .sequential_tables import grunfeld, sequential_spec, truncated, write
 from .tables import loaded_generator

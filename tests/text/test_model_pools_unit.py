@@ -13,8 +13,8 @@ import yaml
 from synthfactory.errors import ConfigError, SpecError
 from synthfactory.spec import load_spec
 from synthfactory.spec.generators.text import LLMConfig
+from synthfactory_workers.contract import generator_class
 from synthfactory_workers.placement import check_placeable
-from synthfactory_workers.registry import generator_class
 
 NODES = [{"Alive": True, "Resources": {"CPU": 2.0}}, {"Alive": True, "Resources": {"CPU": 1.0}}]
 

@@ -15,7 +15,7 @@ import pytest
 from synthfactory.spec import load_spec
 from synthfactory_flows.plan import shard_seed
 from synthfactory_flows.preview import Previewer
-from synthfactory_workers.prompts import PromptSampler
+from synthfactory_workers.prompt_sampler import PromptSampler
 
 ROOT = Path(__file__).resolve().parents[2]
 REVIEWS = ROOT / "examples" / "text_reviews.yaml"

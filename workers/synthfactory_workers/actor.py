@@ -12,9 +12,8 @@ from synthfactory.dataset.shards import SCHEMA_KEY, schema_summary, write_shard
 from synthfactory.spec import JobSpec, as_job
 from synthfactory.storage import open_store
 from synthfactory_workers import credentials, journal, stopping
-from synthfactory_workers.contract import GeneratorContext, ShardOutput, ShardTask
+from synthfactory_workers.contract import GeneratorContext, ShardOutput, ShardTask, generator_class
 from synthfactory_workers.devices import detect_device
-from synthfactory_workers.registry import generator_class
 from synthfactory_workers.telemetry import METER
 from synthfactory_workers.threads import limit_torch_threads
 

@@ -13,7 +13,9 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from synthfactory.errors import ConfigError
 from synthfactory.jsonsafe import plain
+from synthfactory.spec.base import GENERATORS
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -174,3 +176,26 @@ class Generator(ABC):
     def identity(self) -> dict[str, str]:
         """Generator and model identity for lineage (model id, revision, ...)."""
         return {"generator": self.spec.generator.kind}
+
+
+# -- from a spec to its generator class (the one generator registry) --------------------
+
+
+def generator_class(spec: JobSpec) -> type[Generator]:
+    cls = GENERATORS.load(spec.generator.kind)
+    if not (isinstance(cls, type) and issubclass(cls, Generator)):
+        raise ConfigError(f"{GENERATORS.path(spec.generator.kind)} is not a Generator class")
+    return cls
+
+
+def with_derived_rows(spec: JobSpec) -> JobSpec:
+    """The spec with ``rows`` filled in when the generator derives it (``rows`` left out)."""
+    if spec.rows:
+        return spec
+    rows = generator_class(spec).derived_rows(spec)
+    if not rows:
+        raise ConfigError(
+            f"generator {spec.generator.kind!r} cannot derive the row count",
+            fix="set rows: N in the spec",
+        )
+    return spec.model_copy(update={"rows": rows})

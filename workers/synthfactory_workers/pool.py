@@ -13,9 +13,8 @@ from synthfactory.errors import SynthfactoryError, WorkerLostError
 from synthfactory.storage import forwarded_env, secret_env
 from synthfactory_workers import telemetry
 from synthfactory_workers.actor import ShardWorker
-from synthfactory_workers.contract import ActorEngine
+from synthfactory_workers.contract import ActorEngine, generator_class
 from synthfactory_workers.credentials import worker_env
-from synthfactory_workers.registry import generator_class
 
 if TYPE_CHECKING:
     from synthfactory.spec import JobSpec

@@ -7,7 +7,7 @@ from typing import Any
 from synthfactory.sources import job_cache
 from synthfactory.spec import JobSpec, as_job
 from synthfactory.storage import open_store
-from synthfactory_workers.registry import generator_class
+from synthfactory_workers.contract import generator_class
 
 
 def run_prepare(

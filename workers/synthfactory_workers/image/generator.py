@@ -104,7 +104,7 @@ class DiffusionGenerator(Generator):
                     )
         if config.prompt is not None:
             from synthfactory.sources import read_table
-            from synthfactory_workers.prompts import check
+            from synthfactory_workers.prompt_sampler import check
 
             columns = (
                 read_table(config.prompt.source, spec.storage).column_names
@@ -151,7 +151,7 @@ class DiffusionGenerator(Generator):
         self.prompts = None
         if config.prompt is not None:
             from synthfactory.sources import read_table
-            from synthfactory_workers.prompts import PromptSampler
+            from synthfactory_workers.prompt_sampler import PromptSampler
 
             source = (
                 read_table(config.prompt.source, self.spec.storage)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from synthfactory.errors import ConfigError
 from synthfactory.spec.generators.text import LLMConfig
 from synthfactory_workers.contract import Generator, ShardOutput, ShardTask
-from synthfactory_workers.prompts import PromptSampler, check
+from synthfactory_workers.prompt_sampler import PromptSampler, check
 from synthfactory_workers.text.backend import TextBackend, open_backend
 from synthfactory_workers.text.prompt_shards import PromptShards
 from synthfactory_workers.text.requests import Requests

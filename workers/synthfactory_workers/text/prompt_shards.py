@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from synthfactory.spec.generators.text import LLMConfig
-    from synthfactory_workers.prompts import PromptSampler
+    from synthfactory_workers.prompt_sampler import PromptSampler
     from synthfactory_workers.text.requests import Requests
 
 

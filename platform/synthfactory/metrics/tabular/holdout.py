@@ -18,7 +18,7 @@ read the same way, so they agree row for row.
 A ``python`` generator has no source the platform can split before its "fit": for such
 jobs the split is made on ``metrics.reference``, and a custom generator that learns from
 real rows must learn from ``for_job(reference, job).train`` only (as
-``synthfactory_workers.testing:Memoriser`` does) for the holdout to be one.
+``synthfactory_workers.demo:Memoriser`` does) for the holdout to be one.
 """
 
 from __future__ import annotations

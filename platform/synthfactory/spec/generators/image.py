@@ -8,7 +8,7 @@ from pydantic import Field, model_validator
 
 from synthfactory.spec.base import GENERATORS, GeneratorConfigBase
 from synthfactory.spec.limits import MAX_TEXT_CHARS
-from synthfactory.spec.prompts import PromptConfig
+from synthfactory.spec.prompt_template import PromptConfig
 
 
 @GENERATORS.register("synthfactory_workers.image.generator:DiffusionGenerator")

@@ -21,7 +21,7 @@ from synthfactory.spec.backends.transformers import TransformersBackendConfig
 from synthfactory.spec.base import GENERATORS, Frozen, GeneratorConfigBase
 from synthfactory.spec.columns import Column, LLMTextColumn, SamplingOverride
 from synthfactory.spec.limits import MAX_TEXT_CHARS
-from synthfactory.spec.prompts import PromptConfig
+from synthfactory.spec.prompt_template import PromptConfig
 
 
 class SamplingConfig(Frozen):

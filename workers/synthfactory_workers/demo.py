@@ -1,5 +1,5 @@
 """A small deterministic generator for demos, benchmarks of the platform itself, and
-fault-injection tests (``kind: python, factory: synthfactory_workers.testing:SequenceGenerator``).
+fault-injection tests (``kind: python, factory: synthfactory_workers.demo:SequenceGenerator``).
 
 Faults are real: ``crash_on_shard`` kills the actor's process with ``os._exit``;
 ``block_write_on_shard`` puts a directory where the shard's file must go, so the real

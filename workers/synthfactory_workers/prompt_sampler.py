@@ -14,7 +14,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from synthfactory.errors import ConfigError
-from synthfactory.spec.prompts import ChoiceSampler, ColumnSampler, PromptConfig, RangeSampler
+from synthfactory.spec.prompt_template import (
+    ChoiceSampler,
+    ColumnSampler,
+    PromptConfig,
+    RangeSampler,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
