@@ -189,3 +189,19 @@ def test_the_checks_can_fail(tmp_path: Path) -> None:
     assert imports_of(a, {"pkg.b"}) == {"pkg.b"}  # a lazy import counts
     switch = ast.parse("if isinstance(c, (LLMTextColumn, int)):\n    pass\n")
     assert isinstance_on(switch, column_config_names()) == [1]
+
+
+def test_the_readme_house_map_lists_every_module() -> None:
+    """The README's map is ``scripts/house_map.py``'s output (rerun it and paste after a
+    module is added, moved or its docstring's first sentence changes)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("house_map", ROOT / "scripts" / "house_map.py")
+    assert spec is not None and spec.loader is not None
+    house_map = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(house_map)
+    readme = (ROOT / "README.md").read_text()
+    missing = [line for line in house_map.lines() if line not in readme.splitlines()]
+    assert not missing, "README's house map is out of date (scripts/house_map.py): " + str(
+        missing[:5]
+    )

@@ -1,5 +1,5 @@
 """The tabular metrics (``metrics.evaluators.tabular``): quality and detection
-(``tabular_quality``, ``tabular_sharded``), the sequential scores (``sequential``), privacy
+(``tabular.quality``, ``tabular.sharded``), the sequential scores (``sequential``), privacy
 (``privacy``, ``attacks``, ``anonymity``), utility (``tabular.model_scores``), bias (``bias``) and
 the multi-table scores (``relational``). The card shows them in this order."""
 

@@ -1,7 +1,7 @@
 """The text metrics (``metrics.evaluators.text``): row-level ones over every text
-(``text_quality``, ``text_sharded``), the model-based ones on a sample
-(``synthfactory_workers.metrics``) and group mentions (``text_bias``). A pipeline's judge
-and validator columns add names of their own (``metrics.pipeline.metric_names``). The card
+(``text.quality``, ``text.sharded``), the model-based ones on a sample
+(``synthfactory_workers.metrics``) and group mentions (``text.bias``). A pipeline's judge
+and validator columns add names of their own (``metrics.text.pipeline.metric_names``). The card
 shows them in this order."""
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ statistical/referential_integrity.py``):
 - ``ReferentialIntegrity``: the share of child rows whose foreign key is one of the parent's
   primary keys. Where SDMetrics skips null foreign keys, we count them as pointing nowhere
   (a synthetic child must have a parent); the generator never writes a null key.
-- Per-table quality: ``tabular_quality.quality_report`` on each table without its key
+- Per-table quality: ``tabular.quality.quality_report`` on each table without its key
   columns (primary and foreign keys are regenerated; their values carry no shape).
 - ``intertable_trends`` of a relationship (SDMetrics' multi-table QualityReport property
   "Intertable Trends"): the child joined with its parent over the foreign key, then the

@@ -27,7 +27,7 @@ def tabular_report(
 ) -> dict[str, Any]:
     """The tabular report. ``synthetic`` is the whole table, or a sample of it when ``exact``
     holds the parts computed over every row (``quality``, ``exact_copy_rate``,
-    ``representation``; see ``tabular_sharded``).
+    ``representation``; see ``tabular.sharded``).
 
     ``split`` divides ``real`` into the rows the synthesizer trained on and the holdout it
     never saw (default: ``holdout.for_config`` stratified by the target). Quality and

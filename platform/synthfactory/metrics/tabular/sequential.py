@@ -8,7 +8,7 @@ are compared whole: a synthetic sample holds every step of each entity it holds.
   between the real and the synthetic entities' lengths (steps per entity): KSComplement on
   lengths, one value per entity.
 - ``columns.<c>``: per column, KSComplement (numbers, datetimes) or TVComplement
-  (categories), as in ``tabular_quality``. A *step* column (neither the key nor a context
+  (categories), as in ``tabular.quality``. A *step* column (neither the key nor a context
   column; the index is one) compares every step row; a *context* column (constant within
   each entity) compares one value per entity, so long sequences do not weigh more.
   ``column_shapes`` is their mean.

@@ -1,7 +1,7 @@
 """Tabular metrics over every row, one shard at a time (the work runs in parallel Ray tasks).
 
 Each shard yields a small mergeable summary; merged summaries give the same numbers the
-definitions in ``tabular_quality`` give on the whole table at once:
+definitions in ``tabular.quality`` give on the whole table at once:
 
 - KSComplement: for each real value ``r``, how many synthetic values are ``<= r`` and
   ``< r``. Between two consecutive real values the real CDF is flat and the synthetic CDF
@@ -10,7 +10,7 @@ definitions in ``tabular_quality`` give on the whole table at once:
   the report says so.)
 - TVComplement, ContingencySimilarity, group representation: category (and bin) counts.
   A continuous column paired with a discrete one is binned on each table's own range
-  (``tabular_quality``), which for the synthetic table is known only after the last shard:
+  (``tabular.quality``), which for the synthetic table is known only after the last shard:
   shards count it in fine cells (``CELLS_PER_BIN`` per bin of the reference's range) and
   keep each cell's exact min and max and the rows at their maximum, so the merged cells map
   onto the whole column's bins exactly, unless a bin edge falls between two values of one
@@ -18,7 +18,7 @@ definitions in ``tabular_quality`` give on the whole table at once:
   (shard -1) is binned exactly.
 - CorrelationSimilarity: Pearson sums over pairwise-complete rows.
 - Which pairs count (the real-data correlation and association thresholds) comes from the
-  reference's sums and counts, as in ``tabular_quality``.
+  reference's sums and counts, as in ``tabular.quality``.
 - exact_copy_rate: synthetic row hashes looked up in the training rows' hashes.
 
 Detection, DCR/NNDR, train-on-synthetic and fairness need rows, not counts: they use a
@@ -111,7 +111,7 @@ class TabularSummary:
     ) -> TabularSummary:
         """``train``: the real rows the synthesizer trained on, which exact copies are
         counted against (default: every real row); ``sdtypes``: declared column types
-        (``tabular_quality.quality_kind``)."""
+        (``tabular.quality.quality_kind``)."""
         columns = [c for c in real.columns if c in synthetic_columns]
         kinds = quality_kinds(real, columns, sdtypes)
         pairs, sampled = choose_pairs(list(kinds), config.max_pairs, config.seed)

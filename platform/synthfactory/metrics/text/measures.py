@@ -1,7 +1,7 @@
 """The text measures every text report is made of: the patterns (e-mail, phone, refusal,
 word), distinct-n, verbatim n-gram overlap with a source, and the near-duplicate rate and
-self-similarity (MinHash). Shard summaries (``text_sharded.py``) and the one-table report
-(``text_quality.py``) both use them."""
+self-similarity (MinHash). Shard summaries (``text/sharded.py``) and the one-table report
+(``text.quality.py``) both use them."""
 
 from __future__ import annotations
 
