@@ -134,6 +134,7 @@ class TabularEvaluator(Evaluator):
             synthetic_keys=every,
             max_pairs=self.config.max_pairs,
             seed=self.config.seed,
+            sdtypes={name: dict(t.column_types) for name, t in config.tables.items()},
         )
         report["reference"] = {name: t.source for name, t in config.tables.items()}
         report["rows_scored"] = merged["rows"]

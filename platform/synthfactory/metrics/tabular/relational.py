@@ -22,7 +22,8 @@ statistical/referential_integrity.py``):
 
 Report layout (so gates can name them): ``tables.<t>.quality.{overall,column_shapes,...}``,
 ``relationships.<parent>.<child>.{cardinality_shape_similarity,referential_integrity,
-intertable_trends}``, ``quality.overall`` = the mean of the tables' overall quality,
+intertable_trends}`` (``<child>.<foreign_key>`` where a child has several keys to one
+parent), ``quality.overall`` = the mean of the tables' overall quality,
 ``quality.cardinality`` and ``quality.intertable_trends`` = the means over relationships.
 """
 
@@ -117,6 +118,14 @@ def intertable_trends(
     return {"score": float(np.mean(met)) if met else None, "pairs": trends}
 
 
+def link_name(rel: dict[str, str], relationships: list[dict[str, str]]) -> str:
+    """A relationship's name under its parent in the report: the child table, or
+    ``child.foreign_key`` when the child has several keys to the same parent (an order's
+    buyer and seller accounts), so that no link's scores overwrite another's."""
+    same = [r for r in relationships if (r["parent"], r["child"]) == (rel["parent"], rel["child"])]
+    return rel["child"] if len(same) == 1 else f"{rel['child']}.{rel['foreign_key']}"
+
+
 def link_report(
     real: dict[str, pd.DataFrame],
     synthetic: dict[str, pd.DataFrame],
@@ -162,11 +171,13 @@ def relational_report(
     synthetic_keys: dict[str, pd.DataFrame] | None = None,
     max_pairs: int = 500,
     seed: int = 0,
+    sdtypes: dict[str, dict[str, str]] | None = None,
 ) -> dict[str, Any]:
     """Per-table quality and per-relationship cardinality and integrity (see the module
     docstring). ``synthetic``: each table's rows scored for quality (all, or a sample);
     ``synthetic_keys``: each table's key columns over every row (default: ``synthetic``),
-    which cardinality and integrity are computed on."""
+    which cardinality and integrity are computed on; ``sdtypes``: each table's declared
+    column types (the spec's ``tables.<t>.column_types``)."""
     every = synthetic_keys if synthetic_keys is not None else synthetic
     keys: dict[str, set[str]] = {t: {k} if k else set() for t, k in primary_keys.items()}
     for rel in relationships:
@@ -177,7 +188,13 @@ def relational_report(
         real_frame = real[name].drop(columns=[c for c in drop if c in real[name]])
         synth_frame = frame.drop(columns=[c for c in drop if c in frame])
         tables[name] = {
-            "quality": quality_report(real_frame, synth_frame, max_pairs=max_pairs, seed=seed),
+            "quality": quality_report(
+                real_frame,
+                synth_frame,
+                max_pairs=max_pairs,
+                seed=seed,
+                sdtypes={c: t for c, t in (sdtypes or {}).get(name, {}).items() if c not in drop},
+            ),
             "rows": len(every[name]),
             "rows_scored": len(frame),
         }
@@ -186,7 +203,7 @@ def relational_report(
         drop = keys.get(rel["parent"], set()) | keys.get(rel["child"], set())
         pk = primary_keys[rel["parent"]]
         assert pk is not None
-        links.setdefault(rel["parent"], {})[rel["child"]] = link_report(
+        links.setdefault(rel["parent"], {})[link_name(rel, relationships)] = link_report(
             real, synthetic, every, rel, pk, drop, max_pairs, seed
         )
     overall = [

@@ -41,9 +41,11 @@ def kind(series: pd.Series) -> str | None:
 def as_float(series: pd.Series) -> pd.Series:
     """The column as floats on the same index, NaN for nulls; datetimes as nanoseconds since
     the epoch (UTC for zoned ones; whatever unit they are stored in, so that a real column in
-    ``datetime64[ns]`` and a synthetic one in ``datetime64[us]`` compare)."""
+    ``datetime64[ns]`` and a synthetic one in ``datetime64[us]`` compare), and so are dates
+    written as text (``"2024-03-01"``) in a column scored as numbers (declared datetime)."""
     import numpy as np
     import pandas as pd
+    from pandas.api.types import is_numeric_dtype
 
     if pd.api.types.is_datetime64_any_dtype(series.dtype):
         if getattr(series.dt, "tz", None) is not None:
@@ -51,7 +53,14 @@ def as_float(series: pd.Series) -> pd.Series:
         ns = series.astype("datetime64[ns]")
         out = pd.Series(ns.to_numpy().astype("int64").astype(float), index=series.index)
         return out.where(ns.notna(), np.nan)
-    return pd.to_numeric(series, errors="coerce").astype(float)
+    numbers = pd.to_numeric(series, errors="coerce").astype(float)
+    if numbers.isna().all() and series.notna().any() and not is_numeric_dtype(series.dtype):
+        # text that is no number: dates written as strings (a CSV's "2024-03-01"), read as
+        # datetimes, as SDMetrics does for a column whose metadata says datetime
+        dates = pd.to_datetime(series, errors="coerce")
+        if dates.notna().any():
+            return as_float(dates)
+    return numbers
 
 
 def numeric_values(series: pd.Series) -> pd.Series:
