@@ -162,6 +162,29 @@ def link_report(
     }
 
 
+def table_report(
+    real: pd.DataFrame,
+    synthetic: pd.DataFrame,
+    rows: int,
+    keys: set[str],
+    max_pairs: int,
+    seed: int,
+    sdtypes: dict[str, str],
+) -> dict[str, Any]:
+    """One table's quality without its key columns, scored with its declared types."""
+    return {
+        "quality": quality_report(
+            real.drop(columns=[c for c in keys if c in real]),
+            synthetic.drop(columns=[c for c in keys if c in synthetic]),
+            max_pairs=max_pairs,
+            seed=seed,
+            sdtypes={c: t for c, t in sdtypes.items() if c not in keys},
+        ),
+        "rows": rows,
+        "rows_scored": len(synthetic),
+    }
+
+
 def relational_report(
     real: dict[str, pd.DataFrame],
     synthetic: dict[str, pd.DataFrame],
@@ -182,22 +205,13 @@ def relational_report(
     keys: dict[str, set[str]] = {t: {k} if k else set() for t, k in primary_keys.items()}
     for rel in relationships:
         keys.setdefault(rel["child"], set()).add(rel["foreign_key"])
-    tables: dict[str, Any] = {}
-    for name, frame in synthetic.items():
-        drop = keys.get(name, set())
-        real_frame = real[name].drop(columns=[c for c in drop if c in real[name]])
-        synth_frame = frame.drop(columns=[c for c in drop if c in frame])
-        tables[name] = {
-            "quality": quality_report(
-                real_frame,
-                synth_frame,
-                max_pairs=max_pairs,
-                seed=seed,
-                sdtypes={c: t for c, t in (sdtypes or {}).get(name, {}).items() if c not in drop},
-            ),
-            "rows": len(every[name]),
-            "rows_scored": len(frame),
-        }
+    tables = {
+        name: table_report(
+            real[name], frame, len(every[name]), keys.get(name, set()), max_pairs, seed,
+            (sdtypes or {}).get(name, {}),
+        )
+        for name, frame in synthetic.items()
+    }  # fmt: skip
     links: dict[str, Any] = {}
     for rel in relationships:
         drop = keys.get(rel["parent"], set()) | keys.get(rel["child"], set())
