@@ -6,15 +6,11 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
 from synthfactory.errors import ConfigError
 from synthfactory_flows.cli_common import friendly_errors
-
-if TYPE_CHECKING:
-    from synthfactory_flows.serve import Services
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -99,7 +95,7 @@ def serve(
     import uvicorn
 
     from synthfactory_flows.dashboard.app import create_app
-    from synthfactory_flows.serve import Services
+    from synthfactory_flows.serve import Services, start_backend
 
     remote = host not in LOOPBACK
     check_exposure(host, remote, allow_remote, token)
@@ -113,7 +109,15 @@ def serve(
     # uvicorn re-raises SIGTERM after its own shutdown; make that an exit that runs `finally`
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
-        start_services(services, env, prefect_port, log_dir, no_worker, worker_limit)
+        start_backend(
+            services,
+            env,
+            prefect_port=prefect_port,
+            logs=log_dir,
+            worker=not no_worker,
+            worker_limit=worker_limit,
+            echo=click.echo,
+        )
         app = create_app(
             list(roots),
             token=token,
@@ -125,29 +129,3 @@ def serve(
         uvicorn.run(app, host=host, port=port, log_level="warning")
     finally:
         services.stop()
-
-
-def start_services(
-    services: Services,
-    env: dict[str, str],
-    prefect_port: int,
-    log_dir: Path,
-    no_worker: bool,
-    worker_limit: int | None,
-) -> None:
-    """A Prefect server on ``prefect_port`` unless ``env`` names one (then exported), and,
-    unless ``no_worker``, a worker for the work pool running at most ``worker_limit`` flows."""
-    from synthfactory_flows.serve import start_prefect_server, start_worker
-
-    if not env.get("PREFECT_API_URL"):
-        api = start_prefect_server(services, env, "127.0.0.1", prefect_port, log_dir)
-        env["PREFECT_API_URL"] = os.environ["PREFECT_API_URL"] = api
-        click.echo(f"Prefect UI:   {api.removesuffix('/api')}")
-    else:
-        click.echo(f"Prefect API:  {env['PREFECT_API_URL']} (existing server)")
-    if not no_worker:
-        from synthfactory_flows.deploy import WORK_POOL, ensure_work_pool
-
-        ensure_work_pool(WORK_POOL)
-        start_worker(services, env, WORK_POOL, log_dir, worker_limit)
-        click.echo(f"worker:       serving work pool '{WORK_POOL}' (logs in {log_dir})")
