@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import uuid
 from typing import Any
 
 from prefect import Task, task
@@ -13,10 +12,9 @@ from prefect.states import State
 
 from synthfactory.errors import is_transient
 from synthfactory.spec import JobSpec
-from synthfactory.storage import open_store
 from synthfactory_flows.artifacts import artifact_key
 from synthfactory_flows.progress import Progress
-from synthfactory_workers import training
+from synthfactory_workers import telemetry
 from synthfactory_workers.contract import ShardTask
 from synthfactory_workers.pool import ActorPool, task_options, unwrap
 
@@ -59,13 +57,13 @@ def prepare_generator(
     from synthfactory_workers.prepare import run_prepare
 
     remote = ray.remote(run_prepare).options(**task_options(spec, gpu=True, retries=1))
-    store = open_store(artifacts_uri, spec.storage)
-    key = f"_training/{uuid.uuid4().hex}.json"
-    ref = remote.remote(spec, artifacts_uri, key)
+    collector = telemetry.start_collector()
+    ref = remote.remote(spec, artifacts_uri, collector)
+    epochs: list[dict[str, float]] = []
     logged = 0
     try:
         while not ray.wait([ref], timeout=POLL_SECONDS)[0]:
-            epochs = training.read(store, key)
+            epochs += telemetry.read_epochs(collector, len(epochs))
             logged = log_epochs(spec, epochs, logged)
             if progress is not None and epochs:
                 progress.update(epoch=epochs[-1])
@@ -74,7 +72,7 @@ def prepare_generator(
         raise unwrap(exc) from None
     finally:
         with contextlib.suppress(Exception):
-            store.delete(key)
+            ray.kill(collector)
     history = result.get("training") or []
     log_epochs(spec, history, logged if not result.get("reused") else -1)
     if progress is not None and history and not result.get("reused"):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -153,25 +152,32 @@ def test_bad_options_and_foreign_files_are_config_errors() -> None:
         CTGAN.load(model.save())
 
 
-def test_training_epochs_are_reported_while_a_fit_runs(tmp_path: Path) -> None:
-    from synthfactory.storage import LocalStore
-    from synthfactory_workers import training
+def test_training_epochs_travel_the_telemetry_channel() -> None:
+    """A fit's epochs go to the job's telemetry collector as they end (in order), through
+    the same meter as the live request counters; outside a job's fit (no collector) and
+    after the prepare task detached, nothing is sent."""
+    from types import SimpleNamespace
 
-    store = LocalStore(tmp_path)
-    assert training.read(store, "p.json") == []
-    with training.reporting(store, "p.json"):
-        training.report({"epoch": 1, "loss": 2.0})  # the first one is written at once
-        assert training.read(store, "p.json") == [{"epoch": 1, "loss": 2.0}]
-        training.report({"epoch": 2, "loss": 1.5})
-    assert [e["epoch"] for e in training.read(store, "p.json")] == [1, 2]  # flushed at the end
-    training.report({"epoch": 3, "loss": 1.0})  # outside a fit: ignored
-    assert len(training.read(store, "p.json")) == 2
+    from synthfactory_workers.telemetry import Meter, Telemetry
+
+    collector = Telemetry()
+    sink = SimpleNamespace(epoch=SimpleNamespace(remote=collector.epoch))
+    meter = Meter()
+    meter.epoch({"epoch": 1, "loss": 2.0})  # not attached: nowhere to go
+    meter.sink = sink
+    meter.epoch({"epoch": 1, "loss": 2.0})
+    meter.epoch({"epoch": 2, "loss": 1.5})
+    meter.detach()
+    meter.epoch({"epoch": 3, "loss": 1.0})
+    assert collector.epochs() == [{"epoch": 1.0, "loss": 2.0}, {"epoch": 2.0, "loss": 1.5}]
+    assert collector.epochs(1) == [{"epoch": 2.0, "loss": 1.5}]
 
 
-def test_nothing_is_written_when_nothing_trains(tmp_path: Path) -> None:
-    from synthfactory.storage import LocalStore
-    from synthfactory_workers import training
+def test_a_fit_reports_each_epoch_to_the_meter(monkeypatch: pytest.MonkeyPatch) -> None:
+    from synthfactory_workers.telemetry import METER
 
-    with training.reporting(LocalStore(tmp_path / "a"), "p.json"):
-        pass
-    assert not (tmp_path / "a").exists()
+    seen: list[dict[str, float]] = []
+    monkeypatch.setattr(METER, "epoch", seen.append)
+    real = mixed_table(60)
+    TVAE({**TINY_TVAE, "epochs": 3}).fit(real, detect_types(real))
+    assert [int(e["epoch"]) for e in seen] == [1, 2, 3]

@@ -11,13 +11,19 @@ from synthfactory_workers.contract import generator_class
 
 
 def run_prepare(
-    spec: JobSpec | dict[str, Any], artifacts_uri: str, progress_key: str | None = None
+    spec: JobSpec | dict[str, Any], artifacts_uri: str, collector: Any = None
 ) -> dict[str, Any]:
-    """``progress_key``: where training epochs are reported while a model fits."""
-    from synthfactory_workers import credentials, training
+    """``collector``: the job's telemetry actor, which a fit's epochs reach as they end."""
+    from synthfactory_workers import credentials
+    from synthfactory_workers.telemetry import METER
 
     credentials.receive()
     job = as_job(spec)
     store = open_store(artifacts_uri, job.storage)
-    with job_cache(), training.reporting(store, progress_key):
-        return generator_class(job).prepare(job, store)
+    if collector is not None:
+        METER.attach(collector, "prepare")
+    try:
+        with job_cache():
+            return generator_class(job).prepare(job, store)
+    finally:
+        METER.detach()

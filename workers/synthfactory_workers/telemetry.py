@@ -1,4 +1,5 @@
-"""Live counters from inside the actors, for the progress view and the dashboard.
+"""Live counters from inside the actors and tasks, for the progress view and the dashboard:
+the one channel from the workers to the flow's progress (``flows/progress.py``).
 
 A shard's token counts reach the flow only when the shard commits; a served model's shard
 can take minutes. So each backend counts, as it works, the requests it has in flight (sent
@@ -7,6 +8,10 @@ tokens it has received. ``Meter`` keeps those counters in the actor's process an
 them, at most every ``PUSH_SECONDS`` and whenever nothing is left in flight, to one small
 ``Telemetry`` actor per job (no CPU reserved, fire and forget). The flow reads its totals
 while it waits for shards.
+
+A model that fits in the prepare task reports each epoch's losses the same way
+(``Meter.epoch``, sent at once, in order); the flow logs them as they arrive and shows the
+latest in the progress line.
 
 Counters are advisory: a lost push shows a stale number for a moment; nothing depends on
 them for correctness.
@@ -27,6 +32,14 @@ class Telemetry:
 
     def __init__(self) -> None:
         self._workers: dict[str, tuple[int, int]] = {}
+        self._epochs: list[dict[str, float]] = []
+
+    def epoch(self, values: dict[str, float]) -> None:
+        self._epochs.append(values)
+
+    def epochs(self, start: int = 0) -> list[dict[str, float]]:
+        """The epochs reported so far, from the ``start``-th."""
+        return self._epochs[start:]
 
     def report(self, worker: str, in_flight: int, completion_tokens: int) -> None:
         self._workers[worker] = (in_flight, completion_tokens)
@@ -67,6 +80,19 @@ class Meter:
         if self._flusher is None:
             self._flusher = threading.Thread(target=self._flush, daemon=True, name="meter")
             self._flusher.start()
+
+    def detach(self) -> None:
+        """Stop sending (a task's process may run other work after this job's)."""
+        self.sink = None
+
+    def epoch(self, values: dict[str, float]) -> None:
+        """One epoch of a fit (sent at once; nothing without a sink: outside a job's fit)."""
+        if self.sink is None:
+            return
+        try:
+            self.sink.epoch.remote({k: float(v) for k, v in values.items()})
+        except Exception:  # advisory (see the module docstring)
+            self.sink = None
 
     def started(self, requests: int = 1) -> None:
         with self._lock:
@@ -122,4 +148,15 @@ def read(collector: Any, timeout: float = 2.0) -> dict[str, int] | None:
         result: dict[str, int] | None = ray.get(collector.read.remote(), timeout=timeout)
     except Exception:
         return None
+    return result
+
+
+def read_epochs(collector: Any, start: int = 0, timeout: float = 2.0) -> list[dict[str, float]]:
+    """The epochs the collector received from the ``start``-th ([] if it does not answer)."""
+    import ray
+
+    try:
+        result: list[dict[str, float]] = ray.get(collector.epochs.remote(start), timeout=timeout)
+    except Exception:
+        return []
     return result

@@ -122,9 +122,9 @@ class TorchSynthesizer(Synthesizer):
         )
         if self.on_epoch is not None:
             self.on_epoch(values)
-        from synthfactory_workers import training
+        from synthfactory_workers.telemetry import METER
 
-        training.report(values)
+        METER.epoch(values)
 
 
 class NeuralSynthesizer(TorchSynthesizer):

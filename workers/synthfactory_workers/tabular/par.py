@@ -247,7 +247,7 @@ class StepModel:
     ) -> None:
         import torch
 
-        from synthfactory_workers import training
+        from synthfactory_workers.telemetry import METER
 
         o = self.options
         n = len(lengths)
@@ -274,7 +274,7 @@ class StepModel:
                 count += 1
             values = {"epoch": float(epoch + 1), "loss": total / max(count, 1)}
             self.history.append(values)
-            training.report(values)
+            METER.epoch(values)
             if (epoch + 1) % 50 == 0 or epoch + 1 == int(o["epochs"]):
                 log.info("par epoch %d: loss=%.4f", epoch + 1, values["loss"])
         self.net.eval()
