@@ -92,13 +92,10 @@ class RelationalConfig(GeneratorConfigBase):
     fit_seed: int = Field(0, ge=0, description="Seed for fitting (part of the model's key).")
 
     def primary_keys(self) -> dict[str, str | None]:
-        return {name: table.primary_key for name, table in self.tables.items()}
+        return primary_keys_of(self.tables)
 
     def relationship_keys(self) -> list[dict[str, str]]:
-        return [
-            {"parent": r.parent, "child": r.child, "foreign_key": r.foreign_key}
-            for r in self.relationships
-        ]
+        return relationship_keys_of(self.relationships)
 
     @property
     def root(self) -> str:
@@ -154,6 +151,18 @@ class RelationalConfig(GeneratorConfigBase):
             out.append(ready)
             rest.remove(ready)
         return out
+
+
+def primary_keys_of(tables: dict[str, TableSource]) -> dict[str, str | None]:
+    """Each table's primary key (None: none), as the manifest records them."""
+    return {name: table.primary_key for name, table in tables.items()}
+
+
+def relationship_keys_of(relationships: list[Relationship]) -> list[dict[str, str]]:
+    """The relationships as the manifest records them: parent, child, foreign_key."""
+    return [
+        {"parent": r.parent, "child": r.child, "foreign_key": r.foreign_key} for r in relationships
+    ]
 
 
 def ancestors(config: RelationalConfig, table: str) -> set[str]:

@@ -15,7 +15,12 @@ from typing import ClassVar, Literal
 from pydantic import Field, model_validator
 
 from synthfactory.spec.base import GENERATORS, GeneratorConfigBase
-from synthfactory.spec.generators.relational import Relationship, TableSource
+from synthfactory.spec.generators.relational import (
+    Relationship,
+    TableSource,
+    primary_keys_of,
+    relationship_keys_of,
+)
 from synthfactory.spec.generators.tabular import ColumnType
 
 #: the output's tables: one row per entity, and every step of every entity
@@ -108,10 +113,7 @@ class SequentialConfig(GeneratorConfigBase):
         return [Relationship(parent=ENTITIES, child=SEQUENCES, foreign_key=self.sequence_key)]
 
     def primary_keys(self) -> dict[str, str | None]:
-        return {name: table.primary_key for name, table in self.tables.items()}
+        return primary_keys_of(self.tables)
 
     def relationship_keys(self) -> list[dict[str, str]]:
-        return [
-            {"parent": r.parent, "child": r.child, "foreign_key": r.foreign_key}
-            for r in self.relationships
-        ]
+        return relationship_keys_of(self.relationships)
