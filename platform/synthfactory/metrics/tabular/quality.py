@@ -428,6 +428,23 @@ def choose_pairs(
     return pairs, sampled
 
 
+def column_pair_trend(
+    real: pd.DataFrame,
+    synthetic: pd.DataFrame,
+    a: str,
+    b: str,
+    kinds: dict[str, str],
+    thresholds: tuple[float, float],
+) -> dict[str, Any]:
+    """One pair's trend: CorrelationSimilarity for two numerical columns, else
+    ContingencySimilarity, with its real strength against ``thresholds``."""
+    if kinds[a] == NUMERIC and kinds[b] == NUMERIC:
+        score, strength, _ = correlation_breakdown(real, synthetic, a, b)
+        return pair_trend("CorrelationSimilarity", score, strength, thresholds)
+    score, strength = contingency_breakdown(real, synthetic, a, b, kinds)
+    return pair_trend("ContingencySimilarity", score, strength, thresholds)
+
+
 def quality_report(
     real: pd.DataFrame,
     synthetic: pd.DataFrame,
@@ -452,13 +469,7 @@ def quality_report(
     thresholds = (real_correlation_threshold, real_association_threshold)
     trends: dict[str, dict[str, Any]] = {}
     for a, b in pairs:
-        if kinds[a] == NUMERIC and kinds[b] == NUMERIC:
-            score, strength, _ = correlation_breakdown(real, synthetic, a, b)
-            metric = "CorrelationSimilarity"
-        else:
-            score, strength = contingency_breakdown(real, synthetic, a, b, kinds)
-            metric = "ContingencySimilarity"
-        trends[f"{a} | {b}"] = pair_trend(metric, score, strength, thresholds)
+        trends[f"{a} | {b}"] = column_pair_trend(real, synthetic, a, b, kinds, thresholds)
     return {
         **property_scores(shapes, trends),
         "sdtypes": dict(kinds),

@@ -36,14 +36,11 @@ import numpy as np
 from synthfactory.metrics.tabular.quality import (
     REAL_ASSOCIATION_THRESHOLD,
     REAL_CORRELATION_THRESHOLD,
-    contingency_breakdown,
-    correlation_breakdown,
+    column_pair_trend,
     ks_statistic,
-    pair_trend,
     quality_kinds,
     quality_report,
 )
-from synthfactory.metrics.tabular.sdtypes import NUMERIC
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -103,17 +100,11 @@ def intertable_trends(
         rng = np.random.default_rng(seed)
         pairs = [pairs[i] for i in sorted(rng.choice(len(pairs), max_pairs, replace=False))]
     trends: dict[str, Any] = {}
+    thresholds = (REAL_CORRELATION_THRESHOLD, REAL_ASSOCIATION_THRESHOLD)
     for a, b in pairs:
         if not len(real) or not len(synthetic):
             break
-        if kinds[a] == NUMERIC and kinds[b] == NUMERIC:
-            score, strength, _ = correlation_breakdown(real, synthetic, a, b)
-            metric = "CorrelationSimilarity"
-        else:
-            score, strength = contingency_breakdown(real, synthetic, a, b, kinds)
-            metric = "ContingencySimilarity"
-        thresholds = (REAL_CORRELATION_THRESHOLD, REAL_ASSOCIATION_THRESHOLD)
-        trends[f"{a} | {b}"] = pair_trend(metric, score, strength, thresholds)
+        trends[f"{a} | {b}"] = column_pair_trend(real, synthetic, a, b, kinds, thresholds)
     met = [t["score"] for t in trends.values() if t["meets_threshold"] and not np.isnan(t["score"])]
     return {"score": float(np.mean(met)) if met else None, "pairs": trends}
 
