@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from synthfactory.metrics.catalogue.tabular import RISKS
-from synthfactory.metrics.privacy.distance import Encoder, sample_rows
+from synthfactory.metrics.privacy.distance import Encoder, gower_sums, sample_rows
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -211,16 +211,11 @@ def nearest(
 ) -> np.ndarray:
     """Index of each query row's closest reference row by Gower distance over the kept
     numeric and categorical columns (boolean masks), ties to the first."""
-    qn, qc = query[0][:, keep[0]], query[1][:, keep[1]]
-    rn, rc = ref[0][:, keep[0]], ref[1][:, keep[1]]
-    out = np.empty(len(qn), dtype=np.int64)
-    for start in range(0, len(qn), chunk):
-        d = np.zeros((min(chunk, len(qn) - start), len(rn)))
-        if rn.shape[1]:
-            d += np.abs(qn[start : start + chunk, None, :] - rn[None, :, :]).clip(0, 1).sum(-1)
-        if rc.shape[1]:
-            d += (qc[start : start + chunk, None, :] != rc[None, :, :]).sum(-1)
-        out[start : start + chunk] = d.argmin(axis=1)
+    kept_query = (query[0][:, keep[0]], query[1][:, keep[1]])
+    kept_ref = (ref[0][:, keep[0]], ref[1][:, keep[1]])
+    out = np.empty(len(kept_query[0]), dtype=np.int64)
+    for start, d in gower_sums(kept_query, kept_ref, chunk):
+        out[start : start + len(d)] = d.argmin(axis=1)
     return out
 
 

@@ -4,6 +4,7 @@ nearest and second-nearest distances in chunks, seeded row samples and the rank 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -70,19 +71,28 @@ def nearest_two(
     chunk: int = 256,
 ) -> np.ndarray:
     """(n_query, 2): Gower distance to the nearest and second-nearest reference row."""
+    out = np.empty((len(query[0]), 2))
+    for start, d in gower_sums(query, ref, chunk):
+        d /= max(width, 1)
+        two = np.partition(d, 1, axis=1)[:, :2] if d.shape[1] > 1 else np.repeat(d, 2, 1)
+        out[start : start + len(d)] = np.sort(two, axis=1)
+    return out
+
+
+def gower_sums(
+    query: tuple[np.ndarray, np.ndarray], ref: tuple[np.ndarray, np.ndarray], chunk: int
+) -> Iterator[tuple[int, np.ndarray]]:
+    """(first query row, its chunk's (rows, n_ref) sums of per-column Gower distances):
+    numeric differences (already scaled to [0, 1]) clipped at 1, categories 0/1."""
     qn, qc = query
     rn, rc = ref
-    out = np.empty((len(qn), 2))
     for start in range(0, len(qn), chunk):
         d = np.zeros((min(chunk, len(qn) - start), len(rn)))
         if rn.shape[1]:
             d += np.abs(qn[start : start + chunk, None, :] - rn[None, :, :]).clip(0, 1).sum(-1)
         if rc.shape[1]:
             d += (qc[start : start + chunk, None, :] != rc[None, :, :]).sum(-1)
-        d /= max(width, 1)
-        two = np.partition(d, 1, axis=1)[:, :2] if d.shape[1] > 1 else np.repeat(d, 2, 1)
-        out[start : start + chunk] = np.sort(two, axis=1)
-    return out
+        yield start, d
 
 
 def sample_rows(df: pd.DataFrame, size: int, rng: np.random.Generator) -> pd.DataFrame:
