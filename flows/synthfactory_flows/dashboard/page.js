@@ -203,12 +203,17 @@
       if (canAct && r.id && !FINISHED_RUNS.has(state.toLowerCase())) {
         action.append(el("button", { class: "action", type: "button", "data-run-id": r.id, text: "cancel" }));
       }
+      // the version it writes: from the server (``dataset``), else from the catalog
+      const version = r.dataset && r.dataset.uri ? text(r.dataset.uri) : runsByFlowRun.get(r.id);
+      const label = r.dataset && r.dataset.name ? `${text(r.dataset.name)} ${text(r.dataset.version)}` : "version";
+      const stateCell = el("td", { class: statusClass(state), text: state });
+      if (r.prefect_state) stateCell.title = `Prefect still says ${text(r.prefect_state)}`;
       return el(
         "tr",
         { "data-run-id": r.id },
         el("td", {}, link(r.url, text(r.name)) || text(r.name),
-          runsByFlowRun.has(r.id) ? " " : "", runsByFlowRun.has(r.id) ? pageLink("/run", runsByFlowRun.get(r.id), "version") : ""),
-        el("td", { class: statusClass(state), text: state }),
+          version ? " " : "", version ? pageLink("/run", version, label) : ""),
+        stateCell,
         el("td", { text: r.start_time || r.expected_start_time }),
         action,
       );

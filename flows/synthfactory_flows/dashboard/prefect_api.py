@@ -1,5 +1,6 @@
 """The dashboard's view of Prefect: recent flow runs, and the two actions (cancel a run,
-run a deployment again), which need the access token."""
+run a deployment again), which need the access token. Each run is shown with the dataset
+version it writes, and as crashed when that version says its process died."""
 
 from __future__ import annotations
 
@@ -9,8 +10,17 @@ from uuid import UUID
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
+from synthfactory_flows.dashboard.catalog import catalog
 from synthfactory_flows.dashboard.security import Policy
+
+#: Prefect states a run keeps when its process dies without telling the server
+#: (SIGKILL, a lost machine, an embedded server that died with it)
+UNFINISHED_STATES = frozenset({"PENDING", "RUNNING", "CANCELLING"})
+#: version statuses that say the run's process is gone (its lease expired, or its holder
+#: died on this machine; ``stale``: no lease and no progress for minutes)
+DEAD_VERSIONS = frozenset({"crashed", "stale"})
 
 
 def prefect_ui_url() -> str | None:
@@ -50,10 +60,27 @@ async def recent_runs(limit: int = 25) -> list[dict[str, Any]]:
             if r.expected_start_time
             else None,
             "deployment_id": str(r.deployment_id) if r.deployment_id else None,
+            "state_type": r.state_type.value if r.state_type else None,
             "url": f"{ui}/runs/flow-run/{r.id}" if ui else None,
         }
         for r in runs
     ]
+
+
+def with_versions(runs: list[dict[str, Any]], versions: list[dict[str, Any]]) -> None:
+    """Each run gets the dataset version it writes (``dataset``: uri, name, version,
+    status; matched by the flow run id in the version's manifest or progress record). A
+    run Prefect still has as running whose version says its process is gone shows that
+    instead (``state`` Crashed or Stale, Prefect's own in ``prefect_state``)."""
+    by_run = {str(v["flow_run_id"]): v for v in versions if v.get("flow_run_id")}
+    for run in runs:
+        version = by_run.get(run["id"])
+        if version is None:
+            continue
+        run["dataset"] = {k: version.get(k) for k in ("uri", "name", "version", "status")}
+        if run.get("state_type") in UNFINISHED_STATES and version["status"] in DEAD_VERSIONS:
+            run["prefect_state"] = run["state"]
+            run["state"] = str(version["status"]).capitalize()
 
 
 def add_prefect_routes(app: FastAPI, policy: Policy) -> None:
@@ -63,9 +90,12 @@ def add_prefect_routes(app: FastAPI, policy: Policy) -> None:
     async def runs(request: Request) -> JSONResponse:
         policy.check_read(request)
         try:
-            return JSONResponse({"runs": await recent_runs(), "prefect_ui": prefect_ui_url()})
+            found = await recent_runs()
         except Exception as exc:
             return JSONResponse({"runs": [], "error": str(exc)})
+        if found:
+            with_versions(found, await run_in_threadpool(catalog, policy.roots))
+        return JSONResponse({"runs": found, "prefect_ui": prefect_ui_url()})
 
     @app.post("/api/runs/{run_id}/cancel")
     async def cancel(request: Request, run_id: str) -> JSONResponse:
