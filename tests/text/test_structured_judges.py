@@ -1,8 +1,9 @@
 """Every backend constrains a judge's reply to the judge's schema (and a structured column's
-to its own), never a free-text column's: the pipeline sets the column's schema on the
-backend, and transformers (xgrammar), vLLM (structured outputs) and OpenAI-compatible
-servers (response_format) each turn it into their form of constrained decoding. No model or
-server here: the real backends, unloaded, say what they would send."""
+to its own, a pairwise judge's to its verdict schema), never a free-text column's: the
+pipeline sets the column's schema on the backend, and transformers (xgrammar), vLLM
+(structured outputs) and OpenAI-compatible servers (response_format) each turn it into
+their form of constrained decoding. No model or server here: the real backends, unloaded,
+say what they would send."""
 
 from __future__ import annotations
 
@@ -14,12 +15,13 @@ from typing import Any
 import pytest
 
 from synthfactory.spec import load_spec
-from synthfactory.spec.columns import LLMJudgeColumn
+from synthfactory.spec.columns import LLMJudgeColumn, LLMJudgePairwiseColumn
 from synthfactory.spec.generators.text import LLMConfig
 from synthfactory.storage import LocalStore
 from synthfactory_workers.contract import GeneratorContext, ShardTask
 from synthfactory_workers.text.backend import Completion, Request, TextBackend
 from synthfactory_workers.text.generator import LLMGenerator
+from synthfactory_workers.text.kinds.pairwise import pairwise_schema
 from synthfactory_workers.text.openai_backend import OpenAIBackend
 from synthfactory_workers.text.pipeline import Pipeline
 from synthfactory_workers.text.rubrics import judge_schema
@@ -47,6 +49,13 @@ COLUMNS: list[dict[str, Any]] = [
         "name": "judge",
         "template": "Q: {{ q }} A: {{ answer }}",
         "rubric": ["correctness"],
+    },
+    {"kind": "llm_text", "name": "other", "template": "Other {{ q }}"},
+    {
+        "kind": "llm_judge_pairwise",
+        "name": "pick",
+        "template": "Compare answers to {{ q }}",
+        "candidates": ["answer", "other"],
     },
 ]
 
@@ -91,6 +100,7 @@ class Probing(ScriptedBackend):
         text = {
             "judge": json.dumps({"correctness": {"score": 4, "reason": "ok"}}),
             "tag": json.dumps({"topic": "sums"}),
+            "compare": json.dumps({"winner": "A", "reason": "ok"}),
         }.get(kind, "four")
         return Completion(text, 5, 5, "stop")
 
@@ -130,7 +140,14 @@ def test_judges_and_structured_columns_are_constrained_on_every_backend(
     out = generator.generate(ShardTask(0, 0, 2, 3))
     assert out.table.num_rows == 2
     judge = LLMJudgeColumn.model_validate(COLUMNS[3])
-    expected = {"answer": None, "tag": STRUCTURED, "judge": judge_schema(judge)}
+    pick = LLMJudgePairwiseColumn.model_validate(COLUMNS[5])
+    expected = {
+        "answer": None,
+        "other": None,
+        "tag": STRUCTURED,
+        "judge": judge_schema(judge),
+        "compare": pairwise_schema(pick),
+    }
     if not guided:
         expected = dict.fromkeys(expected)
     assert probing.constrained == expected
