@@ -68,16 +68,20 @@ def request_bodies(job: Any) -> list[dict[str, Any]]:
     from synthfactory_workers.contract import GeneratorContext
     from synthfactory_workers.text.backend import Request
     from synthfactory_workers.text.generator import LLMGenerator
-    from synthfactory_workers.text.prompt_shards import row_seed
+    from synthfactory_workers.text.kinds.base import messages
+    from synthfactory_workers.text.kinds.prompt import PromptKind, row_seed
 
     generator = LLMGenerator(job, GeneratorContext(artifacts=LocalStore(tempfile.mkdtemp())))
     generator.load()
     assert generator.backend is not None
+    kind = generator.pipeline.kinds[0]
+    assert isinstance(kind, PromptKind)
     bodies = []
     for shard in plan_shards(job):
         for i in range(shard.row_start, shard.row_start + shard.rows):
-            text = generator.prompts.render(i, shard.seed).text
-            request = Request(generator._messages(text), row_seed(shard.seed, i, 0, 0))
+            text = kind.prompts.render(i, shard.seed).text
+            user = messages(job.generator.system_prompt, text)
+            request = Request(user, row_seed(shard.seed, i, 0, 0))
             bodies.append(generator.backend.request_body(request))
     return bodies
 

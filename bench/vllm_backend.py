@@ -90,7 +90,7 @@ def bare_requests(job: Any) -> dict[str, Any]:
     from synthfactory_workers.contract import GeneratorContext
     from synthfactory_workers.prompt_sampler import PromptSampler
     from synthfactory_workers.text.generator import LLMGenerator
-    from synthfactory_workers.text.prompt_shards import row_seed
+    from synthfactory_workers.text.kinds.prompt import row_seed
     from synthfactory_workers.text.vllm_backend import engine_kwargs, sampling_kwargs
 
     config = job.generator

@@ -79,11 +79,8 @@ def engines(job: JobSpec) -> dict[str | None, str]:
     config = job.generator
     if not isinstance(config, LLMConfig):
         return {}
-    keys: list[str | None] = []
-    if config.prompt is not None or config.uses_own_model:
-        keys.append(None)
-    if config.columns is not None:
-        keys += config.pool_models
+    keys: list[str | None] = [None] if config.uses_own_model else []
+    keys += config.pool_models
     out: dict[str | None, str] = {}
     for key in keys:
         model = config if key is None else config.for_model(key)

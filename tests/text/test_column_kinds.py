@@ -73,7 +73,9 @@ def test_preflight_checks_what_a_new_kind_declares_it_reads(tmp_path: Path) -> N
 def test_every_built_in_kind_names_an_importable_worker() -> None:
     from synthfactory_workers.text.kinds.base import ColumnKind
 
-    assert len(COLUMNS.kinds()) == 13
+    assert len(COLUMNS.kinds()) == 14
+    # a prompt spec's own column: a worker, but no kind `columns` may name
+    assert "prompt" in COLUMNS.kinds() and COLUMNS.config("prompt") is None
     for kind in COLUMNS.kinds():
         worker = COLUMNS.load(kind)
         assert isinstance(worker, type) and issubclass(worker, ColumnKind), kind

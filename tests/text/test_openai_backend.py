@@ -16,7 +16,7 @@ from synthfactory.errors import ConfigError
 from synthfactory.spec import load_spec
 from synthfactory_flows.generate import run_job
 from synthfactory_workers.text.generator import LLMGenerator
-from synthfactory_workers.text.prompt_shards import row_seed
+from synthfactory_workers.text.kinds.prompt import row_seed
 
 from .fault_proxy import FaultProxy, drop, status
 

@@ -19,12 +19,12 @@ from synthfactory.spec.generators.text import LLMConfig
 from synthfactory.storage import LocalStore
 from synthfactory_workers.contract import GeneratorContext, ShardTask
 from synthfactory_workers.text.generator import LLMGenerator
+from synthfactory_workers.text.kinds.prompt import row_seed
 from synthfactory_workers.text.openai_backend import (
     AIMD,
     RequestsFailedError,
     parse_retry_after,
 )
-from synthfactory_workers.text.prompt_shards import row_seed
 
 from .fault_proxy import STUB_MODEL, FaultProxy, drop, slow, status
 
@@ -160,11 +160,13 @@ def test_a_request_that_keeps_failing_is_a_rejected_row(tmp_path: Path, stub: Fa
         tmp_path, stub.base_url, rows=20, max_concurrency=1, max_retries=0, max_error_rate=0.2
     )
     out = loaded(tmp_path, spec).generate(ShardTask(0, 0, 20, 5))
-    assert out.table.num_rows == 20  # the outer loop asked for two more rows
+    assert out.table.num_rows == 20  # the pipeline asked for more rows (2 / keep rate 0.9)
     assert out.rejected is not None
     reasons = out.rejected["reason"].to_pylist()
     assert len(reasons) == 2 and all(r.startswith("request_failed: http 500") for r in reasons)
-    assert out.stats["requests_failed"] == 2 and out.stats["attempts"] == 22
+    assert out.rejected["rejected_column"].to_pylist() == ["completion", "completion"]
+    assert out.stats["requests_failed"] == 2 and out.stats["attempts"] == 23
+    assert out.stats["pipeline.generated"] == 23 and out.stats["pipeline.surplus"] == 1
 
 
 def test_error_rate_fails_the_shard_and_the_retry_sends_only_the_rest(
@@ -250,5 +252,6 @@ def test_preflight_names_each_bad_input(
     monkeypatch.delenv("SF_MISSING_KEY", raising=False)
     with pytest.raises(ConfigError, match="SF_MISSING_KEY is not set"):
         LLMGenerator.preflight(spec_for(tmp_path, stub.base_url, api_key_env="SF_MISSING_KEY"))
-    assert LLMGenerator.preflight(spec_for(tmp_path, stub.base_url)) == {}
+    # a prompt spec's rows come from the pipeline engine (not the old prompt loop's rows)
+    assert LLMGenerator.preflight(spec_for(tmp_path, stub.base_url)) == {"text_engine": "pipeline"}
     assert "SF_MISSING_KEY" not in os.environ

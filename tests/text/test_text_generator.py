@@ -57,12 +57,7 @@ def variant(base: LLMGenerator, tmp: Path, **generator: Any) -> LLMGenerator:
     """The loaded model with another config (no second load)."""
     spec = load_spec(text_spec(tmp, **generator))
     other = LLMGenerator(spec, base.context)
-    other.backend = base.backend
-    other.prompts = base.prompts
-    if "json_schema" in generator:
-        other.validator = jsonschema.Draft202012Validator(generator["json_schema"])
-    if other.backend is not None:
-        other.backend.config = other.config
+    other.load(reuse=base.loaded_engines())  # this config on the same engine
     return other
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from synthfactory.dataset import open_dataset
 from synthfactory_flows.generate import run_job
-from synthfactory_workers.text.prompt_shards import row_seed
+from synthfactory_workers.text.kinds.prompt import row_seed
 
 from .servers import VLLM_PYTHON, smollm2_folder
 

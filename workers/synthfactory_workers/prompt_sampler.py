@@ -71,7 +71,10 @@ def check(config: PromptConfig, source_columns: list[str] | None) -> None:
 
 
 class PromptSampler:
-    def __init__(self, config: PromptConfig, source: pa.Table | None = None) -> None:
+    def __init__(
+        self, config: PromptConfig, source: pa.Table | list[dict[str, Any]] | None = None
+    ) -> None:
+        """``source``: the table (or its rows) ``{column: ...}`` variables read."""
         from jinja2 import StrictUndefined
         from jinja2.sandbox import SandboxedEnvironment
 
@@ -79,7 +82,7 @@ class PromptSampler:
         self.template = SandboxedEnvironment(
             undefined=StrictUndefined, autoescape=False
         ).from_string(config.template)
-        self.source = source.to_pylist() if source is not None else None
+        self.source = source if source is None or isinstance(source, list) else source.to_pylist()
 
     def render(self, row_index: int, seed: int) -> RenderedPrompt:
         rng = np.random.default_rng([seed, row_index])

@@ -20,7 +20,7 @@ from synthfactory.metrics.text.measures import REFUSAL, WORD
 from synthfactory.spec.generators.text import LLMConfig
 from synthfactory_workers.metrics.minilm import minilm_available, sentiment_scores
 from synthfactory_workers.text.backend import Request, TextBackend, open_backend
-from synthfactory_workers.text.prompt_shards import row_seed
+from synthfactory_workers.text.kinds.prompt import row_seed
 
 if TYPE_CHECKING:
     from synthfactory.spec import JobSpec

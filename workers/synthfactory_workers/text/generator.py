@@ -1,5 +1,8 @@
-"""Text generation: prompts from templates (and a source dataset) -> LLM completions ->
-filters, JSON validation and dedup -> accepted rows, with rejected rows and their reasons."""
+"""Text generation: every text job is a pipeline of columns (``text/pipeline.py``); a
+``prompt`` spec is the pipeline of its one ``prompt`` column (``text/kinds/prompt.py``).
+The generator checks the spec and its models, loads the backends (its own model and a
+pooled backend per other model) and runs each shard's pipeline through its journaled
+requests."""
 
 from __future__ import annotations
 
@@ -9,9 +12,7 @@ from typing import TYPE_CHECKING, Any
 from synthfactory.errors import ConfigError
 from synthfactory.spec.generators.text import LLMConfig
 from synthfactory_workers.contract import Generator, ShardOutput, ShardTask
-from synthfactory_workers.prompt_sampler import PromptSampler, check
 from synthfactory_workers.text.backend import TextBackend, open_backend
-from synthfactory_workers.text.prompt_shards import PromptShards
 from synthfactory_workers.text.requests import Requests
 
 if TYPE_CHECKING:
@@ -48,7 +49,7 @@ class LLMGenerator(Generator):
     def companions(cls, spec: JobSpec, telemetry: Any = None) -> Any:
         """A pool per model other than generator.model (``text/model_pool.py``)."""
         config = _config(spec)
-        if config.columns is None or not config.pool_models:
+        if not config.pool_models:
             return None
         from synthfactory_workers.text.model_pool import ModelPools
 
@@ -60,19 +61,22 @@ class LLMGenerator(Generator):
 
         config = _config(spec)
         facts: dict[str, str] = {}
-        if config.columns is None or config.uses_own_model:
+        if config.prompt is not None:
+            # prompt specs have run as a one-column pipeline since 2026-12-06: other rows
+            # than the old prompt loop's, so a dataset it half made does not resume
+            facts["text_engine"] = "pipeline"
+        if config.uses_own_model:
             facts.update(_check_model(config))
-        if config.columns is not None:
-            from synthfactory_workers.text.model_pool import pool_field
+        from synthfactory_workers.text.model_pool import pool_field
 
-            for key in config.pool_models:
-                try:
-                    found = _check_model(config.for_model(key))
-                except ConfigError as exc:
-                    raise ConfigError(
-                        f"{pool_field(config, key)}: {exc.message}", fix=exc.fix
-                    ) from None
-                facts.update({f"{k}[{key}]": v for k, v in found.items()})
+        for key in config.pool_models:
+            try:
+                found = _check_model(config.for_model(key))
+            except ConfigError as exc:
+                raise ConfigError(
+                    f"{pool_field(config, key)}: {exc.message}", fix=exc.fix
+                ) from None
+            facts.update({f"{k}[{key}]": v for k, v in found.items()})
         unknown = sorted(set(spec.resources.models) - set(config.pool_models))
         if unknown:
             raise ConfigError(
@@ -82,16 +86,13 @@ class LLMGenerator(Generator):
                 f"; models with pools: {config.pool_models or 'none'}",
             )
         columns = None
-        source = config.prompt.source if config.prompt is not None else config.source
+        source = config.source_uri
         if source:
             columns = read_table(source, spec.storage).column_names
             facts["source_sha256"] = fingerprint(source, spec.storage)
-        if config.prompt is not None:
-            check(config.prompt, columns)
-        else:
-            from synthfactory_workers.text.preflight import check_pipeline
+        from synthfactory_workers.text.preflight import check_pipeline
 
-            check_pipeline(config, columns)
+        check_pipeline(config, columns)
         for pattern in [*config.filters.require_regex, *config.filters.exclude_regex]:
             try:
                 re.compile(pattern)
@@ -116,34 +117,22 @@ class LLMGenerator(Generator):
         model), used instead of loading their models again; each gets this spec's engine
         config (``synthfactory preview`` keeps its model across prompt edits)."""
         from synthfactory.sources import read_table
+        from synthfactory_workers.text.model_pool import PooledBackend
+        from synthfactory_workers.text.pipeline import Pipeline
 
-        prompt = self.config.prompt
-        uri = prompt.source if prompt is not None else self.config.source
-        source = read_table(uri, self.spec.storage) if uri else None
-        if prompt is not None:
-            self.prompts = PromptSampler(prompt, source)
-        else:
-            from synthfactory_workers.text.pipeline import Pipeline
-
-            self.pipeline = Pipeline(self, source)
-        if prompt is None:
-            from synthfactory_workers.text.model_pool import PooledBackend
-
-            for key in self.config.pool_models:
-                pool = self.context.companions.get(key)
-                if pool is not None:
-                    self.backends[key] = PooledBackend(self.config.for_model(key), pool)
-                else:  # outside a job's actor pool (a generator used directly): in process
-                    self.backends[key] = self._loaded(self.config.for_model(key), key, reuse)
-        if prompt is not None or self.config.uses_own_model:
+        uri = self.config.source_uri
+        self.pipeline = Pipeline(self, read_table(uri, self.spec.storage) if uri else None)
+        for key in self.config.pool_models:
+            pool = self.context.companions.get(key)
+            if pool is not None:
+                self.backends[key] = PooledBackend(self.config.for_model(key), pool)
+            else:  # outside a job's actor pool (a generator used directly): in process
+                self.backends[key] = self._loaded(self.config.for_model(key), key, reuse)
+        if self.config.uses_own_model:
             self.backend = self._loaded(self.config, None, reuse)
             self.backends[None] = self.backend
         else:  # every column runs on another model: this actor only orchestrates
             self.backend = next(iter(self.backends.values()))
-        if self.config.json_schema is not None:
-            import jsonschema
-
-            self.validator: Any = jsonschema.Draft202012Validator(self.config.json_schema)
 
     def _loaded(
         self, config: LLMConfig, key: str | None, reuse: dict[str | None, TextBackend] | None
@@ -189,10 +178,6 @@ class LLMGenerator(Generator):
             backend.take_stats()  # counters of this shard only
         self.requests.open(getattr(self.context, "journal", None), shard)
         try:
-            if self.config.columns is not None:
-                return self.pipeline.generate(shard, self.backend, self.all_backends())
-            validator = getattr(self, "validator", None)  # set where json_schema is
-            shards = PromptShards(self.config, self.prompts, validator, self.backend, self.requests)
-            return shards.generate(shard)
+            return self.pipeline.generate(shard, self.backend, self.all_backends())
         finally:
             self.requests.close()

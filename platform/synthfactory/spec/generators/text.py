@@ -19,9 +19,36 @@ from synthfactory.spec.backends import as_backend, backend_union
 from synthfactory.spec.backends.openai import OpenAIBackendConfig
 from synthfactory.spec.backends.transformers import TransformersBackendConfig
 from synthfactory.spec.base import GENERATORS, Frozen, GeneratorConfigBase
-from synthfactory.spec.columns import Column, LLMTextColumn, SamplingOverride
+from synthfactory.spec.column_kinds import COLUMNS, KINDS
+from synthfactory.spec.columns import Column, LLMColumnBase, SamplingOverride
 from synthfactory.spec.limits import MAX_TEXT_CHARS
 from synthfactory.spec.prompt_template import PromptConfig
+
+
+class PromptColumn(LLMColumnBase):
+    """The one column of a ``prompt`` spec: ``completion`` (with ``prompt``, ``json_*``,
+    ``var_*`` and the decoding settings), ``n`` completions per rendered prompt. Not a kind
+    ``columns`` may name: ``LLMConfig.pipeline`` builds it from ``generator.prompt``."""
+
+    kind: Literal["prompt"] = "prompt"
+    text: ClassVar[bool] = True
+    prompt: PromptConfig
+
+    @property
+    def template(self) -> str:
+        return self.prompt.template
+
+    def fields(self) -> list[str]:
+        return ["prompt", "completion"]
+
+    def defines(self) -> list[str]:
+        return ["completion"]
+
+    def templates(self) -> list[tuple[str, str, bool]]:
+        return []  # its variables are the prompt's own, checked by the kind
+
+
+COLUMNS.add("prompt", f"{KINDS}.prompt:PromptKind")  # not in the ``columns`` union
 
 
 class SamplingConfig(Frozen):
@@ -233,14 +260,17 @@ class LLMConfig(GeneratorConfigBase):
 
     @property
     def pipeline(self) -> list[Any]:
-        """The columns; a ``prompt`` spec is the pipeline of one ``llm_text`` column
-        ``completion`` (run by the original one-prompt path, same output columns)."""
+        """The columns; a ``prompt`` spec is the pipeline of its one ``PromptColumn``
+        (``completion``): every text job runs as a pipeline."""
         if self.columns is not None:
             return list(self.columns)
         assert self.prompt is not None
-        return [
-            LLMTextColumn.model_validate({"name": "completion", "template": self.prompt.template})
-        ]
+        return [PromptColumn.model_validate({"name": "completion", "prompt": self.prompt})]
+
+    @property
+    def source_uri(self) -> str | None:
+        """The table the rows read: ``prompt.source`` or the columns' ``source``."""
+        return self.prompt.source if self.prompt is not None else self.source
 
     @property
     def main_text_column(self) -> str | None:
