@@ -3,18 +3,21 @@ every other Ray instance on the host)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import psutil
 
 
 def stop_cluster(temp: Path, port: int) -> None:
-    """Kill the processes started with this cluster's temp dir or GCS port, and theirs."""
+    """Kill the processes started with this cluster's temp dir or GCS port, and theirs. The
+    port must be a whole number in the command line (``:6379`` is not ``:63790``): another
+    cluster on the host is never touched."""
+    ours = re.compile(rf"(?<![\w/.-]){re.escape(str(temp))}(?![\w.-])|:{port}(?!\d)")
     mine = [
         p
         for p in psutil.process_iter(["cmdline"])
-        if str(temp) in " ".join(p.info["cmdline"] or [])
-        or f":{port}" in " ".join(p.info["cmdline"] or [])
+        if ours.search(" ".join(p.info["cmdline"] or []))
     ]
     for proc in mine:
         for child in proc.children(recursive=True):
