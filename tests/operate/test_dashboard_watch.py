@@ -181,6 +181,10 @@ def test_the_run_page_charts_a_text_job_live_and_the_dataset_page_shows_its_judg
             # the finished run: its timeline, and the link to its dataset version
             page.wait_for_selector("a[data-role=dataset-link]", timeout=30_000)
             assert page.locator("#timeline .gantt-bar").count() >= 10
+            # per actor: the job's one actor, its shards and its utilisation
+            (actor,) = page.locator("#actors table.actors tbody tr").all()
+            cells = actor.locator("td").all_inner_texts()
+            assert int(cells[1]) >= 10 and 0 < float(cells[3].rstrip(" %")) <= 100, cells
             page.screenshot(path=str(shots / "run.png"), full_page=True)
             page.click("a[data-role=dataset-link]")
             check_dataset_page(page)
@@ -209,12 +213,12 @@ def test_the_run_page_charts_a_text_job_live_and_the_dataset_page_shows_its_judg
 
 
 def watch_live(page: Any, job: Any, shots: Path) -> None:
-    """On the run page of the running ``job``: the rows/s and tokens/s charts each draw
-    more points in three refreshes before the job ends."""
+    """On the run page of the running ``job``: the rows/s and tokens/s charts each redraw
+    with data points, and with more of them, at least three times before the job ends."""
     page.wait_for_selector("#run-status", timeout=30_000)
     assert page.inner_text("#run-status") in ("starting", "running")
     seen: dict[str, list[int]] = {"#chart-rows": [], "#chart-tokens": []}
-    while any(len(set(v)) < 3 for v in seen.values()):
+    while any(len({n for n in v if n > 0}) < 3 for v in seen.values()):
         assert job.poll() is None, "the job ended before three refreshes were charted"
         for box, points in seen.items():
             points.append(int(page.get_attribute(box, "data-points") or 0))

@@ -21,6 +21,9 @@ from urllib.parse import quote
 import pyarrow as pa
 import pytest
 
+from synthfactory.dataset import write_shard
+from synthfactory.storage import open_store
+
 from .builders import break_manifest, publish, unfinished
 from .test_dashboard import CHROME_ARGS, CHROMIUM
 
@@ -271,6 +274,8 @@ def test_the_run_and_dataset_pages_show_payloads_as_text(dashboard: Dashboard) -
         for i in range(3)
     ])  # fmt: skip
     (running / "_progress.json").write_text(json.dumps(progress))
+    write_shard(open_store(str(running)), index=0, row_start=0, seed=1, max_rows=2,
+                table=pa.table({"x": [1, 2]}), seconds=1.0, worker=SCRIPT)  # fmt: skip
     violations: list[str] = []
     dialogs: list[str] = []
     with sync_playwright() as p:
@@ -302,6 +307,7 @@ def test_the_run_and_dataset_pages_show_payloads_as_text(dashboard: Dashboard) -
             assert page.locator("img[src='x'], img[src$='/x']").count() == 0
             if uri == uris["running"]:
                 assert IMG in body and SCRIPT in body  # phase, message
+                assert SCRIPT in page.inner_text("#actors")  # the shard's worker
             if uri == hostile:
                 assert f"keep: {IMG}" in body and QUOTE in page.inner_text("#cost")
                 assert SCRIPT in page.inner_text("#judges") and TITLE in page.inner_text("#trend")

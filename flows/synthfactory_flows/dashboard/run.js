@@ -4,7 +4,7 @@
 "use strict";
 
 (() => {
-  const { el, text, num, fmt, usd, statusClass, link, api, chart, Unauthorized, signInNote } = window.SF;
+  const { el, text, num, fmt, usd, statusClass, link, api, table, chart, Unauthorized, signInNote } = window.SF;
   const LIVE = new Set(["running", "starting", "evaluating", "stalled", "stopping"]);
   const uri = new URLSearchParams(location.search).get("uri") || "";
   const box = (id) => document.getElementById(id);
@@ -109,6 +109,44 @@
     );
   }
 
+  /** Seconds covered by the union of [start, end] intervals (an actor's shards may overlap). */
+  function covered(intervals) {
+    let total = 0;
+    let reach = -Infinity;
+    for (const [a, b] of intervals.slice().sort((x, y) => x[0] - y[0])) {
+      if (b > reach) total += b - Math.max(a, reach);
+      reach = Math.max(reach, b);
+    }
+    return total;
+  }
+
+  /** Per actor (worker): shards committed, seconds spent generating them and utilisation,
+   *  that time over the span from the run's first shard start to its last shard end. */
+  function actors(shards) {
+    const list = Array.isArray(shards) ? shards.filter((s) => num(s.start) != null && num(s.end) != null) : [];
+    if (!list.length) {
+      box("actors").replaceChildren();
+      return;
+    }
+    const t0 = Math.min(...list.map((s) => Number(s.start)));
+    const span = Math.max(Math.max(...list.map((s) => Number(s.end))) - t0, 1e-3);
+    const by = new Map();
+    for (const s of list) {
+      const worker = text(s.worker) || "?";
+      if (!by.has(worker)) by.set(worker, []);
+      by.get(worker).push([Number(s.start), Number(s.end)]);
+    }
+    const rows = [...by.keys()].sort().map((worker) => {
+      const busy = covered(by.get(worker));
+      return { worker, shards: fmt(by.get(worker).length), busy: `${fmt(busy)} s`, use: `${fmt((100 * busy) / span, 0)} %` };
+    });
+    const columns = [["worker", "actor"], ["shards", "shards committed"], ["busy", "generating"], ["use", "utilisation"]];
+    box("actors").replaceChildren(
+      el("h3", { text: `actors (utilisation over ${fmt(span)} s of shards)` }),
+      table(columns, rows, "actors"),
+    );
+  }
+
   async function refresh() {
     let result;
     try {
@@ -126,6 +164,7 @@
     summary(d);
     draw(d);
     timeline(d.shards);
+    actors(d.shards);
     document.body.setAttribute("data-refreshes", String(Number(document.body.getAttribute("data-refreshes") || 0) + 1));
     box("updated").textContent = "updated " + new Date().toLocaleTimeString();
     if (!LIVE.has(text(d.status)) && timer) {
