@@ -96,7 +96,7 @@ def bare_backend(job: Any) -> tuple[Any, list[Any]]:
 
     from synthfactory_workers.prompt_sampler import PromptSampler
     from synthfactory_workers.text.backend import Request, open_backend
-    from synthfactory_workers.text.prompt_shards import row_seed
+    from synthfactory_workers.text.kinds.prompt import row_seed
     from synthfactory_workers.threads import limit_torch_threads
 
     os.environ["SYNTHFACTORY_TORCH_THREADS"] = str(job.resources.math_threads or 1)
