@@ -5,6 +5,7 @@ pool to one node, and a node killed mid-job does not cost the job a row."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -89,13 +90,13 @@ def cluster(tmp_path: Path) -> Iterator[dict[str, Any]]:
 
 def raylets(address: str) -> list[psutil.Process]:
     """This cluster's second node's raylet: the one started with the gpu_like resource and
-    this cluster's GCS port (another test's cluster may run beside it)."""
+    this cluster's GCS port, as a whole number (another test's cluster may run beside it)."""
     return [
         p
         for p in psutil.process_iter(["name", "cmdline"])
         if "raylet" in (p.info["name"] or "")
         and "gpu_like" in " ".join(p.info["cmdline"] or [])
-        and f":{address.rsplit(':', 1)[1]}" in " ".join(p.info["cmdline"] or [])
+        and re.search(rf":{address.rsplit(':', 1)[1]}(?!\d)", " ".join(p.info["cmdline"] or []))
     ]
 
 

@@ -217,6 +217,9 @@ def test_example_runs(
     assert all(gate["passed"] for gate in manifest.gates), manifest.gates
     card = dataset.store.get_text("README.md")  # the dataset card, beside the data
     assert card.startswith("---") and job.name in card
+    # no value for nothing: a metric over nothing reads n/a, a missing cell (null)
+    nothing = re.search(r"\| (nan|NaN|None|<NA>|NaT) (?=\|)|`: (nan|NaN|None|<NA>)$", card, re.M)
+    assert nothing is None, f"the card shows {nothing.group(0)!r}:\n{card}"
     assert f"  card: {dataset.store.url('README.md')}" in out.stdout
     # the summary's inspect line is a command that runs as printed
     inspect = shlex.split(out.stdout.split("  inspect: ", 1)[1].splitlines()[0])
