@@ -11,6 +11,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -123,6 +124,24 @@ def dashboard(prefect_env: dict[str, str], tmp_path: Path) -> Iterator[tuple[str
     proc.wait(timeout=30)
 
 
+def check_tabular_dataset_page(page: Any, url: str) -> None:
+    """The dataset page of the gated tabular job (loans, scored against a reference): its
+    bias metric as a trend and a failed gate, and per-column real-vs-synthetic plots."""
+    from urllib.parse import urlencode
+
+    loans = page.get_attribute("#catalog tr[data-uri*='loans']", "data-uri")
+    page.goto(url + "dataset?" + urlencode({"uri": loans}))
+    page.wait_for_selector("body[data-loaded]", timeout=60_000)
+    assert "bias.demographic_parity_difference" in page.inner_text("#trend")
+    gate = page.inner_text("#gates")
+    assert "demographic_parity_difference" in gate and "failed" in gate.lower(), gate
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#plots img.plot[src*=column_]')]"
+        ".filter(i => i.complete && i.naturalWidth > 0).length >= 2",
+        timeout=30_000,
+    )
+
+
 def test_catalog_progress_thumbnails_and_storage_errors(
     dashboard: tuple[str, Path, dict], tmp_path: Path
 ) -> None:
@@ -217,6 +236,8 @@ def test_catalog_progress_thumbnails_and_storage_errors(
                 timeout=30_000,
             )
             page.screenshot(path=str(shots / "thumbnails.png"), full_page=True)
+            check_tabular_dataset_page(page, url)
+            page.screenshot(path=str(shots / "loans-dataset.png"), full_page=True)
             browser.close()
     finally:
         slow.terminate()
