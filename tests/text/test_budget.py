@@ -87,6 +87,10 @@ def test_the_budget_stops_the_job_and_a_larger_one_resumes_it(
     assert 0 < paid_usd <= 1.02 * 100, paid_usd
     assert manifest.stats["cost_usd"] == pytest.approx(paid_usd)
     assert 0 < manifest.rows < 24 and stub.total_forwarded == manifest.rows
+    # what the dashboard shows of it: spend and projected total against the budget, over time
+    progress = json.loads(open_store(version.uri).get_bytes("_progress.json"))
+    assert progress["budget_usd"] == 100 and progress["cost_usd"] == pytest.approx(paid_usd)
+    assert max(s.get("projected_cost_usd") or 0 for s in progress["history"]) > 100
     paid = stub.total_forwarded
     # more budget: the same version resumes; nothing answered is asked again
     result = run_job(spec(out, stub.base_url, {"max_cost_usd": 10_000}))
