@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -22,6 +23,8 @@ import yaml
 
 from synthfactory.dataset import list_versions
 from synthfactory.storage import open_store
+
+from .test_dashboard import CHROME_ARGS, CHROMIUM
 
 SEQUENCE = "synthfactory_workers.demo:SequenceGenerator"
 
@@ -101,6 +104,28 @@ def wait_for_runs(url: str, proc: subprocess.Popen[str], count: int) -> list[dic
     raise AssertionError(f"serve did not list {count} runs: {body}")
 
 
+def runs_table(url: str, shot: Path) -> dict[str, tuple[str, str]]:
+    """The main page's *Recent flow runs* in Chromium: per dataset, the state shown and the
+    label of the link to its run page."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROME_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.goto(url)
+        page.wait_for_selector("#runs tbody tr[data-run-id] a.page-link", timeout=60_000)
+        page.screenshot(path=str(shot), full_page=True)
+        # the catalog says why: its holder died (or, later, its lease expired)
+        note = page.inner_text("#catalog tr[data-uri*='dead'] .note:not(.uri)")
+        assert re.search(r"the process holding the lease, .* is gone|expired", note), note
+        shown = {}
+        for row in page.locator("#runs tbody tr[data-run-id]").all():
+            label = row.locator("a.page-link").inner_text()
+            shown[label.split()[0]] = (row.locator("td").nth(1).inner_text(), label)
+        browser.close()
+    return shown
+
+
 def test_a_later_serve_lists_default_runs_and_a_killed_one_as_crashed(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "PREFECT_API_URL")}
     env["PREFECT_HOME"] = str(tmp_path / "prefect")  # default settings, a fresh database
@@ -121,6 +146,10 @@ def test_a_later_serve_lists_default_runs_and_a_killed_one_as_crashed(tmp_path: 
     )  # fmt: skip
     try:
         runs = wait_for_runs(f"http://127.0.0.1:{port}/", serve, 2)
+        if CHROMIUM:
+            shown = runs_table(f"http://127.0.0.1:{port}/", tmp_path / "runs.png")
+            assert shown["dead"] == ("Crashed", f"dead {Path(versions['dead'].uri).name}")
+            assert shown["done"] == ("Completed", f"done {Path(versions['done'].uri).name}")
     finally:
         serve.terminate()
         serve.wait(timeout=60)

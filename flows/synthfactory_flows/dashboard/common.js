@@ -180,10 +180,21 @@ window.SF = (() => {
     };
   }
 
+  /** Why a crashed run is crashed, from its lease: it expired, or (still running on the
+   *  clock) the process holding it died on that machine. */
+  function leaseNote(l) {
+    const who = `${text(l.owner)} on ${text(l.host)} (pid ${text(l.pid)})`;
+    const at = Number(l.expires_at);
+    const when = Number.isFinite(at) ? new Date(at * 1000).toLocaleString() : "";
+    return Number.isFinite(at) && at * 1000 > Date.now()
+      ? `the process holding the lease, ${who}, is gone (the lease would run until ${when})`
+      : `lease of ${who} expired ${when}`;
+  }
+
   function signInNote(box) {
     const home = link("/", "the dashboard's main page", true);
     box.replaceChildren(el("p", { class: "err" }, "Sign in with the access token on ", home, " first."));
   }
 
-  return { Unauthorized, el, text, num, fmt, usd, statusClass, safeHref, ownUrl, link, pageUrl, image, api, table, cellOf, chart, signInNote };
+  return { Unauthorized, el, text, num, fmt, usd, statusClass, safeHref, ownUrl, link, pageUrl, image, api, table, cellOf, chart, leaseNote, signInNote };
 })();

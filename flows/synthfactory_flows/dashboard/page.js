@@ -10,7 +10,7 @@
   let session = { signed_in: false, read_needs_token: false, actions: false, can_sign_in: false };
 
   // helpers shared with the run and dataset pages (common.js); api() throws Unauthorized on 401
-  const { Unauthorized, el, text, fmt, statusClass, ownUrl, link, image, api } = window.SF;
+  const { Unauthorized, el, text, fmt, statusClass, ownUrl, link, image, api, leaseNote } = window.SF;
   const eta = (s) =>
     s == null || !Number.isFinite(Number(s)) ? "" : s < 90 ? `${Math.round(s)}s` : `${Math.round(s / 60)}m`;
 
@@ -146,7 +146,7 @@
         const l = d.lease;
         name.append(el("span", {
           class: "note",
-          text: `lease of ${text(l.owner)} on ${text(l.host)} (pid ${text(l.pid)}) expired ${whenText(l.expires_at)}`,
+          text: leaseNote(l),
         }));
       } else if (d.status === "stale" && d.progress) {
         name.append(el("span", { class: "note", text: `no progress since ${whenText(d.progress.updated_at)}` }));

@@ -4,7 +4,7 @@
 "use strict";
 
 (() => {
-  const { el, text, num, fmt, usd, statusClass, link, api, table, chart, Unauthorized, signInNote } = window.SF;
+  const { el, text, num, fmt, usd, statusClass, link, api, table, chart, leaseNote, Unauthorized, signInNote } = window.SF;
   const LIVE = new Set(["running", "starting", "evaluating", "stalled", "stopping"]);
   const uri = new URLSearchParams(location.search).get("uri") || "";
   const box = (id) => document.getElementById(id);
@@ -79,7 +79,7 @@
     if (p.message) parts.push(el("p", { class: "muted", text: p.message }));
     if (d.status === "crashed" && d.lease) {
       const l = d.lease;
-      parts.push(el("p", { class: "err", text: `the run died: lease of ${text(l.owner)} on ${text(l.host)} (pid ${text(l.pid)}) expired` }));
+      parts.push(el("p", { class: "err", text: `the run died: ${leaseNote(l)}` }));
     }
     box("summary").replaceChildren(...parts);
     box("title").textContent = text(d.name);
