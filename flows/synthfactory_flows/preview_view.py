@@ -66,9 +66,9 @@ def _text_config(spec: JobSpec) -> Any:
 def validator_columns(spec: JobSpec) -> set[str]:
     """A text pipeline's ``validate`` columns (shown as pass / fail: reason)."""
     config = _text_config(spec)
-    if config is None or config.columns is None:
+    if config is None:
         return set()
-    return {c.name for c in config.columns if c.kind == "validate"}
+    return {c.name for c in config.pipeline if c.reports == "validator"}
 
 
 def select_columns(

@@ -250,7 +250,7 @@ def test_preflight_checks_the_ray_version(tmp_path: Path, monkeypatch: pytest.Mo
     good.write_text(f'#!/bin/sh\necho \'{{"vllm": "0.32.0", "ray": "{ray}"}}\'\n')
     good.chmod(0o755)
     facts = LLMGenerator.preflight(spec_for(tmp_path, {"python": str(good)}))
-    assert facts == {"vllm_version": "0.32.0"}
+    assert facts == {"vllm_version": "0.32.0", "text_engine": "pipeline"}
     # probed once per interpreter (and its mtime) and process
     monkeypatch.setattr(vllm_backend, "probe_environment", lambda *a: pytest.fail("probed"))
     LLMGenerator.preflight(spec_for(tmp_path, {"python": str(good)}))
@@ -269,7 +269,8 @@ def test_preflight_wants_a_hugging_face_folder(tmp_path: Path) -> None:
     bare.mkdir()
     with pytest.raises(ConfigError, match=r"no config\.json"):
         LLMGenerator.preflight(spec_for(tmp_path, model=str(bare)))
-    assert LLMGenerator.preflight(spec_for(tmp_path)) == {}  # no python: nothing to probe
+    # no python: nothing to probe (a prompt spec's engine fact only)
+    assert LLMGenerator.preflight(spec_for(tmp_path)) == {"text_engine": "pipeline"}
 
 
 def test_backend_builds_without_vllm(tmp_path: Path) -> None:

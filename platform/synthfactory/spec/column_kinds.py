@@ -49,6 +49,9 @@ class ColumnBase(Frozen):
     """Whether the column is free text (filters, dedup and text metrics may apply to it)."""
     reports: ClassVar[str | None] = None
     """The metrics report group the column's scores go to ("judge", "validator"), if any."""
+    structured: ClassVar[bool] = False
+    """Whether the column asks its model for a reply against a JSON Schema (constrained
+    where the backend can: structured output, judges)."""
 
     name: str = _NAME
 

@@ -49,6 +49,7 @@ class LLMColumnBase(ColumnBase):
     )
 
     llm: ClassVar[bool] = True
+    structured: ClassVar[bool] = True
 
     def templates(self) -> list[tuple[str, str, bool]]:
         template: str = self.template  # type: ignore[attr-defined]  # every LLM kind has one
@@ -64,6 +65,7 @@ class LLMTextColumn(LLMColumnBase):
 
     kind: Literal["llm_text"] = Field("llm_text", description="A completion.")
     text: ClassVar[bool] = True
+    structured: ClassVar[bool] = False
     template: str = Field(
         max_length=MAX_TEXT_CHARS,
         description="Jinja template of the user prompt, e.g. 'Answer: {{ instruction }}'.",

@@ -41,7 +41,7 @@ def uses_schema(config: LLMConfig) -> bool:
     ``json_schema``, or an LLM column other than ``llm_text`` (structured output, judges)."""
     if config.json_schema is not None:
         return True
-    return any(getattr(c, "kind", "llm_text") != "llm_text" for c in config.llm_columns)
+    return any(c.structured for c in config.llm_columns)
 
 
 def xgrammar_missing() -> bool:

@@ -32,6 +32,7 @@ class PromptColumn(LLMColumnBase):
 
     kind: Literal["prompt"] = "prompt"
     text: ClassVar[bool] = True
+    structured: ClassVar[bool] = False  # its schema is generator.json_schema
     prompt: PromptConfig
 
     @property
