@@ -1,14 +1,17 @@
 """Every example under examples/ works as shipped: each spec passes `synthfactory validate`
-unchanged (fast), and each one runs end to end through `synthfactory run --rows N` (slow)
-and publishes, its dataset card beside the data, except those NOT_RUN names with the
-reason. Specs on S3 run against the moto server, in the bucket they name. The README links only
-files that exist, and links every example (so a new example is documented and tested)."""
+unchanged (fast), each one previews (`synthfactory preview -n 2`; slow where a model
+loads) except those NOT_PREVIEWED names, and each one runs end to end through
+`synthfactory run --rows N` (slow) and publishes, its dataset card beside the data (no value
+shown for nothing), except those NOT_RUN names with the reason. Specs on S3 run against the
+moto server, in the bucket they name. The README links only files that exist, and links
+every example (so a new example is documented and tested)."""
 
 from __future__ import annotations
 
 import ast
 import contextlib
 import io
+import json
 import os
 import re
 import shlex
@@ -164,6 +167,7 @@ def test_every_example_is_tested() -> None:
     untested = set(SPECS) - set(RUNS) - set(NOT_RUN)
     assert not untested, f"add these examples to RUNS (or NOT_RUN, with the reason): {untested}"
     assert not (set(RUNS) | set(NOT_RUN)) - set(SPECS), "RUNS/NOT_RUN name a missing example"
+    assert set(NOT_PREVIEWED) <= set(SPECS), "NOT_PREVIEWED names a missing example"
 
 
 def test_the_readme_links_every_example_and_only_files_that_exist() -> None:
@@ -225,6 +229,51 @@ def test_example_runs(
     inspect = shlex.split(out.stdout.split("  inspect: ", 1)[1].splitlines()[0])
     shown = subprocess.run(inspect, capture_output=True, text=True, env=clean_env(), timeout=120)
     assert shown.returncode == 0 and manifest.version in shown.stdout, shown.stdout + shown.stderr
+
+
+#: examples not previewed here, and why
+NOT_PREVIEWED = {
+    "image_augment.yaml": "Stable Diffusion v1.5 (about 4 GB from Hugging Face)",
+}
+#: examples that load a model to preview (seconds to a minute each on 2 cores): slow
+MODEL_EXAMPLES = {n for n in SPECS if n.startswith(("text_", "image_"))}
+
+
+def files_under(folder: Path) -> dict[Path, int]:
+    return {p: p.stat().st_mtime_ns for p in folder.rglob("*")} if folder.exists() else {}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(n, marks=[pytest.mark.slow] if n in MODEL_EXAMPLES else [])
+        for n in SPECS
+        if n not in NOT_PREVIEWED
+    ],
+)
+def test_example_previews(name: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    """`synthfactory preview EXAMPLE -n 2` as shipped: rows (kept, or rejected with their
+    reason), one summary line, nothing written under the spec's output."""
+    job = load_spec(EXAMPLES / name)
+    prepare_s3(request, job)
+    local = None if job.output.startswith("s3://") else Path(job.output)
+    before = files_under(local) if local else {}
+    # a tabular fit is cached under the test's folder; the models' cache (SmolLM2 dequantised
+    # once, a minute) is the user's, as the other model tests use it
+    cache = {} if name in MODEL_EXAMPLES else {"SYNTHFACTORY_CACHE": str(tmp_path / "cache")}
+    env = clean_env(**cache)
+    out = cli("preview", str(EXAMPLES / name), "-n", "2", "--json", env=env, timeout=600)
+    assert out.returncode == 0, out.stdout + out.stderr
+    records = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+    summary = re.match(r"(\d+) kept, (\d+) rejected", out.stderr.strip().splitlines()[-1])
+    assert summary, out.stderr
+    kept, rejected = int(summary[1]), int(summary[2])
+    assert kept + rejected >= 2, out.stderr
+    assert sum(r["_status"] == "kept" for r in records) >= kept, records
+    assert all(r["reason"] for r in records if r["_status"] == "rejected"), records
+    assert "Traceback" not in out.stderr, out.stderr
+    if local:
+        assert files_under(local) == before, "the preview wrote under the spec's output"
 
 
 def test_the_summary_names_a_command_that_runs(
