@@ -21,7 +21,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any
 
@@ -99,6 +99,9 @@ class ProgressView:
         self._own: dict[str, float] = {}
         """Seconds of this program's phases (before the flow's first snapshot)."""
         self._said = ""
+        self._rounds: list[str] = []
+        """The flow's top-up round messages, for the summary (a view that is not shown
+        prints nothing while the run goes on)."""
         self._unsubscribe: Callable[[], None] | None = None
         self._live: Live | None = None
         self._retargeted: list[tuple[Any, str, Any]] = []
@@ -131,7 +134,9 @@ class ProgressView:
 
     def summary_lines(self) -> list[str]:
         """The command's summary of the run: rate, resumed rows, each phase's time."""
-        return summary_lines(self.last, self.phases()) if self.last is not None else []
+        if self.last is None:
+            return []
+        return summary_lines(self.last, self.phases(), self._rounds)
 
     def show(self, snap: Snapshot) -> None:
         """A progress snapshot (the subscription's listener)."""
@@ -149,6 +154,8 @@ class ProgressView:
             new = message and message != self._said
             if new:
                 self._said = message
+                if message.startswith("round ") and snap.state not in FAILURE_STATES:
+                    self._rounds.append(message)
         if new and snap.state not in FAILURE_STATES and self._live is not None:
             from rich.text import Text
 
@@ -366,9 +373,12 @@ def _console_handlers() -> Iterator[logging.StreamHandler[Any]]:
                 yield handler
 
 
-def summary_lines(snap: Snapshot, phases: dict[str, float]) -> list[str]:
+def summary_lines(
+    snap: Snapshot, phases: dict[str, float], rounds: Sequence[str] = ()
+) -> list[str]:
     """The rate (the live one's measure: rows generated / seconds generating), the rows
-    resumed and each phase's time (those over 0.05 s), in lines of at most 80 columns."""
+    resumed, each phase's time (those over 0.05 s) and the top-up rounds (their count, from
+    the phases, and what each said), in lines of at most 80 columns."""
     lines = []
     if snap.rows_generated and snap.generate_seconds > 0:
         per_second = snap.rows_generated / snap.generate_seconds
@@ -389,6 +399,25 @@ def summary_lines(snap: Snapshot, phases: dict[str, float]) -> list[str]:
             line = "       "
         line += " " + item
     if spent:
+        lines.append(line)
+    return lines + rounds_lines(snap, phases, rounds)
+
+
+def rounds_lines(snap: Snapshot, phases: dict[str, float], said: Sequence[str]) -> list[str]:
+    """``rounds: N`` (1 + the top-up rounds that ran) and each top-up round's message,
+    folded to 80 columns; nothing when one round made every row."""
+    top_ups = sum(name.startswith("top-up round ") for name in {*phases, snap.phase})
+    if not top_ups and not said:
+        return []
+    shards = f" ({snap.shards_total:,} shards in all)" if snap.shards_total else ""
+    lines = [f"  rounds: {1 + max(top_ups, len(said))}{shards}"]
+    for message in said:
+        words, line = message.split(), "    "
+        for word in words:
+            if len(line) + len(word) + 1 > 80 and line.strip():
+                lines.append(line)
+                line = "      "
+            line += ("" if line.endswith(" ") else " ") + word
         lines.append(line)
     return lines
 
