@@ -124,12 +124,34 @@ def dashboard(prefect_env: dict[str, str], tmp_path: Path) -> Iterator[tuple[str
     proc.wait(timeout=30)
 
 
+def check_image_dataset_page(page: Any, url: str) -> None:
+    """The image dataset's page: the row browser shows ten whole rows, each image cell a
+    thumbnail that loads, and pages on to the last two rows."""
+    from urllib.parse import urlencode
+
+    page.goto(url)
+    pictures = page.get_attribute("#catalog tr[data-uri*='pictures']", "data-uri", timeout=30_000)
+    page.goto(url + "dataset?" + urlencode({"uri": pictures}))
+    page.wait_for_selector("body[data-loaded]", timeout=60_000)
+    loaded = (
+        "n => [...document.querySelectorAll('#samples table img')]"
+        ".filter(i => i.complete && i.naturalWidth > 0).length >= n"
+    )
+    page.wait_for_function(loaded, arg=10, timeout=30_000)
+    page.click("#next")
+    page.wait_for_function(
+        "() => document.querySelectorAll('#samples table tbody tr').length === 2"
+    )
+    page.wait_for_function(loaded, arg=2, timeout=30_000)
+
+
 def check_tabular_dataset_page(page: Any, url: str) -> None:
     """The dataset page of the gated tabular job (loans, scored against a reference): its
     bias metric as a trend and a failed gate, and per-column real-vs-synthetic plots."""
     from urllib.parse import urlencode
 
-    loans = page.get_attribute("#catalog tr[data-uri*='loans']", "data-uri")
+    page.goto(url)
+    loans = page.get_attribute("#catalog tr[data-uri*='loans']", "data-uri", timeout=30_000)
     page.goto(url + "dataset?" + urlencode({"uri": loans}))
     page.wait_for_selector("body[data-loaded]", timeout=60_000)
     assert "bias.demographic_parity_difference" in page.inner_text("#trend")
@@ -236,6 +258,7 @@ def test_catalog_progress_thumbnails_and_storage_errors(
                 timeout=30_000,
             )
             page.screenshot(path=str(shots / "thumbnails.png"), full_page=True)
+            check_image_dataset_page(page, url)
             check_tabular_dataset_page(page, url)
             page.screenshot(path=str(shots / "loans-dataset.png"), full_page=True)
             browser.close()
