@@ -191,7 +191,7 @@ def test_json_schema_is_enforced_by_response_format(tmp_path: Path, proxy: Fault
 
 def test_preflight_against_the_real_server(tmp_path: Path, vllm_url: str) -> None:
     good = load_spec(job(tmp_path / "out", vllm_url, rows=2, shard_rows=2))
-    assert LLMGenerator.preflight(good) == {}
+    assert LLMGenerator.preflight(good) == {"text_engine": "pipeline"}  # a prompt spec
     wrong = load_spec(job(tmp_path / "out", vllm_url, rows=2, shard_rows=2, model="gpt-9"))
     with pytest.raises(ConfigError, match="does not serve model 'gpt-9'; it serves: smollm2"):
         LLMGenerator.preflight(wrong)
