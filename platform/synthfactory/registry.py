@@ -74,6 +74,12 @@ class Registry:
             raise ValueError(f"{self.name} {key!r} is registered twice")
         self._paths[key] = implementation
 
+    def remove(self, key: str) -> None:
+        """Undo ``register``/``add`` (a plugin unloaded, a test's toy kind); a spec union
+        built before keeps the config until it is rebuilt."""
+        self._paths.pop(key, None)
+        self._configs.pop(key, None)
+
     def kinds(self) -> list[str]:
         return list(self._paths)
 

@@ -102,11 +102,11 @@ class MemoryStore(ObjectStore):
 
 
 @pytest.fixture
-def mem_scheme(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def mem_scheme() -> Iterator[None]:
     """``mem://`` registered for one test (the registry is restored afterwards)."""
-    monkeypatch.setattr(STORES, "_paths", dict(STORES._paths))
     STORES.add("mem", f"{__name__}:MemoryStore")  # the one registration a scheme needs
     yield
+    STORES.remove("mem")
     MemoryStore.OBJECTS.clear()
 
 

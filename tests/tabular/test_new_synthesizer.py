@@ -102,12 +102,11 @@ def shuffle_kind(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """``@GENERATORS.register(...)`` as the new module would do at import, and the spec's
     ``generator`` union rebuilt from the registry (done once at import for the built-in
     kinds); the registry and the union are restored afterwards."""
-    monkeypatch.setattr(GENERATORS, "_paths", dict(GENERATORS._paths))
-    monkeypatch.setattr(GENERATORS, "_configs", dict(GENERATORS._configs))
     GENERATORS.register(f"{__name__}:ShuffleGenerator")(ShuffleConfig)
     monkeypatch.setattr(JobSpec.model_fields["generator"], "annotation", GENERATORS.union())
     JobSpec.model_rebuild(force=True)
     yield
+    GENERATORS.remove("shuffle")
     monkeypatch.undo()
     JobSpec.model_rebuild(force=True)
 

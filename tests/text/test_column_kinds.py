@@ -23,10 +23,9 @@ from .toy_upper import UpperColumn, register_upper
 @pytest.fixture
 def upper() -> Iterator[None]:
     """``kind: upper`` registered for one test (the registry is global)."""
-    paths, configs = dict(COLUMNS._paths), dict(COLUMNS._configs)
     register_upper()
     yield
-    COLUMNS._paths, COLUMNS._configs = paths, configs
+    COLUMNS.remove("upper")
 
 
 COLUMNS_SPEC = [
