@@ -144,7 +144,8 @@ def run(
         job = preflight(load_spec(spec, output=output, rows=rows)).job
         quiet_banners(verbose)
         click.echo(
-            f"{job.name}: {job.rows} {job.modality} rows in {job.shard_count} shards "
+            f"{job.name}: {job.rows} {job.modality} rows in {job.shard_count} "
+            f"shard{'' if job.shard_count == 1 else 's'} "
             f"with {job.resources.actors} actor(s) -> {job.output}",
             err=True,
         )
