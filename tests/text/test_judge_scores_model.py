@@ -159,7 +159,11 @@ def test_a_judge_pipeline_on_smollm2_scores_from_probabilities(tmp_path: Path) -
     job = pipeline_spec(tmp_path)
     generator = LLMGenerator(job, GeneratorContext(artifacts=LocalStore(tmp_path / "a")))
     generator.load()
-    check_probability_rows(generator.generate(ShardTask(0, 0, 2, 5)).table.to_pylist())
+    out = generator.generate(ShardTask(0, 0, 2, 5))
+    check_probability_rows(out.table.to_pylist())
+    # every request here is a judge's (rubric or pairwise), and every one was constrained
+    assert out.stats["attempts"] >= 6  # 2 rows: 2 rubric + 2 x 2 pairwise calls
+    assert out.stats["guided_completions"] == out.stats["attempts"]
 
 
 # -- vLLM --------------------------------------------------------------------------------------
@@ -174,12 +178,18 @@ needs_vllm = pytest.mark.skipif(
 def test_a_judge_pipeline_against_the_vllm_server_scores_from_probabilities(
     tmp_path: Path, vllm_url: str
 ) -> None:
-    """The openai backend asks the vLLM server for top_logprobs; it answers them."""
+    """The openai backend asks the vLLM server for top_logprobs and constrains the judges
+    with response_format; it answers both."""
     backend = {"kind": "openai", "base_url": vllm_url}
     job = pipeline_spec(tmp_path, model=SERVED_NAME, backend=backend)
     generator = LLMGenerator(job, GeneratorContext(artifacts=LocalStore(tmp_path / "a")))
     generator.load()
-    check_probability_rows(generator.generate(ShardTask(0, 0, 2, 5)).table.to_pylist())
+    out = generator.generate(ShardTask(0, 0, 2, 5))
+    check_probability_rows(out.table.to_pylist())
+    # the server took the judges' schemas as response_format (structured outputs)
+    assert out.stats["attempts"] >= 6
+    assert "response_format_refused" not in out.stats
+    assert "response_format_fallback" not in out.stats
 
 
 IN_VLLM = """
