@@ -85,16 +85,13 @@ def vllm_backend(args: argparse.Namespace) -> dict[str, Any]:
 
 def bare_requests(job: Any) -> dict[str, Any]:
     """The engine arguments and the requests the platform's first attempt sends."""
-    from synthfactory.storage import LocalStore
     from synthfactory_flows.plan import plan_shards
-    from synthfactory_workers.contract import GeneratorContext
     from synthfactory_workers.prompt_sampler import PromptSampler
-    from synthfactory_workers.text.generator import LLMGenerator
+    from synthfactory_workers.text.kinds.base import messages
     from synthfactory_workers.text.kinds.prompt import row_seed
     from synthfactory_workers.text.vllm_backend import engine_kwargs, sampling_kwargs
 
     config = job.generator
-    generator = LLMGenerator(job, GeneratorContext(artifacts=LocalStore(tempfile.mkdtemp())))
     sampler = PromptSampler(config.prompt)
     requests = []
     for shard in plan_shards(job):
@@ -102,7 +99,7 @@ def bare_requests(job: Any) -> dict[str, Any]:
             seed = row_seed(shard.seed, i, 0, 0)
             requests.append(
                 {
-                    "messages": generator._messages(sampler.render(i, shard.seed).text),
+                    "messages": messages(config.system_prompt, sampler.render(i, shard.seed).text),
                     "sampling": sampling_kwargs(config.sampling, seed),
                 }
             )
