@@ -5,6 +5,21 @@ from __future__ import annotations
 from typing import Any
 
 SEQUENCE = "synthfactory_workers.demo:SequenceGenerator"
+T0 = 1_000_000.0
+"""Where a progress test's ``Clock`` starts."""
+
+
+class Clock:
+    """A settable clock for progress tests: starts at ``T0``, moves only by ``tick``."""
+
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def tick(self, seconds: float) -> None:
+        self.now += seconds
 
 
 def sequence_spec(

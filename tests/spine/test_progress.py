@@ -25,18 +25,7 @@ from synthfactory_flows.progress_view import (
 )
 from synthfactory_workers.ray_runtime import TOKEN_LOGGER, TOKEN_NOTICE, _without_token_notice
 
-T0 = 1_000_000.0
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def tick(self, seconds: float) -> None:
-        self.now += seconds
+from .helpers import Clock
 
 
 @pytest.fixture

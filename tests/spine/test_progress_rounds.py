@@ -7,18 +7,7 @@ from __future__ import annotations
 from synthfactory_flows.progress import Progress, Snapshot
 from synthfactory_flows.progress_view import ProgressView, summary_lines
 
-T0 = 1_000_000.0
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def tick(self, seconds: float) -> None:
-        self.now += seconds
+from .helpers import Clock
 
 
 def progress(clock: Clock, target: int, shards: int) -> Progress:
