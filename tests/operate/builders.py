@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -117,3 +118,14 @@ def break_manifest(good: Path, folder: Path) -> Path:
     data = good.read_bytes()
     (folder / "manifest.json").write_bytes(data[: len(data) // 2])
     return folder
+
+
+def wait_for_first_shard(proc: subprocess.Popen[str], out: Path) -> None:
+    """Until a running ``synthfactory run`` has committed a shard under ``out`` and holds its
+    lease (at most 240 s); it must still be running then."""
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        if list(out.glob("*/_shards/*.json")) and list(out.glob("*/_lease.json")):
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None, proc.communicate()[0]

@@ -25,7 +25,7 @@ from synthfactory.storage import open_store
 from synthfactory_flows.cli import main
 from synthfactory_flows.dashboard.app import create_app
 
-from .builders import break_manifest, images, png, publish, unfinished
+from .builders import break_manifest, images, png, publish, unfinished, wait_for_first_shard
 
 SEQUENCE = "synthfactory_workers.demo:SequenceGenerator"
 BASE = "http://127.0.0.1:8765"
@@ -403,12 +403,7 @@ def test_a_killed_run_shows_as_crashed_once_its_lease_expires(tmp_path: Path) ->
         start_new_session=True,
     )
     try:
-        deadline = time.time() + 240
-        while time.time() < deadline and proc.poll() is None:
-            if list(out.glob("*/_shards/*.json")) and list(out.glob("*/_lease.json")):
-                break
-            time.sleep(0.2)
-        assert proc.poll() is None, proc.communicate()[0]
+        wait_for_first_shard(proc, out)
         (alive,) = list_versions(open_store(str(out)))
         assert alive.status == "running" and alive.lease is not None
     finally:

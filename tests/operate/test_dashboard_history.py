@@ -24,6 +24,7 @@ import yaml
 from synthfactory.dataset import list_versions
 from synthfactory.storage import open_store
 
+from .builders import wait_for_first_shard
 from .test_dashboard import CHROME_ARGS, CHROMIUM
 
 SEQUENCE = "synthfactory_workers.demo:SequenceGenerator"
@@ -71,12 +72,7 @@ def kill_after_first_shard(proc: subprocess.Popen[str], out: Path) -> None:
     """SIGKILL the whole process group of a running ``synthfactory run`` once it has
     committed a shard and holds its lease (its embedded Prefect server dies with it)."""
     try:
-        deadline = time.time() + 240
-        while time.time() < deadline and proc.poll() is None:
-            if list(out.glob("*/_shards/*.json")) and list(out.glob("*/_lease.json")):
-                break
-            time.sleep(0.2)
-        assert proc.poll() is None, proc.communicate()[0]
+        wait_for_first_shard(proc, out)
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
