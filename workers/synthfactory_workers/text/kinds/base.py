@@ -140,3 +140,12 @@ def choose(choices: Any, rng: np.random.Generator) -> Any:
         weights = np.asarray(list(choices.values()), dtype=float)
         return keys[int(rng.choice(len(keys), p=weights / weights.sum()))]
     return choices[int(rng.integers(len(choices)))]
+
+
+def json_arrow_type(prop: Any) -> pa.DataType | None:
+    """The Arrow type of a JSON Schema property of one scalar ``type`` (None otherwise)."""
+    import pyarrow as pa
+
+    kind = prop.get("type") if isinstance(prop, dict) else None
+    types = {"string": pa.string, "integer": pa.int64, "number": pa.float64, "boolean": pa.bool_}
+    return types[kind]() if isinstance(kind, str) and kind in types else None

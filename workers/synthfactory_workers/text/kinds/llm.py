@@ -26,6 +26,7 @@ from synthfactory_workers.text.kinds.base import (
     Row,
     column_seed,
     jinja_env,
+    json_arrow_type,
     messages,
 )
 from synthfactory_workers.text.requests import cost_usd
@@ -269,17 +270,9 @@ class LLMStructured(LLMKind):
     def arrow_types(self) -> dict[str, pa.DataType]:
         import pyarrow as pa
 
-        json_types = {
-            "string": pa.string(),
-            "integer": pa.int64(),
-            "number": pa.float64(),
-            "boolean": pa.bool_(),
-        }
         types = super().arrow_types()
         for key, prop in self.column.json_schema["properties"].items():
-            kind = prop.get("type") if isinstance(prop, dict) else None
-            found = json_types.get(kind) if isinstance(kind, str) else None
-            types[f"{self.name}.{key}"] = found or pa.string()
+            types[f"{self.name}.{key}"] = json_arrow_type(prop) or pa.string()
         return types
 
     def store(self, row: Row, completion: Completion) -> str | None:

@@ -20,7 +20,13 @@ import numpy as np
 from synthfactory_workers.prompt_sampler import PromptSampler, RenderedPrompt, check
 from synthfactory_workers.text.backend import Completion, Request
 from synthfactory_workers.text.filters import parse_json
-from synthfactory_workers.text.kinds.base import ColumnKind, PipelineView, Row, messages
+from synthfactory_workers.text.kinds.base import (
+    ColumnKind,
+    PipelineView,
+    Row,
+    json_arrow_type,
+    messages,
+)
 from synthfactory_workers.text.requests import cost_usd
 
 if TYPE_CHECKING:
@@ -42,7 +48,6 @@ _TYPES = {
     "max_new_tokens": "int64",
     "repeats_system_prompt": "bool_",
 }
-_JSON_TYPES = {"string": "string", "integer": "int64", "number": "float64", "boolean": "bool_"}
 
 
 def row_seed(shard_seed: int, index: int, attempt: int, completion: int) -> int:
@@ -71,9 +76,9 @@ class PromptKind(ColumnKind):
         types = {name: getattr(pa, kind)() for name, kind in _TYPES.items()}
         schema = self.pipe.config.json_schema or {}
         for key, prop in (schema.get("properties") or {}).items():
-            kind = prop.get("type") if isinstance(prop, dict) else None
-            if isinstance(kind, str) and kind in _JSON_TYPES:
-                types[f"json_{key}"] = getattr(pa, _JSON_TYPES[kind])()
+            found = json_arrow_type(prop)
+            if found is not None:  # other properties: inferred from the values
+                types[f"json_{key}"] = found
         for name in self.column.prompt.variables:
             types[f"var_{name}"] = pa.string()
         return types
