@@ -39,9 +39,12 @@ def _check_model(config: LLMConfig) -> dict[str, str]:
         # an HF model; backend.python exists and has vllm + the driver's ray
         return check_vllm(config)
     resolve(config.model, config.gguf_file)  # raises for a missing local model
+    from synthfactory_workers.text.decode_loop import LOOP
     from synthfactory_workers.text.grammar import check_guided
 
-    return check_guided(config)  # xgrammar installed where a schema is enforced
+    # the decode loop joins the hash: its rows differ (in the last bits) from the static
+    # batches of transformers' generate() used before 2026-12-06
+    return {"transformers_decoding": LOOP, **check_guided(config)}
 
 
 class LLMGenerator(Generator):

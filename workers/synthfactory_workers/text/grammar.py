@@ -1,11 +1,11 @@
 """Constrained (guided) decoding for the transformers backend, with xgrammar.
 
 A JSON Schema becomes a grammar over the model's tokens, compiled once per schema per actor
-(``Grammars``, keyed by the schema's hash). During ``generate`` a logits processor
-(``GrammarConstraint``) keeps one ``GrammarMatcher`` per row: each step it feeds every
-unfinished row the token it chose last, fills the whole batch's token bitmask in one call and
-sets the logits of forbidden tokens to -inf in place (xgrammar's CPU kernel on CPU). It runs
-before ``SeededSampler``, so each row still samples with its own seed, among allowed tokens
+(``Grammars``, keyed by the schema's hash). In the decode loop (``decode_loop.py``) a
+``RowGrammar`` keeps one ``GrammarMatcher`` per row: each step it fills the batch's token
+bitmask in one call, sets the logits of forbidden tokens to -inf in place (xgrammar's CPU
+kernel on CPU) and feeds every live row the token it chose. The mask comes before the
+row's own sampler, so each row still samples with its own seed, among allowed tokens
 only: a small model cannot write invalid JSON, a score outside the rubric, or a string longer
 than its ``maxLength``. The JSON is written compactly (no free whitespace), so a model cannot
 spend its token budget on blank lines; a completion can still be cut by ``max_new_tokens``.
@@ -106,8 +106,8 @@ class Grammars:
             self.compiles += 1
         return grammar
 
-    def constraint(self, schema: dict[str, Any], batch: int) -> GrammarConstraint:
-        return GrammarConstraint(self.get(schema), batch, self.vocab_size)
+    def for_rows(self, schema: dict[str, Any], capacity: int) -> RowGrammar:
+        return RowGrammar(self.get(schema), capacity, self.vocab_size)
 
 
 def mask_backend(device_type: str) -> str:
@@ -120,59 +120,62 @@ def mask_backend(device_type: str) -> str:
     return "torch_native"
 
 
-class GrammarConstraint:
-    """A logits processor for one ``generate`` call: row i may only continue its grammar.
+class RowGrammar:
+    """One schema's grammar in a decode loop: a ``GrammarMatcher`` per row and one batched
+    token bitmask for up to ``capacity`` rows.
 
-    A row whose matcher has terminated (it wrote the end-of-sequence token) is left alone:
-    generate() pads it. ``refused`` counts tokens a matcher did not accept (none when the
-    mask was applied; kept as a stat, and that row is freed rather than failed)."""
+    A row whose matcher has terminated (it took the end-of-sequence token) is not masked.
+    ``refused`` counts tokens a matcher did not accept (none when the mask was applied;
+    kept as a stat, and that row is freed rather than failed)."""
 
-    def __init__(self, compiled: Any, batch: int, vocab_size: int) -> None:
+    def __init__(self, compiled: Any, capacity: int, vocab_size: int) -> None:
         import xgrammar as xgr
 
         self.xgr = xgr
-        self.matchers = [xgr.GrammarMatcher(compiled) for _ in range(batch)]
-        self.bitmask = xgr.allocate_token_bitmask(batch, vocab_size)
+        self.compiled = compiled
+        self.bitmask = xgr.allocate_token_bitmask(capacity, vocab_size)
         self.batcher = xgr.BatchGrammarMatcher(max_threads=1)
         self.vocab_size = vocab_size
-        self.free = [False] * batch
         self.refused = 0
-        self.started = False
 
-    def _active(self) -> list[int]:
-        return [
-            i for i, m in enumerate(self.matchers) if not self.free[i] and not m.is_terminated()
-        ]
+    def matcher(self) -> Any:
+        return self.xgr.GrammarMatcher(self.compiled)
 
-    def __call__(self, input_ids: Any, scores: Any) -> Any:
+    @staticmethod
+    def _live(matchers: list[Any]) -> list[int]:
+        return [i for i, m in enumerate(matchers) if m is not None and not m.is_terminated()]
+
+    def mask(self, logits: Any, matchers: list[Any]) -> None:
+        """Set the logits of tokens each row's grammar forbids to -inf, in place (row i of
+        ``logits`` is ``matchers[i]``'s; None: not masked)."""
         xgr = self.xgr
-        if self.started:
-            rows = self._active()
-            last = input_ids[:, -1].tolist()
-            accepted = xgr.BatchGrammarMatcher.batch_accept_token(
-                [self.matchers[i] for i in rows], [int(last[i]) for i in rows]
-            )
-            for i, ok in zip(rows, accepted, strict=True):
-                if not ok:
-                    self.free[i] = True
-                    self.refused += 1
-        self.started = True
-        rows = self._active()
+        rows = self._live(matchers)
         if not rows:
-            return scores
-        xgr.reset_token_bitmask(self.bitmask)
+            return
+        bitmask = self.bitmask[: len(matchers)]
+        xgr.reset_token_bitmask(bitmask)
         self.batcher.batch_fill_next_token_bitmask(
-            [self.matchers[i] for i in rows], self.bitmask, indices=rows
+            [matchers[i] for i in rows], bitmask, indices=rows
         )
-        bitmask = self.bitmask.to(scores.device, non_blocking=True)
         xgr.apply_token_bitmask_inplace(
-            scores,
-            bitmask,
-            vocab_size=min(self.vocab_size, scores.shape[-1]),
+            logits,
+            bitmask.to(logits.device, non_blocking=True),
+            vocab_size=min(self.vocab_size, logits.shape[-1]),
             indices=rows,
-            backend=mask_backend(scores.device.type),
+            backend=mask_backend(logits.device.type),
         )
-        return scores
+
+    def accept(self, matchers: list[Any], tokens: list[int]) -> list[int]:
+        """Feed each live row its chosen token; the rows whose matcher refused it."""
+        rows = self._live(matchers)
+        if not rows:
+            return []
+        accepted = self.xgr.BatchGrammarMatcher.batch_accept_token(
+            [matchers[i] for i in rows], [int(tokens[i]) for i in rows]
+        )
+        refused = [i for i, ok in zip(rows, accepted, strict=True) if not ok]
+        self.refused += len(refused)
+        return refused
 
 
 # -- servers that refuse structured output (the openai backend's fallback) ------------------
