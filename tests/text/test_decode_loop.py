@@ -95,12 +95,14 @@ def test_rows_join_as_others_finish_and_match_their_solo_runs(
     shared = spy.prefills[0]
     assert shared[0] == 1 and shared[1] >= 8
     assert all(rows <= 3 for rows, _ in spy.prefills[1:])
-    # the same model alone on each prompt (greedy, float32) writes the same completion
-    for request, completion in zip(requests(), together, strict=True):
-        (alone,) = backend.generate([request], 1)
-        assert alone.text == completion.text
-        assert alone.completion_tokens == completion.completion_tokens
-        assert alone.prompt_tokens == completion.prompt_tokens
+    # the same model on each prompt alone (batch 1; greedy, float32) writes the same
+    # completion: every row here joined a running batch or was joined by one
+    alone = backend.generate(requests(), 1)
+    assert max(spy.decode_rows[-sum(n - 1 for n in lengths) :]) == 1
+    for solo, completion in zip(alone, together, strict=True):
+        assert solo.text == completion.text
+        assert solo.completion_tokens == completion.completion_tokens
+        assert solo.prompt_tokens == completion.prompt_tokens
 
 
 @pytest.mark.slow
