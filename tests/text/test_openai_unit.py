@@ -212,6 +212,25 @@ def test_response_format_is_sent_for_a_schema(tmp_path: Path, stub: FaultProxy) 
     assert body["response_format"]["json_schema"]["strict"] is True
 
 
+def test_the_completions_api_asks_for_the_schema_in_the_prompt(
+    tmp_path: Path, stub: FaultProxy
+) -> None:
+    """The completions API has no response_format: under ``auto`` the schema is asked for
+    in words (validated + retried), the stats say so, and the spec's hash carries it."""
+    schema = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
+    spec = spec_for(
+        tmp_path, stub.base_url, rows=2, api="completions", generator={"json_schema": schema}
+    )
+    out = loaded(tmp_path, spec).generate(ShardTask(0, 0, 2, 7))
+    for body in stub.bodies.values():
+        assert "response_format" not in body
+        assert "valid against this JSON Schema" in body["prompt"] and '"n"' in body["prompt"]
+    assert out.stats["response_format_fallback"] == out.stats["http_requests"] >= 2
+    assert LLMGenerator.preflight(spec)["schema_in_prompt"] == "completions"
+    chat = spec_for(tmp_path, stub.base_url, rows=2, generator={"json_schema": schema})
+    assert "schema_in_prompt" not in LLMGenerator.preflight(chat)
+
+
 # -- preflight -----------------------------------------------------------------------------
 
 

@@ -32,6 +32,14 @@ def _check_model(config: LLMConfig) -> dict[str, str]:
         from synthfactory_workers.text.openai_backend import check_server
 
         check_server(config)  # key set, server reachable, model served: or a ConfigError
+        from synthfactory_workers.text.grammar import uses_schema
+
+        options = config.openai
+        mode = (options.structured_output, options.api) if options is not None else None
+        if uses_schema(config) and mode == ("auto", "completions"):
+            # since 2026-12-06 the completions API gets the schema in the prompt (it has no
+            # response_format): other prompts than before, so other rows
+            return {"schema_in_prompt": "completions"}
         return {}
     if config.backend.kind == "vllm":
         from synthfactory_workers.text.vllm_backend import check_vllm

@@ -145,7 +145,7 @@ class OpenAIBackend(TextBackend):
         s = self.config.sampling
         body: dict[str, Any] = {"model": self.model_id}
         messages = request.messages
-        if self._schema_refused():  # the fallback: the schema asked for in the prompt
+        if self.schema_in_prompt():  # the fallback: the schema asked for in the prompt
             messages = with_schema_note(messages, self.config.json_schema or {})
         if self.options.api == "chat":
             body["messages"] = messages
@@ -170,6 +170,15 @@ class OpenAIBackend(TextBackend):
         if request.top_logprobs:  # a judge scoring from probabilities
             body.update(openai_fields(self.options.api, request.top_logprobs))
         return body
+
+    def schema_in_prompt(self) -> bool:
+        """Whether the schema is asked for in words (validated + retried) instead of sent as
+        ``response_format``: the server refused it, or ``auto`` on the completions API
+        (which has no response_format)."""
+        if self.config.json_schema is None:
+            return False
+        auto_completions = self.options.structured_output == "auto" and self.options.api != "chat"
+        return auto_completions or self._schema_refused()
 
     def _schema_refused(self) -> bool:
         schema = self.config.json_schema
@@ -228,7 +237,7 @@ class OpenAIBackend(TextBackend):
     async def _one(self, client: Any, gate: Gate, request: Request, run: _Run) -> Completion:
         body = self.request_body(request)
         attempt = 0
-        if self._schema_refused():
+        if self.schema_in_prompt():
             run.stats["response_format_fallback"] += 1
         while True:
             if run.aborted:

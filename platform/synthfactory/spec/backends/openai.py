@@ -82,10 +82,11 @@ class OpenAIBackendConfig(Frozen):
     structured_output: Literal["auto", "response_format", "none"] = Field(
         "auto",
         description="With a json_schema: auto sends response_format (json_schema, strict) on "
-        "the chat API; response_format sends it on either API; none never sends it (the "
-        "completions are still validated and retried). A server that refuses response_format "
-        "(a 4xx naming it) gets the schema in the prompt instead, validated and retried; the "
-        "stats count response_format_refused and response_format_fallback.",
+        "the chat API and asks for the schema in the prompt on the completions API (stat "
+        "response_format_fallback); response_format sends it on either API; none never sends "
+        "it (the completions are still validated and retried). A server that refuses "
+        "response_format (a 4xx naming it) gets the schema in the prompt instead, validated "
+        "and retried; the stats count response_format_refused and response_format_fallback.",
     )
     journal: bool = Field(
         True,
