@@ -5,6 +5,9 @@ version it writes, and as crashed when that version says its process died."""
 from __future__ import annotations
 
 import os
+import threading
+import time
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
@@ -83,8 +86,35 @@ def with_versions(runs: list[dict[str, Any]], versions: list[dict[str, Any]]) ->
             run["state"] = str(version["status"]).capitalize()
 
 
+class RecentCatalog:
+    """The catalog as ``/api/runs`` needs it: matching runs to versions on every poll (the
+    page asks every 2 s) would list every root each time, which on a large S3 root doubles
+    the listing calls the catalog page already makes. One listing serves the polls of the
+    next ``ttl_s`` seconds (a crashed run shows as such at most that much later)."""
+
+    def __init__(
+        self,
+        roots: list[str],
+        ttl_s: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+        read: Callable[[list[str]], list[dict[str, Any]]] = catalog,
+    ) -> None:
+        self.roots, self.ttl_s, self.clock, self.read = roots, ttl_s, clock, read
+        self._lock = threading.Lock()
+        self._rows: list[dict[str, Any]] = []
+        self._at: float | None = None
+
+    def rows(self) -> list[dict[str, Any]]:
+        with self._lock:
+            now = self.clock()
+            if self._at is None or now - self._at >= self.ttl_s:
+                self._rows, self._at = self.read(self.roots), now
+            return self._rows
+
+
 def add_prefect_routes(app: FastAPI, policy: Policy) -> None:
     """``/api/runs`` (a read), and the actions ``cancel`` and ``run`` (a deployment)."""
+    versions = RecentCatalog(policy.roots)
 
     @app.get("/api/runs")
     async def runs(request: Request) -> JSONResponse:
@@ -94,7 +124,7 @@ def add_prefect_routes(app: FastAPI, policy: Policy) -> None:
         except Exception as exc:
             return JSONResponse({"runs": [], "error": str(exc)})
         if found:
-            with_versions(found, await run_in_threadpool(catalog, policy.roots))
+            with_versions(found, await run_in_threadpool(versions.rows))
         return JSONResponse({"runs": found, "prefect_ui": prefect_ui_url()})
 
     @app.post("/api/runs/{run_id}/cancel")
