@@ -1,8 +1,9 @@
 """Per-token log-probabilities from each backend, in one form (``TokenLogprob``), for judges
 that score from probabilities (``rubrics.weighted_scores``).
 
-- transformers: ``TopLogprobs`` is a logits processor placed before the schema mask and the
-  sampler; it keeps the top-k log-softmax of the model's logits at every generated position.
+- transformers: the decode loop (``decode_loop.py``) records the top-k log-softmax of the
+  model's logits at every generated position, before the schema mask and the sampler
+  (``from_steps`` turns a row's records into ``TokenLogprob`` s).
 - OpenAI-compatible servers: ``logprobs: true, top_logprobs: k`` in the body (``logprobs: k``
   on the completions API), read from ``choices[0].logprobs``.
 - vLLM: ``SamplingParams(logprobs=k)``; each position is a {token id: Logprob} mapping.
@@ -14,10 +15,9 @@ The journal keeps a completion's logprobs with alternatives only where a judge r
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 from typing import Any
 
-from synthfactory_workers.text.backend import Completion, TokenLogprob
+from synthfactory_workers.text.backend import TokenLogprob
 
 TOP_LOGPROBS = 20
 """Alternatives a judge asks for per token (OpenAI's maximum)."""
@@ -100,48 +100,6 @@ def from_vllm(token_ids: Any, positions: Any) -> tuple[TokenLogprob, ...] | None
 # -- transformers --------------------------------------------------------------------------------
 
 
-class TopLogprobs:
-    """A logits processor that records, per generation step, the top-``k`` log-softmax of
-    every row's logits (returned unchanged) and the log-probability of the token the row
-    then chose (read at the next step, or from the output by ``rows``)."""
-
-    def __init__(self, k: int) -> None:
-        self.k = k
-        self.steps: list[tuple[Any, Any]] = []  # (values, token ids), [batch, k] on the CPU
-        self.chosen: list[Any] = []  # [batch] log-probability of the token chosen at step t
-        self._last: Any = None
-
-    def __call__(self, input_ids: Any, scores: Any) -> Any:
-        import torch
-
-        if self._last is not None:
-            self.chosen.append(self._last.gather(-1, input_ids[:, -1:]).squeeze(-1).cpu())
-        logp = torch.log_softmax(scores.float(), dim=-1)
-        values, index = torch.topk(logp, min(self.k, logp.shape[-1]), dim=-1)
-        self.steps.append((values.cpu(), index.cpu()))
-        self._last = logp
-        return scores
-
-    def rows(self, new_tokens: Any) -> list[list[tuple[float, list[int], list[float]]]]:
-        """Per row, per generated step: (chosen log-probability, top ids, top values)."""
-        if self._last is not None and len(self.chosen) < len(self.steps):
-            self.chosen.append(
-                self._last.gather(-1, new_tokens[:, len(self.chosen) : len(self.chosen) + 1])
-                .squeeze(-1)
-                .cpu()
-            )
-        self._last = None
-        out: list[list[tuple[float, list[int], list[float]]]] = []
-        for i in range(len(new_tokens)):
-            out.append(
-                [
-                    (float(c[i]), index[i].tolist(), values[i].tolist())
-                    for (values, index), c in zip(self.steps, self.chosen, strict=False)
-                ]
-            )
-        return out
-
-
 def from_steps(
     tokens: list[int], steps: list[tuple[float, list[int], list[float]]], piece: Any
 ) -> tuple[TokenLogprob, ...]:
@@ -192,15 +150,3 @@ def from_record(record: Any) -> tuple[TokenLogprob, ...] | None:
 
 def _finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
-
-
-def trimmed(completion: Completion, k: int) -> Completion:
-    """The completion with at most ``k`` alternatives per token (none: no logprobs), for a
-    request that asked for fewer than its batch recorded."""
-    if completion.logprobs is None:
-        return completion
-    if not k:
-        return replace(completion, logprobs=None)
-    return replace(
-        completion, logprobs=tuple(replace(t, top=t.top[:k]) for t in completion.logprobs)
-    )
