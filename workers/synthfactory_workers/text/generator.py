@@ -29,14 +29,11 @@ def _check_model(config: LLMConfig) -> dict[str, str]:
     from synthfactory_workers.text.models import resolve
 
     if config.openai is not None:
-        from synthfactory_workers.text.openai_backend import check_server
+        from synthfactory_workers.text.grammar import uses_schema
+        from synthfactory_workers.text.openai_backend import check_server, schema_in_words
 
         check_server(config)  # key set, server reachable, model served: or a ConfigError
-        from synthfactory_workers.text.grammar import uses_schema
-
-        options = config.openai
-        mode = (options.structured_output, options.api) if options is not None else None
-        if uses_schema(config) and mode == ("auto", "completions"):
+        if uses_schema(config) and schema_in_words(config.openai):
             # since 2026-12-06 the completions API gets the schema in the prompt (it has no
             # response_format): other prompts than before, so other rows
             return {"schema_in_prompt": "completions"}

@@ -128,10 +128,7 @@ class OpenAIBackend(TextBackend):
 
     def response_format(self) -> dict[str, Any] | None:
         schema = self.config.json_schema
-        mode = self.options.structured_output
-        if schema is None or mode == "none" or self._schema_refused():
-            return None
-        if mode == "auto" and self.options.api != "chat":
+        if schema is None or self.options.structured_output == "none" or self.schema_in_prompt():
             return None
         name = str(schema.get("title") or "row")
         name = "".join(c if c.isalnum() or c in "_-" else "_" for c in name)[:64] or "row"
@@ -177,8 +174,7 @@ class OpenAIBackend(TextBackend):
         (which has no response_format)."""
         if self.config.json_schema is None:
             return False
-        auto_completions = self.options.structured_output == "auto" and self.options.api != "chat"
-        return auto_completions or self._schema_refused()
+        return schema_in_words(self.options) or self._schema_refused()
 
     def _schema_refused(self) -> bool:
         schema = self.config.json_schema
@@ -366,6 +362,12 @@ def snippet(response: Any, limit: int = 200) -> str:
     except Exception:  # a body that cannot be decoded says nothing useful
         return ""
     return " ".join(str(text).split())[:limit]
+
+
+def schema_in_words(options: OpenAIBackendConfig) -> bool:
+    """Whether a schema is asked for in the prompt from the start (``structured_output:
+    auto`` on the completions API, which has no response_format), not only after a refusal."""
+    return options.structured_output == "auto" and options.api != "chat"
 
 
 def api_key(options: OpenAIBackendConfig) -> str | None:
