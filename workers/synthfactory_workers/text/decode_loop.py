@@ -97,6 +97,9 @@ class DecodeLoop:
         # transformers 5 names the cache argument ``cache`` (``past_key_values`` before)
         self._cache_arg = "cache" if "cache" in params else "past_key_values"
         self._prefix: tuple[int, Any] | None = None
+        # a stop string completed by this step ends in the last tokens: each token is at
+        # least one character, or a piece of one (byte fallback: up to 4 per character)
+        self._tail = 4 * max((len(stop) for stop in sampling.stop), default=0) + 4
 
     def run(
         self,
@@ -248,7 +251,9 @@ class DecodeLoop:
             row.finish = "stop"
             return True
         row.tokens.append(token)
-        if self.s.stop and any(stop in self.decode(row.tokens) for stop in self.s.stop):
+        if self.s.stop and any(
+            stop in self.decode(row.tokens[-self._tail :]) for stop in self.s.stop
+        ):
             row.finish = "stop"
         elif len(row.tokens) >= self.s.max_new_tokens:
             row.finish = "length"
