@@ -23,7 +23,7 @@ spec = JobSpec.model_validate(
         "shard_rows": 100_000,
         "seed": 42,
         "output": "s3://my-bucket/synthetic/penguins",
-        "storage": {"addressing_style": "path"},
+        "storage": {"s3": {"addressing_style": "path"}},
         "resources": {"actors": 2, "num_cpus": 1},
     }
 )

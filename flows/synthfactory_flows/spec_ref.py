@@ -40,7 +40,7 @@ def dereference(spec: dict[str, Any]) -> dict[str, Any]:
     """A spec passed by reference (``spec_parameter``) read back; any other dict as it is."""
     if set(spec) != {SPEC_REF, "storage"}:
         return spec
-    from synthfactory.spec.model import StorageOptions
+    from synthfactory.spec.storage import StorageOptions
 
     folder, name = split_uri(str(spec[SPEC_REF]))
     store = open_store(folder, StorageOptions.model_validate(spec["storage"]))

@@ -14,7 +14,7 @@ from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
 from synthfactory.errors import ConfigError
-from synthfactory.spec.model import StorageOptions
+from synthfactory.spec.storage import StorageOptions
 from synthfactory.storage import open_store, split_uri
 
 if TYPE_CHECKING:

@@ -36,7 +36,7 @@ def job_spec(tmp_path: Path, output: str) -> Path:
                     "kind": "python",
                     "factory": "synthfactory_workers.demo:SequenceGenerator",
                 },
-                "storage": {"region": "eu-west-2", "addressing_style": "path"},
+                "storage": {"s3": {"region": "eu-west-2", "addressing_style": "path"}},
                 "resources": {"actors": 1, "num_cpus": 0.5},
             }
         )

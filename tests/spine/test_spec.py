@@ -58,6 +58,25 @@ def test_errors_name_the_field_the_value_and_the_fix() -> None:
     assert "fix:" in text
 
 
+def test_storage_settings_are_each_schemes_own_and_never_echoed() -> None:
+    """``storage.s3`` is S3's section (and its settings may stand at the top); a key no
+    scheme has is refused, naming the fix, and a value under ``storage`` (where a credential
+    would be put by mistake) never appears in the error."""
+    job = load_spec({**VALID, "storage": {"addressing_style": "path", "s3": {"region": "r"}}})
+    assert job.storage.model_dump()["s3"]["addressing_style"] == "path"
+    assert job.storage.model_dump()["s3"]["region"] == "r"
+    secret = "sf-secret-value-123"
+    for storage, expected in (
+        ({"aws_secret_access_key": secret}, "storage.aws_secret_access_key is not a setting"),
+        ({"s3": {"secret_key": secret}}, "storage.s3.secret_key is not a setting"),
+        ({"s3": {"adressing_style": secret}}, "did you mean 'addressing_style'?"),
+        ({"s3": {"region": secret, "verify_tls": secret}}, "storage.s3.verify_tls:"),
+    ):
+        with pytest.raises(SpecError) as info:
+            load_spec({**VALID, "storage": storage})
+        assert expected in str(info.value) and secret not in str(info.value), storage
+
+
 def test_rows_is_required_unless_the_generator_derives_it() -> None:
     missing = {k: v for k, v in VALID.items() if k != "rows"}
     with pytest.raises(SpecError, match="rows: say how many rows"):

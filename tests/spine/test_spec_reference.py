@@ -53,3 +53,18 @@ def test_the_walk_finds_an_undocumented_field() -> None:
 
     assert Inner in models(Outer)
     assert not Inner.model_fields["documented"].description
+
+
+def test_every_storage_scheme_setting_has_a_description() -> None:
+    """A scheme's settings (``storage.<scheme>``) are part of the reference too."""
+    from synthfactory.spec.storage import STORES, StorageOptions, scheme_settings
+
+    missing = [
+        f"storage.{scheme}.{name}"
+        for scheme in STORES.kinds()
+        for name, field in scheme_settings(scheme).model_fields.items()
+        if not (field.description or "").strip()
+    ]
+    assert not missing, "settings without Field(description=...): " + ", ".join(missing)
+    documented = StorageOptions.model_json_schema()["properties"]
+    assert documented["s3"]["properties"]["endpoint_url"]["description"]

@@ -10,8 +10,8 @@ import pyarrow as pa
 import pytest
 
 from synthfactory.errors import StorageAccessError
-from synthfactory.spec import StorageOptions
 from synthfactory.storage import LocalStore, ObjectStore, S3Store, open_store
+from synthfactory.storage.s3 import S3Settings
 
 
 def exercise(store: ObjectStore) -> None:
@@ -96,7 +96,7 @@ def test_quarantine_moves_a_version_and_a_rerun_restores_it(
 
 
 def test_s3_multipart_upload(s3_bucket: str, s3_endpoint: str) -> None:
-    store = S3Store(f"{s3_bucket}/big", StorageOptions(multipart_threshold_mb=5))
+    store = S3Store(f"{s3_bucket}/big", S3Settings(multipart_threshold_mb=5))
     blob = os.urandom(11 * 1024 * 1024)
     store.put_bytes("blob.bin", blob)
     assert store.get_bytes("blob.bin") == blob

@@ -1,7 +1,8 @@
 """A storage scheme is one ``ObjectStore`` subclass plus one ``STORES.add`` line: a toy
 ``mem://`` store (objects in a dict of this process) registered here holds a dataset that
 is written, leased, published and read back, feeds a source table, and serves the
-dashboard, whose containment rule is the scheme's own."""
+dashboard, whose containment rule is the scheme's own; its settings (``storage.mem`` in a
+spec) are its own model, validated with the spec and handed to it when it is opened."""
 
 from __future__ import annotations
 
@@ -14,8 +15,11 @@ from typing import TYPE_CHECKING, ClassVar
 import pyarrow as pa
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import Field, ValidationError
 
 from synthfactory.errors import StorageError
+from synthfactory.spec.base import Strict
+from synthfactory.spec.storage import StorageOptions
 from synthfactory.storage import (
     STORES,
     ObjectStore,
@@ -32,7 +36,11 @@ from .test_storage import exercise
 if TYPE_CHECKING:
     import pyarrow.fs
 
-    from synthfactory.spec.model import StorageOptions
+
+class MemorySettings(Strict):
+    """``storage.mem``: the toy scheme's own settings."""
+
+    max_object_mb: int = Field(16, ge=1, description="Largest object the space accepts.")
 
 
 class MemoryStore(ObjectStore):
@@ -43,18 +51,26 @@ class MemoryStore(ObjectStore):
     OBJECTS: ClassVar[dict[str, bytes]] = {}
     LOCK: ClassVar[threading.Lock] = threading.Lock()
     FORWARDED_ENV = ("MEM_SPACE",)
+    Options = MemorySettings
 
-    def __init__(self, uri: str, options: StorageOptions | None = None) -> None:
+    def __init__(self, uri: str, settings: MemorySettings | None = None) -> None:
         self.uri = uri.rstrip("/")
         self.root = self.uri.removeprefix("mem://")
+        self.settings = settings or MemorySettings()
+
+    @classmethod
+    def from_uri(cls, uri: str, options: StorageOptions | None = None) -> MemoryStore:
+        return cls(uri, (options or StorageOptions()).settings(MemorySettings))
 
     def _full(self, key: str) -> str:
         return f"{self.root}/{key}"
 
     def child(self, *parts: str) -> MemoryStore:
-        return MemoryStore("/".join([self.uri, *(p.strip("/") for p in parts)]))
+        return MemoryStore("/".join([self.uri, *(p.strip("/") for p in parts)]), self.settings)
 
     def put_bytes(self, key: str, data: bytes) -> None:
+        if len(data) > self.settings.max_object_mb * 2**20:
+            raise StorageError(f"{self.url(key)}: over {self.settings.max_object_mb} MB")
         self.OBJECTS[self._full(key)] = bytes(data)
 
     def get_bytes(self, key: str) -> bytes:
@@ -183,6 +199,33 @@ def test_the_scheme_owns_its_uri_rules(mem_scheme: None, tmp_path: Path) -> None
     assert not inside(f"{tmp_path}/../b", [str(tmp_path)])
     assert "MEM_SPACE" in forwarded_env() and "AWS_REGION" in forwarded_env()
     assert "AWS_SECRET_ACCESS_KEY" in secret_env() and "MEM_SPACE" not in secret_env()
+
+
+def test_the_scheme_owns_its_settings(mem_scheme: None) -> None:
+    from synthfactory.spec import JobSpec
+    from synthfactory.storage.s3 import S3Settings
+
+    spec = {"name": "t", "modality": "tabular", "rows": 1, "output": "mem://lab/out"}
+    spec["generator"] = {"kind": "python", "factory": "synthfactory_workers.demo:SequenceGenerator"}
+    job = JobSpec.model_validate({**spec, "storage": {"mem": {"max_object_mb": 1}}})
+    store = open_store(job.output, job.storage)
+    assert isinstance(store, MemoryStore) and store.settings.max_object_mb == 1
+    assert store.child("v-1").settings.max_object_mb == 1
+    with pytest.raises(StorageError, match="over 1 MB"):
+        store.put_bytes("big", b"x" * (2**20 + 1))
+    # the section survives the trip to an actor (the spec travels as JSON)
+    again = StorageOptions.model_validate(job.storage.model_dump(mode="json"))
+    assert again.settings(MemorySettings).max_object_mb == 1
+    assert again.settings(S3Settings) == S3Settings(), "another scheme keeps its defaults"
+    # a setting only one scheme has may stand at the top of storage: (the shorthand)
+    short = StorageOptions.model_validate({"max_object_mb": 2})
+    assert short.settings(MemorySettings).max_object_mb == 2
+    bad = {"mem": {"max_object_mb": 0}}, {"mem": {"bucket_key": "x"}}, {"mem_key": "x"}
+    for storage in bad:
+        with pytest.raises(ValidationError, match=r"storage\.mem"):
+            JobSpec.model_validate({**spec, "storage": storage})
+    schema = StorageOptions.model_json_schema()["properties"]
+    assert schema["mem"]["properties"]["max_object_mb"]["description"]
 
 
 def test_the_dashboard_reads_the_toy_scheme_inside_its_roots_only(mem_scheme: None) -> None:

@@ -11,7 +11,7 @@ from synthfactory.dataset import layout
 from synthfactory.dataset.lease import Holder
 from synthfactory.dataset.manifest import BrokenManifestError, Manifest, read_manifest
 from synthfactory.errors import ConfigError
-from synthfactory.spec.model import StorageOptions
+from synthfactory.spec.storage import StorageOptions
 from synthfactory.storage import ObjectStore, open_store
 
 if TYPE_CHECKING:

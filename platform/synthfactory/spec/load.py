@@ -185,6 +185,10 @@ def format_validation_error(exc: ValidationError) -> str:
                 # a section's validator naming one of its fields: point at that field
                 where = f"{where}.{named.group(1)}"
                 given, msg = given[named.group(1)], msg[named.end() :]
+            if loc[0] == "storage":
+                # where a credential put in the spec by mistake would be: never echoed
+                lines.append(f"  {msg}" if msg.startswith(f"{where}.") else f"  {where}: {msg}")
+                continue
             shown = json.dumps(given, default=str)
             if len(shown) > 80:
                 shown = shown[:77] + "..."

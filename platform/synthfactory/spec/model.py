@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
@@ -12,6 +12,7 @@ from synthfactory.spec.base import Strict
 from synthfactory.spec.gates import parse
 from synthfactory.spec.generators import GeneratorConfig, Modality
 from synthfactory.spec.limits import MAX_SHARDS, MAX_TEXT_CHARS
+from synthfactory.spec.storage import StorageOptions
 
 
 class ModelResources(Strict):
@@ -59,28 +60,6 @@ class Resources(Strict):
         own = self.models.get(key)
         changes = {} if own is None else own.model_dump(exclude_none=True)
         return self.model_copy(update={**changes, "models": {}})
-
-
-class StorageOptions(Strict):
-    """Object-store settings. Credentials never go here: use the standard AWS chain."""
-
-    endpoint_url: str | None = Field(
-        None,
-        description="S3-compatible endpoint (MinIO, Ceph, R2). Defaults to AWS_ENDPOINT_URL(_S3).",
-    )
-    region: str | None = Field(None, description="Region name; defaults to the AWS chain.")
-    addressing_style: Literal["auto", "path", "virtual"] = Field(
-        "auto", description="'path' for most self-hosted S3-compatible stores."
-    )
-    verify_tls: bool = Field(True, description="Verify the endpoint's TLS certificate.")
-    multipart_threshold_mb: int = Field(
-        64, ge=5, description="Objects larger than this upload in parts."
-    )
-    artifacts: str | None = Field(
-        None,
-        description="Where fitted models are cached (./folder or s3://bucket/prefix); "
-        "default {output}/_artifacts. Point several jobs here to share one fit.",
-    )
 
 
 class RetryPolicy(Strict):
@@ -237,7 +216,8 @@ class JobSpec(Strict):
     )
     storage: StorageOptions = Field(
         default_factory=StorageOptions,  # type: ignore[arg-type]
-        description="Object-store settings (S3 endpoint, region, artifact cache).",
+        description="Object-store settings: the artifact cache and each scheme's own "
+        "(storage.s3: endpoint, region, addressing).",
     )
     retries: RetryPolicy = Field(
         default_factory=RetryPolicy,  # type: ignore[arg-type]

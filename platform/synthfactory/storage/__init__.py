@@ -1,26 +1,22 @@
 """Object storage: local folders and S3-compatible buckets behind one small contract.
 
-``STORES`` maps a URI scheme to its ``ObjectStore`` class; a URI without a scheme is a
-local folder. A scheme owns its URI rules too (``split``: a URI's folder and name;
-``contains``: what is below a root; ``FORWARDED_ENV`` / ``SECRET_ENV``: what its actors
-need), so code above this package never parses a URI itself. To add a scheme (gs://,
-az://...): a module with an ``ObjectStore`` subclass, and one ``STORES.add(scheme,
-"module:Class")`` line (here for a built-in one, anywhere for a plug-in).
+``STORES`` (declared with the spec's ``storage:`` section, ``synthfactory.spec.storage``)
+maps a URI scheme to its ``ObjectStore`` class; a URI without a scheme is a local folder.
+A scheme owns its URI rules and settings (``split``: a URI's folder and name; ``contains``:
+what is below a root; ``Options``: its ``storage.<scheme>`` settings; ``FORWARDED_ENV`` /
+``SECRET_ENV``: what its actors need), so code above this package never parses a URI
+itself. To add a scheme (gs://, az://...): a module with an ``ObjectStore`` subclass, and
+one ``STORES.add(scheme, "module:Class")`` line (in ``spec/storage.py`` for a built-in one,
+anywhere for a plug-in).
 """
 
 from __future__ import annotations
 
 from synthfactory.errors import ConfigError
-from synthfactory.registry import Registry
-from synthfactory.spec.model import StorageOptions
+from synthfactory.spec.storage import STORES, StorageOptions
 from synthfactory.storage.base import ObjectStore
 from synthfactory.storage.local import LocalStore
 from synthfactory.storage.s3 import S3Store
-
-#: URI scheme -> ObjectStore class
-STORES = Registry("storage scheme")
-STORES.add("file", "synthfactory.storage.local:LocalStore")
-STORES.add("s3", "synthfactory.storage.s3:S3Store")
 
 
 def scheme(uri: str) -> str:

@@ -7,10 +7,16 @@ from abc import ABC, abstractmethod
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, ClassVar
 
+from synthfactory.spec.base import Strict
+
 if TYPE_CHECKING:
     import pyarrow.fs
 
-    from synthfactory.spec.model import StorageOptions
+    from synthfactory.spec.storage import StorageOptions
+
+
+class NoSettings(Strict):
+    """The settings of a scheme that has none (a local folder)."""
 
 
 class ObjectStore(ABC):
@@ -28,11 +34,14 @@ class ObjectStore(ABC):
     FORWARDED_ENV: ClassVar[tuple[str, ...]] = ()
     #: credentials in the environment: they reach actors through the secret holder only
     SECRET_ENV: ClassVar[tuple[str, ...]] = ()
+    #: the scheme's settings (``storage.<scheme>`` in a spec; every field described: it
+    #: is the reference ``synthfactory schema`` prints); never a credential
+    Options: ClassVar[type[Strict]] = NoSettings
 
     @classmethod
     def from_uri(cls, uri: str, options: StorageOptions | None = None) -> ObjectStore:
-        """The store for a URI of this class's scheme (``open_store`` calls it). Each
-        scheme reads the ``options`` it understands and ignores the rest."""
+        """The store for a URI of this class's scheme (``open_store`` calls it), with
+        its own settings: ``options.settings(cls.Options)``."""
         return cls(uri, options)  # type: ignore[call-arg]
 
     # --- URI rules of the scheme (class methods: no store is opened) ---------------------

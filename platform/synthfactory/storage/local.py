@@ -18,7 +18,7 @@ from synthfactory.storage.base import ObjectStore
 if TYPE_CHECKING:
     import pyarrow.fs
 
-    from synthfactory.spec.model import StorageOptions
+    from synthfactory.spec.storage import StorageOptions
 
 
 def _path_of(uri: str) -> str:

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import io
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import Field
 
 from synthfactory.errors import StorageAccessError, StorageError
-from synthfactory.spec.model import StorageOptions
+from synthfactory.spec.base import Strict
 from synthfactory.storage.base import ObjectStore
 
 if TYPE_CHECKING:
     import pyarrow.fs
+
+    from synthfactory.spec.storage import StorageOptions
 
 _ACCESS_CODES = {
     "NoSuchBucket": "the bucket does not exist",
@@ -40,7 +44,26 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
     return bucket, prefix.strip("/")
 
 
+class S3Settings(Strict):
+    """``storage.s3``: the S3 client's settings. Credentials never go here: use the
+    standard AWS chain (environment, profile, instance role)."""
+
+    endpoint_url: str | None = Field(
+        None,
+        description="S3-compatible endpoint (MinIO, Ceph, R2). Defaults to AWS_ENDPOINT_URL(_S3).",
+    )
+    region: str | None = Field(None, description="Region name; defaults to the AWS chain.")
+    addressing_style: Literal["auto", "path", "virtual"] = Field(
+        "auto", description="'path' for most self-hosted S3-compatible stores."
+    )
+    verify_tls: bool = Field(True, description="Verify the endpoint's TLS certificate.")
+    multipart_threshold_mb: int = Field(
+        64, ge=5, description="Objects larger than this upload in parts."
+    )
+
+
 class S3Store(ObjectStore):
+    Options = S3Settings
     FORWARDED_ENV = (
         "AWS_DEFAULT_REGION",
         "AWS_REGION",
@@ -53,13 +76,17 @@ class S3Store(ObjectStore):
     )
     SECRET_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 
-    def __init__(self, uri: str, options: StorageOptions | None = None) -> None:
+    def __init__(self, uri: str, options: S3Settings | None = None) -> None:
         self.uri = uri.rstrip("/")
         self.bucket, self.prefix = split_s3_uri(self.uri)
         if not self.bucket:
             raise StorageAccessError(f"{uri!r} names no bucket", fix="use s3://bucket/prefix")
-        self.options = options or StorageOptions()  # type: ignore[call-arg]
+        self.options = options or S3Settings()  # type: ignore[call-arg]
         self._client: Any = None
+
+    @classmethod
+    def from_uri(cls, uri: str, options: StorageOptions | None = None) -> S3Store:
+        return cls(uri, None if options is None else options.settings(S3Settings))
 
     def __getstate__(self) -> dict[str, Any]:
         return {"uri": self.uri, "options": self.options}

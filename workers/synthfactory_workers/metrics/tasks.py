@@ -18,7 +18,7 @@ def summarize_shard(
 ) -> dict[str, Any]:
     """Read one committed shard and summarise it."""
     from synthfactory.dataset import parquet
-    from synthfactory.spec.model import StorageOptions
+    from synthfactory.spec.storage import StorageOptions
     from synthfactory.storage import open_store
     from synthfactory_workers import credentials
 

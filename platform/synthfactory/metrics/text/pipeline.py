@@ -80,7 +80,7 @@ class PipelineSummary:
         if path is None or self.uri is None:
             return None
         from synthfactory.dataset import parquet
-        from synthfactory.spec.model import StorageOptions
+        from synthfactory.spec.storage import StorageOptions
         from synthfactory.storage import open_store
 
         store = open_store(self.uri, StorageOptions.model_validate(self.storage))
