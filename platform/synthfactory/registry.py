@@ -9,7 +9,8 @@ There is one registry per extension point:
   (``synthfactory_workers.text.kinds...``);
 - ``synthfactory.spec.backends.BACKENDS``: text backend config -> backend class;
 - ``synthfactory.metrics.evaluators.EVALUATORS``: modality -> metric evaluator;
-- ``synthfactory.storage.STORES``: URI scheme -> object store class.
+- ``synthfactory.spec.storage.STORES``: URI scheme -> object store class (its settings
+  model is the class's ``Options``).
 
 A config class registers itself with a decorator; the spec's discriminated unions (and so
 its JSON Schema) are built from what registered, so a new kind is declared in one place.
