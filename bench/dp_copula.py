@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from synthfactory.column_detection import detect_types
 from synthfactory.metrics.tabular.quality import quality_report
 from synthfactory.spec.generators.tabular import PrivacyConfig
 from synthfactory_workers.tabular.copula import GaussianCopula
-from synthfactory_workers.tabular.metadata import detect_types
 
 ROOT = Path(__file__).resolve().parents[1]
 EPSILONS = (0.5, 1.0, 3.0, 10.0, None)

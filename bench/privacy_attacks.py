@@ -62,8 +62,8 @@ def timed(fn: Any, *args: Any, **kwargs: Any) -> tuple[Any, float]:
 
 
 def main() -> None:
+    from synthfactory.column_detection import detect_types
     from synthfactory_workers.tabular.copula import GaussianCopula
-    from synthfactory_workers.tabular.metadata import detect_types
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=10_000)

@@ -56,7 +56,7 @@ def load_table(name: str, tmp: str) -> pd.DataFrame:
 
 
 def run_ours(kind: str, train: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, float, float]:
-    from synthfactory_workers.tabular.metadata import detect_types
+    from synthfactory.column_detection import detect_types
 
     model: Any
     if kind == "gaussian_copula":

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from synthfactory.column_detection import detect_types
 from synthfactory_workers.tabular.copula import GaussianCopula
-from synthfactory_workers.tabular.metadata import detect_types
 
 ROOT = Path(__file__).resolve().parents[1]
 

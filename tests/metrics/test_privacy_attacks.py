@@ -136,8 +136,8 @@ def test_the_quickstart_copula_stays_at_chance() -> None:
     tell its 69 training penguins from the 69 held out no better than chance (AUC 0.5 with
     a standard error of ~0.05 at this size; at 1 % FPR with 69 non-members, the TPR at no
     false positive, ~1/70 by chance), and no Anonymeter risk is detectable (CI reaches 0)."""
+    from synthfactory.column_detection import detect_types
     from synthfactory_workers.tabular.copula import GaussianCopula
-    from synthfactory_workers.tabular.metadata import detect_types
 
     train, held = penguins_split()
     model = GaussianCopula(seed=0)

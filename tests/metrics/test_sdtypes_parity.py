@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from synthfactory.column_detection import integer_coded
 from synthfactory.metrics.sampling import quotas
 from synthfactory.metrics.tabular.quality import (
-    integer_coded,
     quality_kind,
     quality_report,
     tv_complement,
@@ -185,7 +185,7 @@ def test_sharded_path_agrees_on_integer_codes() -> None:
 
 
 def test_ids_are_not_scored_as_sdvs_detection_makes_them() -> None:
-    from synthfactory.metrics.tabular.quality import id_columns, id_name
+    from synthfactory.column_detection import id_columns, id_name
 
     assert id_name("user_id") and id_name("ID") and id_name("userId") and id_name("row id")
     assert not id_name("idle") and not id_name("paid") and not id_name("Valid")
@@ -219,7 +219,7 @@ def test_ids_are_not_scored_as_sdvs_detection_makes_them() -> None:
 
 
 def test_personal_data_names_are_not_scored() -> None:
-    from synthfactory.metrics.tabular.quality import id_columns, personal_name
+    from synthfactory.column_detection import id_columns, personal_name
 
     # a cleaned name containing one of SDV's references, or one of its words as a word
     for name in ("Email", "home_zipcode", "Latitude", "lon_longitude", "driver-license", "city"):

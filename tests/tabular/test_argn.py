@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from synthfactory.column_detection import detect_types
 from synthfactory.errors import ConfigError
 from synthfactory.metrics.tabular.quality import quality_report
 from synthfactory.spec import load_spec
@@ -17,7 +18,6 @@ from synthfactory_workers.contract import ShardTask
 from synthfactory_workers.tabular import argn_codec as codec
 from synthfactory_workers.tabular.argn import ArgnGenerator, TabularARGN
 from synthfactory_workers.tabular.copula import GaussianCopula
-from synthfactory_workers.tabular.metadata import detect_types
 from synthfactory_workers.tabular.neural import MAGIC
 
 from .tables import (

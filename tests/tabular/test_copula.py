@@ -10,12 +10,12 @@ import pyarrow as pa
 import pytest
 from scipy import stats
 
+from synthfactory.column_detection import detect_types
 from synthfactory.errors import ConfigError
 from synthfactory.spec import load_spec
 from synthfactory.storage import LocalStore
 from synthfactory_workers.contract import GeneratorContext, ShardTask
 from synthfactory_workers.tabular.copula import CopulaGenerator, GaussianCopula
-from synthfactory_workers.tabular.metadata import detect_types
 
 from .tables import PENGUINS, mixed_table, spec_dict
 

@@ -10,10 +10,10 @@ import pytest
 from scipy import stats
 from sklearn.datasets import load_iris
 
+from synthfactory.column_detection import detect_types
 from synthfactory.errors import ConfigError
 from synthfactory_workers.tabular.ctgan import CTGAN, CondSampler
 from synthfactory_workers.tabular.generator import synthesizer_class
-from synthfactory_workers.tabular.metadata import detect_types
 from synthfactory_workers.tabular.neural import MAGIC
 from synthfactory_workers.tabular.transformer import DataTransformer
 from synthfactory_workers.tabular.tvae import TVAE

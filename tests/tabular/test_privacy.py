@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from synthfactory.column_detection import detect_types
 from synthfactory.dataset.manifest import Manifest, SchemaInfo
 from synthfactory.metrics.card import render
 from synthfactory.metrics.tabular.quality import quality_report
@@ -24,7 +25,6 @@ from synthfactory_workers.contract import GeneratorContext, ShardTask
 from synthfactory_workers.tabular import dp, dp_checks
 from synthfactory_workers.tabular.copula import CopulaGenerator, GaussianCopula
 from synthfactory_workers.tabular.generator import model_key
-from synthfactory_workers.tabular.metadata import detect_types
 from synthfactory_workers.tabular.tvae import TVAEGenerator
 
 from .tables import PENGUINS, TINY_TVAE, mixed_table, spec_dict, write

@@ -22,8 +22,9 @@ def check_columns(
 ) -> tuple[dict[str, str], dict[str, str]]:
     """Everything about the spec that the source alone can refute; returns the column types
     and the personal-data columns."""
+    from synthfactory.column_detection import detect_types
     from synthfactory_workers.tabular import constraints, dp_checks
-    from synthfactory_workers.tabular.metadata import detect_pii, detect_types
+    from synthfactory_workers.tabular.metadata import detect_pii
 
     columns = [str(c) for c in df.columns]
     for field in ("column_types", "pii_columns", "conditions"):

@@ -3,7 +3,7 @@ and out of a synthesizer: its description, keys of values, numbers from any nume
 datetime column, the source's precision and range, and the source's dtypes.
 
 The types are the spec's ``ColumnType`` (``generator.column_types``; detected by
-``metadata.detect_types``): numerical, categorical, boolean, datetime, id, text. Numerical
+``synthfactory.column_detection``): numerical, categorical, boolean, datetime, id, text. Numerical
 and datetime columns are modelled as numbers (``NUMERIC_TYPES``); categorical, boolean and
 text ones as values; id columns are never modelled (regenerated from row numbers).
 """

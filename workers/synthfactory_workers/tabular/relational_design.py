@@ -127,7 +127,7 @@ def table_design(
     referenced parents' columns) and what sampling needs to know about it."""
     import pandas as pd
 
-    from synthfactory_workers.tabular.metadata import detect_types
+    from synthfactory.column_detection import detect_types
 
     table = config.tables[name]
     df = kept[name]

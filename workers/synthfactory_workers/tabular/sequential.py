@@ -93,7 +93,7 @@ def design(config: SequentialConfig, df: pd.DataFrame) -> Design:
     """Entities in key order, each entity's steps in index order (see the module docstring)."""
     import pandas as pd
 
-    from synthfactory_workers.tabular.metadata import detect_types
+    from synthfactory.column_detection import detect_types
     from synthfactory_workers.tabular.par import GAP, MAX_GAP_VALUES
 
     key, index = config.sequence_key, config.sequence_index

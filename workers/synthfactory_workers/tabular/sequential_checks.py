@@ -138,7 +138,8 @@ def _check_lengths(config: SequentialConfig, df: pd.DataFrame) -> None:
 
 def _check_steps(config: SequentialConfig, df: pd.DataFrame, steps: list[str]) -> None:
     """Step columns the model would copy value by value: ids, free text, personal data."""
-    from synthfactory_workers.tabular.metadata import detect_pii, detect_types
+    from synthfactory.column_detection import detect_types
+    from synthfactory_workers.tabular.metadata import detect_pii
 
     types = detect_types(df[steps], dict(config.column_types))
     refused = {c: t for c, t in types.items() if t in ("id", "text")}

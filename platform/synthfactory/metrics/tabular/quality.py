@@ -42,7 +42,8 @@ half to even); a survey's integer codes (regions 1..9, Likert 1..5, household si
 categorical by that rule, so TVComplement and ContingencySimilarity score them, not
 KSComplement and CorrelationSimilarity (KS never exceeds the total variation distance, so
 reading them as numerical over-reads). We apply the same rule to the real table
-(``quality_kind``). Its ids are not scored either (``id_columns``): a column with an
+(``quality_kind``; SDV's detection rules are in ``synthfactory.column_detection``).
+Its ids are not scored either (``id_columns``): a column with an
 ``id`` word in its name, and the first column, in table order, that could be a primary key
 (unique, no nulls, whole non-negative numbers or strings); nor are columns whose name
 says they hold personal data (``personal_name``: email, zipcode, latitude, city, ...,
@@ -66,12 +67,12 @@ Where we depart, deliberately:
 from __future__ import annotations
 
 import itertools
-import re
 from collections.abc import Hashable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from synthfactory.column_detection import id_columns, integer_coded
 from synthfactory.metrics.tabular.sdtypes import (
     CATEGORICAL,
     NUMERIC,
@@ -94,19 +95,6 @@ BINS = 10
 NULL = "<null>"
 #: the regularising count SDMetrics gives real categories seen only in the synthetic data
 UNSEEN = 1e-6
-#: SDV's metadata detection: integer codes with at most this many distinct values (and at
-#: most a tenth of the rows) are categorical, on tables of more than MIN_ROWS_TO_DETECT rows
-MAX_CODES = 10
-MIN_ROWS_TO_DETECT = 5
-#: SDV's detection gives personal-data sdtypes (not scored) to columns whose cleaned name
-#: contains one of these, or has one of PII_WORDS as a word
-PII_IN_NAME = (
-    "phonenumber", "email", "firstname", "lastname", "countrycode", "stateabbr",
-    "postalcode", "zipcode", "postcode", "streetaddress", "line1", "secondaryaddress",
-    "line2", "latitude", "longitude", "ipv4", "ipv6", "ipaddress", "macaddress",
-    "useragent", "iban", "swift", "creditcardnumber", "license",
-)  # fmt: skip
-PII_WORDS = frozenset({"ssn", "administativeunit", "state", "province", "city", "vin"})
 #: metadata sdtypes (the spec's ``column_types``) as the two scored kinds; None: not scored
 DECLARED: dict[str, str | None] = {
     "numerical": NUMERIC,
@@ -119,20 +107,6 @@ DECLARED: dict[str, str | None] = {
 
 
 # -- sdtypes --------------------------------------------------------------------------------
-def integer_coded(series: pd.Series) -> bool:
-    """SDV's rule for a numeric column that is categorical: more than 5 rows, whole and
-    non-negative non-null values, at most ``min(round(rows / 10), 10)`` distinct ones."""
-    import pandas as pd
-
-    if len(series) <= MIN_ROWS_TO_DETECT or pd.api.types.is_datetime64_any_dtype(series.dtype):
-        return False
-    values = as_float(series).dropna()
-    if values.empty:
-        return False
-    whole = bool((values == values.round()).all()) and bool((values >= 0).all())
-    return whole and values.nunique() <= min(round(len(series) / 10), MAX_CODES)
-
-
 def quality_kind(series: pd.Series, declared: str | None = None) -> str | None:
     """The kind a real column is scored as: the declared sdtype when given (see
     ``DECLARED``), else ``columns.kind`` with integer codes (``integer_coded``) categorical."""
@@ -158,62 +132,6 @@ def quality_kinds(
     for c in id_columns(real, [c for c in columns if c not in declared]):
         declared[c] = "id"
     return {c: k for c in columns if (k := quality_kind(real[c], declared.get(c))) is not None}
-
-
-def id_name(name: str) -> bool:
-    """SDV's id-by-name rule: ``id`` is one of the name's words (split at spaces, ``-`` and
-    ``_``; a single word at its capitals when it mixes cases: user_id, ID, userId)."""
-    return "id" in _words(name)
-
-
-def _words(name: str) -> list[str]:
-    """A column name's lower-case words, as SDV splits them: at spaces, ``-`` and ``_``; a
-    single word at its capitals when it mixes cases."""
-    words = name.replace(" ", "_").replace("-", "_").split("_")
-    if len(words) == 1:
-        mixed = name.upper() != name and name[1:].lower() != name[1:]
-        words = (re.findall("[A-Z][^A-Z]*", name) if mixed else []) or [name]
-    return [w.lower() for w in words]
-
-
-def _key_candidate(series: pd.Series, named: bool) -> bool:
-    """Whether SDV's detection could make ``series`` the primary key: unique and no nulls;
-    then an id name, or more than 5 rows of whole non-negative numbers or of strings."""
-    import pandas as pd
-
-    if series.isna().any() or not series.is_unique:
-        return False
-    if named:
-        return True
-    if len(series) <= MIN_ROWS_TO_DETECT or pd.api.types.is_bool_dtype(series.dtype):
-        return False
-    if pd.api.types.is_datetime64_any_dtype(series.dtype):
-        return False
-    if pd.api.types.is_numeric_dtype(series.dtype):
-        values = as_float(series)
-        return bool((values == values.round()).all() and (values >= 0).all())
-    return True
-
-
-def personal_name(name: str) -> bool:
-    """SDV's personal-data-by-name rule: the name, lower-cased with everything but letters
-    and digits removed, contains one of ``PII_IN_NAME``, or one of its words (``id_name``'s
-    split) is one of ``PII_WORDS``."""
-    cleaned = re.sub(r"[^a-z0-9]", "", name.lower())
-    if any(part in cleaned for part in PII_IN_NAME):
-        return True
-    return any(w in PII_WORDS for w in _words(name))
-
-
-def id_columns(real: pd.DataFrame, columns: list[str]) -> list[str]:
-    """The columns SDV's metadata detection gives an sdtype SDMetrics does not score: ids
-    (an id name, and the first primary-key candidate in table order, ``_key_candidate``)
-    and personal data by name (``personal_name``: an email, a postcode, a latitude...)."""
-    personal = [c for c in columns if personal_name(str(c))]
-    columns = [c for c in columns if c not in personal]
-    named = [c for c in columns if id_name(str(c))]
-    first = next((c for c in columns if _key_candidate(real[c], c in named)), None)
-    return [*personal, *named, *([first] if first is not None and first not in named else [])]
 
 
 # -- column shapes --------------------------------------------------------------------------
