@@ -75,6 +75,29 @@ def test_declared_types_override_detection_and_name_the_fix() -> None:
         quality_kind(column, "ordinal")
 
 
+def test_one_vocabulary_for_declared_detected_and_scored_types() -> None:
+    """The spec's ``ColumnType`` is every type: what the synthesizers detect, what a spec
+    declares and what the quality report maps to a scored kind."""
+    from typing import get_args
+
+    from synthfactory.column_detection import detect_types
+    from synthfactory.metrics.tabular.quality import DECLARED
+    from synthfactory.spec.generators.tabular import ColumnType
+
+    assert set(DECLARED) == set(get_args(ColumnType))
+    table = pd.DataFrame(
+        {
+            "user_id": range(40),
+            "amount": np.linspace(0, 1, 40),
+            "flag": [True, False] * 20,
+            "when": pd.date_range("2024-01-01", periods=40),
+            "plan": ["a", "b"] * 20,
+            "note": [f"a long free-text note number {i} about this row" for i in range(40)],
+        }
+    )
+    assert set(detect_types(table).values()) == set(get_args(ColumnType))
+
+
 # -- scores ---------------------------------------------------------------------------------
 def test_integer_codes_are_scored_by_tvcomplement() -> None:
     # real codes 1, 2, 3 a third each (60 rows: categorical); synthetic 1 and 3 half each.
