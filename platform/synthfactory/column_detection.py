@@ -19,7 +19,8 @@ scored as categories (as SDMetrics would), yet modelled as bounded whole numbers
 differential privacy can release without a public list of values (modelled as categories,
 ``year`` in the penguins table would need one, or be suppressed); merging them changes
 either the rows or the SDMetrics-pinned scores (measured 2026-12-06: DP penguins specs fail
-preflight, the relational bank's link quality drops from >= 0.75 to 0.60).
+preflight; the relational bank's merchants -> transactions cardinality shape similarity
+drops from >= 0.75 to 0.60).
 """
 
 from __future__ import annotations
