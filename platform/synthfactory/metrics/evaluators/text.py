@@ -17,6 +17,7 @@ from synthfactory.metrics.text.sharded import (
     json_columns,
     reference_grams,
 )
+from synthfactory.spec.generators.text import llm_config
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -41,16 +42,17 @@ class TextEvaluator(Evaluator):
         """A pipeline's llm_text columns other than the main one: each gets the same
         row-level text metrics and group mentions (not the model-based ones), under
         ``columns.<name>``."""
-        columns = getattr(self.job.generator, "columns", None) or []
+        llm = llm_config(self.job.generator)
+        columns = (llm.columns if llm else None) or []
         names = [c.name for c in columns if c.text]
         return [n for n in names if n != self.column and n in self.columns]
 
     def not_applicable(self) -> str | None:
         if self.column:
             return None
-        main = getattr(self.job.generator, "main_text_column", None)
-        if getattr(self.job.generator, "columns", None) is not None:
-            return f"the dataset has no column {main!r} (generator.text_column)"
+        llm = llm_config(self.job.generator)
+        if llm is not None and llm.columns is not None:
+            return f"the dataset has no column {llm.main_text_column!r} (generator.text_column)"
         return "no completion or text column"
 
     @cached_property

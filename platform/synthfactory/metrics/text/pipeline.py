@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from synthfactory.spec.generators.text import llm_config
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -50,7 +52,8 @@ PIPELINE_NAMES = ("pipeline.kept", "pipeline.rejected", "pipeline.kept_rate")
 def judges_and_validators(job: JobSpec) -> tuple[dict[str, dict[str, int]], list[str]]:
     """({judge column: {criterion: number of levels}}, [validator columns]) of a job's
     pipeline; empty for other jobs."""
-    columns = getattr(job.generator, "columns", None) or []
+    llm = llm_config(job.generator)
+    columns = (llm.columns if llm else None) or []
     judges = {c.name: c.levels() for c in columns if c.reports == "judge"}
     validators = [c.name for c in columns if c.reports == "validator"]
     return judges, validators

@@ -19,6 +19,7 @@ import numpy as np
 
 from synthfactory.metrics.sampling import take
 from synthfactory.metrics.text.pipeline import PipelineSummary
+from synthfactory.spec.generators.text import llm_config
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -39,10 +40,10 @@ def job_text_column(job: JobSpec, columns: list[str]) -> str | None:
     """The column a job's text metrics score, when ``columns`` hold it: a column pipeline's
     main text column (``generator.text_column``, else its last llm_text column), else
     ``completion`` or ``text``. Shard summaries and the model-based metrics both use it."""
-    generator = job.generator
-    main = getattr(generator, "main_text_column", None)
-    if getattr(generator, "columns", None) is not None:
-        return str(main) if main in columns else None
+    llm = llm_config(job.generator)
+    if llm is not None and llm.columns is not None:
+        main = llm.main_text_column
+        return main if main in columns else None
     return text_column(columns)
 
 
@@ -50,7 +51,8 @@ def json_columns(job: JobSpec) -> list[str] | None:
     """The columns a parsed completion fills (``json_<property>``, or ``json_value`` for a
     schema that is not an object), for jobs that request JSON (``generator.json_schema``);
     None for the others, which report no JSON-valid rate."""
-    schema = getattr(job.generator, "json_schema", None)
+    llm = llm_config(job.generator)
+    schema = llm.json_schema if llm is not None else None
     if not isinstance(schema, dict):
         return None
     properties = schema.get("properties")

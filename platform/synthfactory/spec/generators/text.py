@@ -392,3 +392,9 @@ class LLMConfig(GeneratorConfigBase):
                 raise ValueError(f"not a valid JSON Schema: {exc.message}") from None
             json.dumps(schema)
         return schema
+
+
+def llm_config(generator: object) -> LLMConfig | None:
+    """A job's generator as an ``llm`` config; None for the other generators of text (a
+    ``python`` factory): what text metrics ask of a job's columns, schema and main column."""
+    return generator if isinstance(generator, LLMConfig) else None
