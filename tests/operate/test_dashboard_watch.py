@@ -176,6 +176,7 @@ def test_the_run_page_charts_a_text_job_live_and_the_dataset_page_shows_its_judg
             page.wait_for_selector("#running a.page-link", timeout=120_000)
             page.click("#running a.page-link")
             watch_live(page, job, shots)
+            chat_server.delay = 0.02  # watched: the rest of the job need not take its time
             out, _ = job.communicate(timeout=300)
             assert job.returncode == 0, out
             # the finished run: its timeline, and the link to its dataset version
@@ -190,7 +191,6 @@ def test_the_run_page_charts_a_text_job_live_and_the_dataset_page_shows_its_judg
             check_dataset_page(page)
             # a second version of the same dataset: the page shows a trend over both
             second = text_spec(tmp_path / "b.yaml", output, chat_server.base_url, 2, 24)
-            chat_server.delay = 0.02
             run(env, "run", str(second), "-q")
             page.reload()
             page.wait_for_selector("body[data-loaded]", timeout=60_000)
