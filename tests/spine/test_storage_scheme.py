@@ -224,6 +224,12 @@ def test_the_scheme_owns_its_settings(mem_scheme: None) -> None:
     for storage in bad:
         with pytest.raises(ValidationError, match=r"storage\.mem"):
             JobSpec.model_validate({**spec, "storage": storage})
+    STORES.add("mem2", f"{__name__}:MemoryStore")  # two schemes with the same setting
+    try:
+        with pytest.raises(ValidationError, match=r"storage\.mem\.max_object_mb"):
+            StorageOptions.model_validate({"max_object_mb": 2})
+    finally:
+        STORES.remove("mem2")
     schema = StorageOptions.model_json_schema()["properties"]
     assert schema["mem"]["properties"]["max_object_mb"]["description"]
 

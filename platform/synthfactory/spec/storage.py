@@ -75,7 +75,12 @@ class StorageOptions(Strict):
                 sections.setdefault(key, {}).update(value)
             else:
                 owners = [s for s in STORES.kinds() if key in scheme_settings(s).model_fields]
-                if len(owners) != 1:
+                if len(owners) > 1:
+                    raise ValueError(
+                        f"storage.{key} is a setting of {', '.join(owners)}: write it under "
+                        f"the scheme it is for (storage.{owners[0]}.{key})"
+                    )
+                if not owners:
                     raise ValueError(_unknown(key))
                 sections.setdefault(owners[0], {})[key] = value
         return {**out, **sections}
