@@ -112,11 +112,11 @@ def id_name(name: str) -> bool:
 def words(name: str) -> list[str]:
     """A column name's lower-case words, as SDV splits them: at spaces, ``-`` and ``_``; a
     single word at its capitals when it mixes cases."""
-    words = name.replace(" ", "_").replace("-", "_").split("_")
-    if len(words) == 1:
+    parts = name.replace(" ", "_").replace("-", "_").split("_")
+    if len(parts) == 1:
         mixed = name.upper() != name and name[1:].lower() != name[1:]
-        words = (re.findall("[A-Z][^A-Z]*", name) if mixed else []) or [name]
-    return [w.lower() for w in words]
+        parts = (re.findall("[A-Z][^A-Z]*", name) if mixed else []) or [name]
+    return [w.lower() for w in parts]
 
 
 def _key_candidate(series: pd.Series, named: bool) -> bool:

@@ -58,10 +58,6 @@ class MemoryStore(ObjectStore):
         self.root = self.uri.removeprefix("mem://")
         self.settings = settings or MemorySettings()
 
-    @classmethod
-    def from_uri(cls, uri: str, options: StorageOptions | None = None) -> MemoryStore:
-        return cls(uri, (options or StorageOptions()).settings(MemorySettings))
-
     def _full(self, key: str) -> str:
         return f"{self.root}/{key}"
 

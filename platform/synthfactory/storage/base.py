@@ -40,9 +40,11 @@ class ObjectStore(ABC):
 
     @classmethod
     def from_uri(cls, uri: str, options: StorageOptions | None = None) -> ObjectStore:
-        """The store for a URI of this class's scheme (``open_store`` calls it), with
-        its own settings: ``options.settings(cls.Options)``."""
-        return cls(uri, options)  # type: ignore[call-arg]
+        """The store for a URI of this class's scheme (``open_store`` calls it): the
+        class made with the URI and its own settings (``options.settings(cls.Options)``;
+        the defaults without options)."""
+        settings = None if options is None else options.settings(cls.Options)
+        return cls(uri, settings)  # type: ignore[call-arg]
 
     # --- URI rules of the scheme (class methods: no store is opened) ---------------------
 

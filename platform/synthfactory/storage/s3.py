@@ -15,8 +15,6 @@ from synthfactory.storage.base import ObjectStore
 if TYPE_CHECKING:
     import pyarrow.fs
 
-    from synthfactory.spec.storage import StorageOptions
-
 _ACCESS_CODES = {
     "NoSuchBucket": "the bucket does not exist",
     "AccessDenied": "access is denied",
@@ -85,10 +83,6 @@ class S3Store(ObjectStore):
         #: the boto3 client, made on first use and shared with every ``child`` of this
         #: store (a client costs ~0.15 s of CPU to make; boto3 clients are thread-safe)
         self._clients: list[Any] = [None]
-
-    @classmethod
-    def from_uri(cls, uri: str, options: StorageOptions | None = None) -> S3Store:
-        return cls(uri, None if options is None else options.settings(S3Settings))
 
     def __getstate__(self) -> dict[str, Any]:
         return {"uri": self.uri, "options": self.options}
