@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from synthfactory.errors import ConfigError
 from synthfactory.spec import JobSpec
+from synthfactory.spec.generators.text import llm_config
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -57,15 +58,9 @@ def public_columns(table: pa.Table) -> pa.Table:
     return table.drop_columns([c for c in table.column_names if c.startswith("__")])
 
 
-def _text_config(spec: JobSpec) -> Any:
-    from synthfactory.spec.generators.text import LLMConfig
-
-    return spec.generator if isinstance(spec.generator, LLMConfig) else None
-
-
 def validator_columns(spec: JobSpec) -> set[str]:
     """A text pipeline's ``validate`` columns (shown as pass / fail: reason)."""
-    config = _text_config(spec)
+    config = llm_config(spec.generator)
     if config is None:
         return set()
     return {c.name for c in config.pipeline if c.reports == "validator"}
@@ -91,7 +86,7 @@ def select_columns(
             found = [n for n in names if n == item or n.startswith(item + ".")]
             chosen += [n for n in found if n not in chosen]
         names = chosen
-    elif not everything and _text_config(spec) is not None:
+    elif not everything and llm_config(spec.generator) is not None:
         checks = validator_columns(spec)
         names = [
             n

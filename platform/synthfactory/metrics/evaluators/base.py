@@ -131,11 +131,11 @@ def reference_values(job: JobSpec, column: str) -> list[Any] | None:
     ``metrics.model_sample`` when there are many."""
     from synthfactory.metrics.text.sharded import text_column
     from synthfactory.sources import read_table
-    from synthfactory.spec.generators.text import LLMConfig
+    from synthfactory.spec.generators.text import llm_config
 
     text = job.modality == "text"
-    generator = job.generator
-    prompt = generator.prompt if isinstance(generator, LLMConfig) else None
+    llm = llm_config(job.generator)
+    prompt = llm.prompt if llm is not None else None
     uri = job.metrics.reference or (prompt.source if text and prompt is not None else None)
     if uri is None:
         return None
